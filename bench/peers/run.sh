@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Peer benchmark for diffsim: installs and runs peer ODE solvers on the same problems at
+# the same tolerances and prints one markdown table.  See bench/peers/README.md.
+#
+# Environment knobs:
+#   BUDGET=2          seconds of repeated solving per case (after warm-up; >= 3 repeats)
+#   DIFFSIM_BIN=path  use this diffsim binary instead of building target/release/diffsim
+#   SKIP_BUILD=1      do not run cargo for diffsim (use whatever binary exists)
+#   SKIP_DIFFSOL=1    skip the diffsol (Rust crate) peer
+#   PYTHON=python3    interpreter used to create the venv
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+BUDGET="${BUDGET:-2}"
+PYTHON="${PYTHON:-python3}"
+VENV="$HERE/.venv"
+OUT="$HERE/results"
+mkdir -p "$OUT"
+RES="$OUT/latest.jsonl"
+: > "$RES"
+LOG="$OUT/latest.log"
+: > "$LOG"
+
+say() { echo "[peers] $*" >&2; }
+T_START=$(date +%s)
+
+# One thread everywhere, so that no peer gets the second core for free.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+export XLA_FLAGS="${XLA_FLAGS:---xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1}"
+export JAX_PLATFORMS=cpu TF_CPP_MIN_LOG_LEVEL=2
+
+# ---------------------------------------------------------------- Python peers
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating venv $VENV"
+  "$PYTHON" -m venv "$VENV" || { say "cannot create venv"; exit 1; }
+fi
+say "installing pinned Python peers (requirements.txt)"
+"$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt" >>"$LOG" 2>&1 \
+  || { say "pip install failed (see $LOG)"; exit 1; }
+if "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements-optional.txt" >>"$LOG" 2>&1; then
+  say "SUNDIALS binding (scikit-sundae) installed"
+else
+  say "SUNDIALS binding did not install; continuing without CVODE"
+fi
+
+# ---------------------------------------------------------------- our CLI
+BIN="${DIFFSIM_BIN:-$ROOT/target/release/diffsim}"
+if [ -z "${DIFFSIM_BIN:-}" ] && [ -z "${SKIP_BUILD:-}" ]; then
+  say "building diffsim CLI (cargo build --release -p diffsim-cli)"
+  (cd "$ROOT" && cargo build --release -p diffsim-cli) >>"$LOG" 2>&1 \
+    || say "diffsim build failed (see $LOG); ours = n/a"
+fi
+[ -x "$BIN" ] || say "no diffsim binary at $BIN; ours = n/a"
+
+# ---------------------------------------------------------------- diffsol peer
+DS_BIN="$HERE/diffsol-bench/target/release/diffsol-bench"
+if [ -z "${SKIP_DIFFSOL:-}" ]; then
+  say "building diffsol peer (first build takes ~2-3 min)"
+  (cd "$HERE/diffsol-bench" && cargo build --release) >>"$LOG" 2>&1 \
+    || say "diffsol-bench build failed (see $LOG)"
+fi
+T_BUILT=$(date +%s)
+
+# ---------------------------------------------------------------- run
+PY="$VENV/bin/python"
+say "reference solutions (tight-tolerance scipy)"
+"$PY" "$HERE/peers.py" --only reference >>"$RES" 2>>"$LOG"
+say "diffsim"
+"$PY" "$HERE/peers.py" --only diffsim --diffsim "$BIN" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
+if [ -z "${SKIP_DIFFSOL:-}" ] && [ -x "$DS_BIN" ]; then
+  say "diffsol"
+  "$DS_BIN" --budget "$BUDGET" >>"$RES" 2>>"$LOG" || say "diffsol-bench failed (see $LOG)"
+fi
+for peer in cvode diffrax scipy; do
+  say "$peer"
+  "$PY" "$HERE/peers.py" --only "$peer" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
+done
+T_END=$(date +%s)
+
+"$PY" "$HERE/table.py" "$RES" | tee "$OUT/latest.md"
+echo
+echo "builds/installs: $((T_BUILT - T_START)) s; benchmark runs: $((T_END - T_BUILT)) s;" \
+     "machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -m); raw results: ${RES#$ROOT/}; log: ${LOG#$ROOT/}"
+grep -h "^peers.py\|failed\|error" "$LOG" | grep -v "^\s*Compiling" | sort -u | head -20 >&2 || true

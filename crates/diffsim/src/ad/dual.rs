@@ -1,0 +1,276 @@
+//! Forward-mode dual numbers with a fixed chunk of `N` partials.
+//!
+//! `Dual<N>` carries a value and `N` directional derivatives. Jacobians of an n-state model
+//! are built in chunks of `N` columns (like ForwardDiff's chunking), so the partials live in
+//! a fixed-size array: no allocation, and loops the compiler unrolls.
+
+use crate::Scalar;
+use std::cmp::Ordering;
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A dual number: value `v` and partial derivatives `d`.
+///
+/// ```
+/// use diffsim::{ad::Dual, Scalar};
+/// // d/dx (x^2 sin x) at x = 1
+/// let x = Dual::<1>::variable(1.0, 0);
+/// let y = x * x * x.sin();
+/// let exact = 2.0 * 1f64.sin() + 1f64.cos();
+/// assert!((y.d[0] - exact).abs() < 1e-15);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Dual<const N: usize> {
+    /// The value.
+    pub v: f64,
+    /// The partial derivatives.
+    pub d: [f64; N],
+}
+
+impl<const N: usize> Default for Dual<N> {
+    #[inline(always)]
+    fn default() -> Self {
+        Self::constant(0.0)
+    }
+}
+
+impl<const N: usize> Dual<N> {
+    /// A constant: all partials zero.
+    #[inline(always)]
+    pub fn constant(v: f64) -> Self {
+        Self { v, d: [0.0; N] }
+    }
+    /// The `i`-th independent variable with value `v` (partial `i` is one).
+    #[inline(always)]
+    pub fn variable(v: f64, i: usize) -> Self {
+        let mut d = [0.0; N];
+        d[i] = 1.0;
+        Self { v, d }
+    }
+    /// Apply the chain rule for a unary function with value `f` and derivative `df`.
+    #[inline(always)]
+    fn chain(self, f: f64, df: f64) -> Self {
+        let mut d = self.d;
+        for x in d.iter_mut() {
+            *x *= df;
+        }
+        Self { v: f, d }
+    }
+}
+
+impl<const N: usize> PartialEq for Dual<N> {
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        self.v == other.v
+    }
+}
+
+impl<const N: usize> PartialOrd for Dual<N> {
+    #[inline(always)]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        self.v.partial_cmp(&other.v)
+    }
+}
+
+impl<const N: usize> Add for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn add(mut self, o: Self) -> Self {
+        self.v += o.v;
+        for i in 0..N {
+            self.d[i] += o.d[i];
+        }
+        self
+    }
+}
+
+impl<const N: usize> Sub for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(mut self, o: Self) -> Self {
+        self.v -= o.v;
+        for i in 0..N {
+            self.d[i] -= o.d[i];
+        }
+        self
+    }
+}
+
+impl<const N: usize> Mul for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        let mut d = [0.0; N];
+        for i in 0..N {
+            d[i] = self.d[i] * o.v + self.v * o.d[i];
+        }
+        Self { v: self.v * o.v, d }
+    }
+}
+
+impl<const N: usize> Div for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        let inv = 1.0 / o.v;
+        let v = self.v * inv;
+        let mut d = [0.0; N];
+        for i in 0..N {
+            d[i] = (self.d[i] - v * o.d[i]) * inv;
+        }
+        Self { v, d }
+    }
+}
+
+impl<const N: usize> Neg for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn neg(self) -> Self {
+        self.scale(-1.0)
+    }
+}
+
+macro_rules! assign_op {
+    ($tr:ident, $m:ident, $op:tt) => {
+        impl<const N: usize> $tr for Dual<N> {
+            #[inline(always)]
+            fn $m(&mut self, o: Self) {
+                *self = *self $op o;
+            }
+        }
+    };
+}
+assign_op!(AddAssign, add_assign, +);
+assign_op!(SubAssign, sub_assign, -);
+assign_op!(MulAssign, mul_assign, *);
+assign_op!(DivAssign, div_assign, /);
+
+impl<const N: usize> Scalar for Dual<N> {
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        Self::constant(x)
+    }
+    #[inline(always)]
+    fn value(self) -> f64 {
+        self.v
+    }
+    #[inline(always)]
+    fn scale(mut self, c: f64) -> Self {
+        self.v *= c;
+        for x in self.d.iter_mut() {
+            *x *= c;
+        }
+        self
+    }
+    #[inline]
+    fn exp(self) -> Self {
+        let e = self.v.exp();
+        self.chain(e, e)
+    }
+    #[inline]
+    fn ln(self) -> Self {
+        self.chain(self.v.ln(), 1.0 / self.v)
+    }
+    #[inline]
+    fn sin(self) -> Self {
+        self.chain(self.v.sin(), self.v.cos())
+    }
+    #[inline]
+    fn cos(self) -> Self {
+        self.chain(self.v.cos(), -self.v.sin())
+    }
+    #[inline]
+    fn tanh(self) -> Self {
+        let t = self.v.tanh();
+        self.chain(t, 1.0 - t * t)
+    }
+    #[inline]
+    fn sqrt(self) -> Self {
+        let s = self.v.sqrt();
+        self.chain(s, 0.5 / s)
+    }
+    #[inline]
+    fn powi(self, n: i32) -> Self {
+        if n == 0 {
+            return Self::constant(1.0);
+        }
+        let pm1 = self.v.powi(n - 1);
+        self.chain(pm1 * self.v, n as f64 * pm1)
+    }
+    #[inline]
+    fn powf(self, e: Self) -> Self {
+        // x^e = exp(e ln x); d = x^e (e' ln x + e x'/x)
+        let f = self.v.powf(e.v);
+        let ln = if self.v > 0.0 { self.v.ln() } else { 0.0 };
+        let mut d = [0.0; N];
+        for i in 0..N {
+            let de = if e.d[i] != 0.0 { e.d[i] * ln * f } else { 0.0 };
+            d[i] = de + e.v * self.v.powf(e.v - 1.0) * self.d[i];
+        }
+        Self { v: f, d }
+    }
+    #[inline]
+    fn abs(self) -> Self {
+        if self.v < 0.0 {
+            -self
+        } else {
+            self
+        }
+    }
+    #[inline]
+    fn is_finite(self) -> bool {
+        self.v.is_finite() && self.d.iter().all(|x| x.is_finite())
+    }
+    #[inline]
+    fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
+        let sc = atol + rtol * u_old.v.abs().max(u_new.v.abs());
+        let r = err.v / sc;
+        let mut s = r * r;
+        for i in 0..N {
+            let sc = atol + rtol * u_old.d[i].abs().max(u_new.d[i].abs());
+            let r = err.d[i] / sc;
+            s += r * r;
+        }
+        (s, N + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd(f: impl Fn(f64) -> f64, x: f64) -> f64 {
+        let h = 1e-6;
+        (f(x + h) - f(x - h)) / (2.0 * h)
+    }
+
+    #[test]
+    fn unary_functions_match_central_differences() {
+        let x0 = 0.7;
+        let x = Dual::<1>::variable(x0, 0);
+        let cases: Vec<(Dual<1>, fn(f64) -> f64)> = vec![
+            (x.exp(), f64::exp),
+            (x.ln(), f64::ln),
+            (x.sin(), f64::sin),
+            (x.cos(), f64::cos),
+            (x.tanh(), f64::tanh),
+            (x.sqrt(), f64::sqrt),
+            (x.powi(3), |x| x.powi(3)),
+            (x.powf(Dual::constant(2.5)), |x| x.powf(2.5)),
+            ((-x).abs(), |x| (-x).abs()),
+            (Dual::constant(1.0) / x, |x| 1.0 / x),
+        ];
+        for (k, (y, f)) in cases.into_iter().enumerate() {
+            assert!((y.v - f(x0)).abs() < 1e-15, "value {k}");
+            assert!((y.d[0] - fd(f, x0)).abs() < 1e-8, "derivative {k}: {} vs {}", y.d[0], fd(f, x0));
+        }
+    }
+
+    #[test]
+    fn powf_differentiates_the_exponent() {
+        let b = Dual::<2>::variable(1.5, 0);
+        let e = Dual::<2>::variable(0.8, 1);
+        let y = b.powf(e);
+        assert!((y.d[0] - fd(|b| b.powf(0.8), 1.5)).abs() < 1e-8);
+        assert!((y.d[1] - fd(|e| 1.5f64.powf(e), 0.8)).abs() < 1e-8);
+    }
+}

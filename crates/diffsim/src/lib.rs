@@ -1,0 +1,58 @@
+//! # diffsim: differentiable simulation
+//!
+//! Fit differential-equation models `M u' = f(u, p, t)` (mechanistic, neural, or both) to
+//! data, fast and with correct gradients.
+//!
+//! A model is written once, generically over the number type ([`Scalar`]), so the same
+//! code runs on `f64`, on dual numbers ([`ad::Dual`]) for Jacobians and forward-mode
+//! derivatives, and on the reverse-mode tape.
+//!
+//! ```
+//! use diffsim::{solve, Algorithm, Model, Problem, Scalar, SolveOptions};
+//!
+//! /// The SIR epidemic model, p = [beta, gamma].
+//! struct Sir;
+//! impl Model for Sir {
+//!     fn n_states(&self) -> usize { 3 }
+//!     fn n_params(&self) -> usize { 2 }
+//!     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+//!         let infection = p[0] * u[0] * u[1];
+//!         du[0] = -infection;
+//!         du[1] = infection - p[1] * u[1];
+//!         du[2] = p[1] * u[1];
+//!     }
+//! }
+//!
+//! let prob = Problem::new(Sir, vec![0.99, 0.01, 0.0], vec![0.5, 0.1], (0.0, 100.0)).unwrap();
+//! let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).saveat_times(vec![50.0, 100.0]);
+//! let sol = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
+//! assert!(sol.retcode.is_success());
+//! let total: f64 = sol.u(1).iter().sum();
+//! assert!((total - 1.0).abs() < 1e-8); // the population is conserved
+//! ```
+//!
+//! The stiff methods ([`Algorithm::Rodas5P`], [`Algorithm::Rodas4`],
+//! [`Algorithm::Rosenbrock23`]) take the Jacobian from forward-mode AD unless the model
+//! supplies one, and accept a mass matrix (index-1 DAEs). See [`solve`] for the method table.
+
+#![warn(missing_docs)]
+
+pub mod ad;
+pub mod ensemble;
+mod error;
+pub mod models;
+mod problem;
+mod scalar;
+pub mod solve;
+
+pub use error::{DiffsimError, Result};
+pub use problem::{Model, Problem};
+pub use scalar::Scalar;
+pub use solve::{
+    solve, solve_explicit, solve_with_callback, Algorithm, ErrorNorm, JacobianMethod, RetCode, SaveAt, Solution,
+    SolveOptions, Stats, Tolerance,
+};
+
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,219 @@
+//! The model zoo used by tests, examples, the CLI and the benchmarks.
+//!
+//! Each model is a plain type implementing [`crate::Model`]; [`ZooModel`] wraps them all
+//! behind one type (for the CLI), and [`lookup`] finds one by name with its defaults.
+
+mod brusselator;
+mod classic;
+
+pub use brusselator::Brusselator1D;
+pub use classic::{Lorenz, LotkaVolterra, LvPiecewise, Pendulum, Robertson, RobertsonDae, VanDerPol};
+
+use crate::error::{DiffsimError, Result};
+use crate::{Model, Scalar};
+
+/// Any model of the zoo.
+#[derive(Clone, Copy, Debug)]
+pub enum ZooModel {
+    /// [`Lorenz`].
+    Lorenz(Lorenz),
+    /// [`LotkaVolterra`].
+    LotkaVolterra(LotkaVolterra),
+    /// [`Robertson`].
+    Robertson(Robertson),
+    /// [`RobertsonDae`].
+    RobertsonDae(RobertsonDae),
+    /// [`VanDerPol`].
+    VanDerPol(VanDerPol),
+    /// [`Pendulum`].
+    Pendulum(Pendulum),
+    /// [`Brusselator1D`].
+    Brusselator(Brusselator1D),
+    /// [`LvPiecewise`].
+    LvPiecewise(LvPiecewise),
+}
+
+macro_rules! each {
+    ($self:expr, $m:ident => $body:expr) => {
+        match $self {
+            ZooModel::Lorenz($m) => $body,
+            ZooModel::LotkaVolterra($m) => $body,
+            ZooModel::Robertson($m) => $body,
+            ZooModel::RobertsonDae($m) => $body,
+            ZooModel::VanDerPol($m) => $body,
+            ZooModel::Pendulum($m) => $body,
+            ZooModel::Brusselator($m) => $body,
+            ZooModel::LvPiecewise($m) => $body,
+        }
+    };
+}
+
+impl Model for ZooModel {
+    fn n_states(&self) -> usize {
+        each!(self, m => m.n_states())
+    }
+    fn n_params(&self) -> usize {
+        each!(self, m => m.n_params())
+    }
+    #[inline]
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        each!(self, m => m.rhs(du, u, p, t))
+    }
+    fn jacobian(&self, jac: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
+        each!(self, m => m.jacobian(jac, u, p, t))
+    }
+    fn mass_matrix(&self) -> Option<Vec<f64>> {
+        each!(self, m => m.mass_matrix())
+    }
+    fn tstops(&self, p: &[f64]) -> Vec<f64> {
+        each!(self, m => m.tstops(p))
+    }
+}
+
+/// A zoo entry: the model with its default initial state, parameters and span.
+#[derive(Clone, Debug)]
+pub struct ZooEntry {
+    /// CLI name.
+    pub name: String,
+    /// One line about it.
+    pub description: &'static str,
+    /// The model.
+    pub model: ZooModel,
+    /// Parameter names.
+    pub param_names: Vec<&'static str>,
+    /// Default parameters.
+    pub p: Vec<f64>,
+    /// Default initial state.
+    pub u0: Vec<f64>,
+    /// Default time span.
+    pub tspan: (f64, f64),
+    /// A suitable default method.
+    pub default_alg: crate::Algorithm,
+}
+
+/// The zoo's names (`brusselator` also accepts `brusselator-N` for N interior points).
+pub const NAMES: [&str; 8] = [
+    "lorenz",
+    "lotka-volterra",
+    "robertson",
+    "robertson-dae",
+    "van-der-pol",
+    "pendulum",
+    "brusselator",
+    "lv-piecewise",
+];
+
+/// Find a model by name, with its defaults.
+///
+/// ```
+/// let e = diffsim::models::lookup("robertson").unwrap();
+/// assert_eq!(e.p, vec![0.04, 3e7, 1e4]);
+/// assert!(diffsim::models::lookup("brusselator-64").is_ok());
+/// assert!(diffsim::models::lookup("nope").is_err());
+/// ```
+pub fn lookup(name: &str) -> Result<ZooEntry> {
+    use crate::Algorithm::*;
+    let e = |description, model, param_names: &[&'static str], p: &[f64], u0: Vec<f64>, tspan, default_alg| ZooEntry {
+        name: name.to_string(),
+        description,
+        model,
+        param_names: param_names.to_vec(),
+        p: p.to_vec(),
+        u0,
+        tspan,
+        default_alg,
+    };
+    Ok(match name {
+        "lorenz" => e(
+            "chaotic Lorenz attractor",
+            ZooModel::Lorenz(Lorenz),
+            &["sigma", "rho", "beta"],
+            &[10.0, 28.0, 8.0 / 3.0],
+            vec![1.0, 0.0, 0.0],
+            (0.0, 100.0),
+            Tsit5,
+        ),
+        "lotka-volterra" => e(
+            "predator-prey",
+            ZooModel::LotkaVolterra(LotkaVolterra),
+            &["alpha", "beta", "gamma", "delta"],
+            &[1.5, 1.0, 3.0, 1.0],
+            vec![1.0, 1.0],
+            (0.0, 10.0),
+            Tsit5,
+        ),
+        "robertson" => e(
+            "stiff chemical kinetics",
+            ZooModel::Robertson(Robertson),
+            &["k1", "k2", "k3"],
+            &[0.04, 3e7, 1e4],
+            vec![1.0, 0.0, 0.0],
+            (0.0, 1e5),
+            Rodas5P,
+        ),
+        "robertson-dae" => e(
+            "Robertson as an index-1 DAE (mass matrix)",
+            ZooModel::RobertsonDae(RobertsonDae),
+            &["k1", "k2", "k3"],
+            &[0.04, 3e7, 1e4],
+            vec![1.0, 0.0, 0.0],
+            (0.0, 1e5),
+            Rodas5P,
+        ),
+        "van-der-pol" => e(
+            "relaxation oscillator, stiff for large mu",
+            ZooModel::VanDerPol(VanDerPol),
+            &["mu"],
+            &[1e3],
+            vec![2.0, 0.0],
+            (0.0, 6.3),
+            Rodas5P,
+        ),
+        "pendulum" => e(
+            "damped nonlinear pendulum",
+            ZooModel::Pendulum(Pendulum),
+            &["g_over_l", "damping"],
+            &[9.81, 0.0],
+            vec![1.0, 0.0],
+            (0.0, 10.0),
+            Tsit5,
+        ),
+        "lv-piecewise" => e(
+            "Lotka-Volterra with a rate switching at t = 1, 2, 3",
+            ZooModel::LvPiecewise(LvPiecewise),
+            &["p1", "p2", "p3", "p4"],
+            &[1.0, 1.0, 1.0, 1.0],
+            vec![1.0, 1.0],
+            (0.0, 4.0),
+            Tsit5,
+        ),
+        _ => {
+            let grid = if name == "brusselator" {
+                Some(32)
+            } else {
+                name.strip_prefix("brusselator-").and_then(|s| s.parse::<usize>().ok())
+            };
+            match grid {
+                Some(n) if n >= 1 => {
+                    let b = Brusselator1D { n };
+                    e(
+                        "1-D Brusselator reaction-diffusion (2N states, stiff)",
+                        ZooModel::Brusselator(b),
+                        &["A", "B", "alpha"],
+                        &[1.0, 3.0, 0.02],
+                        b.initial_state(),
+                        (0.0, 10.0),
+                        Rodas5P,
+                    )
+                }
+                _ => {
+                    return Err(DiffsimError::Unknown {
+                        kind: "model",
+                        name: name.to_string(),
+                        choices: NAMES.join(", ") + " (or brusselator-N)",
+                    })
+                }
+            }
+        }
+    })
+}

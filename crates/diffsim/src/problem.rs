@@ -1,0 +1,114 @@
+//! The model trait and the problem type.
+
+use crate::error::{DiffsimError, Result};
+use crate::Scalar;
+
+/// A differential equation `M u' = f(u, p, t)`, written once, generically over the number
+/// type so that values, Jacobians and gradients all come from the same code.
+///
+/// Only [`Model::n_states`], [`Model::n_params`] and [`Model::rhs`] are required.
+///
+/// ```
+/// use diffsim::{Model, Scalar};
+/// /// Exponential decay u' = -k u.
+/// struct Decay;
+/// impl Model for Decay {
+///     fn n_states(&self) -> usize { 1 }
+///     fn n_params(&self) -> usize { 1 }
+///     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+///         du[0] = -p[0] * u[0];
+///     }
+/// }
+/// ```
+pub trait Model: Send + Sync {
+    /// Number of states (the length of `u`).
+    fn n_states(&self) -> usize;
+    /// Number of parameters (the length of `p`).
+    fn n_params(&self) -> usize;
+    /// Write `f(u, p, t)` into `du`. Slices have lengths `n_states` / `n_params`.
+    /// Branch on values with the scalar's own comparisons (`t <= T::from_f64(1.0)`).
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T);
+    /// An analytic Jacobian `J[i * n + j] = d f_i / d u_j` (row-major), if the model has one.
+    /// Return `true` when `jac` was written; the default returns `false` and the solvers
+    /// use forward-mode AD instead.
+    fn jacobian(&self, _jac: &mut [f64], _u: &[f64], _p: &[f64], _t: f64) -> bool {
+        false
+    }
+    /// The mass matrix `M` (row-major, `n * n`), `None` for the identity. A singular `M`
+    /// makes the problem an index-1 DAE, which the Rosenbrock methods handle.
+    fn mass_matrix(&self) -> Option<Vec<f64>> {
+        None
+    }
+    /// Times at which `f` is discontinuous (for example a parameter that switches at
+    /// t = 1); the solvers land steps exactly on them.
+    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
+        Vec::new()
+    }
+}
+
+/// A model with its initial state, parameters and time span.
+///
+/// ```
+/// use diffsim::{models::Lorenz, Problem};
+/// let prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap();
+/// assert_eq!(prob.u0.len(), 3);
+/// // Sizes are checked: Lorenz has three states.
+/// assert!(Problem::new(Lorenz, vec![1.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Problem<M> {
+    /// The model.
+    pub model: M,
+    /// Initial state at `tspan.0`.
+    pub u0: Vec<f64>,
+    /// Parameters.
+    pub p: Vec<f64>,
+    /// Start and end time; the end may lie before the start (integration backwards).
+    pub tspan: (f64, f64),
+}
+
+impl<M: Model> Problem<M> {
+    /// Build a problem, checking sizes, finiteness and the time span.
+    pub fn new(model: M, u0: Vec<f64>, p: Vec<f64>, tspan: (f64, f64)) -> Result<Self> {
+        check_inputs(&model, &u0, &p, tspan)?;
+        Ok(Self { model, u0, p, tspan })
+    }
+
+    /// The same problem with other initial values and/or parameters (checked).
+    pub fn remake(&self, u0: Option<Vec<f64>>, p: Option<Vec<f64>>) -> Result<Self>
+    where
+        M: Clone,
+    {
+        Self::new(
+            self.model.clone(),
+            u0.unwrap_or_else(|| self.u0.clone()),
+            p.unwrap_or_else(|| self.p.clone()),
+            self.tspan,
+        )
+    }
+}
+
+/// Validate sizes, finiteness and the span of a problem's inputs.
+pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], tspan: (f64, f64)) -> Result<()> {
+    let n = model.n_states();
+    if u0.len() != n {
+        return Err(DiffsimError::SizeMismatch { what: "u0", expected: n, got: u0.len() });
+    }
+    if p.len() != model.n_params() {
+        return Err(DiffsimError::SizeMismatch { what: "p", expected: model.n_params(), got: p.len() });
+    }
+    if let Some(i) = u0.iter().position(|x| !x.is_finite()) {
+        return Err(DiffsimError::NonFinite { what: "u0", index: i });
+    }
+    if let Some(i) = p.iter().position(|x| !x.is_finite()) {
+        return Err(DiffsimError::NonFinite { what: "p", index: i });
+    }
+    let (t0, t1) = tspan;
+    if !t0.is_finite() || !t1.is_finite() {
+        return Err(DiffsimError::InvalidSpan { t0, t1, why: "both ends must be finite" });
+    }
+    if t0 == t1 {
+        return Err(DiffsimError::InvalidSpan { t0, t1, why: "the span is empty (t0 == t1)" });
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The number trait a model is written against.
+//!
+//! A model's right-hand side is generic over [`Scalar`], so the same code runs on `f64`,
+//! `f32`, forward-mode dual numbers ([`crate::ad::Dual`]) and, later, the reverse-mode tape.
+//! Comparisons go through [`PartialOrd`] on the scalar itself (e.g. `t <= T::from_f64(1.0)`),
+//! so that AD types can see (and guard) every branch a model takes.
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A real number type usable in a model's right-hand side and inside the solvers.
+///
+/// ```
+/// use diffsim::Scalar;
+/// fn logistic<T: Scalar>(x: T, r: T) -> T {
+///     r * x * (T::one() - x)
+/// }
+/// assert_eq!(logistic(0.5_f64, 2.0), 0.5);
+/// ```
+pub trait Scalar:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+{
+    /// A constant (all derivative parts zero).
+    fn from_f64(x: f64) -> Self;
+    /// The real value (the primal part of an AD number).
+    fn value(self) -> f64;
+    /// Zero.
+    #[inline]
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+    /// One.
+    #[inline]
+    fn one() -> Self {
+        Self::from_f64(1.0)
+    }
+    /// Multiply by a plain constant (cheaper than `self * Self::from_f64(c)` for AD types).
+    #[inline]
+    fn scale(self, c: f64) -> Self {
+        self * Self::from_f64(c)
+    }
+    /// e^x.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Sine.
+    fn sin(self) -> Self;
+    /// Cosine.
+    fn cos(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Integer power.
+    fn powi(self, n: i32) -> Self;
+    /// Real power.
+    fn powf(self, e: Self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+    /// The larger of two values (by value).
+    #[inline]
+    fn max(self, other: Self) -> Self {
+        if self.value() >= other.value() {
+            self
+        } else {
+            other
+        }
+    }
+    /// The smaller of two values (by value).
+    #[inline]
+    fn min(self, other: Self) -> Self {
+        if self.value() <= other.value() {
+            self
+        } else {
+            other
+        }
+    }
+    /// True when the value and every derivative part are finite.
+    fn is_finite(self) -> bool;
+    /// Contribution of one component to the squared adaptive error norm: the error `err`
+    /// scaled by `atol + rtol * max(|u_old|, |u_new|)`, squared and summed over every part
+    /// of the number (the value and, for AD numbers, each derivative part with its own
+    /// scale). Returns the sum and how many parts it counted.
+    fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize);
+    /// Like [`Scalar::error_sq`] but counting the value part only. Kept to demonstrate why
+    /// ignoring derivative parts gives wrong gradients.
+    #[inline]
+    fn error_sq_value_only(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
+        let sc = atol + rtol * u_old.value().abs().max(u_new.value().abs());
+        let r = err.value() / sc;
+        (r * r, 1)
+    }
+}
+
+macro_rules! impl_float_scalar {
+    ($t:ty) => {
+        impl Scalar for $t {
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn value(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn scale(self, c: f64) -> Self {
+                self * c as $t
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                <$t>::cos(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                <$t>::powi(self, n)
+            }
+            #[inline(always)]
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            #[inline(always)]
+            fn min(self, other: Self) -> Self {
+                <$t>::min(self, other)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
+                let sc = atol + rtol * (u_old as f64).abs().max((u_new as f64).abs());
+                let r = err as f64 / sc;
+                (r * r, 1)
+            }
+        }
+    };
+}
+
+impl_float_scalar!(f64);
+impl_float_scalar!(f32);

@@ -1,0 +1,76 @@
+//! `Algorithm::Auto`: Tsit5 with Hairer's stiffness detection, switching to Rodas5P.
+//!
+//! Tsit5 estimates `h * rho` at every accepted step (`rho` from its last two stages, which
+//! share the time `t + h`). After 15 steps limited by stability rather than accuracy (reset
+//! by 6 unlimited ones) the solve continues from the current point with Rodas5P; the two
+//! parts are joined into one solution whose dense output covers the whole span. A switch
+//! is one-way: a problem that turns stiff usually stays stiff. Problems with a mass matrix
+//! go to Rodas5P directly.
+
+use super::driver::{integrate, StepCallback};
+use super::explicit_rk::{ExplicitRk, Tsit5};
+use super::options::{SaveAt, SolveOptions};
+use super::rosenbrock::Rosenbrock;
+use super::solution::Solution;
+use super::{tableau, Algorithm};
+use crate::error::Result;
+use crate::Model;
+
+pub(crate) fn solve_auto<M: Model>(
+    model: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    opts: &SolveOptions,
+    mut callback: Option<StepCallback<'_, f64>>,
+) -> Result<Solution<f64>> {
+    let stiff = |m: &M| Rosenbrock::new(m, &tableau::rodas5p::RODAS5P, opts.jacobian);
+    if model.mass_matrix().is_some() {
+        return integrate(model, u0, p, tspan, opts, &mut stiff(model), Algorithm::Rodas5P, callback, false);
+    }
+    let mut explicit = ExplicitRk::<f64, Tsit5>::new(model.n_states()).with_stiffness_detection();
+    let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
+    let mut first = integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, cb, true)?;
+    if !first.switched || first.t_reached == tspan.1 {
+        return Ok(first);
+    }
+    // Continue stiffly from where Tsit5 stopped, saving what is still to be saved.
+    let t_switch = first.t_reached;
+    let dir = (tspan.1 - tspan.0).signum();
+    let mut rest_opts = opts.clone();
+    if let SaveAt::Times(ts) = &opts.saveat {
+        rest_opts.saveat = SaveAt::Times(ts.iter().copied().filter(|&t| (t - t_switch) * dir > 0.0).collect());
+    }
+    rest_opts.dense = Some(first.dense.is_some());
+    rest_opts.dt = None;
+    let second = integrate(
+        model,
+        &first.u_reached.clone(),
+        p,
+        (t_switch, tspan.1),
+        &rest_opts,
+        &mut stiff(model),
+        Algorithm::Rodas5P,
+        callback,
+        false,
+    )?;
+    // Join: drop the second part's copy of the switching point when saving every step.
+    let skip = usize::from(matches!(opts.saveat, SaveAt::EveryStep));
+    let n = first.n;
+    first.t.extend_from_slice(&second.t[skip.min(second.t.len())..]);
+    first.u_flat.extend_from_slice(&second.u_flat[(skip * n).min(second.u_flat.len())..]);
+    if let (Some(d1), Some(d2)) = (first.dense.as_mut(), second.dense.as_ref()) {
+        d1.switch(d2.segments[0].1);
+        for i in 0..d2.offsets.len() {
+            let end = d2.offsets.get(i + 1).copied().unwrap_or(d2.ks.len());
+            d1.push(d2.ts[i + 1], &d2.us[(i + 1) * n..(i + 2) * n], &d2.ks[d2.offsets[i]..end]);
+        }
+    }
+    first.stats += second.stats;
+    first.retcode = second.retcode;
+    first.t_reached = second.t_reached;
+    first.u_reached = second.u_reached;
+    first.alg = Algorithm::Rodas5P;
+    first.switched = false;
+    Ok(first)
+}

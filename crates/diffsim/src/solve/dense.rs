@@ -1,0 +1,128 @@
+//! Dense output: each method's interpolant, and the per-step data that feeds it.
+
+use super::tableau::ExplicitTableau;
+use crate::Scalar;
+
+/// Which interpolation formula a step's data feeds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Interpolant {
+    /// `u0 + h * sum_i b_i(theta) k_i` with the tableau's polynomials.
+    Explicit(&'static ExplicitTableau),
+    /// Rosenbrock (Rodas) form:
+    /// `(1 - theta) u0 + theta (u1 + (1 - theta)(kd_0 + theta kd_1 + theta^2 kd_2 ...))`.
+    Rosenbrock { rows: usize },
+    /// Shampine's Rosenbrock23 interpolant with its constant `d`:
+    /// `u0 + h (theta (1 - theta) k1 + theta (theta - 2 d) k2) / (1 - 2 d)`.
+    Rosenbrock23 { d: f64 },
+}
+
+impl Interpolant {
+    /// How many state-sized vectors of step data the interpolant needs.
+    pub(crate) fn vectors(&self) -> usize {
+        match self {
+            Interpolant::Explicit(tab) => tab.c.len(),
+            Interpolant::Rosenbrock { rows } => *rows,
+            Interpolant::Rosenbrock23 { .. } => 2,
+        }
+    }
+
+    /// Evaluate at `theta` in [0, 1] of a step of size `h` from `u0` to `u1` with step
+    /// data `ks` (`vectors() * n`, vector-major).
+    #[inline]
+    pub(crate) fn evaluate<T: Scalar>(&self, theta: f64, h: f64, u0: &[T], u1: &[T], ks: &[T], out: &mut [T]) {
+        let n = u0.len();
+        match self {
+            Interpolant::Explicit(tab) => {
+                out.copy_from_slice(u0);
+                for (i, poly) in tab.interp.iter().enumerate() {
+                    // b_i(theta) = sum_k poly[k] theta^(k+1), by Horner.
+                    let mut b = 0.0;
+                    for &c in poly.iter().rev() {
+                        b = b * theta + c;
+                    }
+                    b *= theta * h;
+                    if b != 0.0 {
+                        let k = &ks[i * n..(i + 1) * n];
+                        for (o, &kv) in out.iter_mut().zip(k) {
+                            *o += kv.scale(b);
+                        }
+                    }
+                }
+            }
+            Interpolant::Rosenbrock { rows } => {
+                let one_m = 1.0 - theta;
+                for c in 0..n {
+                    let mut acc = T::zero();
+                    for r in (0..*rows).rev() {
+                        acc = acc.scale(theta) + ks[r * n + c];
+                    }
+                    out[c] = u0[c].scale(one_m) + (u1[c] + acc.scale(one_m)).scale(theta);
+                }
+            }
+            Interpolant::Rosenbrock23 { d } => {
+                let c1 = h * theta * (1.0 - theta) / (1.0 - 2.0 * d);
+                let c2 = h * theta * (theta - 2.0 * d) / (1.0 - 2.0 * d);
+                for c in 0..n {
+                    out[c] = u0[c] + ks[c].scale(c1) + ks[n + c].scale(c2);
+                }
+            }
+        }
+    }
+}
+
+/// The interpolation data of every accepted step, so a solution can be evaluated at any
+/// time in its span.
+#[derive(Clone, Debug)]
+pub(crate) struct DenseOutput<T> {
+    pub(crate) n: usize,
+    /// One interpolant per segment: a solve may switch methods (see `Algorithm::Auto`).
+    pub(crate) segments: Vec<(usize, Interpolant)>,
+    /// Step boundaries: `ts[i]..ts[i+1]` is step i.
+    pub(crate) ts: Vec<f64>,
+    /// States at the step boundaries (`ts.len() * n`).
+    pub(crate) us: Vec<T>,
+    /// Step data, concatenated; `offsets[i]` is where step i's data starts.
+    pub(crate) ks: Vec<T>,
+    pub(crate) offsets: Vec<usize>,
+}
+
+impl<T: Scalar> DenseOutput<T> {
+    pub(crate) fn new(n: usize, t0: f64, u0: &[T], interp: Interpolant) -> Self {
+        Self { n, segments: vec![(0, interp)], ts: vec![t0], us: u0.to_vec(), ks: Vec::new(), offsets: Vec::new() }
+    }
+
+    /// Start using another interpolant from the next step on.
+    pub(crate) fn switch(&mut self, interp: Interpolant) {
+        self.segments.push((self.offsets.len(), interp));
+    }
+
+    /// Record one accepted step ending at `t1` with state `u1` and step data `ks`.
+    pub(crate) fn push(&mut self, t1: f64, u1: &[T], ks: &[T]) {
+        self.offsets.push(self.ks.len());
+        self.ks.extend_from_slice(ks);
+        self.ts.push(t1);
+        self.us.extend_from_slice(u1);
+    }
+
+    /// Evaluate at time `t` (which must lie in the covered span; the caller checks).
+    pub(crate) fn evaluate(&self, t: f64, out: &mut [T]) {
+        let n = self.n;
+        let steps = self.offsets.len();
+        if steps == 0 {
+            out.copy_from_slice(&self.us[..n]);
+            return;
+        }
+        let forward = self.ts[steps] >= self.ts[0];
+        // First boundary past t (in the direction of integration), clamped to a step.
+        let idx = self.ts.partition_point(|&s| if forward { s <= t } else { s >= t });
+        let i = idx.saturating_sub(1).min(steps - 1);
+        let (t0, t1) = (self.ts[i], self.ts[i + 1]);
+        let h = t1 - t0;
+        let theta = (t - t0) / h;
+        let seg = self.segments.partition_point(|(start, _)| *start <= i) - 1;
+        let interp = self.segments[seg].1;
+        let m = interp.vectors();
+        let ks = &self.ks[self.offsets[i]..self.offsets[i] + m * n];
+        interp.evaluate(theta, h, &self.us[i * n..(i + 1) * n], &self.us[(i + 1) * n..(i + 2) * n], ks, out);
+    }
+}

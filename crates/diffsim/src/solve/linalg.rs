@@ -1,0 +1,232 @@
+//! Dense linear algebra for the stiff solvers: the Jacobian cache, the iteration matrix
+//! `W = alpha M + beta J`, and its LU factorisation.
+//!
+//! Small systems (the common case: 2 to ~30 states) use an inlined partial-pivoting LU
+//! on a row-major buffer: general-purpose LU routines carry set-up costs that dominate at
+//! these sizes. Larger systems use faer's partial-pivoting LU.
+
+use super::options::JacobianMethod;
+use super::solution::Stats;
+use crate::ad::{jacobian_fd, ForwardJacobian};
+use crate::Model;
+use faer::linalg::solvers::{PartialPivLu, Solve};
+use faer::Mat;
+
+/// Above this many states the LU is faer's.
+const FAER_MIN_N: usize = 48;
+
+/// `J = df/du`, `df/dt` at the start of a step, computed as the options ask.
+pub(crate) struct JacobianCache {
+    pub(crate) n: usize,
+    pub(crate) jac: Vec<f64>,
+    pub(crate) dfdt: Vec<f64>,
+    pub(crate) mass: Option<Vec<f64>>,
+    method: JacobianMethod,
+    forward: ForwardJacobian,
+    work_u: Vec<f64>,
+    work_f: Vec<f64>,
+    /// J belongs to the current step start.
+    pub(crate) valid: bool,
+}
+
+impl JacobianCache {
+    pub(crate) fn new<M: Model>(model: &M, method: JacobianMethod) -> Self {
+        let n = model.n_states();
+        Self {
+            n,
+            jac: vec![0.0; n * n],
+            dfdt: vec![0.0; n],
+            mass: model.mass_matrix(),
+            method,
+            forward: ForwardJacobian::new(n, model.n_params()),
+            work_u: vec![0.0; n],
+            work_f: vec![0.0; n],
+            valid: false,
+        }
+    }
+
+    /// Compute J and df/dt at `(u, t)` (given `f0 = f(u, t)`) unless already current.
+    pub(crate) fn update<M: Model>(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], f0: &[f64], stats: &mut Stats) {
+        if self.valid {
+            return;
+        }
+        stats.njac += 1;
+        let analytic = self.method == JacobianMethod::Auto && model.jacobian(&mut self.jac, u, p, t);
+        if analytic {
+            // Time derivative by forward AD (cheap: one chunk).
+            self.forward.time_derivative(model, u, p, t, &mut self.dfdt);
+        } else if self.method == JacobianMethod::FiniteDiff {
+            stats.nf += jacobian_fd(
+                model,
+                u,
+                p,
+                t,
+                f0,
+                &mut self.jac,
+                Some(&mut self.dfdt),
+                &mut self.work_u,
+                &mut self.work_f,
+            );
+        } else {
+            self.forward.evaluate(model, u, p, t, &mut self.jac, Some(&mut self.dfdt));
+        }
+        self.valid = true;
+    }
+
+    /// `out = M x` (or `x` for the identity mass matrix).
+    #[inline]
+    pub(crate) fn mass_mul(&self, x: &[f64], out: &mut [f64]) {
+        match &self.mass {
+            None => out.copy_from_slice(x),
+            Some(m) => {
+                let n = self.n;
+                for i in 0..n {
+                    out[i] = (0..n).map(|j| m[i * n + j] * x[j]).sum();
+                }
+            }
+        }
+    }
+}
+
+/// An LU factorisation of `W = alpha M + beta J`, rebuilt in place.
+pub(crate) struct WMatrix {
+    n: usize,
+    lu: Vec<f64>,
+    piv: Vec<usize>,
+    big: Option<(Mat<f64>, Option<PartialPivLu<f64>>)>,
+}
+
+impl WMatrix {
+    pub(crate) fn new(n: usize) -> Self {
+        let big = (n >= FAER_MIN_N).then(|| (Mat::zeros(n, n), None));
+        Self { n, lu: if big.is_some() { Vec::new() } else { vec![0.0; n * n] }, piv: vec![0; n], big }
+    }
+
+    /// Form and factor `alpha M + beta J`. Returns false if it is singular (to working
+    /// precision), in which case the step should be retried smaller.
+    pub(crate) fn factor(&mut self, jc: &JacobianCache, alpha: f64, beta: f64, stats: &mut Stats) -> bool {
+        stats.nlu += 1;
+        let n = self.n;
+        let entry = |i: usize, j: usize| {
+            let m = match &jc.mass {
+                None => {
+                    if i == j {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Some(m) => m[i * n + j],
+            };
+            alpha * m + beta * jc.jac[i * n + j]
+        };
+        if let Some((mat, lu)) = self.big.as_mut() {
+            for j in 0..n {
+                for i in 0..n {
+                    mat[(i, j)] = entry(i, j);
+                }
+            }
+            let f = mat.partial_piv_lu();
+            // faer does not report singularity; check the diagonal of U.
+            let u = f.U();
+            let ok = (0..n).all(|i| u[(i, i)] != 0.0 && u[(i, i)].is_finite());
+            *lu = Some(f);
+            return ok;
+        }
+        for i in 0..n {
+            for j in 0..n {
+                self.lu[i * n + j] = entry(i, j);
+            }
+        }
+        lu_factor(&mut self.lu, &mut self.piv, n)
+    }
+
+    /// Solve `W x = b` in place.
+    #[inline]
+    pub(crate) fn solve(&self, b: &mut [f64]) {
+        if let Some((_, Some(lu))) = &self.big {
+            let mut rhs = faer::MatMut::from_column_major_slice_mut(b, self.n, 1);
+            lu.solve_in_place(rhs.as_mut());
+            return;
+        }
+        lu_solve(&self.lu, &self.piv, self.n, b);
+    }
+}
+
+/// In-place LU with partial pivoting of a row-major `n x n` matrix. False if singular.
+pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
+    for k in 0..n {
+        let mut p = k;
+        let mut best = a[k * n + k].abs();
+        for i in k + 1..n {
+            let v = a[i * n + k].abs();
+            if v > best {
+                best = v;
+                p = i;
+            }
+        }
+        piv[k] = p;
+        if best == 0.0 || !best.is_finite() {
+            return false;
+        }
+        if p != k {
+            for j in 0..n {
+                a.swap(k * n + j, p * n + j);
+            }
+        }
+        let inv = 1.0 / a[k * n + k];
+        for i in k + 1..n {
+            let l = a[i * n + k] * inv;
+            a[i * n + k] = l;
+            if l != 0.0 {
+                for j in k + 1..n {
+                    a[i * n + j] -= l * a[k * n + j];
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Solve with the factors from [`lu_factor`], in place.
+pub(crate) fn lu_solve(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
+    for k in 0..n {
+        b.swap(k, piv[k]);
+    }
+    for i in 0..n {
+        let mut s = b[i];
+        for j in 0..i {
+            s -= lu[i * n + j] * b[j];
+        }
+        b[i] = s;
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for j in i + 1..n {
+            s -= lu[i * n + j] * b[j];
+        }
+        b[i] = s / lu[i * n + i];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_lu_solves_a_pivoting_system() {
+        // Needs a row swap at the first column.
+        let a = [0.0, 2.0, 1.0, 1.0, 1.0, 0.0, 3.0, 0.0, 1.0];
+        let x = [1.0, -2.0, 0.5];
+        let mut b: Vec<f64> = (0..3).map(|i| (0..3).map(|j| a[i * 3 + j] * x[j]).sum()).collect();
+        let mut lu = a.to_vec();
+        let mut piv = vec![0; 3];
+        assert!(lu_factor(&mut lu, &mut piv, 3));
+        lu_solve(&lu, &piv, 3, &mut b);
+        for i in 0..3 {
+            assert!((b[i] - x[i]).abs() < 1e-14);
+        }
+        let mut sing = vec![1.0, 2.0, 2.0, 4.0];
+        assert!(!lu_factor(&mut sing, &mut piv, 2));
+    }
+}

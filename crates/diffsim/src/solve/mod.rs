@@ -1,0 +1,192 @@
+//! Solving `M u' = f(u, p, t)`: [`solve`], its [`SolveOptions`], the [`Solution`] with its
+//! [`RetCode`] and [`Stats`], and the [`Algorithm`] choices.
+//!
+//! | algorithm | kind | order | use for |
+//! |---|---|---|---|
+//! | `Tsit5` (default) | explicit RK, FSAL | 5(4) | non-stiff problems at ordinary tolerances |
+//! | `Dp5` | explicit RK, FSAL | 5(4) | the classic Dormand-Prince pair |
+//! | `Vern7` | explicit RK | 7(6) | non-stiff problems at tight tolerances (<= 1e-8) |
+//! | `Bs3` | explicit RK, FSAL | 3(2) | loose tolerances (>= 1e-3), cheap right-hand sides |
+//! | `Rosenbrock23` | Rosenbrock-W | 2(3) | stiff problems at loose tolerances; DAEs |
+//! | `Rodas4` | Rosenbrock | 4(3) | stiff problems, index-1 DAEs |
+//! | `Rodas5P` | Rosenbrock | 5(4) | stiff problems at ordinary to tight tolerances |
+//! | `Auto` | switching | | Tsit5 until stiffness is detected, then Rodas5P (see [`Algorithm::Auto`]) |
+//!
+//! All methods control the step with a PI controller on the RMS norm of the error scaled by
+//! `atol + rtol * max(|u_old|, |u_new|)`, pick the first step by Hairer's rule, land exactly
+//! on `tstops`, and give a dense output of the method's own interpolant.
+
+mod auto;
+mod controller;
+mod dense;
+mod driver;
+mod explicit_rk;
+mod linalg;
+mod options;
+mod rosenbrock;
+mod rosenbrock23;
+mod solution;
+mod stepper;
+pub mod tableau;
+
+pub use driver::StepCallback;
+pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
+pub use solution::{RetCode, Solution, Stats};
+
+use crate::error::{DiffsimError, Result};
+use crate::{Model, Problem, Scalar};
+use explicit_rk::{Bs3, Dp5, ExplicitRk, Tsit5, Vern7};
+
+/// The integration method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Algorithm {
+    /// Tsitouras 5(4), the default non-stiff method.
+    #[default]
+    Tsit5,
+    /// Dormand-Prince 5(4).
+    Dp5,
+    /// Verner's efficient 7(6), for tight tolerances.
+    Vern7,
+    /// Bogacki-Shampine 3(2), for loose tolerances.
+    Bs3,
+    /// Shampine's L-stable Rosenbrock 2(3) (`ode23s`).
+    Rosenbrock23,
+    /// Hairer-Wanner's Rodas4 (order 4, stiffly accurate).
+    Rodas4,
+    /// Steinebach's Rodas5P (order 5, stiffly accurate).
+    Rodas5P,
+    /// Tsit5 with Hairer's stiffness test; on sustained stiffness the solve continues
+    /// from where it is with Rodas5P. Problems with a mass matrix go to Rodas5P directly.
+    Auto,
+}
+
+impl Algorithm {
+    /// Every algorithm, in the order of the CLI's list.
+    pub const ALL: [Algorithm; 8] = [
+        Algorithm::Tsit5,
+        Algorithm::Dp5,
+        Algorithm::Vern7,
+        Algorithm::Bs3,
+        Algorithm::Rosenbrock23,
+        Algorithm::Rodas4,
+        Algorithm::Rodas5P,
+        Algorithm::Auto,
+    ];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Tsit5 => "tsit5",
+            Algorithm::Dp5 => "dp5",
+            Algorithm::Vern7 => "vern7",
+            Algorithm::Bs3 => "bs3",
+            Algorithm::Rosenbrock23 => "rosenbrock23",
+            Algorithm::Rodas4 => "rodas4",
+            Algorithm::Rodas5P => "rodas5p",
+            Algorithm::Auto => "auto",
+        }
+    }
+
+    /// True for the methods that handle stiff problems (and mass matrices).
+    pub fn is_stiff(self) -> bool {
+        matches!(self, Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P)
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = DiffsimError;
+    fn from_str(s: &str) -> Result<Self> {
+        let l = s.to_ascii_lowercase();
+        Algorithm::ALL.into_iter().find(|a| a.name() == l).ok_or_else(|| DiffsimError::Unknown {
+            kind: "algorithm",
+            name: s.to_string(),
+            choices: Algorithm::ALL.map(|a| a.name()).join(", "),
+        })
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Solve a problem.
+///
+/// Bad input is an `Err`; a solve that could not finish is an `Ok` whose
+/// [`Solution::retcode`] says why, holding everything computed up to that point.
+///
+/// ```
+/// use diffsim::{models::LotkaVolterra, solve, Algorithm, Problem, SolveOptions};
+/// let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
+/// let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().rtol(1e-8).atol(1e-8)).unwrap();
+/// assert!(sol.retcode.is_success());
+/// let mid = sol.interpolate(5.0).unwrap(); // dense output
+/// assert_eq!(mid.len(), 2);
+/// ```
+pub fn solve<M: Model>(problem: &Problem<M>, alg: Algorithm, opts: &SolveOptions) -> Result<Solution<f64>> {
+    solve_with_callback(problem, alg, opts, None)
+}
+
+/// [`solve`] with a callback after every accepted step (return `false` to stop).
+pub fn solve_with_callback<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    callback: Option<StepCallback<'_, f64>>,
+) -> Result<Solution<f64>> {
+    let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
+    let n = m.n_states();
+    match alg {
+        Algorithm::Rosenbrock23 => {
+            let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
+        }
+        Algorithm::Rodas4 | Algorithm::Rodas5P => {
+            let tab = if alg == Algorithm::Rodas4 { &tableau::rodas4::RODAS4 } else { &tableau::rodas5p::RODAS5P };
+            let mut s = rosenbrock::Rosenbrock::new(m, tab, opts.jacobian);
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
+        }
+        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
+        _ => {
+            if m.mass_matrix().is_some() {
+                return Err(DiffsimError::Unsupported {
+                    alg: alg.name(),
+                    why: "the model has a mass matrix; use rodas5p, rodas4 or rosenbrock23".into(),
+                });
+            }
+            let _ = n;
+            solve_explicit(m, u0, p, tspan, alg, opts, callback)
+        }
+    }
+}
+
+/// Solve with an explicit method on any number type (for example dual numbers, to
+/// differentiate through the solver). `alg` must be an explicit method.
+pub fn solve_explicit<T: Scalar, M: Model>(
+    model: &M,
+    u0: &[T],
+    p: &[T],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    callback: Option<StepCallback<'_, T>>,
+) -> Result<Solution<T>> {
+    let n = model.n_states();
+    macro_rules! run {
+        ($m:ty) => {{
+            let mut s = ExplicitRk::<T, $m>::new(n);
+            driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
+        }};
+    }
+    match alg {
+        Algorithm::Tsit5 => run!(Tsit5),
+        Algorithm::Dp5 => run!(Dp5),
+        Algorithm::Vern7 => run!(Vern7),
+        Algorithm::Bs3 => run!(Bs3),
+        _ => Err(DiffsimError::Unsupported {
+            alg: alg.name(),
+            why: "solve_explicit takes tsit5, dp5, vern7 or bs3; use solve() for the stiff methods".into(),
+        }),
+    }
+}

@@ -1,0 +1,249 @@
+//! Solver options: tolerances, saving, step-size limits, Jacobian choice.
+
+use crate::error::{DiffsimError, Result};
+
+/// An absolute or relative tolerance: one value for all components, or one per component.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tolerance {
+    /// The same tolerance for every component.
+    Scalar(f64),
+    /// One tolerance per state component.
+    PerComponent(Vec<f64>),
+}
+
+impl From<f64> for Tolerance {
+    fn from(x: f64) -> Self {
+        Tolerance::Scalar(x)
+    }
+}
+
+impl From<Vec<f64>> for Tolerance {
+    fn from(x: Vec<f64>) -> Self {
+        Tolerance::PerComponent(x)
+    }
+}
+
+impl Tolerance {
+    /// Expand to one value per component, checking the values.
+    pub(crate) fn expand(&self, n: usize, name: &'static str) -> Result<Vec<f64>> {
+        let v = match self {
+            Tolerance::Scalar(x) => vec![*x; n],
+            Tolerance::PerComponent(v) => {
+                if v.len() != n {
+                    return Err(DiffsimError::InvalidTolerance(format!(
+                        "{name} has {} components but the model has {n} states; give one value or {n}",
+                        v.len()
+                    )));
+                }
+                v.clone()
+            }
+        };
+        if let Some(x) = v.iter().find(|x| !x.is_finite() || **x < 0.0) {
+            return Err(DiffsimError::InvalidTolerance(format!(
+                "{name} = {x}: tolerances must be finite and non-negative"
+            )));
+        }
+        Ok(v)
+    }
+}
+
+/// Where the solution is saved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SaveAt {
+    /// The start and every accepted step.
+    EveryStep,
+    /// Exactly these times (interpolated with the method's dense output); they must lie
+    /// in the span and are saved in the direction of integration.
+    Times(Vec<f64>),
+}
+
+/// How the Rosenbrock methods get the Jacobian `df/du`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum JacobianMethod {
+    /// The model's analytic Jacobian if it has one, otherwise forward-mode AD.
+    #[default]
+    Auto,
+    /// Forward-mode AD (dual numbers) even if the model has an analytic Jacobian.
+    ForwardAd,
+    /// Forward finite differences.
+    FiniteDiff,
+}
+
+/// Which parts of a number the adaptive error norm counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ErrorNorm {
+    /// Values and, for AD numbers, every derivative part (the correct choice when
+    /// differentiating through the solver).
+    #[default]
+    AllParts,
+    /// Values only. For demonstrations: step sequences then ignore the derivatives' error.
+    ValuesOnly,
+}
+
+/// Options of one solve. Build with [`SolveOptions::default`] and the chaining setters.
+///
+/// ```
+/// use diffsim::SolveOptions;
+/// let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).saveat_times(vec![0.5, 1.0]).tstops(vec![0.25]);
+/// assert_eq!(opts.tstops, vec![0.25]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolveOptions {
+    /// Relative tolerance (default 1e-6).
+    pub rtol: Tolerance,
+    /// Absolute tolerance (default 1e-6).
+    pub atol: Tolerance,
+    /// Where to save (default: every step).
+    pub saveat: SaveAt,
+    /// Times the steps must land on exactly (discontinuities in time). Merged with the
+    /// model's own [`crate::Model::tstops`].
+    pub tstops: Vec<f64>,
+    /// Initial step size (magnitude); `None` picks one automatically (Hairer's rule).
+    pub dt: Option<f64>,
+    /// Smallest step magnitude before the solve gives up with `DtLessThanMin`.
+    pub dt_min: f64,
+    /// Largest step magnitude.
+    pub dt_max: f64,
+    /// Maximum number of step attempts (accepted plus rejected) before `MaxIters`.
+    pub max_steps: usize,
+    /// Keep the dense output (every step's interpolation data) in the solution.
+    /// `None`: keep it when saving every step.
+    pub dense: Option<bool>,
+    /// Adaptive step-size control; when false, steps of fixed size `dt` are taken.
+    pub adaptive: bool,
+    /// How the Jacobian is obtained by the Rosenbrock methods.
+    pub jacobian: JacobianMethod,
+    /// Which parts of AD numbers the error norm counts.
+    pub error_norm: ErrorNorm,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        Self {
+            rtol: Tolerance::Scalar(1e-6),
+            atol: Tolerance::Scalar(1e-6),
+            saveat: SaveAt::EveryStep,
+            tstops: Vec::new(),
+            dt: None,
+            dt_min: 0.0,
+            dt_max: f64::INFINITY,
+            max_steps: 1_000_000,
+            dense: None,
+            adaptive: true,
+            jacobian: JacobianMethod::Auto,
+            error_norm: ErrorNorm::AllParts,
+        }
+    }
+}
+
+impl SolveOptions {
+    /// Set the relative tolerance.
+    pub fn rtol(mut self, rtol: impl Into<Tolerance>) -> Self {
+        self.rtol = rtol.into();
+        self
+    }
+    /// Set the absolute tolerance.
+    pub fn atol(mut self, atol: impl Into<Tolerance>) -> Self {
+        self.atol = atol.into();
+        self
+    }
+    /// Save at exactly these times.
+    pub fn saveat_times(mut self, times: Vec<f64>) -> Self {
+        self.saveat = SaveAt::Times(times);
+        self
+    }
+    /// Save every step.
+    pub fn save_every_step(mut self) -> Self {
+        self.saveat = SaveAt::EveryStep;
+        self
+    }
+    /// Land steps exactly on these times.
+    pub fn tstops(mut self, tstops: Vec<f64>) -> Self {
+        self.tstops = tstops;
+        self
+    }
+    /// Initial step size.
+    pub fn dt(mut self, dt: f64) -> Self {
+        self.dt = Some(dt);
+        self
+    }
+    /// Fixed steps of size `dt` (no error control).
+    pub fn fixed_dt(mut self, dt: f64) -> Self {
+        self.dt = Some(dt);
+        self.adaptive = false;
+        self
+    }
+    /// Smallest step.
+    pub fn dt_min(mut self, dt_min: f64) -> Self {
+        self.dt_min = dt_min;
+        self
+    }
+    /// Largest step.
+    pub fn dt_max(mut self, dt_max: f64) -> Self {
+        self.dt_max = dt_max;
+        self
+    }
+    /// Step-attempt budget.
+    pub fn max_steps(mut self, max_steps: usize) -> Self {
+        self.max_steps = max_steps;
+        self
+    }
+    /// Keep (or drop) the dense output.
+    pub fn dense(mut self, dense: bool) -> Self {
+        self.dense = Some(dense);
+        self
+    }
+    /// Jacobian method for the stiff solvers.
+    pub fn jacobian(mut self, jacobian: JacobianMethod) -> Self {
+        self.jacobian = jacobian;
+        self
+    }
+    /// Error norm.
+    pub fn error_norm(mut self, error_norm: ErrorNorm) -> Self {
+        self.error_norm = error_norm;
+        self
+    }
+
+    /// Check everything that does not depend on the model.
+    pub(crate) fn validate(&self, tspan: (f64, f64)) -> Result<()> {
+        let bad = |name, why: String| Err(DiffsimError::InvalidOption { name, why });
+        if let (Tolerance::Scalar(r), Tolerance::Scalar(a)) = (&self.rtol, &self.atol) {
+            if *r == 0.0 && *a == 0.0 {
+                return Err(DiffsimError::InvalidTolerance(
+                    "rtol and atol are both zero; at least one must be positive".into(),
+                ));
+            }
+        }
+        if let Some(dt) = self.dt {
+            if !dt.is_finite() || dt <= 0.0 {
+                return bad("dt", format!("dt = {dt}: give a positive finite step size"));
+            }
+        }
+        if !self.adaptive && self.dt.is_none() {
+            return bad("dt", "fixed-step solves need dt".into());
+        }
+        if !(self.dt_min >= 0.0) || !self.dt_min.is_finite() {
+            return bad("dt_min", format!("dt_min = {}: must be finite and >= 0", self.dt_min));
+        }
+        if !(self.dt_max > 0.0) {
+            return bad("dt_max", format!("dt_max = {}: must be > 0", self.dt_max));
+        }
+        if self.dt_min > self.dt_max {
+            return bad("dt_min", format!("dt_min = {} exceeds dt_max = {}", self.dt_min, self.dt_max));
+        }
+        if self.max_steps == 0 {
+            return bad("max_steps", "must be at least 1".into());
+        }
+        let (t0, t1) = tspan;
+        let inside = |t: f64| t.is_finite() && (t - t0) * (t1 - t0) >= 0.0 && (t - t1) * (t0 - t1) >= 0.0;
+        if let SaveAt::Times(ts) = &self.saveat {
+            if let Some(t) = ts.iter().find(|t| !inside(**t)) {
+                return bad("saveat", format!("time {t} lies outside the span ({t0}, {t1})"));
+            }
+        }
+        if let Some(t) = self.tstops.iter().find(|t| !t.is_finite()) {
+            return bad("tstops", format!("tstop {t} is not finite"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! The result of a solve: saved times and states, dense output, statistics, return code.
+
+use super::dense::DenseOutput;
+use super::Algorithm;
+use crate::error::{DiffsimError, Result};
+use crate::Scalar;
+
+/// How a solve ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RetCode {
+    /// Reached the end of the span.
+    Success,
+    /// Ran out of step attempts (`max_steps`); the solution holds what was computed.
+    MaxIters,
+    /// The step size fell below `dt_min` (or machine precision): likely a singularity or
+    /// an extremely stiff problem for this method.
+    DtLessThanMin,
+    /// The state became NaN or infinite.
+    Unstable,
+    /// The right-hand side is not finite at the initial point.
+    InitialFailure,
+    /// The per-step callback asked the solve to stop.
+    Terminated,
+}
+
+impl RetCode {
+    /// True for [`RetCode::Success`].
+    pub fn is_success(self) -> bool {
+        self == RetCode::Success
+    }
+    /// The name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetCode::Success => "Success",
+            RetCode::MaxIters => "MaxIters",
+            RetCode::DtLessThanMin => "DtLessThanMin",
+            RetCode::Unstable => "Unstable",
+            RetCode::InitialFailure => "InitialFailure",
+            RetCode::Terminated => "Terminated",
+        }
+    }
+}
+
+/// Work counters of a solve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Evaluations of the right-hand side (not counting those inside Jacobians).
+    pub nf: usize,
+    /// Jacobian evaluations.
+    pub njac: usize,
+    /// LU factorisations.
+    pub nlu: usize,
+    /// Step attempts (`naccept + nreject`).
+    pub nsteps: usize,
+    /// Accepted steps.
+    pub naccept: usize,
+    /// Rejected steps.
+    pub nreject: usize,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.nf += o.nf;
+        self.njac += o.njac;
+        self.nlu += o.nlu;
+        self.nsteps += o.nsteps;
+        self.naccept += o.naccept;
+        self.nreject += o.nreject;
+    }
+}
+
+/// A (possibly partial) solution.
+///
+/// States are stored flat; `sol.u(i)` is the state at `sol.t[i]`.
+#[derive(Clone, Debug)]
+pub struct Solution<T = f64> {
+    /// Saved times.
+    pub t: Vec<f64>,
+    /// Saved states, flat (`t.len() * n`).
+    pub u_flat: Vec<T>,
+    /// Number of states.
+    pub n: usize,
+    /// How the solve ended.
+    pub retcode: RetCode,
+    /// Work counters.
+    pub stats: Stats,
+    /// The method that produced it (for `Auto`, the last one used).
+    pub alg: Algorithm,
+    /// The time the solve reached (the end of the span on success).
+    pub t_reached: f64,
+    pub(crate) dense: Option<DenseOutput<T>>,
+    /// The state at `t_reached`.
+    pub(crate) u_reached: Vec<T>,
+    /// The solve stopped early to switch method (Auto).
+    pub(crate) switched: bool,
+}
+
+impl<T: Scalar> Solution<T> {
+    /// The saved state number `i`.
+    pub fn u(&self, i: usize) -> &[T] {
+        &self.u_flat[i * self.n..(i + 1) * self.n]
+    }
+    /// Iterate over saved states.
+    pub fn states(&self) -> impl Iterator<Item = &[T]> {
+        self.u_flat.chunks_exact(self.n.max(1))
+    }
+    /// The last saved state.
+    pub fn last(&self) -> Option<&[T]> {
+        (!self.t.is_empty()).then(|| self.u(self.t.len() - 1))
+    }
+    /// The state at [`Solution::t_reached`], whether or not it was saved.
+    pub fn u_final(&self) -> &[T] {
+        &self.u_reached
+    }
+    /// Number of saved points.
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+    /// True if nothing was saved.
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+    /// True if the dense output was kept (see [`crate::SolveOptions::dense`]).
+    pub fn has_dense(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    /// The state at any time `t` of the integrated span, from the method's own dense
+    /// output. Errors if the dense output was not kept or `t` is outside the span reached.
+    pub fn interpolate(&self, t: f64) -> Result<Vec<T>> {
+        let mut out = vec![T::zero(); self.n];
+        self.interpolate_into(t, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Solution::interpolate`] into a caller-provided buffer.
+    pub fn interpolate_into(&self, t: f64, out: &mut [T]) -> Result<()> {
+        let dense = self.dense.as_ref().ok_or_else(|| DiffsimError::InvalidOption {
+            name: "dense",
+            why: "this solution kept no dense output; solve with SolveOptions::dense(true)".into(),
+        })?;
+        if out.len() != self.n {
+            return Err(DiffsimError::SizeMismatch { what: "out", expected: self.n, got: out.len() });
+        }
+        let (a, b) = (dense.ts[0], *dense.ts.last().unwrap_or(&dense.ts[0]));
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        if !(t >= lo && t <= hi) {
+            return Err(DiffsimError::InvalidOption {
+                name: "t",
+                why: format!("t = {t} is outside the integrated span [{lo}, {hi}]"),
+            });
+        }
+        dense.evaluate(t, out);
+        Ok(())
+    }
+}

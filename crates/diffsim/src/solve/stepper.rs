@@ -1,0 +1,43 @@
+//! The interface between the one step-control loop ([`super::driver`]) and a method family.
+
+use super::dense::Interpolant;
+use super::solution::Stats;
+use crate::{Model, Scalar};
+
+/// One method family's step. The driver owns time, the controller, saving and tstops;
+/// a stepper owns its stage buffers (allocated once per solve) and computes one attempt.
+pub(crate) trait Stepper<T: Scalar, M: Model> {
+    /// Order used by the controller's exponents and the initial step.
+    fn order(&self) -> u32;
+    /// The dense-output formula this stepper's data feeds.
+    fn interpolant(&self) -> Interpolant;
+    /// Make sure `f(u, t)` at the start of the step is evaluated (after a start or a
+    /// discontinuity), and return it.
+    fn ensure_f0(&mut self, model: &M, p: &[T], t: f64, u: &[T], stats: &mut Stats) -> &[T];
+    /// Attempt a step of size `h` from `(t, u)`, writing the candidate and its error estimate.
+    #[allow(clippy::too_many_arguments)]
+    fn attempt(
+        &mut self,
+        model: &M,
+        p: &[T],
+        t: f64,
+        h: f64,
+        u: &[T],
+        u_new: &mut [T],
+        err: &mut [T],
+        stats: &mut Stats,
+    );
+    /// Step data of the accepted attempt for [`Stepper::interpolant`] (may evaluate extra
+    /// stages lazily).
+    fn dense_data(&mut self, model: &M, p: &[T], t: f64, h: f64, u: &[T], u_new: &[T], stats: &mut Stats) -> &[T];
+    /// The attempt was accepted; the next step starts at its end. `discontinuity`: a tstop
+    /// was hit, so `f` at the new start must be evaluated afresh.
+    fn accept(&mut self, discontinuity: bool);
+    /// `h * rho / boundary` of the last attempt, where `rho` estimates the dominant
+    /// eigenvalue magnitude and `boundary` is the method's stability limit on the negative
+    /// real axis: above 1 the step size is limited by stability, not accuracy. `None` when
+    /// the stepper does not estimate it.
+    fn stiffness_ratio(&self) -> Option<f64> {
+        None
+    }
+}
