@@ -379,7 +379,9 @@ def run_ours(problems, timer: Timer, exe: str):
                 args = ["--model", "robertson", "--alg", alg, "--ensemble", str(pr["n"]),
                         "--seed", str(pr["seed"])]
             else:
-                args = [*OURS_ARGS[problem], "--alg", alg, "--tspan", f"0,{pr['t1']!r}"]
+                # Save only the end point, as the peers do (diffrax SaveAt(t1=True)).
+                args = [*OURS_ARGS[problem], "--alg", alg, "--tspan", f"0,{pr['t1']!r}",
+                        "--saveat-times", repr(pr["t1"])]
             args += ["--rtol", repr(pr["rtol"]), "--atol", repr(pr["atol"])]
             try:
                 probe = call(args, 1)  # also a warm-up of caches; picks the repeat count
