@@ -1,29 +1,16 @@
 use diffsim::{models::*, *};
 fn main() {
-    let mut fj = ad::ForwardJacobian::new(2, 1);
-    let mut j = vec![0.0; 4];
-    let mut dt = vec![0.0; 2];
-    fj.evaluate(&VanDerPol, &[2.0, 0.5], &[1000.0], 0.0, &mut j, Some(&mut dt));
-    println!("J = {j:?}, dt = {dt:?}");
-    let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
-    for jm in [JacobianMethod::Auto, JacobianMethod::ForwardAd, JacobianMethod::FiniteDiff] {
-        let sol =
-            solve(&prob, Algorithm::Rodas5P, &SolveOptions::default().rtol(1e-6).atol(1e-10).jacobian(jm)).unwrap();
-        println!("{jm:?} {:?} {:?}", sol.retcode, sol.stats);
-    }
-    let prob = Problem::new(VanDerPol, vec![2.0, 0.0], vec![1000.0], (0.0, 3000.0)).unwrap();
-    let mut last = 0.0;
-    let mut cnt = 0;
-    let mut cb = |t: f64, u: &[f64]| {
-        cnt += 1;
-        if cnt % 20000 == 0 || cnt < 40 {
-            println!("t={t:.6} h={:.3e} u={u:?}", t - last);
-        }
-        last = t;
-        true
+    let prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 100.0)).unwrap();
+    let alg = match std::env::args().nth(1).as_deref() {
+        Some("vern7") => Algorithm::Vern7,
+        _ => Algorithm::Tsit5,
     };
-    let sol =
-        solve_with_callback(&prob, Algorithm::Rodas5P, &SolveOptions::default().rtol(1e-6).atol(1e-6), Some(&mut cb))
-            .unwrap();
-    println!("{:?}", sol.stats);
+    let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(vec![100.0]);
+    let n: u32 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let t = std::time::Instant::now();
+    let mut steps = 0;
+    for _ in 0..n {
+        steps = solve(&prob, alg, &opts).unwrap().stats.naccept;
+    }
+    println!("{alg} Lorenz {steps} steps {:?} per solve", t.elapsed() / n);
 }

@@ -28,7 +28,7 @@ pub(crate) fn solve_auto<M: Model>(
     if model.mass_matrix().is_some() {
         return integrate(model, u0, p, tspan, opts, &mut stiff(model), Algorithm::Rodas5P, callback, false);
     }
-    let mut explicit = ExplicitRk::<f64, Tsit5>::new(model.n_states()).with_stiffness_detection();
+    let mut explicit = ExplicitRk::<f64, Tsit5, 0>::new(model.n_states()).with_stiffness_detection();
     let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
     let mut first = integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, cb, true)?;
     if !first.switched || first.t_reached == tspan.1 {

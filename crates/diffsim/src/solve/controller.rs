@@ -5,7 +5,7 @@ use crate::{Model, Scalar};
 
 /// RMS of `err_i / (atol_i + rtol_i * max(|u_old_i|, |u_new_i|))` over all components
 /// (and, with [`ErrorNorm::AllParts`], over every derivative part of AD numbers).
-#[inline]
+#[inline(always)]
 pub(crate) fn error_norm<T: Scalar>(
     err: &[T],
     u_old: &[T],
@@ -14,9 +14,11 @@ pub(crate) fn error_norm<T: Scalar>(
     rtol: &[f64],
     kind: ErrorNorm,
 ) -> f64 {
+    let n = err.len();
+    let (u_old, u_new, atol, rtol) = (&u_old[..n], &u_new[..n], &atol[..n], &rtol[..n]);
     let mut sum = 0.0;
     let mut count = 0;
-    for i in 0..err.len() {
+    for i in 0..n {
         let (s, c) = match kind {
             ErrorNorm::AllParts => T::error_sq(err[i], u_old[i], u_new[i], atol[i], rtol[i]),
             ErrorNorm::ValuesOnly => T::error_sq_value_only(err[i], u_old[i], u_new[i], atol[i], rtol[i]),
@@ -27,8 +29,15 @@ pub(crate) fn error_norm<T: Scalar>(
     (sum / count.max(1) as f64).sqrt()
 }
 
-/// The PI step-size controller (Hairer & Wanner; OrdinaryDiffEq's defaults):
-/// `h_new = h / clamp(E^beta1 / E_old^beta2 / safety, 1/qmax, 1/qmin)`.
+/// ln(1e-4): the floor of the previous error in the PI formula (keeps one tiny error from
+/// inflating the next step).
+const LN_ERR_FLOOR: f64 = -9.210_340_371_976_182;
+
+/// The PI step-size controller (Gustafsson; Hairer, Norsett & Wanner I, IV.2):
+/// `h_new = h / clamp(E^beta1 / E_old^beta2 / safety, 1/qmax, 1/qmin)`, with Hairer's
+/// DOPRI5 tuning beta2 = 0.04, beta1 = 1/k - 0.75 beta2 for an error estimate `O(h^k)`.
+/// (OrdinaryDiffEq's 7/(10k), 2/(5k) settle at a steady error near 0.17 of the tolerance
+/// and took ~20% more steps on Lorenz at equal tolerance.)
 #[derive(Clone, Debug)]
 pub(crate) struct PiController {
     beta1: f64,
@@ -36,27 +45,31 @@ pub(crate) struct PiController {
     qmin: f64,
     qmax: f64,
     safety: f64,
-    err_old: f64,
+    /// `ln(max(err_old, 1e-4))` of the last accepted step.
+    ln_err_old: f64,
 }
 
 impl PiController {
-    /// Defaults for a method of the given order: beta1 = 7/(10 k), beta2 = 2/(5 k).
-    pub(crate) fn new(order: u32) -> Self {
-        let k = order as f64;
-        Self { beta1: 7.0 / (10.0 * k), beta2: 2.0 / (5.0 * k), qmin: 0.2, qmax: 10.0, safety: 0.9, err_old: 1e-4 }
+    /// Defaults for an error estimate of order `k`.
+    pub(crate) fn new(k: u32) -> Self {
+        let beta2 = 0.04;
+        let beta1 = 1.0 / k as f64 - 0.75 * beta2;
+        Self { beta1, beta2, qmin: 0.2, qmax: 10.0, safety: 0.9, ln_err_old: LN_ERR_FLOOR }
     }
 
     /// Factor for the next step after an accepted one with error norm `err`.
     /// After a rejection the step is not allowed to grow.
+    /// (One logarithm and one exponential instead of two general powers: this runs every
+    /// step and showed up in profiles of small problems.)
     #[inline]
     pub(crate) fn accept(&mut self, err: f64, after_reject: bool) -> f64 {
-        let q11 = err.powf(self.beta1);
-        let q = q11 / self.err_old.powf(self.beta2) / self.safety;
+        let l = err.max(1e-300).ln();
+        let q = (self.beta1 * l - self.beta2 * self.ln_err_old).exp() / self.safety;
         let mut q = q.clamp(1.0 / self.qmax, 1.0 / self.qmin);
         if after_reject {
             q = q.max(1.0);
         }
-        self.err_old = err.max(1e-4);
+        self.ln_err_old = l.max(LN_ERR_FLOOR);
         1.0 / q
     }
 

@@ -119,7 +119,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             h
         }
     };
-    let mut controller = PiController::new(stepper.order());
+    let mut controller = PiController::new(stepper.error_order());
     let mut stop_idx = 0;
     let mut after_discontinuity = false;
     let mut after_reject = false;

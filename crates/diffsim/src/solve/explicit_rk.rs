@@ -30,7 +30,9 @@ explicit_method!(Bs3, super::tableau::bs3::BS3);
 explicit_method!(Vern7, super::tableau::vern7::VERN7);
 
 /// Stage buffers of an explicit RK solve.
-pub(crate) struct ExplicitRk<T, R> {
+/// `N > 0` specialises the stepper to exactly `N` states (loops over components unroll);
+/// `N = 0` works for any size.
+pub(crate) struct ExplicitRk<T, R, const N: usize> {
     n: usize,
     /// All stage values, stage-major (`total_stages * n`).
     k: Vec<T>,
@@ -44,8 +46,9 @@ pub(crate) struct ExplicitRk<T, R> {
     _method: PhantomData<R>,
 }
 
-impl<T: Scalar, R: ExplicitMethod> ExplicitRk<T, R> {
+impl<T: Scalar, R: ExplicitMethod, const N: usize> ExplicitRk<T, R, N> {
     pub(crate) fn new(n: usize) -> Self {
+        debug_assert!(N == 0 || N == n);
         Self {
             n,
             k: vec![T::zero(); R::TAB.c.len() * n],
@@ -68,24 +71,56 @@ impl<T: Scalar, R: ExplicitMethod> ExplicitRk<T, R> {
         self
     }
 
-    /// `tmp = u + h * sum_{j<i} a[i][j] k_j`.
+    /// The state size: the constant `N` when specialised, else the runtime size.
     #[inline(always)]
-    fn stage_input(k: &[T], tmp: &mut [T], u: &[T], h: f64, row: &[f64], n: usize) {
+    fn n(&self) -> usize {
+        if N > 0 {
+            N
+        } else {
+            self.n
+        }
+    }
+
+    /// `out = u + h * sum_j w[j] k_j` over the first `w.len()` stages. Called with constant
+    /// `w` (see [`unrolled`]) so the zero tests fold away and the `j` loop unrolls; with a
+    /// constant `n` the whole combination is straight-line code.
+    #[inline(always)]
+    fn combine(k: &[T], out: &mut [T], u: Option<&[T]>, h: f64, w: &[f64], n: usize) {
+        let k = &k[..w.len() * n];
+        let out = &mut out[..n];
         for c in 0..n {
             let mut acc = T::zero();
-            for (j, &a) in row.iter().enumerate() {
-                if a != 0.0 {
-                    acc += k[j * n + c].scale(a);
+            for (j, &wj) in w.iter().enumerate() {
+                if wj != 0.0 {
+                    acc += k[j * n + c].scale(wj);
                 }
             }
-            tmp[c] = u[c] + acc.scale(h);
+            out[c] = match u {
+                Some(u) => u[c] + acc.scale(h),
+                None => acc.scale(h),
+            };
         }
     }
 }
 
-impl<T: Scalar, M: Model, R: ExplicitMethod> Stepper<T, M> for ExplicitRk<T, R> {
+/// Run `$body` with `$i` bound to each constant 1..=15 below `$s`: the stage loop is
+/// unrolled at compile time, so each stage reads its tableau row as a constant.
+macro_rules! unrolled {
+    ($s:expr, |$i:ident| $body:block) => {
+        unrolled!(@ $s, $i, $body, 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+    (@ $s:expr, $i:ident, $body:block, $($n:literal)*) => {
+        $( if $n < $s { const $i: usize = $n; $body } )*
+    };
+}
+
+impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for ExplicitRk<T, R, N> {
     fn order(&self) -> u32 {
         R::TAB.order
+    }
+
+    fn error_order(&self) -> u32 {
+        R::TAB.embedded_order + 1
     }
 
     fn interpolant(&self) -> Interpolant {
@@ -94,11 +129,12 @@ impl<T: Scalar, M: Model, R: ExplicitMethod> Stepper<T, M> for ExplicitRk<T, R> 
 
     fn ensure_f0(&mut self, model: &M, p: &[T], t: f64, u: &[T], stats: &mut Stats) -> &[T] {
         if !self.k0_valid {
-            model.rhs(&mut self.k[..self.n], u, p, T::from_f64(t));
+            let n = self.n();
+            model.rhs(&mut self.k[..n], u, p, T::from_f64(t));
             stats.nf += 1;
             self.k0_valid = true;
         }
-        &self.k[..self.n]
+        &self.k[..self.n()]
     }
 
     #[inline]
@@ -114,18 +150,18 @@ impl<T: Scalar, M: Model, R: ExplicitMethod> Stepper<T, M> for ExplicitRk<T, R> 
         stats: &mut Stats,
     ) {
         let tab = R::TAB;
-        let n = self.n;
+        let n = self.n();
         self.ensure_f0(model, p, t, u, stats);
         self.extras_valid = false;
         let s = tab.stages;
-        for i in 1..s {
-            let (done, rest) = self.k.split_at_mut(i * n);
-            Self::stage_input(done, &mut self.tmp, u, h, tab.a[i], n);
-            model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(t + tab.c[i] * h));
-            if self.detect && i == s - 2 {
+        unrolled!(s, |I| {
+            let (done, rest) = self.k.split_at_mut(I * n);
+            Self::combine(done, &mut self.tmp, Some(u), h, tab.a[I], n);
+            model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(t + tab.c[I] * h));
+            if self.detect && I == s - 2 {
                 self.g_prev.copy_from_slice(&self.tmp);
             }
-        }
+        });
         stats.nf += s - 1;
         if self.detect {
             // rho ~ |f(u_new) - f(g)| / |u_new - g| for two points at the same time t + h.
@@ -143,27 +179,19 @@ impl<T: Scalar, M: Model, R: ExplicitMethod> Stepper<T, M> for ExplicitRk<T, R> 
             // The last stage was evaluated at u_new itself.
             u_new.copy_from_slice(&self.tmp);
         } else {
-            Self::stage_input(&self.k, u_new, u, h, tab.b, n);
+            Self::combine(&self.k, u_new, Some(u), h, tab.b, n);
         }
-        for c in 0..n {
-            let mut acc = T::zero();
-            for (j, &e) in tab.e.iter().enumerate() {
-                if e != 0.0 {
-                    acc += self.k[j * n + c].scale(e);
-                }
-            }
-            err[c] = acc.scale(h);
-        }
+        Self::combine(&self.k, err, None, h, tab.e, n);
     }
 
     fn dense_data(&mut self, model: &M, p: &[T], t: f64, h: f64, u: &[T], _u_new: &[T], stats: &mut Stats) -> &[T] {
         let tab = R::TAB;
-        let n = self.n;
+        let n = self.n();
         let total = tab.c.len();
         if !self.extras_valid && total > tab.stages {
             for i in tab.stages..total {
                 let (done, rest) = self.k.split_at_mut(i * n);
-                Self::stage_input(done, &mut self.tmp, u, h, tab.a[i], n);
+                Self::combine(done, &mut self.tmp, Some(u), h, tab.a[i], n);
                 model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(t + tab.c[i] * h));
             }
             stats.nf += total - tab.stages;
@@ -174,7 +202,7 @@ impl<T: Scalar, M: Model, R: ExplicitMethod> Stepper<T, M> for ExplicitRk<T, R> 
 
     fn accept(&mut self, discontinuity: bool) {
         let tab = R::TAB;
-        let n = self.n;
+        let n = self.n();
         if tab.fsal && !discontinuity {
             let s = tab.stages;
             self.k.copy_within((s - 1) * n..s * n, 0);

@@ -173,10 +173,22 @@ pub fn solve_explicit<T: Scalar, M: Model>(
     callback: Option<StepCallback<'_, T>>,
 ) -> Result<Solution<T>> {
     let n = model.n_states();
+    // Small systems (the common case) get steppers specialised to their size.
     macro_rules! run {
         ($m:ty) => {{
-            let mut s = ExplicitRk::<T, $m>::new(n);
-            driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
+            macro_rules! go {
+                ($size:literal) => {{
+                    let mut s = ExplicitRk::<T, $m, $size>::new(n);
+                    driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
+                }};
+            }
+            match n {
+                1 => go!(1),
+                2 => go!(2),
+                3 => go!(3),
+                4 => go!(4),
+                _ => go!(0),
+            }
         }};
     }
     match alg {

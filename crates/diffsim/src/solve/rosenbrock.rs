@@ -52,6 +52,10 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock {
         self.tab.order
     }
 
+    fn error_order(&self) -> u32 {
+        self.tab.embedded_order + 1
+    }
+
     fn interpolant(&self) -> Interpolant {
         Interpolant::Rosenbrock { rows: self.tab.h_dense.len() }
     }

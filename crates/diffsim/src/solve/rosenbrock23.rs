@@ -62,6 +62,10 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         2
     }
 
+    fn error_order(&self) -> u32 {
+        3
+    }
+
     fn interpolant(&self) -> Interpolant {
         Interpolant::Rosenbrock23 { d: D }
     }

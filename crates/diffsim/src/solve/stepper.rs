@@ -9,6 +9,9 @@ use crate::{Model, Scalar};
 pub(crate) trait Stepper<T: Scalar, M: Model> {
     /// Order used by the controller's exponents and the initial step.
     fn order(&self) -> u32;
+    /// `k` such that the error estimate is `O(h^k)` (embedded order + 1): the controller's
+    /// exponents scale with `1 / k`.
+    fn error_order(&self) -> u32;
     /// The dense-output formula this stepper's data feeds.
     fn interpolant(&self) -> Interpolant;
     /// Make sure `f(u, t)` at the start of the step is evaluated (after a start or a
