@@ -1,0 +1,97 @@
+//! Every bad-input path is a typed error with a message that says what to do; none panics.
+
+use diffsim::models::{Lorenz, RobertsonDae};
+use diffsim::{solve, Algorithm, DiffsimError, Problem, SolveOptions, Tolerance};
+
+fn lorenz() -> Problem<Lorenz> {
+    Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap()
+}
+
+fn err_of(opts: SolveOptions) -> DiffsimError {
+    solve(&lorenz(), Algorithm::Tsit5, &opts).unwrap_err()
+}
+
+#[test]
+fn problem_inputs_are_checked() {
+    let p = vec![10.0, 28.0, 8.0 / 3.0];
+    let e = Problem::new(Lorenz, vec![1.0, 0.0], p.clone(), (0.0, 1.0)).unwrap_err();
+    assert_eq!(e, DiffsimError::SizeMismatch { what: "u0", expected: 3, got: 2 });
+    assert!(e.to_string().contains("pass exactly 3 values"));
+    let e = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![1.0], (0.0, 1.0)).unwrap_err();
+    assert!(matches!(e, DiffsimError::SizeMismatch { what: "p", .. }));
+    let e = Problem::new(Lorenz, vec![1.0, f64::NAN, 0.0], p.clone(), (0.0, 1.0)).unwrap_err();
+    assert_eq!(e, DiffsimError::NonFinite { what: "u0", index: 1 });
+    let e = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, f64::INFINITY, 1.0], (0.0, 1.0)).unwrap_err();
+    assert_eq!(e, DiffsimError::NonFinite { what: "p", index: 1 });
+    for span in [(1.0, 1.0), (0.0, f64::INFINITY), (f64::NAN, 1.0)] {
+        let e = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], p.clone(), span).unwrap_err();
+        assert!(matches!(e, DiffsimError::InvalidSpan { .. }), "{span:?}");
+    }
+}
+
+#[test]
+fn tolerances_are_checked() {
+    for (rtol, atol) in [(-1e-6, 1e-6), (1e-6, f64::NAN), (0.0, 0.0)] {
+        let e = err_of(SolveOptions::default().rtol(rtol).atol(atol));
+        assert!(matches!(e, DiffsimError::InvalidTolerance(_)), "{rtol} {atol}: {e}");
+    }
+    let e = err_of(SolveOptions::default().atol(Tolerance::PerComponent(vec![1e-6, 1e-6])));
+    assert!(e.to_string().contains("give one value or 3"), "{e}");
+    let e = err_of(SolveOptions::default().rtol(0.0).atol(vec![1e-6, 0.0, 1e-6]));
+    assert!(matches!(e, DiffsimError::InvalidTolerance(_)));
+    // Per-component tolerances that are fine work.
+    let ok = solve(&lorenz(), Algorithm::Tsit5, &SolveOptions::default().atol(vec![1e-8, 1e-8, 1e-6])).unwrap();
+    assert!(ok.retcode.is_success());
+}
+
+#[test]
+fn options_are_checked() {
+    let cases: Vec<(SolveOptions, &str)> = vec![
+        (SolveOptions::default().saveat_times(vec![0.5, 2.0]), "saveat"),
+        (SolveOptions::default().saveat_times(vec![f64::NAN]), "saveat"),
+        (SolveOptions::default().dt(-0.1), "dt"),
+        (SolveOptions::default().dt(0.0), "dt"),
+        (SolveOptions::default().dt_max(0.0), "dt_max"),
+        (SolveOptions::default().dt_min(1.0).dt_max(0.1), "dt_min"),
+        (SolveOptions::default().dt_min(f64::NAN), "dt_min"),
+        (SolveOptions::default().max_steps(0), "max_steps"),
+        (SolveOptions::default().tstops(vec![f64::INFINITY]), "tstops"),
+        (SolveOptions { adaptive: false, ..SolveOptions::default() }, "dt"),
+    ];
+    for (opts, name) in cases {
+        match err_of(opts) {
+            DiffsimError::InvalidOption { name: got, why } => {
+                assert_eq!(got, name);
+                assert!(!why.is_empty());
+            }
+            other => panic!("{name}: unexpected {other}"),
+        }
+    }
+}
+
+#[test]
+fn methods_refuse_what_they_cannot_solve() {
+    let dae = Problem::new(RobertsonDae, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1.0)).unwrap();
+    for alg in [Algorithm::Tsit5, Algorithm::Dp5, Algorithm::Vern7, Algorithm::Bs3] {
+        let e = solve(&dae, alg, &SolveOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("use rodas5p"), "{alg}: {e}");
+    }
+    let e = diffsim::solve_explicit::<f64, _>(&Lorenz, &[1.0, 0.0, 0.0], &[10.0, 28.0, 2.0], (0.0, 1.0), Algorithm::Rodas5P, &SolveOptions::default(), None)
+        .unwrap_err();
+    assert!(matches!(e, DiffsimError::Unsupported { .. }));
+    let e = "radau".parse::<Algorithm>().unwrap_err();
+    assert!(e.to_string().contains("tsit5"), "{e}");
+    assert_eq!("Rodas5P".parse::<Algorithm>().unwrap(), Algorithm::Rodas5P);
+}
+
+#[test]
+fn interpolation_outside_the_solution_is_an_error() {
+    let sol = solve(&lorenz(), Algorithm::Tsit5, &SolveOptions::default()).unwrap();
+    assert!(sol.interpolate(0.5).is_ok());
+    assert!(sol.interpolate(1.5).is_err());
+    let mut wrong = vec![0.0; 2];
+    assert!(sol.interpolate_into(0.5, &mut wrong).is_err());
+    let no_dense = solve(&lorenz(), Algorithm::Tsit5, &SolveOptions::default().saveat_times(vec![1.0])).unwrap();
+    let e = no_dense.interpolate(0.5).unwrap_err();
+    assert!(e.to_string().contains("dense(true)"), "{e}");
+}
