@@ -3,7 +3,8 @@
 use crate::{parse, plot};
 use clap::Args;
 use diffsim::ensemble::{solve_ensemble, Member};
-use diffsim::models::{lookup, ZooModel};
+use diffsim::models::{lookup, ZooModel, ZooVisitor};
+use diffsim::Model;
 use diffsim::{solve, Algorithm, Problem, RetCode, Solution, SolveOptions, Stats};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -131,10 +132,30 @@ pub fn stats_json(s: &Stats) -> Value {
 
 pub fn run(a: &SolveArgs) -> Result<(), String> {
     let (prob, alg, opts) = setup(a)?;
-    if let Some(n) = a.ensemble {
-        return run_ensemble(a, &prob, alg, &opts, n);
+    prob.model.visit(Run { a, prob: &prob, alg, opts: &opts })
+}
+
+/// Runs the command on the concrete model type (no enum dispatch inside the solver).
+struct Run<'a> {
+    a: &'a SolveArgs,
+    prob: &'a Problem<ZooModel>,
+    alg: Algorithm,
+    opts: &'a SolveOptions,
+}
+
+impl ZooVisitor for Run<'_> {
+    type Output = Result<(), String>;
+    fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
+        let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan).map_err(|e| e.to_string())?;
+        run_concrete(self.a, &prob, self.alg, self.opts)
     }
-    let (sol, secs) = timed(a.repeat, || solve(&prob, alg, &opts));
+}
+
+fn run_concrete<M: Model + Clone>(a: &SolveArgs, prob: &Problem<M>, alg: Algorithm, opts: &SolveOptions) -> Result<(), String> {
+    if let Some(n) = a.ensemble {
+        return run_ensemble(a, prob, alg, opts, n);
+    }
+    let (sol, secs) = timed(a.repeat, || solve(prob, alg, opts));
     let sol = sol.map_err(|e| e.to_string())?;
     if let Some(path) = &a.plot {
         plot::solution(path, &a.model, &sol)?;
@@ -179,9 +200,9 @@ fn print_summary(a: &SolveArgs, alg: Algorithm, sol: &Solution, secs: f64) {
     }
 }
 
-fn run_ensemble(
+fn run_ensemble<M: Model + Clone>(
     a: &SolveArgs,
-    prob: &Problem<ZooModel>,
+    prob: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
     n: usize,

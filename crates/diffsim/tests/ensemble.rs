@@ -13,7 +13,11 @@ fn ensemble_matches_individual_solves_in_input_order_whatever_the_thread_count()
     members.push(Member { u0: Some(vec![1.0, 0.0]), p: None }); // bad: wrong size
     members.push(Member { u0: Some(vec![0.5, 0.0, 0.5]), p: None });
     let run = |threads| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| solve_ensemble(&prob, Algorithm::Rodas5P, &opts, &members))
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| solve_ensemble(&prob, Algorithm::Rodas5P, &opts, &members))
     };
     let (one, many) = (run(1), run(2));
     assert_eq!(one.len(), members.len());

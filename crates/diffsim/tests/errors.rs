@@ -76,8 +76,16 @@ fn methods_refuse_what_they_cannot_solve() {
         let e = solve(&dae, alg, &SolveOptions::default()).unwrap_err();
         assert!(e.to_string().contains("use rodas5p"), "{alg}: {e}");
     }
-    let e = diffsim::solve_explicit::<f64, _>(&Lorenz, &[1.0, 0.0, 0.0], &[10.0, 28.0, 2.0], (0.0, 1.0), Algorithm::Rodas5P, &SolveOptions::default(), None)
-        .unwrap_err();
+    let e = diffsim::solve_explicit::<f64, _>(
+        &Lorenz,
+        &[1.0, 0.0, 0.0],
+        &[10.0, 28.0, 2.0],
+        (0.0, 1.0),
+        Algorithm::Rodas5P,
+        &SolveOptions::default(),
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(e, DiffsimError::Unsupported { .. }));
     let e = "radau".parse::<Algorithm>().unwrap_err();
     assert!(e.to_string().contains("tsit5"), "{e}");

@@ -23,7 +23,12 @@ fn ad_jacobian_matches_the_analytic_one_and_finite_differences() {
     jacobian_fd(&Robertson, &u, &p, t, &f0, &mut fd, None, &mut w1, &mut w2);
     // Forward differences: truncation error k2 * h ~ 3e7 * 1.5e-8 on the quadratic term.
     for i in 0..9 {
-        assert!((fd[i] - analytic[i]).abs() <= 1e-3 * analytic[i].abs().max(1.0), "entry {i}: {} vs {}", fd[i], analytic[i]);
+        assert!(
+            (fd[i] - analytic[i]).abs() <= 1e-3 * analytic[i].abs().max(1.0),
+            "entry {i}: {} vs {}",
+            fd[i],
+            analytic[i]
+        );
     }
 }
 
@@ -69,9 +74,12 @@ fn medium_stiff_system_solves_with_both_lu_paths() {
     for name in ["brusselator-8", "brusselator-32"] {
         let e = lookup(name).unwrap();
         let prob = Problem::new(e.model, e.u0, e.p, (0.0, 10.0)).unwrap();
-        let reference = solve(&prob, Algorithm::Vern7, &SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![10.0])).unwrap();
+        let reference =
+            solve(&prob, Algorithm::Vern7, &SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![10.0]))
+                .unwrap();
         for alg in [Algorithm::Rodas5P, Algorithm::Rodas4] {
-            let sol = solve(&prob, alg, &SolveOptions::default().rtol(1e-7).atol(1e-7).saveat_times(vec![10.0])).unwrap();
+            let sol =
+                solve(&prob, alg, &SolveOptions::default().rtol(1e-7).atol(1e-7).saveat_times(vec![10.0])).unwrap();
             assert!(sol.retcode.is_success());
             let worst = sol.u(0).iter().zip(reference.u(0)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
             assert!(worst < 1e-4, "{name} {alg}: {worst}");

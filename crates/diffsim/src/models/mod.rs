@@ -70,6 +70,22 @@ impl Model for ZooModel {
     }
 }
 
+/// An action on a concrete zoo model: [`ZooModel::visit`] calls it with the model's own
+/// type, so solves run without the enum's dispatch in their hot loop.
+pub trait ZooVisitor {
+    /// What the action returns.
+    type Output;
+    /// Act on the model.
+    fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output;
+}
+
+impl ZooModel {
+    /// Run `visitor` on the concrete model inside.
+    pub fn visit<V: ZooVisitor>(self, visitor: V) -> V::Output {
+        each!(self, m => visitor.visit(m))
+    }
+}
+
 /// A zoo entry: the model with its default initial state, parameters and span.
 #[derive(Clone, Debug)]
 pub struct ZooEntry {

@@ -10,9 +10,9 @@
 use super::driver::{integrate, StepCallback};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
-use super::rosenbrock::Rosenbrock;
+use super::rosenbrock::{Rodas5P, Rosenbrock};
 use super::solution::Solution;
-use super::{tableau, Algorithm};
+use super::Algorithm;
 use crate::error::Result;
 use crate::Model;
 
@@ -24,7 +24,7 @@ pub(crate) fn solve_auto<M: Model>(
     opts: &SolveOptions,
     mut callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    let stiff = |m: &M| Rosenbrock::new(m, &tableau::rodas5p::RODAS5P, opts.jacobian);
+    let stiff = |m: &M| Rosenbrock::<Rodas5P, 0>::new(m, opts.jacobian);
     if model.mass_matrix().is_some() {
         return integrate(model, u0, p, tspan, opts, &mut stiff(model), Algorithm::Rodas5P, callback, false);
     }

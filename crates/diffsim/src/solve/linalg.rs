@@ -104,9 +104,18 @@ impl WMatrix {
 
     /// Form and factor `alpha M + beta J`. Returns false if it is singular (to working
     /// precision), in which case the step should be retried smaller.
-    pub(crate) fn factor(&mut self, jc: &JacobianCache, alpha: f64, beta: f64, stats: &mut Stats) -> bool {
+    /// `fixed_n > 0` is the size known at compile time (loops unroll).
+    #[inline(always)]
+    pub(crate) fn factor(
+        &mut self,
+        jc: &JacobianCache,
+        alpha: f64,
+        beta: f64,
+        fixed_n: usize,
+        stats: &mut Stats,
+    ) -> bool {
         stats.nlu += 1;
-        let n = self.n;
+        let n = if fixed_n > 0 { fixed_n } else { self.n };
         let entry = |i: usize, j: usize| {
             let m = match &jc.mass {
                 None => {
@@ -120,7 +129,7 @@ impl WMatrix {
             };
             alpha * m + beta * jc.jac[i * n + j]
         };
-        if let Some((mat, lu)) = self.big.as_mut() {
+        if let (0, Some((mat, lu))) = (fixed_n, self.big.as_mut()) {
             for j in 0..n {
                 for i in 0..n {
                     mat[(i, j)] = entry(i, j);
@@ -133,27 +142,32 @@ impl WMatrix {
             *lu = Some(f);
             return ok;
         }
+        let lu = &mut self.lu[..n * n];
         for i in 0..n {
             for j in 0..n {
-                self.lu[i * n + j] = entry(i, j);
+                lu[i * n + j] = entry(i, j);
             }
         }
-        lu_factor(&mut self.lu, &mut self.piv, n)
+        lu_factor(lu, &mut self.piv[..n], n)
     }
 
-    /// Solve `W x = b` in place.
-    #[inline]
-    pub(crate) fn solve(&self, b: &mut [f64]) {
-        if let Some((_, Some(lu))) = &self.big {
-            let mut rhs = faer::MatMut::from_column_major_slice_mut(b, self.n, 1);
-            lu.solve_in_place(rhs.as_mut());
-            return;
+    /// Solve `W x = b` in place (`fixed_n` as in [`WMatrix::factor`]).
+    #[inline(always)]
+    pub(crate) fn solve(&self, b: &mut [f64], fixed_n: usize) {
+        if fixed_n == 0 {
+            if let Some((_, Some(lu))) = &self.big {
+                let mut rhs = faer::MatMut::from_column_major_slice_mut(b, self.n, 1);
+                lu.solve_in_place(rhs.as_mut());
+                return;
+            }
         }
-        lu_solve(&self.lu, &self.piv, self.n, b);
+        let n = if fixed_n > 0 { fixed_n } else { self.n };
+        lu_solve(&self.lu[..n * n], &self.piv[..n], n, &mut b[..n]);
     }
 }
 
 /// In-place LU with partial pivoting of a row-major `n x n` matrix. False if singular.
+#[inline(always)]
 pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
     for k in 0..n {
         let mut p = k;
@@ -189,6 +203,7 @@ pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
 }
 
 /// Solve with the factors from [`lu_factor`], in place.
+#[inline(always)]
 pub(crate) fn lu_solve(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
     for k in 0..n {
         b.swap(k, piv[k]);

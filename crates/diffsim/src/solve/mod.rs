@@ -142,11 +142,8 @@ pub fn solve_with_callback<M: Model>(
             let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
             driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
         }
-        Algorithm::Rodas4 | Algorithm::Rodas5P => {
-            let tab = if alg == Algorithm::Rodas4 { &tableau::rodas4::RODAS4 } else { &tableau::rodas5p::RODAS5P };
-            let mut s = rosenbrock::Rosenbrock::new(m, tab, opts.jacobian);
-            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
-        }
+        Algorithm::Rodas4 => solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, callback),
+        Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, callback),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
         _ => {
             if m.mass_matrix().is_some() {
@@ -158,6 +155,31 @@ pub fn solve_with_callback<M: Model>(
             let _ = n;
             solve_explicit(m, u0, p, tspan, alg, opts, callback)
         }
+    }
+}
+
+/// A Rodas-family solve with a stepper specialised to small sizes.
+fn solve_rosenbrock<M: Model, R: rosenbrock::RosenbrockMethod>(
+    model: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    callback: Option<StepCallback<'_, f64>>,
+) -> Result<Solution<f64>> {
+    macro_rules! go {
+        ($size:literal) => {{
+            let mut s = rosenbrock::Rosenbrock::<R, $size>::new(model, opts.jacobian);
+            driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
+        }};
+    }
+    match model.n_states() {
+        1 => go!(1),
+        2 => go!(2),
+        3 => go!(3),
+        4 => go!(4),
+        _ => go!(0),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The Jacobian is evaluated once per step start and kept across rejections (only `W` is
 //! refactored for the new step size). See [`super::tableau::RosenbrockTableau`] for the
-//! formulation.
+//! formulation. Like the explicit steppers, the method is a type (its tableau a constant,
+//! stage loops unrolled) and small systems get a stepper specialised to their size.
 
 use super::dense::Interpolant;
 use super::linalg::{JacobianCache, WMatrix};
@@ -11,10 +12,27 @@ use super::solution::Stats;
 use super::stepper::Stepper;
 use super::tableau::RosenbrockTableau;
 use crate::Model;
+use std::marker::PhantomData;
 
-/// Buffers of a Rodas-family solve (f64).
-pub(crate) struct Rosenbrock {
-    tab: &'static RosenbrockTableau,
+/// A Rosenbrock method, identified by its tableau.
+pub(crate) trait RosenbrockMethod {
+    const TAB: &'static RosenbrockTableau;
+}
+
+/// Rodas4.
+pub(crate) struct Rodas4;
+impl RosenbrockMethod for Rodas4 {
+    const TAB: &'static RosenbrockTableau = &super::tableau::rodas4::RODAS4;
+}
+
+/// Rodas5P.
+pub(crate) struct Rodas5P;
+impl RosenbrockMethod for Rodas5P {
+    const TAB: &'static RosenbrockTableau = &super::tableau::rodas5p::RODAS5P;
+}
+
+/// Buffers of a Rodas-family solve (f64). `N > 0` specialises to exactly `N` states.
+pub(crate) struct Rosenbrock<R, const N: usize> {
     n: usize,
     jc: JacobianCache,
     w: WMatrix,
@@ -26,13 +44,15 @@ pub(crate) struct Rosenbrock {
     rhs: Vec<f64>,
     mk: Vec<f64>,
     kd: Vec<f64>,
+    _method: PhantomData<R>,
 }
 
-impl Rosenbrock {
-    pub(crate) fn new<M: Model>(model: &M, tab: &'static RosenbrockTableau, method: JacobianMethod) -> Self {
+impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
+    pub(crate) fn new<M: Model>(model: &M, method: JacobianMethod) -> Self {
         let n = model.n_states();
+        let tab = R::TAB;
+        debug_assert!(N == 0 || N == n);
         Self {
-            tab,
             n,
             jc: JacobianCache::new(model, method),
             w: WMatrix::new(n),
@@ -43,21 +63,41 @@ impl Rosenbrock {
             rhs: vec![0.0; n],
             mk: vec![0.0; n],
             kd: vec![0.0; tab.h_dense.len() * n],
+            _method: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn n(&self) -> usize {
+        if N > 0 {
+            N
+        } else {
+            self.n
         }
     }
 }
 
-impl<M: Model> Stepper<f64, M> for Rosenbrock {
+/// Run `$body` with `$i` bound to each constant 0..=7 below `$s` (stage loop unrolled).
+macro_rules! unrolled_stages {
+    ($s:expr, |$i:ident| $body:block) => {
+        unrolled_stages!(@ $s, $i, $body, 0 1 2 3 4 5 6 7)
+    };
+    (@ $s:expr, $i:ident, $body:block, $($n:literal)*) => {
+        $( if $n < $s { const $i: usize = $n; $body } )*
+    };
+}
+
+impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbrock<R, N> {
     fn order(&self) -> u32 {
-        self.tab.order
+        R::TAB.order
     }
 
     fn error_order(&self) -> u32 {
-        self.tab.embedded_order + 1
+        R::TAB.embedded_order + 1
     }
 
     fn interpolant(&self) -> Interpolant {
-        Interpolant::Rosenbrock { rows: self.tab.h_dense.len() }
+        Interpolant::Rosenbrock { rows: R::TAB.h_dense.len() }
     }
 
     fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
@@ -80,59 +120,71 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock {
         err: &mut [f64],
         stats: &mut Stats,
     ) {
-        let tab = self.tab;
-        let n = self.n;
+        let tab = R::TAB;
+        let n = self.n();
         self.ensure_f0(model, p, t, u, stats);
         self.jc.update(model, p, t, u, &self.f0, stats);
-        if !self.w.factor(&self.jc, 1.0 / (tab.gamma * h), -1.0, stats) {
+        if !self.w.factor(&self.jc, 1.0 / (tab.gamma * h), -1.0, N, stats) {
             err.fill(f64::INFINITY);
             u_new.copy_from_slice(u);
             return;
         }
-        for i in 0..tab.stages {
-            let (done, rest) = self.k.split_at_mut(i * n);
-            if i == 0 {
-                self.rhs.copy_from_slice(&self.f0);
+        let identity_mass = self.jc.mass.is_none();
+        let (u, dfdt) = (&u[..n], &self.jc.dfdt[..n]);
+        unrolled_stages!(tab.stages, |I| {
+            let (done, rest) = self.k.split_at_mut(I * n);
+            let rhs = &mut self.rhs[..n];
+            if I == 0 {
+                rhs.copy_from_slice(&self.f0[..n]);
             } else {
+                let tmp = &mut self.tmp[..n];
                 for c in 0..n {
                     let mut acc = u[c];
-                    for (j, &a) in tab.a[i].iter().enumerate() {
+                    for (j, &a) in tab.a[I].iter().enumerate() {
                         if a != 0.0 {
                             acc += a * done[j * n + c];
                         }
                     }
-                    self.tmp[c] = acc;
+                    tmp[c] = acc;
                 }
-                model.rhs(&mut self.rhs, &self.tmp, p, t + tab.c[i] * h);
+                model.rhs(rhs, tmp, p, t + tab.c[I] * h);
                 stats.nf += 1;
                 // + sum_j (C_ij / h) M k_j
-                self.tmp.fill(0.0);
-                for (j, &cm) in tab.cm[i].iter().enumerate() {
-                    if cm != 0.0 {
-                        for c in 0..n {
-                            self.tmp[c] += (cm / h) * done[j * n + c];
+                for c in 0..n {
+                    let mut acc = 0.0;
+                    for (j, &cm) in tab.cm[I].iter().enumerate() {
+                        if cm != 0.0 {
+                            acc += (cm / h) * done[j * n + c];
                         }
                     }
+                    tmp[c] = acc;
                 }
-                self.jc.mass_mul(&self.tmp, &mut self.mk);
-                for c in 0..n {
-                    self.rhs[c] += self.mk[c];
+                if identity_mass {
+                    for c in 0..n {
+                        rhs[c] += tmp[c];
+                    }
+                } else {
+                    self.jc.mass_mul(tmp, &mut self.mk);
+                    for c in 0..n {
+                        rhs[c] += self.mk[c];
+                    }
                 }
             }
-            let hd = h * tab.d[i];
+            let hd = h * tab.d[I];
             if hd != 0.0 {
                 for c in 0..n {
-                    self.rhs[c] += hd * self.jc.dfdt[c];
+                    rhs[c] += hd * dfdt[c];
                 }
             }
-            self.w.solve(&mut self.rhs);
-            rest[..n].copy_from_slice(&self.rhs);
-        }
+            self.w.solve(rhs, N);
+            rest[..n].copy_from_slice(rhs);
+        });
+        let k = &self.k[..tab.stages * n];
         for c in 0..n {
             let mut un = u[c];
             let mut e = 0.0;
             for i in 0..tab.stages {
-                let kv = self.k[i * n + c];
+                let kv = k[i * n + c];
                 un += tab.m[i] * kv;
                 e += tab.m_err[i] * kv;
             }
@@ -151,8 +203,8 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock {
         _u_new: &[f64],
         _stats: &mut Stats,
     ) -> &[f64] {
-        let n = self.n;
-        for (r, row) in self.tab.h_dense.iter().enumerate() {
+        let n = self.n();
+        for (r, row) in R::TAB.h_dense.iter().enumerate() {
             for c in 0..n {
                 self.kd[r * n + c] = row.iter().enumerate().map(|(i, &hc)| hc * self.k[i * n + c]).sum();
             }

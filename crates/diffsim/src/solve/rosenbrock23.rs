@@ -93,7 +93,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         let n = self.n;
         self.ensure_f0(model, p, t, u, stats);
         self.jc.update(model, p, t, u, &self.f0, stats);
-        if !self.w.factor(&self.jc, 1.0, -D * h, stats) {
+        if !self.w.factor(&self.jc, 1.0, -D * h, 0, stats) {
             err.fill(f64::INFINITY);
             u_new.copy_from_slice(u);
             return;
@@ -103,7 +103,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         for c in 0..n {
             k1[c] = self.f0[c] + hd * self.jc.dfdt[c];
         }
-        self.w.solve(k1);
+        self.w.solve(k1, 0);
         for c in 0..n {
             self.tmp[c] = u[c] + 0.5 * h * k1[c];
         }
@@ -112,7 +112,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         for c in 0..n {
             k2[c] = self.f1[c] - self.mk[c];
         }
-        self.w.solve(k2);
+        self.w.solve(k2, 0);
         for c in 0..n {
             k2[c] += k1[c];
             u_new[c] = u[c] + h * k2[c];
@@ -127,7 +127,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         for c in 0..n {
             self.k3[c] = self.f2[c] - self.mk[c] + E32 * self.f1[c] + 2.0 * self.f0[c] + hd * self.jc.dfdt[c];
         }
-        self.w.solve(&mut self.k3);
+        self.w.solve(&mut self.k3, 0);
         for c in 0..n {
             err[c] = h / 6.0 * (k1[c] - 2.0 * k2[c] + self.k3[c]);
         }
