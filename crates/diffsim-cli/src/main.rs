@@ -31,7 +31,7 @@ enum Command {
     /// List the model zoo: name, states, parameters and defaults.
     Models,
     /// Solve a zoo model and print the solution (or JSON with --json).
-    Solve(solve_cmd::SolveArgs),
+    Solve(Box<solve_cmd::SolveArgs>),
     /// A short tour (the default when no command is given).
     Demo(demo::DemoArgs),
 }

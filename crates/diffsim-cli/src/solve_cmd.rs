@@ -146,12 +146,18 @@ struct Run<'a> {
 impl ZooVisitor for Run<'_> {
     type Output = Result<(), String>;
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
-        let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan).map_err(|e| e.to_string())?;
+        let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
+            .map_err(|e| e.to_string())?;
         run_concrete(self.a, &prob, self.alg, self.opts)
     }
 }
 
-fn run_concrete<M: Model + Clone>(a: &SolveArgs, prob: &Problem<M>, alg: Algorithm, opts: &SolveOptions) -> Result<(), String> {
+fn run_concrete<M: Model + Clone>(
+    a: &SolveArgs,
+    prob: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+) -> Result<(), String> {
     if let Some(n) = a.ensemble {
         return run_ensemble(a, prob, alg, opts, n);
     }

@@ -36,6 +36,8 @@
 //! supplies one, and accept a mass matrix (index-1 DAEs). See [`solve`] for the method table.
 
 #![warn(missing_docs)]
+// Numerical kernels index several arrays in lockstep; index loops read like the maths.
+#![allow(clippy::needless_range_loop)]
 
 pub mod ad;
 pub mod ensemble;

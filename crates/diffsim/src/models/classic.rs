@@ -13,7 +13,7 @@ impl Model for Lorenz {
     fn n_params(&self) -> usize {
         3
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
         let (x, y, z) = (u[0], u[1], u[2]);
         du[0] = p[0] * (y - x);
@@ -34,7 +34,7 @@ impl Model for LotkaVolterra {
     fn n_params(&self) -> usize {
         4
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
         let (x, y) = (u[0], u[1]);
         du[0] = p[0] * x - p[1] * x * y;
@@ -54,7 +54,7 @@ impl Model for Robertson {
     fn n_params(&self) -> usize {
         3
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
         let (y1, y2, y3) = (u[0], u[1], u[2]);
         let (k1, k2, k3) = (p[0], p[1], p[2]);
@@ -82,7 +82,7 @@ impl Model for RobertsonDae {
     fn n_params(&self) -> usize {
         3
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
         let (y1, y2, y3) = (u[0], u[1], u[2]);
         let (k1, k2, k3) = (p[0], p[1], p[2]);
@@ -108,7 +108,7 @@ impl Model for VanDerPol {
     fn n_params(&self) -> usize {
         1
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
         du[0] = u[1];
         du[1] = p[0] * ((T::one() - u[0] * u[0]) * u[1] - u[0]);
@@ -126,7 +126,7 @@ impl Model for Pendulum {
     fn n_params(&self) -> usize {
         2
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
         du[0] = u[1];
         du[1] = -p[0] * u[0].sin() - p[1] * u[1];
@@ -146,7 +146,7 @@ impl Model for LvPiecewise {
     fn n_params(&self) -> usize {
         4
     }
-    #[inline]
+    #[inline(always)]
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         let a = if t <= T::from_f64(1.0) {
             p[0]

@@ -222,10 +222,10 @@ impl SolveOptions {
         if !self.adaptive && self.dt.is_none() {
             return bad("dt", "fixed-step solves need dt".into());
         }
-        if !(self.dt_min >= 0.0) || !self.dt_min.is_finite() {
+        if self.dt_min.is_nan() || self.dt_min < 0.0 || self.dt_min.is_infinite() {
             return bad("dt_min", format!("dt_min = {}: must be finite and >= 0", self.dt_min));
         }
-        if !(self.dt_max > 0.0) {
+        if self.dt_max.is_nan() || self.dt_max <= 0.0 {
             return bad("dt_max", format!("dt_max = {}: must be > 0", self.dt_max));
         }
         if self.dt_min > self.dt_max {

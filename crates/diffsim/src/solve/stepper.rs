@@ -32,6 +32,7 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
     );
     /// Step data of the accepted attempt for [`Stepper::interpolant`] (may evaluate extra
     /// stages lazily).
+    #[allow(clippy::too_many_arguments)]
     fn dense_data(&mut self, model: &M, p: &[T], t: f64, h: f64, u: &[T], u_new: &[T], stats: &mut Stats) -> &[T];
     /// The attempt was accepted; the next step starts at its end. `discontinuity`: a tstop
     /// was hit, so `f` at the new start must be evaluated afresh.
