@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod grad_cmd;
 mod models_cmd;
 mod parse;
 mod plot;
@@ -32,6 +33,8 @@ enum Command {
     Models,
     /// Solve a zoo model and print the solution (or JSON with --json).
     Solve(Box<solve_cmd::SolveArgs>),
+    /// The loss of a solve and its gradient with respect to p and u0.
+    Grad(Box<grad_cmd::GradArgs>),
     /// A short tour (the default when no command is given).
     Demo(demo::DemoArgs),
 }
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Demo(demo::DemoArgs::default())) {
         Command::Models => models_cmd::run(),
         Command::Solve(a) => solve_cmd::run(&a),
+        Command::Grad(a) => grad_cmd::run(&a),
         Command::Demo(a) => demo::run(&a),
     };
     match result {

@@ -31,10 +31,10 @@ pub struct SolveArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub p: Option<String>,
     /// Relative tolerance.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
     pub rtol: f64,
     /// Absolute tolerance.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
     pub atol: f64,
     /// Save every DT (from T0 to T1 inclusive) instead of every step.
     #[arg(long)]
@@ -85,14 +85,18 @@ pub fn setup(a: &SolveArgs) -> Result<(Problem<ZooModel>, Algorithm, SolveOption
             return Err(format!("--saveat {dt} would save {count} points; use a larger step"));
         }
         let dir = (t1 - t0).signum();
-        let mut ts: Vec<f64> = (0..=count).map(|i| t0 + dir * dt * i as f64).collect();
-        if ts.last().is_some_and(|&t| (t1 - t) * dir > 1e-12 * dt) {
-            ts.push(t1);
-        }
+        // Grid points that round to within 1e-9 dt of t1 (or past it) become t1 itself.
+        let mut ts: Vec<f64> =
+            (0..=count).map(|i| t0 + dir * dt * i as f64).filter(|&t| (t1 - t) * dir > 1e-9 * dt).collect();
+        ts.push(t1);
         opts = opts.saveat_times(ts);
     }
     if let Some(s) = &a.saveat_times {
-        opts = opts.saveat_times(parse::list("--saveat-times", s)?);
+        let ts = parse::list("--saveat-times", s)?;
+        if ts.is_empty() {
+            return Err("--saveat-times needs at least one time".into());
+        }
+        opts = opts.saveat_times(ts);
     }
     if let Some(s) = &a.tstops {
         opts = opts.tstops(parse::list("--tstops", s)?);

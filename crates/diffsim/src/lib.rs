@@ -45,6 +45,7 @@ mod error;
 pub mod models;
 mod problem;
 mod scalar;
+pub mod sensitivity;
 pub mod solve;
 
 pub use error::{DiffsimError, Result};

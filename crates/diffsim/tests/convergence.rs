@@ -92,23 +92,3 @@ fn adaptive_solves_meet_the_tolerance_everywhere() {
         }
     }
 }
-
-#[test]
-#[ignore]
-fn print_orders() {
-    for alg in [
-        Algorithm::Bs3,
-        Algorithm::Tsit5,
-        Algorithm::Dp5,
-        Algorithm::Vern7,
-        Algorithm::Rosenbrock23,
-        Algorithm::Rodas4,
-        Algorithm::Rodas5P,
-    ] {
-        let errs: Vec<String> =
-            [4, 8, 16, 32, 64, 128, 256].iter().map(|&n| format!("{:.1e}", error_with_steps(alg, n))).collect();
-        let errs_f: Vec<f64> = errs.iter().map(|s| s.parse().unwrap()).collect();
-        let orders: Vec<String> = errs_f.windows(2).map(|w| format!("{:.2}", (w[0] / w[1]).log2())).collect();
-        println!("{alg}: {errs:?} {orders:?}");
-    }
-}

@@ -1,0 +1,110 @@
+//! `diffsim grad`: the loss of a zoo-model solve and its gradient.
+
+use crate::solve_cmd::{self, stats_json, timed, SolveArgs};
+use clap::Args;
+use diffsim::models::{ZooModel, ZooVisitor};
+use diffsim::sensitivity::{gradient, Loss, SensAlg};
+use diffsim::{Algorithm, Model, Problem, SaveAt, SolveOptions};
+use serde_json::json;
+
+/// Options of `diffsim grad`.
+#[derive(Args, Debug, Clone)]
+pub struct GradArgs {
+    #[command(flatten)]
+    pub solve: SolveArgs,
+    /// sum (of every saved value) or sumsq (half the sum of their squares).
+    #[arg(long, default_value = "sum")]
+    pub loss: String,
+    /// forward-ad, forward-ad-value-norm, or auto (= forward-ad for now). The adjoint
+    /// methods (forward, backsolve, interpolating, checkpointing, quadrature, discrete)
+    /// are not implemented yet.
+    #[arg(long, default_value = "auto")]
+    pub sensealg: String,
+    /// How adjoints get vector-Jacobian products (finite, forward, tape, compiled-tape,
+    /// model); forward-mode methods use none.
+    #[arg(long)]
+    pub vjp: Option<String>,
+}
+
+const PLANNED: [&str; 6] = ["forward", "backsolve", "interpolating", "checkpointing", "quadrature", "discrete"];
+const VJPS: [&str; 5] = ["finite", "forward", "tape", "compiled-tape", "model"];
+
+fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
+    let loss = match a.loss.as_str() {
+        "sum" => Loss::Sum,
+        "sumsq" => Loss::SumSq,
+        other => return Err(format!("unknown loss '{other}'; choose sum or sumsq")),
+    };
+    let sensealg = match a.sensealg.as_str() {
+        "forward-ad" | "auto" => SensAlg::ForwardAd,
+        "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
+        s if PLANNED.contains(&s) => {
+            return Err(format!("sensealg '{s}' is not implemented yet; use forward-ad or forward-ad-value-norm"))
+        }
+        s => return Err(format!("unknown sensealg '{s}'; choose forward-ad, forward-ad-value-norm or auto")),
+    };
+    if let Some(v) = &a.vjp {
+        if !VJPS.contains(&v.as_str()) {
+            return Err(format!("unknown vjp '{v}'; choose one of {}", VJPS.join(", ")));
+        }
+    }
+    if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
+        return Err("grad takes neither --ensemble nor --plot".into());
+    }
+    Ok((loss, sensealg))
+}
+
+pub fn run(a: &GradArgs) -> Result<(), String> {
+    let (loss, sensealg) = parse(a)?;
+    let mut solve_args = a.solve.clone();
+    if solve_args.alg == "auto" {
+        solve_args.alg = "tsit5".into(); // forward AD runs the explicit methods
+    }
+    let (prob, alg, mut opts) = solve_cmd::setup(&solve_args)?;
+    if matches!(opts.saveat, SaveAt::EveryStep) {
+        // A loss needs fixed data times: default to 11 points across the span.
+        let (t0, t1) = prob.tspan;
+        opts = opts.saveat_times((0..=10).map(|i| t0 + (t1 - t0) * i as f64 / 10.0).collect());
+    }
+    prob.model.visit(Run { a, prob: &prob, alg, opts: &opts, loss, sensealg })
+}
+
+struct Run<'a> {
+    a: &'a GradArgs,
+    prob: &'a Problem<ZooModel>,
+    alg: Algorithm,
+    opts: &'a SolveOptions,
+    loss: Loss,
+    sensealg: SensAlg,
+}
+
+impl ZooVisitor for Run<'_> {
+    type Output = Result<(), String>;
+    fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
+        let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
+            .map_err(|e| e.to_string())?;
+        let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, self.loss, self.sensealg));
+        let g = g.map_err(|e| e.to_string())?;
+        let vjp = self.a.vjp.clone().unwrap_or_else(|| "none".into());
+        if self.a.solve.json {
+            out!(
+                "{}",
+                json!({"loss": g.loss, "grad_p": g.dp, "grad_u0": g.du0, "sensealg": self.sensealg.name(),
+                       "vjp": vjp, "stats": stats_json(&g.stats), "seconds_median": secs})
+            );
+        } else {
+            out!("model {}  alg {}  sensealg {}", self.a.solve.model, self.alg.name(), self.sensealg.name());
+            out!("loss {:.12e}", g.loss);
+            out!("dL/dp  = {:?}", g.dp);
+            out!("dL/du0 = {:?}", g.du0);
+            out!(
+                "{} steps, {} f evaluations; median {:.3} ms over {} run(s)",
+                g.stats.naccept,
+                g.stats.nf,
+                secs * 1e3,
+                self.a.solve.repeat
+            );
+        }
+        Ok(())
+    }
+}

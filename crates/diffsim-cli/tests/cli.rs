@@ -1,0 +1,384 @@
+//! Integration tests of the `diffsim` binary: the CLI contract of the README, run as a
+//! user would run it (a child process, checking exit status, stdout and stderr).
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const MODELS: [&str; 8] = [
+    "lorenz",
+    "lotka-volterra",
+    "robertson",
+    "robertson-dae",
+    "van-der-pol",
+    "pendulum",
+    "brusselator",
+    "lv-piecewise",
+];
+const ALGS: [&str; 8] = ["tsit5", "dp5", "vern7", "bs3", "rosenbrock23", "rodas4", "rodas5p", "auto"];
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+
+/// Run `diffsim ARGS...`.
+fn diffsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_diffsim"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("could not run the diffsim binary")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Run and require success; return stdout.
+fn ok(args: &[&str]) -> String {
+    let o = diffsim(args);
+    assert!(o.status.success(), "diffsim {args:?} failed ({:?}); stderr:\n{}", o.status, stderr(&o));
+    stdout(&o)
+}
+
+/// Run with `--json` output expected: exactly one line holding one JSON object.
+fn json(args: &[&str]) -> serde_json::Map<String, Value> {
+    let out = ok(args);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "diffsim {args:?}: expected exactly one line of JSON, got:\n{out}");
+    match serde_json::from_str::<Value>(lines[0]) {
+        Ok(Value::Object(m)) => m,
+        other => panic!("diffsim {args:?}: not a JSON object ({other:?}):\n{out}"),
+    }
+}
+
+fn keys(m: &serde_json::Map<String, Value>) -> BTreeSet<&str> {
+    m.keys().map(String::as_str).collect()
+}
+
+fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().copied().collect()
+}
+
+fn object<'a>(v: &'a Value, what: &str) -> &'a serde_json::Map<String, Value> {
+    v.as_object().unwrap_or_else(|| panic!("{what} is not an object: {v}"))
+}
+
+fn numbers(v: &Value, what: &str) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("{what} is not an array: {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap_or_else(|| panic!("{what} holds a non-number: {x}")))
+        .collect()
+}
+
+fn rows(v: &Value, what: &str) -> Vec<Vec<f64>> {
+    v.as_array().unwrap_or_else(|| panic!("{what} is not an array: {v}")).iter().map(|r| numbers(r, what)).collect()
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// Check the full shape of a single-solve JSON object; return (t, u).
+fn check_solve_json(m: &serde_json::Map<String, Value>, model: &str, n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    assert_eq!(keys(m), set(&["model", "alg", "retcode", "t", "u", "stats", "seconds_median"]), "{m:?}");
+    assert_eq!(m["model"], model);
+    assert!(m["alg"].is_string());
+    let stats = object(&m["stats"], "stats");
+    assert_eq!(keys(stats), set(&["nf", "njac", "nlu", "nsteps", "naccept", "nreject"]));
+    for (k, v) in stats {
+        assert!(v.is_u64(), "stats.{k} is not a non-negative integer: {v}");
+    }
+    assert_eq!(
+        stats["nsteps"].as_u64().unwrap(),
+        stats["naccept"].as_u64().unwrap() + stats["nreject"].as_u64().unwrap(),
+        "nsteps = naccept + nreject"
+    );
+    let secs = m["seconds_median"].as_f64().expect("seconds_median is a number");
+    assert!(secs.is_finite() && secs >= 0.0, "seconds_median = {secs}");
+    let t = numbers(&m["t"], "t");
+    let u = rows(&m["u"], "u");
+    assert_eq!(u.len(), t.len(), "one row of u per saved time");
+    for row in &u {
+        assert_eq!(row.len(), n, "each row of u has {n} states");
+    }
+    (t, u)
+}
+
+/// A fresh, unique directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let name = format!(
+            "diffsim-cli-test-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn assert_png(path: &Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    assert!(bytes.len() > PNG_SIGNATURE.len(), "{} is too short ({} bytes)", path.display(), bytes.len());
+    assert_eq!(bytes[..8], PNG_SIGNATURE, "{} does not start with the PNG signature", path.display());
+}
+
+// ---------------------------------------------------------------------------------------
+// models
+
+#[test]
+fn models_lists_every_zoo_name() {
+    let out = ok(&["models"]);
+    let first_words: BTreeSet<&str> = out.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    for name in MODELS {
+        assert!(first_words.contains(name), "`diffsim models` does not list {name}:\n{out}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// solve --json
+
+#[test]
+fn solve_json_lotka_volterra_contract() {
+    let base = ["solve", "--model", "lotka-volterra", "--alg", "tsit5", "--saveat", "1", "--json"];
+    let m = json(&base);
+    let (t, u) = check_solve_json(&m, "lotka-volterra", 2);
+    assert_eq!(m["alg"], "tsit5");
+    assert_eq!(m["retcode"], "Success");
+    assert_eq!(t, (0..=10).map(f64::from).collect::<Vec<_>>());
+    assert_eq!(u[0], vec![1.0, 1.0], "u at t = 0 is the default u0");
+    assert!(u.iter().flatten().all(|x| x.is_finite() && *x > 0.0), "populations stay positive: {u:?}");
+
+    // The same solve at tight tolerances: the end points agree.
+    let tight: Vec<&str> = base.iter().copied().chain(["--rtol", "1e-10", "--atol", "1e-10"]).collect();
+    let mt = json(&tight);
+    let (tt, ut) = check_solve_json(&mt, "lotka-volterra", 2);
+    assert_eq!(tt, t);
+    assert_eq!(mt["retcode"], "Success");
+    let err = max_abs_diff(&u[10], &ut[10]);
+    assert!(err < 1e-4, "u(10) at default tolerances {:?} vs tight {:?}: differ by {err:e}", u[10], ut[10]);
+    let steps = |m: &serde_json::Map<String, Value>| m["stats"]["naccept"].as_u64().unwrap();
+    assert!(steps(&mt) > steps(&m), "tighter tolerances take more steps");
+}
+
+#[test]
+fn every_algorithm_solves_van_der_pol_and_agrees() {
+    let mut ends: Vec<(&str, Vec<f64>)> = Vec::new();
+    for alg in ALGS {
+        let m = json(&[
+            "solve",
+            "--model",
+            "van-der-pol",
+            "--p",
+            "10",
+            "--tspan",
+            "0,1",
+            "--saveat-times",
+            "1",
+            "--json",
+            "--alg",
+            alg,
+        ]);
+        let (t, u) = check_solve_json(&m, "van-der-pol", 2);
+        assert_eq!(m["alg"], alg);
+        assert_eq!(m["retcode"], "Success", "{alg}");
+        assert_eq!(t, vec![1.0], "{alg}");
+        ends.push((alg, u[0].clone()));
+    }
+    let (ref_alg, reference) = &ends[0];
+    for (alg, end) in &ends {
+        let err = max_abs_diff(end, reference);
+        assert!(err < 1e-3, "{alg} ends at {end:?}, {ref_alg} at {reference:?}: differ by {err:e}");
+    }
+}
+
+#[test]
+fn tstops_are_hit_exactly_when_saving_every_step() {
+    let m = json(&["solve", "--model", "lorenz", "--tspan", "0,1", "--tstops", "0.3,0.7", "--json"]);
+    let (t, _) = check_solve_json(&m, "lorenz", 3);
+    assert_eq!(m["retcode"], "Success");
+    assert!(t.len() > 4, "saving every step gives many points: {t:?}");
+    assert_eq!(t[0], 0.0);
+    assert_eq!(*t.last().unwrap(), 1.0);
+    assert!(t.windows(2).all(|w| w[0] < w[1]), "t increases: {t:?}");
+    for stop in [0.3, 0.7] {
+        assert!(t.contains(&stop), "t does not contain the tstop {stop} exactly: {t:?}");
+    }
+}
+
+#[test]
+fn repeat_reports_a_positive_median_time() {
+    let m = json(&["solve", "--model", "lotka-volterra", "--repeat", "5", "--json"]);
+    check_solve_json(&m, "lotka-volterra", 2);
+    let secs = m["seconds_median"].as_f64().unwrap();
+    assert!(secs > 0.0 && secs.is_finite(), "seconds_median = {secs}");
+}
+
+/// Saving every DT must work whatever the floating-point rounding of T1 / DT.
+#[test]
+fn saveat_grid_whose_last_point_rounds_past_t1() {
+    for (tspan, dt, n) in [("0,0.7", "0.01", 71usize), ("0,0.35", "0.01", 36), ("0,0.63", "0.07", 10)] {
+        let m = json(&["solve", "--model", "lorenz", "--tspan", tspan, "--saveat", dt, "--json"]);
+        let (t, _) = check_solve_json(&m, "lorenz", 3);
+        assert_eq!(t.len(), n, "--tspan {tspan} --saveat {dt}: {t:?}");
+        let t1: f64 = tspan.split(',').nth(1).unwrap().parse().unwrap();
+        assert_eq!(*t.last().unwrap(), t1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ensembles
+
+#[test]
+fn ensemble_json_contract_and_seed_reproducibility() {
+    let args = [
+        "solve",
+        "--model",
+        "robertson",
+        "--alg",
+        "rodas5p",
+        "--tspan",
+        "0,10",
+        "--ensemble",
+        "20",
+        "--seed",
+        "3",
+        "--json",
+    ];
+    let a = json(&args);
+    assert_eq!(keys(&a), set(&["model", "alg", "ensemble", "retcodes", "stats", "seconds_median"]), "{a:?}");
+    assert_eq!(a["model"], "robertson");
+    assert_eq!(a["alg"], "rodas5p");
+    assert_eq!(a["ensemble"], 20);
+    assert_eq!(a["retcodes"], serde_json::json!({"Success": 20}));
+    assert_eq!(keys(object(&a["stats"], "stats")), set(&["nf", "njac", "nlu", "nsteps", "naccept", "nreject"]));
+    assert!(a["stats"]["naccept"].as_u64().unwrap() >= 20, "every member takes steps");
+    assert!(a["seconds_median"].as_f64().unwrap() >= 0.0);
+
+    let b = json(&args);
+    assert_eq!(a["stats"], b["stats"], "the same seed gives the same work");
+    assert_eq!(a["retcodes"], b["retcodes"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// plots
+
+#[test]
+fn plot_writes_a_png() {
+    let dir = TempDir::new("plot");
+    let path = dir.path().join("lv.png");
+    let path_str = path.to_str().expect("temp path is UTF-8");
+    ok(&["solve", "--model", "lotka-volterra", "--plot", path_str]);
+    assert_png(&path);
+}
+
+#[test]
+fn demo_writes_its_three_plots() {
+    let dir = TempDir::new("demo");
+    let out = dir.path().join("plots"); // demo creates the directory itself
+    let out_str = out.to_str().expect("temp path is UTF-8");
+    let text = ok(&["demo", "--out", out_str]);
+    assert!(!text.trim().is_empty(), "demo prints a tour");
+    for name in ["demo-lorenz.png", "demo-robertson.png", "demo-van-der-pol.png"] {
+        assert_png(&out.join(name));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// bad arguments
+
+/// Each exits non-zero with one line on stderr and no panic trace.
+#[test]
+fn bad_arguments_fail_with_one_line() {
+    let cases: &[&[&str]] = &[
+        &["solve", "--model", "nope"],
+        &["solve", "--model", "lorenz", "--alg", "nope"],
+        &["solve", "--model", "lorenz", "--u0", "1,2"],
+        &["solve", "--model", "lorenz", "--tspan", "1,1"],
+        &["solve", "--model", "lorenz", "--tspan", "0,1", "--rtol", "-1"],
+        &["solve", "--model", "lorenz", "--tspan", "0,1", "--rtol=-1"],
+        &["solve", "--model", "lorenz", "--tspan", "0,1", "--saveat-times", "5"],
+        &["solve", "--model", "lotka-volterra", "--u0", "1,x"],
+        &["solve", "--model", "lorenz", "--tspan", "0,1", "--bogus-flag"],
+        &["solve", "--model", "lorenz", "--tspan", "0,1", "--repeat", "0"],
+        &["no-such-command"],
+    ];
+    for args in cases {
+        for json_flag in [false, true] {
+            let mut args = args.to_vec();
+            if json_flag && args[0] == "solve" {
+                args.push("--json");
+            }
+            let o = diffsim(&args);
+            let err = stderr(&o);
+            assert!(!o.status.success(), "diffsim {args:?} should fail; stdout:\n{}", stdout(&o));
+            assert!(o.status.code().is_some(), "diffsim {args:?} was killed by a signal");
+            assert_eq!(err.lines().count(), 1, "diffsim {args:?}: expected one line on stderr, got:\n{err}");
+            assert!(!err.trim().is_empty(), "diffsim {args:?}: empty error line");
+            assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "diffsim {args:?} panicked:\n{err}");
+            assert!(stdout(&o).trim().is_empty(), "diffsim {args:?}: nothing on stdout, got:\n{}", stdout(&o));
+        }
+    }
+}
+
+#[test]
+fn bad_argument_messages_name_the_problem() {
+    let msg = |args: &[&str]| stderr(&diffsim(args));
+    assert!(msg(&["solve", "--model", "nope"]).contains("nope"));
+    assert!(msg(&["solve", "--model", "lorenz", "--alg", "nope"]).contains("nope"));
+    assert!(msg(&["solve", "--model", "lotka-volterra", "--u0", "1,x"]).contains("'x'"));
+    assert!(msg(&["solve", "--model", "lorenz", "--repeat", "0"]).contains("--repeat"));
+}
+
+/// `diffsim grad --json` keeps its contract, and its dL/dp agrees with central differences
+/// of the loss computed from `diffsim solve --json` at tight tolerance.
+#[test]
+fn grad_json_contract_and_finite_differences() {
+    let common =
+        ["--model", "lotka-volterra", "--tspan", "0,2", "--saveat", "0.5", "--rtol", "1e-11", "--atol", "1e-11"];
+    let mut args = vec!["grad"];
+    args.extend_from_slice(&common);
+    args.extend_from_slice(&["--loss", "sumsq", "--json"]);
+    let g = json(&args);
+    assert_eq!(keys(&g), set(&["loss", "grad_p", "grad_u0", "sensealg", "vjp", "stats", "seconds_median"]));
+    assert_eq!(g["sensealg"], "forward-ad");
+    let grad_p = numbers(&g["grad_p"], "grad_p");
+    assert_eq!((grad_p.len(), numbers(&g["grad_u0"], "grad_u0").len()), (4, 2));
+    let loss_at = |p0: f64| {
+        let p = format!("{p0},1,3,1");
+        let mut a = vec!["solve"];
+        a.extend_from_slice(&common);
+        a.extend_from_slice(&["--alg", "vern7", "--p", &p, "--json"]);
+        let m = json(&a);
+        rows(&m["u"], "u").iter().flatten().map(|x| 0.5 * x * x).sum::<f64>()
+    };
+    let h = 1e-5;
+    let fd = (loss_at(1.5 + h) - loss_at(1.5 - h)) / (2.0 * h);
+    assert!((grad_p[0] - fd).abs() < 1e-5 * fd.abs().max(1.0), "{} vs {fd}", grad_p[0]);
+    assert!((g["loss"].as_f64().unwrap() - loss_at(1.5)).abs() < 1e-8);
+    // Methods still to come fail cleanly.
+    let o = diffsim(&["grad", "--model", "lorenz", "--sensealg", "backsolve"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1);
+}
