@@ -182,7 +182,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &["mu"],
             &[1e3],
             vec![2.0, 0.0],
-            (0.0, 6.3),
+            (0.0, 3.0),
             Rodas5P,
         ),
         "pendulum" => e(

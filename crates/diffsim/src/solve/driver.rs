@@ -6,6 +6,7 @@ use super::dense::DenseOutput;
 use super::options::{SaveAt, SolveOptions};
 use super::solution::{RetCode, Solution, Stats};
 use super::stepper::Stepper;
+use super::stiffness::PowerIteration;
 use super::Algorithm;
 use crate::error::Result;
 use crate::problem::check_inputs;
@@ -25,6 +26,10 @@ fn just_past(t: f64, dir: f64) -> f64 {
         t.next_down()
     }
 }
+
+/// `h |lambda|` beyond which Tsit5's step is limited by stability (its real stability
+/// interval reaches about -3.5; a little margin).
+const STABILITY_BOUNDARY: f64 = 3.0;
 
 /// Integrate with `stepper` from `tspan.0` to `tspan.1`.
 #[allow(clippy::too_many_arguments)]
@@ -123,8 +128,11 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     let mut stop_idx = 0;
     let mut after_discontinuity = false;
     let mut after_reject = false;
-    // Hairer's rule: stiff after 15 stability-limited accepted steps, reset by 6 others.
+    // Hairer's rule: stiff after 15 stability-limited accepted steps, reset by 6 others;
+    // and a power-iteration probe of J's spectral radius (see `stiffness`).
     let (mut stiff_count, mut nonstiff_count) = (0u32, 0u32);
+    let mut probe = stop_when_stiff.then(|| PowerIteration::new(n, p.len()));
+    let mut probe_hits = 0;
 
     let retcode = loop {
         if stats.nsteps >= opts.max_steps {
@@ -188,7 +196,16 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                     break RetCode::Terminated;
                 }
             }
-            if stop_when_stiff {
+            if let Some(probe) = probe.as_mut() {
+                // Every 25 accepted steps: is h beyond what stability allows?
+                if stats.naccept % 25 == 0 {
+                    let rho = probe.estimate(model, p, t, &u, 4);
+                    probe_hits = if h_try.abs() * rho > STABILITY_BOUNDARY { probe_hits + 1 } else { 0 };
+                    if probe_hits >= 2 {
+                        sol.switched = true;
+                        break RetCode::Success;
+                    }
+                }
                 if stepper.stiffness_ratio().unwrap_or(0.0) > 1.0 {
                     nonstiff_count = 0;
                     stiff_count += 1;

@@ -27,6 +27,7 @@ mod rosenbrock;
 mod rosenbrock23;
 mod solution;
 mod stepper;
+mod stiffness;
 pub mod tableau;
 
 pub use driver::StepCallback;
