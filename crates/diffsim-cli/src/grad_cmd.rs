@@ -3,7 +3,7 @@
 use crate::solve_cmd::{self, stats_json, timed, SolveArgs};
 use clap::Args;
 use diffsim::models::{ZooModel, ZooVisitor};
-use diffsim::sensitivity::{gradient, Loss, SensAlg};
+use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{Algorithm, Model, Problem, SaveAt, SolveOptions};
 use serde_json::json;
 
@@ -15,19 +15,19 @@ pub struct GradArgs {
     /// sum (of every saved value) or sumsq (half the sum of their squares).
     #[arg(long, default_value = "sum")]
     pub loss: String,
-    /// forward-ad, forward-ad-value-norm, or auto (= forward-ad for now). The adjoint
-    /// methods (forward, backsolve, interpolating, checkpointing, quadrature, discrete)
-    /// are not implemented yet.
+    /// forward-ad, forward-ad-value-norm, discrete, or auto (forward-ad for at most 8
+    /// parameters plus states, else discrete). Planned, not implemented yet: forward,
+    /// backsolve, interpolating, checkpointing, quadrature.
     #[arg(long, default_value = "auto")]
     pub sensealg: String,
-    /// How adjoints get vector-Jacobian products (finite, forward, tape, compiled-tape,
-    /// model); forward-mode methods use none.
+    /// How adjoints get vector-Jacobian products: finite, forward, model, or auto (the
+    /// model's own if it has one, else forward). tape and compiled-tape are planned.
+    /// Forward-mode methods use none.
     #[arg(long)]
     pub vjp: Option<String>,
 }
 
-const PLANNED: [&str; 6] = ["forward", "backsolve", "interpolating", "checkpointing", "quadrature", "discrete"];
-const VJPS: [&str; 5] = ["finite", "forward", "tape", "compiled-tape", "model"];
+const PLANNED: [&str; 5] = ["forward", "backsolve", "interpolating", "checkpointing", "quadrature"];
 
 fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
     let loss = match a.loss.as_str() {
@@ -35,19 +35,28 @@ fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
         "sumsq" => Loss::SumSq,
         other => return Err(format!("unknown loss '{other}'; choose sum or sumsq")),
     };
-    let sensealg = match a.sensealg.as_str() {
-        "forward-ad" | "auto" => SensAlg::ForwardAd,
-        "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
-        s if PLANNED.contains(&s) => {
-            return Err(format!("sensealg '{s}' is not implemented yet; use forward-ad or forward-ad-value-norm"))
+    let vjp = match a.vjp.as_deref().unwrap_or("auto") {
+        "auto" => VjpMethod::Auto,
+        "finite" => VjpMethod::FiniteDiff,
+        "forward" => VjpMethod::Forward,
+        "model" => VjpMethod::Model,
+        v @ ("tape" | "compiled-tape") => {
+            return Err(format!("vjp '{v}' is not implemented yet; use finite, forward, model or auto"))
         }
-        s => return Err(format!("unknown sensealg '{s}'; choose forward-ad, forward-ad-value-norm or auto")),
+        v => return Err(format!("unknown vjp '{v}'; choose finite, forward, model or auto")),
     };
-    if let Some(v) = &a.vjp {
-        if !VJPS.contains(&v.as_str()) {
-            return Err(format!("unknown vjp '{v}'; choose one of {}", VJPS.join(", ")));
+    let sensealg = match a.sensealg.as_str() {
+        "auto" => SensAlg::Auto,
+        "forward-ad" => SensAlg::ForwardAd,
+        "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
+        "discrete" => SensAlg::Discrete(vjp),
+        s if PLANNED.contains(&s) => {
+            return Err(format!(
+                "sensealg '{s}' is not implemented yet; use discrete, forward-ad, forward-ad-value-norm or auto"
+            ))
         }
-    }
+        s => return Err(format!("unknown sensealg '{s}'; choose discrete, forward-ad, forward-ad-value-norm or auto")),
+    };
     if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
         return Err("grad takes neither --ensemble nor --plot".into());
     }
@@ -83,17 +92,21 @@ impl ZooVisitor for Run<'_> {
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
         let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
             .map_err(|e| e.to_string())?;
-        let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, self.loss, self.sensealg));
+        let sensealg = self.sensealg.resolve(&prob);
+        let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, &self.loss, sensealg));
         let g = g.map_err(|e| e.to_string())?;
-        let vjp = self.a.vjp.clone().unwrap_or_else(|| "none".into());
+        let vjp = match sensealg.vjp() {
+            Some(v) => v.resolve(&prob.model).map_err(|e| e.to_string())?.name(),
+            None => "none",
+        };
         if self.a.solve.json {
             out!(
                 "{}",
-                json!({"loss": g.loss, "grad_p": g.dp, "grad_u0": g.du0, "sensealg": self.sensealg.name(),
+                json!({"loss": g.loss, "grad_p": g.dp, "grad_u0": g.du0, "sensealg": sensealg.name(),
                        "vjp": vjp, "stats": stats_json(&g.stats), "seconds_median": secs})
             );
         } else {
-            out!("model {}  alg {}  sensealg {}", self.a.solve.model, self.alg.name(), self.sensealg.name());
+            out!("model {}  alg {}  sensealg {}", self.a.solve.model, self.alg.name(), sensealg.name());
             out!("loss {:.12e}", g.loss);
             out!("dL/dp  = {:?}", g.dp);
             out!("dL/du0 = {:?}", g.du0);

@@ -44,6 +44,18 @@ pub trait Model: Send + Sync {
     fn tstops(&self, _p: &[f64]) -> Vec<f64> {
         Vec::new()
     }
+    /// A hand-written vector-Jacobian product at `(u, p, t)`: accumulate
+    /// `du += (df/du)^T w` and `dp += (df/dp)^T w`. Adjoint methods call it once or more
+    /// per stage, so models with a cheap reverse pass (a neural network's own backward pass)
+    /// should provide it. Return `true` when done; the default returns `false`, and the
+    /// adjoints use AD instead (see [`crate::ad::VjpMethod`]).
+    fn vjp(&self, _w: &[f64], _u: &[f64], _p: &[f64], _t: f64, _du: &mut [f64], _dp: &mut [f64]) -> bool {
+        false
+    }
+    /// Whether [`Model::vjp`] is implemented (lets `VjpMethod::Auto` prefer it).
+    fn has_vjp(&self) -> bool {
+        false
+    }
 }
 
 /// A model with its initial state, parameters and time span.

@@ -1,11 +1,11 @@
 //! Gradients through the solver against central finite differences of tight solves.
 
 use diffsim::models::{Lorenz, LotkaVolterra, LvPiecewise};
-use diffsim::sensitivity::{gradient, Loss, SensAlg};
+use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Model, Problem, SolveOptions};
 
 /// Central differences of the loss of tight Vern7 solves, for p then u0.
-fn finite_differences<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss) -> Vec<f64> {
+fn finite_differences<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: &Loss) -> Vec<f64> {
     let opts = SolveOptions::default().rtol(1e-13).atol(1e-13).saveat_times(times.to_vec());
     let eval = |p: Vec<f64>, u0: Vec<f64>| {
         let sol = solve(&prob.remake(Some(u0), Some(p)).unwrap(), Algorithm::Vern7, &opts).unwrap();
@@ -35,14 +35,24 @@ fn worst_rel(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, f64::max)
 }
 
+/// Every sensealg x vjp pair against central differences of tight solves.
 fn check<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Algorithm) {
-    let reference = finite_differences(prob, times, loss);
+    let reference = finite_differences(prob, times, &loss);
     let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times.to_vec());
-    let g = gradient(prob, alg, &opts, loss, SensAlg::ForwardAd).unwrap();
-    let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
-    let e = worst_rel(&got, &reference);
-    assert!(e < 1e-6, "{alg} {loss:?}: relative error {e:.2e}\n got {got:?}\n fd  {reference:?}");
+    for sensealg in SENSEALGS {
+        let g = gradient(prob, alg, &opts, &loss, sensealg).unwrap();
+        let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
+        let e = worst_rel(&got, &reference);
+        assert!(e < 1e-6, "{alg} {sensealg:?} {loss:?}: relative error {e:.2e}\n got {got:?}\n fd  {reference:?}");
+    }
 }
+
+const SENSEALGS: [SensAlg; 4] = [
+    SensAlg::ForwardAd,
+    SensAlg::Discrete(VjpMethod::Forward),
+    SensAlg::Discrete(VjpMethod::FiniteDiff),
+    SensAlg::Auto,
+];
 
 fn grid(t1: f64, k: usize) -> Vec<f64> {
     (0..=k).map(|i| t1 * i as f64 / k as f64).collect()
@@ -85,11 +95,11 @@ fn forward_ad_chunks_many_inputs() {
 fn values_only_error_norm_gives_a_wrong_gradient() {
     let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     let times = grid(10.0, 20);
-    let reference = finite_differences(&prob, &times, Loss::Sum);
+    let reference = finite_differences(&prob, &times, &Loss::Sum);
     for tol in [1e-5, 1e-6] {
         let opts = SolveOptions::default().rtol(tol).atol(tol).saveat_times(times.clone());
         let err = |s| {
-            let g = gradient(&prob, Algorithm::Tsit5, &opts, Loss::Sum, s).unwrap();
+            let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, s).unwrap();
             let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
             worst_rel(&got, &reference)
         };
@@ -102,7 +112,32 @@ fn values_only_error_norm_gives_a_wrong_gradient() {
 #[test]
 fn gradient_needs_fixed_save_times_and_an_explicit_method() {
     let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
-    assert!(gradient(&prob, Algorithm::Tsit5, &SolveOptions::default(), Loss::Sum, SensAlg::ForwardAd).is_err());
+    assert!(gradient(&prob, Algorithm::Tsit5, &SolveOptions::default(), &Loss::Sum, SensAlg::ForwardAd).is_err());
     let opts = SolveOptions::default().saveat_times(vec![1.0]);
-    assert!(gradient(&prob, Algorithm::Rodas5P, &opts, Loss::Sum, SensAlg::ForwardAd).is_err());
+    assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::ForwardAd).is_err());
+    assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Auto)).is_err());
+    // Data of the wrong size, and a model without its own VJP asked for one.
+    assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::squared_error(vec![0.0; 3]), SensAlg::Auto).is_err());
+    assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Model)).is_err());
+}
+
+/// A squared-error loss against data, with a missing (NaN) entry, through every method.
+#[test]
+fn squared_error_loss_against_data() {
+    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 3.0)).unwrap();
+    let times = grid(3.0, 6);
+    let mut data: Vec<f64> = (0..times.len() * 2).map(|i| 1.0 + 0.1 * i as f64).collect();
+    data[5] = f64::NAN;
+    check(&prob, &times, Loss::squared_error(data), Algorithm::Tsit5);
+}
+
+/// Save times that are not on the grid of steps, not including t0, and with Bs3 (whose
+/// dense output uses the stage values) and Vern7 (whose dense output needs extra stages).
+#[test]
+fn discrete_adjoint_through_dense_output() {
+    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 2.0)).unwrap();
+    let times = vec![0.37, 0.9, 1.41, 2.0];
+    for alg in [Algorithm::Bs3, Algorithm::Vern7, Algorithm::Dp5] {
+        check(&prob, &times, Loss::SumSq, alg);
+    }
 }

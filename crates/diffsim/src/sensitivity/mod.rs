@@ -1,47 +1,36 @@
 //! Gradients of a loss through a solve: [`gradient`] and the [`SensAlg`] choices.
 //!
-//! Implemented so far:
-//!
 //! | sensealg | how | cost | memory | notes |
 //! |---|---|---|---|---|
-//! | `ForwardAd` | the explicit solver run on dual numbers, parameters and initial state seeded | about `(n_p + n_u) / 8` solves on 8-wide duals | one solve | exact derivative of the *adaptive* discrete solution; the error norm counts the derivative parts, so the step sequence also controls the derivatives' error |
+//! | `ForwardAd` | the explicit solver run on dual numbers, parameters and initial state seeded | about `(n_p + n_u) / 8` solves on 8-wide duals | one solve | exact derivative of the *adaptive* discrete solution; the error norm counts the derivative parts, so the step sequence also controls the derivatives' error. Best when `n_p + n_u` is small |
 //! | `ForwardAdValueNorm` | as above, but the error norm counts values only | same | same | kept to show why this is wrong: steps ignore the derivatives' error, and gradients are inaccurate at ordinary tolerances |
+//! | `Discrete(vjp)` | reverse mode through the accepted steps of an explicit solve (see [`discrete`](self#discrete-adjoint)) | one solve plus, per step, one replay of the stages and one VJP per stage | one state per step | exact gradient of the discrete solution with the steps held fixed; cost independent of `n_p`: the method for neural ODEs |
+//! | `Auto` | `ForwardAd` when `n_p + n_u <= 8` (one dual chunk), else `Discrete` with the model's own VJP when it has one | | | never a backsolve adjoint |
 //!
-//! The adjoint methods (backsolve, interpolating, checkpointed, quadrature, discrete) and
-//! forward sensitivities are the next increments of this module.
+//! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD,
+//! or finite differences.
 //!
-//! Losses are sums over the saved points (see [`Loss`]): with `SaveAt::Times` these are the
-//! data times, including `t0` when it is listed.
+//! Still to come: forward sensitivities (augmented system), the continuous adjoints
+//! (backsolve, interpolating, checkpointed, quadrature) and gradients through the stiff
+//! solvers.
+//!
+//! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
+//! the data times, including `t0` when it is listed.
+//!
+//! # Discrete adjoint
+//! The forward solve records each accepted step; the reverse sweep replays each step's
+//! stages from its start state and pulls the adjoint back through them, last stage first.
+//! Saved points inside a step are pulled back through the method's dense output.
 
-use crate::ad::Dual;
+mod discrete;
+mod forward_ad;
+mod loss;
+
+pub use crate::ad::VjpMethod;
+pub use loss::Loss;
+
 use crate::error::{DiffsimError, Result};
-use crate::{solve_explicit, Algorithm, ErrorNorm, Model, Problem, RetCode, SaveAt, Scalar, SolveOptions, Stats};
-
-/// Width of the dual numbers: parameters and initial states are differentiated in chunks.
-const CHUNK: usize = 8;
-
-/// The loss: a function of every saved value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loss {
-    /// The sum of every saved value (all states, all saved times).
-    Sum,
-    /// Half the sum of the squares of every saved value.
-    SumSq,
-}
-
-impl Loss {
-    /// Evaluate on saved values of any number type.
-    pub fn evaluate<T: Scalar>(self, values: &[T]) -> T {
-        let mut acc = T::zero();
-        for &v in values {
-            acc += match self {
-                Loss::Sum => v,
-                Loss::SumSq => (v * v).scale(0.5),
-            };
-        }
-        acc
-    }
-}
+use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, Scalar, Solution, SolveOptions, Stats};
 
 /// How the gradient is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +39,10 @@ pub enum SensAlg {
     ForwardAd,
     /// Forward-mode AD through the solver with a values-only error norm (for demonstration).
     ForwardAdValueNorm,
+    /// Discrete adjoint: reverse mode through the explicit solver's accepted steps.
+    Discrete(VjpMethod),
+    /// A documented heuristic (see the module docs); never a backsolve adjoint.
+    Auto,
 }
 
 impl SensAlg {
@@ -58,6 +51,25 @@ impl SensAlg {
         match self {
             SensAlg::ForwardAd => "forward-ad",
             SensAlg::ForwardAdValueNorm => "forward-ad-value-norm",
+            SensAlg::Discrete(_) => "discrete",
+            SensAlg::Auto => "auto",
+        }
+    }
+
+    /// The VJP method, for the adjoint methods.
+    pub fn vjp(self) -> Option<VjpMethod> {
+        match self {
+            SensAlg::Discrete(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// What `Auto` becomes for `problem` (other choices are returned unchanged).
+    pub fn resolve<M: Model>(self, problem: &Problem<M>) -> SensAlg {
+        match self {
+            SensAlg::Auto if problem.p.len() + problem.u0.len() <= 8 => SensAlg::ForwardAd,
+            SensAlg::Auto => SensAlg::Discrete(VjpMethod::Auto),
+            other => other,
         }
     }
 }
@@ -86,69 +98,38 @@ pub struct Gradient {
 /// use diffsim::{models::LotkaVolterra, Algorithm, Problem, SolveOptions};
 /// let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
 /// let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![0.5, 1.0]);
-/// let g = gradient(&prob, Algorithm::Tsit5, &opts, Loss::Sum, SensAlg::ForwardAd).unwrap();
+/// let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::ForwardAd).unwrap();
 /// assert_eq!((g.dp.len(), g.du0.len()), (4, 2));
 /// ```
 pub fn gradient<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: Loss,
+    loss: &Loss,
     sensealg: SensAlg,
 ) -> Result<Gradient> {
-    if matches!(opts.saveat, SaveAt::EveryStep) {
-        return Err(DiffsimError::InvalidOption {
-            name: "saveat",
-            why: "a loss needs fixed save times (the steps depend on the parameters); pass saveat times".into(),
-        });
+    discrete::check_saveat(opts)?;
+    match sensealg.resolve(problem) {
+        SensAlg::ForwardAd => forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::AllParts), loss),
+        SensAlg::ForwardAdValueNorm => {
+            forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::ValuesOnly), loss)
+        }
+        SensAlg::Discrete(vjp) => discrete::discrete_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Auto => unreachable!("resolved above"),
     }
-    let norm = match sensealg {
-        SensAlg::ForwardAd => ErrorNorm::AllParts,
-        SensAlg::ForwardAdValueNorm => ErrorNorm::ValuesOnly,
-    };
-    forward_ad(problem, alg, &opts.clone().error_norm(norm), loss)
 }
 
-/// Forward-mode AD through an explicit solver, `CHUNK` directions per solve.
-fn forward_ad<M: Model>(problem: &Problem<M>, alg: Algorithm, opts: &SolveOptions, loss: Loss) -> Result<Gradient> {
-    if alg.is_stiff() || alg == Algorithm::Auto {
-        return Err(DiffsimError::Unsupported {
-            alg: alg.name(),
-            why: "forward AD runs the explicit methods on dual numbers; use tsit5, dp5, vern7 or bs3".into(),
-        });
+/// A gradient of a partial solution would silently describe another loss.
+pub(crate) fn require_success<T: Scalar>(sol: &Solution<T>) -> Result<()> {
+    if sol.retcode == RetCode::Success {
+        return Ok(());
     }
-    let (np, n) = (problem.p.len(), problem.u0.len());
-    let total = np + n;
-    let mut grad = vec![0.0; total];
-    let mut value = 0.0;
-    let mut stats = Stats::default();
-    for start in (0..total).step_by(CHUNK) {
-        // Direction d of this chunk seeds input start + d (parameters first, then u0).
-        let seed = |x: f64, index: usize| {
-            if index >= start && index < start + CHUNK {
-                Dual::<CHUNK>::variable(x, index - start)
-            } else {
-                Dual::constant(x)
-            }
-        };
-        let p: Vec<Dual<CHUNK>> = problem.p.iter().enumerate().map(|(i, &x)| seed(x, i)).collect();
-        let u0: Vec<Dual<CHUNK>> = problem.u0.iter().enumerate().map(|(i, &x)| seed(x, np + i)).collect();
-        let sol = solve_explicit(&problem.model, &u0, &p, problem.tspan, alg, opts, None)?;
-        if sol.retcode != RetCode::Success {
-            return Err(DiffsimError::InvalidOption {
-                name: "problem",
-                why: format!(
-                    "the solve ended with {} at t = {}; no gradient of a partial solution",
-                    sol.retcode.as_str(),
-                    sol.t_reached
-                ),
-            });
-        }
-        stats += sol.stats;
-        let l = loss.evaluate(&sol.u_flat);
-        value = l.v;
-        let width = CHUNK.min(total - start);
-        grad[start..start + width].copy_from_slice(&l.d[..width]);
-    }
-    Ok(Gradient { loss: value, dp: grad[..np].to_vec(), du0: grad[np..].to_vec(), stats })
+    Err(DiffsimError::InvalidOption {
+        name: "problem",
+        why: format!(
+            "the solve ended with {} at t = {}; no gradient of a partial solution",
+            sol.retcode.as_str(),
+            sol.t_reached
+        ),
+    })
 }

@@ -4,7 +4,7 @@
 use super::controller::{error_norm, initial_step, PiController};
 use super::dense::DenseOutput;
 use super::options::{SaveAt, SolveOptions};
-use super::solution::{RetCode, Solution, Stats};
+use super::solution::{RetCode, Solution, Stats, StepLog, StepRecord};
 use super::stepper::Stepper;
 use super::stiffness::PowerIteration;
 use super::Algorithm;
@@ -88,6 +88,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         u_reached: Vec::new(),
         switched: false,
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, stepper.interpolant())),
+        steps: opts.record_steps.then(StepLog::default),
     };
     let mut si = 0; // next save time
     if save_every {
@@ -179,6 +180,10 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                 if let Some(d) = sol.dense.as_mut() {
                     d.push(t_new, &u_new, data);
                 }
+            }
+            if let Some(log) = sol.steps.as_mut() {
+                log.records.push(StepRecord { t, t_eval, h: h_try, t_new });
+                log.u_start.extend_from_slice(&u);
             }
             after_discontinuity = lands && stop_idx + 1 < stops.len();
             stepper.accept(after_discontinuity);

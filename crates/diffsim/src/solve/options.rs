@@ -115,6 +115,8 @@ pub struct SolveOptions {
     pub jacobian: JacobianMethod,
     /// Which parts of AD numbers the error norm counts.
     pub error_norm: ErrorNorm,
+    /// Keep every accepted step's start state, time and size (for discrete adjoints).
+    pub(crate) record_steps: bool,
 }
 
 impl Default for SolveOptions {
@@ -132,6 +134,7 @@ impl Default for SolveOptions {
             adaptive: true,
             jacobian: JacobianMethod::Auto,
             error_norm: ErrorNorm::AllParts,
+            record_steps: false,
         }
     }
 }

@@ -93,6 +93,29 @@ pub struct Solution<T = f64> {
     pub(crate) u_reached: Vec<T>,
     /// The solve stopped early to switch method (Auto).
     pub(crate) switched: bool,
+    /// Every accepted step, when the options asked for it (discrete adjoints replay them).
+    pub(crate) steps: Option<StepLog<T>>,
+}
+
+/// One accepted step as the driver took it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct StepRecord {
+    /// Start of the step.
+    pub(crate) t: f64,
+    /// The time the stages were evaluated from (just past `t` after a discontinuity).
+    pub(crate) t_eval: f64,
+    /// The step size the stages used.
+    pub(crate) h: f64,
+    /// End of the step (exactly a stop when the step landed on one).
+    pub(crate) t_new: f64,
+}
+
+/// The accepted steps of a solve and the state each started from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StepLog<T> {
+    pub(crate) records: Vec<StepRecord>,
+    /// Start states, flat (`records.len() * n`).
+    pub(crate) u_start: Vec<T>,
 }
 
 impl<T: Scalar> Solution<T> {

@@ -1,0 +1,89 @@
+//! Losses over the saved points of a solve.
+
+use crate::error::{DiffsimError, Result};
+use crate::Scalar;
+use std::sync::Arc;
+
+/// The loss: a function of every saved value (all states at all save times, in the order
+/// of the solution's flat `u_flat`: save time by save time, states within).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loss {
+    /// The sum of every saved value.
+    Sum,
+    /// Half the sum of the squares of every saved value.
+    SumSq,
+    /// Half the sum of squared differences from data laid out like `u_flat`
+    /// (`n_saves * n_states`); NaN data entries are missing and ignored.
+    SquaredError(Arc<[f64]>),
+}
+
+impl Loss {
+    /// A squared-error loss against `data` (laid out like the solution's `u_flat`).
+    pub fn squared_error(data: Vec<f64>) -> Self {
+        Loss::SquaredError(data.into())
+    }
+
+    /// Check that the loss fits `len` saved values.
+    pub fn check(&self, len: usize) -> Result<()> {
+        match self {
+            Loss::SquaredError(d) if d.len() != len => {
+                Err(DiffsimError::SizeMismatch { what: "loss data (save times x states)", expected: len, got: d.len() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Evaluate on saved values of any number type.
+    pub fn evaluate<T: Scalar>(&self, values: &[T]) -> T {
+        let mut acc = T::zero();
+        match self {
+            Loss::Sum => values.iter().for_each(|&v| acc += v),
+            Loss::SumSq => values.iter().for_each(|&v| acc += (v * v).scale(0.5)),
+            Loss::SquaredError(d) => {
+                for (&v, &y) in values.iter().zip(d.iter()) {
+                    if !y.is_nan() {
+                        let r = v - T::from_f64(y);
+                        acc += (r * r).scale(0.5);
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// The loss and its gradient with respect to every saved value (`out`, same length).
+    pub fn value_and_gradient(&self, values: &[f64], out: &mut [f64]) -> f64 {
+        match self {
+            Loss::Sum => out.fill(1.0),
+            Loss::SumSq => out.copy_from_slice(values),
+            Loss::SquaredError(d) => {
+                for ((o, &v), &y) in out.iter_mut().zip(values).zip(d.iter()) {
+                    *o = if y.is_nan() { 0.0 } else { v - y };
+                }
+            }
+        }
+        self.evaluate(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradients_match_differences() {
+        let values = [0.3, -1.2, 2.0];
+        for loss in [Loss::Sum, Loss::SumSq, Loss::squared_error(vec![1.0, f64::NAN, 0.5])] {
+            let mut g = [0.0; 3];
+            let l = loss.value_and_gradient(&values, &mut g);
+            assert_eq!(l, loss.evaluate(&values));
+            for i in 0..3 {
+                let mut v = values;
+                v[i] += 1e-6;
+                let fd = (loss.evaluate(&v) - l) / 1e-6;
+                assert!((fd - g[i]).abs() < 1e-5, "{loss:?} {i}: {fd} vs {}", g[i]);
+            }
+        }
+        assert!(Loss::squared_error(vec![0.0; 2]).check(3).is_err());
+    }
+}
