@@ -15,9 +15,10 @@ pub struct GradArgs {
     /// sum (of every saved value) or sumsq (half the sum of their squares).
     #[arg(long, default_value = "sum")]
     pub loss: String,
-    /// forward-ad, forward-ad-value-norm, discrete, or auto (forward-ad for at most 8
-    /// parameters plus states, else discrete). Planned, not implemented yet: forward,
-    /// backsolve, interpolating, checkpointing, quadrature.
+    /// forward-ad, forward-ad-value-norm, discrete, interpolating, or auto (explicit
+    /// methods: forward-ad for at most 8 parameters plus states, else discrete; stiff
+    /// methods: interpolating). Planned, not implemented yet: forward, backsolve,
+    /// checkpointing, quadrature.
     #[arg(long, default_value = "auto")]
     pub sensealg: String,
     /// How adjoints get vector-Jacobian products: finite, forward, model, or auto (the
@@ -27,7 +28,7 @@ pub struct GradArgs {
     pub vjp: Option<String>,
 }
 
-const PLANNED: [&str; 5] = ["forward", "backsolve", "interpolating", "checkpointing", "quadrature"];
+const PLANNED: [&str; 4] = ["forward", "backsolve", "checkpointing", "quadrature"];
 
 fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
     let loss = match a.loss.as_str() {
@@ -50,12 +51,13 @@ fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
         "forward-ad" => SensAlg::ForwardAd,
         "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
         "discrete" => SensAlg::Discrete(vjp),
+        "interpolating" => SensAlg::Interpolating(vjp),
         s if PLANNED.contains(&s) => {
             return Err(format!(
-                "sensealg '{s}' is not implemented yet; use discrete, forward-ad, forward-ad-value-norm or auto"
+                "sensealg '{s}' is not implemented yet; use discrete, interpolating, forward-ad, forward-ad-value-norm or auto"
             ))
         }
-        s => return Err(format!("unknown sensealg '{s}'; choose discrete, forward-ad, forward-ad-value-norm or auto")),
+        s => return Err(format!("unknown sensealg '{s}'; choose discrete, interpolating, forward-ad, forward-ad-value-norm or auto")),
     };
     if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
         return Err("grad takes neither --ensemble nor --plot".into());
@@ -67,7 +69,9 @@ pub fn run(a: &GradArgs) -> Result<(), String> {
     let (loss, sensealg) = parse(a)?;
     let mut solve_args = a.solve.clone();
     if solve_args.alg == "auto" {
-        solve_args.alg = "tsit5".into(); // forward AD runs the explicit methods
+        // Gradients need one fixed method: the model's suitable one (stiff or not).
+        let entry = diffsim::models::lookup(&solve_args.model).map_err(|e| e.to_string())?;
+        solve_args.alg = entry.default_alg.name().into();
     }
     let (prob, alg, mut opts) = solve_cmd::setup(&solve_args)?;
     if matches!(opts.saveat, SaveAt::EveryStep) {
@@ -92,7 +96,7 @@ impl ZooVisitor for Run<'_> {
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
         let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
             .map_err(|e| e.to_string())?;
-        let sensealg = self.sensealg.resolve(&prob);
+        let sensealg = self.sensealg.resolve(&prob, self.alg);
         let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, &self.loss, sensealg));
         let g = g.map_err(|e| e.to_string())?;
         let vjp = match sensealg.vjp() {

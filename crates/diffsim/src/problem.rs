@@ -34,6 +34,14 @@ pub trait Model: Send + Sync {
     fn jacobian(&self, _jac: &mut [f64], _u: &[f64], _p: &[f64], _t: f64) -> bool {
         false
     }
+    /// `df/dt` at `(u, p, t)`, if the model computes it itself. Return `true` when `dfdt`
+    /// was written; by default the Rosenbrock methods get it by forward-mode AD in `t`.
+    /// A model whose time dependence AD cannot see (values computed outside the number
+    /// type, such as an interpolated input) must provide it: Rosenbrock methods lose
+    /// their order, and take tiny steps, on stiff problems with a wrong `df/dt`.
+    fn time_derivative(&self, _dfdt: &mut [f64], _u: &[f64], _p: &[f64], _t: f64) -> bool {
+        false
+    }
     /// The mass matrix `M` (row-major, `n * n`), `None` for the identity. A singular `M`
     /// makes the problem an index-1 DAE, which the Rosenbrock methods handle.
     fn mass_matrix(&self) -> Option<Vec<f64>> {

@@ -47,8 +47,10 @@ fn check<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Al
     }
 }
 
-const SENSEALGS: [SensAlg; 4] = [
+const SENSEALGS: [SensAlg; 6] = [
     SensAlg::ForwardAd,
+    SensAlg::Interpolating(VjpMethod::Forward),
+    SensAlg::Interpolating(VjpMethod::FiniteDiff),
     SensAlg::Discrete(VjpMethod::Forward),
     SensAlg::Discrete(VjpMethod::FiniteDiff),
     SensAlg::Auto,
@@ -116,6 +118,7 @@ fn gradient_needs_fixed_save_times_and_an_explicit_method() {
     let opts = SolveOptions::default().saveat_times(vec![1.0]);
     assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::ForwardAd).is_err());
     assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Auto)).is_err());
+    assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::Auto).is_ok());
     // Data of the wrong size, and a model without its own VJP asked for one.
     assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::squared_error(vec![0.0; 3]), SensAlg::Auto).is_err());
     assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Model)).is_err());
@@ -139,5 +142,47 @@ fn discrete_adjoint_through_dense_output() {
     let times = vec![0.37, 0.9, 1.41, 2.0];
     for alg in [Algorithm::Bs3, Algorithm::Vern7, Algorithm::Dp5] {
         check(&prob, &times, Loss::SumSq, alg);
+    }
+}
+
+/// A stiff problem: Robertson through Rodas5P, the interpolating adjoint solved backwards by
+/// Rodas5P, against central differences of tight Rodas5P solves (relative steps in the
+/// rate constants, which span nine decades).
+#[test]
+fn interpolating_adjoint_on_stiff_robertson() {
+    let p = vec![0.04, 3e7, 1e4];
+    let prob = Problem::new(diffsim::models::Robertson, vec![1.0, 0.0, 0.0], p.clone(), (0.0, 40.0)).unwrap();
+    let times = vec![0.4, 4.0, 40.0];
+    let loss = Loss::Sum;
+    let tight = SolveOptions::default().rtol(1e-12).atol(1e-14).saveat_times(times.clone());
+    let eval = |p: Vec<f64>| {
+        let sol = solve(&prob.remake(None, Some(p)).unwrap(), Algorithm::Rodas5P, &tight).unwrap();
+        // y2 is ~1e-5: weight it up so that all three states count.
+        let v: Vec<f64> = sol.u_flat.chunks(3).flat_map(|u| [u[0], 1e4 * u[1], u[2]]).collect();
+        loss.evaluate(&v)
+    };
+    let fd: Vec<f64> = (0..3)
+        .map(|i| {
+            let h = 1e-4 * p[i];
+            let (mut up, mut down) = (p.clone(), p.clone());
+            up[i] += h;
+            down[i] -= h;
+            (eval(up) - eval(down)) / (2.0 * h) * p[i]
+        })
+        .collect();
+    let weights: Vec<f64> = times.iter().flat_map(|_| [1.0, 1e4, 1.0]).collect();
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-12).saveat_times(times.clone());
+    for vjp in [VjpMethod::Forward, VjpMethod::FiniteDiff] {
+        let g = gradient(
+            &prob,
+            Algorithm::Rodas5P,
+            &opts,
+            &Loss::Weighted(weights.clone().into()),
+            SensAlg::Interpolating(vjp),
+        )
+        .unwrap();
+        let got: Vec<f64> = g.dp.iter().zip(&p).map(|(d, p)| d * p).collect();
+        let e = worst_rel(&got, &fd);
+        assert!(e < 1e-6, "{vjp:?}: relative error {e:.2e}\n got {got:?}\n fd  {fd:?}");
     }
 }

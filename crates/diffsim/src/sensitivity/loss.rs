@@ -15,6 +15,9 @@ pub enum Loss {
     /// Half the sum of squared differences from data laid out like `u_flat`
     /// (`n_saves * n_states`); NaN data entries are missing and ignored.
     SquaredError(Arc<[f64]>),
+    /// A weighted sum of the saved values, weights laid out like `u_flat` (an observable
+    /// such as a species scaled to be comparable with the others).
+    Weighted(Arc<[f64]>),
 }
 
 impl Loss {
@@ -39,6 +42,7 @@ impl Loss {
         match self {
             Loss::Sum => values.iter().for_each(|&v| acc += v),
             Loss::SumSq => values.iter().for_each(|&v| acc += (v * v).scale(0.5)),
+            Loss::Weighted(w) => values.iter().zip(w.iter()).for_each(|(&v, &w)| acc += v.scale(w)),
             Loss::SquaredError(d) => {
                 for (&v, &y) in values.iter().zip(d.iter()) {
                     if !y.is_nan() {
@@ -56,6 +60,7 @@ impl Loss {
         match self {
             Loss::Sum => out.fill(1.0),
             Loss::SumSq => out.copy_from_slice(values),
+            Loss::Weighted(w) => out.copy_from_slice(w),
             Loss::SquaredError(d) => {
                 for ((o, &v), &y) in out.iter_mut().zip(values).zip(d.iter()) {
                     *o = if y.is_nan() { 0.0 } else { v - y };
@@ -73,7 +78,12 @@ mod tests {
     #[test]
     fn gradients_match_differences() {
         let values = [0.3, -1.2, 2.0];
-        for loss in [Loss::Sum, Loss::SumSq, Loss::squared_error(vec![1.0, f64::NAN, 0.5])] {
+        for loss in [
+            Loss::Sum,
+            Loss::SumSq,
+            Loss::squared_error(vec![1.0, f64::NAN, 0.5]),
+            Loss::Weighted(vec![2.0, -1.0, 0.5].into()),
+        ] {
             let mut g = [0.0; 3];
             let l = loss.value_and_gradient(&values, &mut g);
             assert_eq!(l, loss.evaluate(&values));

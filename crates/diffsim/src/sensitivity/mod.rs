@@ -5,14 +5,14 @@
 //! | `ForwardAd` | the explicit solver run on dual numbers, parameters and initial state seeded | about `(n_p + n_u) / 8` solves on 8-wide duals | one solve | exact derivative of the *adaptive* discrete solution; the error norm counts the derivative parts, so the step sequence also controls the derivatives' error. Best when `n_p + n_u` is small |
 //! | `ForwardAdValueNorm` | as above, but the error norm counts values only | same | same | kept to show why this is wrong: steps ignore the derivatives' error, and gradients are inaccurate at ordinary tolerances |
 //! | `Discrete(vjp)` | reverse mode through the accepted steps of an explicit solve (see [`discrete`](self#discrete-adjoint)) | one solve plus, per step, one replay of the stages and one VJP per stage | one state per step | exact gradient of the discrete solution with the steps held fixed; cost independent of `n_p`: the method for neural ODEs |
-//! | `Auto` | `ForwardAd` when `n_p + n_u <= 8` (one dual chunk), else `Discrete` with the model's own VJP when it has one | | | never a backsolve adjoint |
+//! | `Interpolating(vjp)` | the adjoint ODE `lambda' = -J^T lambda`, `mu' = -f_p^T lambda` solved backwards, `u(t)` from the forward dense output, `lambda` jumping by `dg/du` at save times | one forward solve plus one backward solve of `n + n_p` states, one VJP per stage | the dense output of the forward solve | gradient of the continuous solution (accurate to the tolerances); stiff forward methods get a Rodas5P adjoint solve with an AD Jacobian |
+//! | `Auto` | for explicit methods `ForwardAd` when `n_p + n_u <= 8` (one dual chunk), else `Discrete`; for stiff methods `Interpolating`; VJPs the model's own when it has one, else forward mode | | | never a backsolve adjoint |
 //!
 //! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD,
 //! or finite differences.
 //!
-//! Still to come: forward sensitivities (augmented system), the continuous adjoints
-//! (backsolve, interpolating, checkpointed, quadrature) and gradients through the stiff
-//! solvers.
+//! Still to come: forward sensitivities (augmented system), the backsolve, checkpointed and
+//! quadrature adjoints, and the tape-based VJPs.
 //!
 //! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
 //! the data times, including `t0` when it is listed.
@@ -24,6 +24,7 @@
 
 mod discrete;
 mod forward_ad;
+mod interpolating;
 mod loss;
 
 pub use crate::ad::VjpMethod;
@@ -41,6 +42,8 @@ pub enum SensAlg {
     ForwardAdValueNorm,
     /// Discrete adjoint: reverse mode through the explicit solver's accepted steps.
     Discrete(VjpMethod),
+    /// Continuous adjoint solved backwards with `u(t)` from the forward dense output.
+    Interpolating(VjpMethod),
     /// A documented heuristic (see the module docs); never a backsolve adjoint.
     Auto,
 }
@@ -52,6 +55,7 @@ impl SensAlg {
             SensAlg::ForwardAd => "forward-ad",
             SensAlg::ForwardAdValueNorm => "forward-ad-value-norm",
             SensAlg::Discrete(_) => "discrete",
+            SensAlg::Interpolating(_) => "interpolating",
             SensAlg::Auto => "auto",
         }
     }
@@ -59,15 +63,16 @@ impl SensAlg {
     /// The VJP method, for the adjoint methods.
     pub fn vjp(self) -> Option<VjpMethod> {
         match self {
-            SensAlg::Discrete(v) => Some(v),
+            SensAlg::Discrete(v) | SensAlg::Interpolating(v) => Some(v),
             _ => None,
         }
     }
 
     /// What `Auto` becomes for `problem` (other choices are returned unchanged).
-    pub fn resolve<M: Model>(self, problem: &Problem<M>) -> SensAlg {
+    pub fn resolve<M: Model>(self, problem: &Problem<M>, alg: Algorithm) -> SensAlg {
         match self {
-            SensAlg::Auto if problem.p.len() + problem.u0.len() <= 8 => SensAlg::ForwardAd,
+            SensAlg::Auto if !alg.is_stiff() && problem.p.len() + problem.u0.len() <= 8 => SensAlg::ForwardAd,
+            SensAlg::Auto if alg.is_stiff() => SensAlg::Interpolating(VjpMethod::Auto),
             SensAlg::Auto => SensAlg::Discrete(VjpMethod::Auto),
             other => other,
         }
@@ -109,12 +114,13 @@ pub fn gradient<M: Model>(
     sensealg: SensAlg,
 ) -> Result<Gradient> {
     discrete::check_saveat(opts)?;
-    match sensealg.resolve(problem) {
+    match sensealg.resolve(problem, alg) {
         SensAlg::ForwardAd => forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::AllParts), loss),
         SensAlg::ForwardAdValueNorm => {
             forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::ValuesOnly), loss)
         }
         SensAlg::Discrete(vjp) => discrete::discrete_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Interpolating(vjp) => interpolating::interpolating_adjoint(problem, alg, opts, loss, vjp),
         SensAlg::Auto => unreachable!("resolved above"),
     }
 }

@@ -53,8 +53,10 @@ impl JacobianCache {
         stats.njac += 1;
         let analytic = self.method == JacobianMethod::Auto && model.jacobian(&mut self.jac, u, p, t);
         if analytic {
-            // Time derivative by forward AD (cheap: one chunk).
-            self.forward.time_derivative(model, u, p, t, &mut self.dfdt);
+            // Time derivative by forward AD (cheap: one chunk), unless the model has its own.
+            if !model.time_derivative(&mut self.dfdt, u, p, t) {
+                self.forward.time_derivative(model, u, p, t, &mut self.dfdt);
+            }
         } else if self.method == JacobianMethod::FiniteDiff {
             stats.nf += jacobian_fd(
                 model,
@@ -67,6 +69,8 @@ impl JacobianCache {
                 &mut self.work_u,
                 &mut self.work_f,
             );
+        } else if model.time_derivative(&mut self.dfdt, u, p, t) {
+            self.forward.evaluate(model, u, p, t, &mut self.jac, None);
         } else {
             self.forward.evaluate(model, u, p, t, &mut self.jac, Some(&mut self.dfdt));
         }

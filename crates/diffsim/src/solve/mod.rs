@@ -30,6 +30,7 @@ mod stepper;
 mod stiffness;
 pub mod tableau;
 
+pub(crate) use dense::DenseOutput;
 pub use driver::StepCallback;
 pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
 pub use solution::{RetCode, Solution, Stats};
