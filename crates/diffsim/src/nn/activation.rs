@@ -227,7 +227,7 @@ impl Activation {
 
 #[inline(always)]
 fn tanh_d<F: Float>(x: F) -> (F, F) {
-    let t = x.tanh();
+    let t = x.fast_tanh();
     (t, F::one() - t * t)
 }
 
@@ -276,7 +276,7 @@ fn gelu_d<F: Float>(x: F) -> (F, F) {
     let c = F::from_f64(GELU_C);
     let k = F::from_f64(GELU_K);
     let x2 = x * x;
-    let t = (c * x * (F::one() + k * x2)).tanh();
+    let t = (c * x * (F::one() + k * x2)).fast_tanh();
     let sech2 = F::one() - t * t;
     // Once tanh saturates the second term is exactly zero; skipping it avoids 0 * inf for huge |x|.
     let tail =

@@ -73,6 +73,7 @@
 
 mod activation;
 mod dense;
+mod fastmath;
 mod init;
 mod kernels;
 mod mlp;
@@ -94,6 +95,9 @@ pub const MAX_WIDTH: usize = 256;
 pub trait Float: Scalar + sealed::Sealed {
     /// `ln(1 + x)`, accurate for small `x`.
     fn ln_1p(self) -> Self;
+    /// `tanh x` by inlined, vectorisable arithmetic (a few ulp; see the `fastmath` notes in
+    /// the source): the C library call dominated small tanh networks.
+    fn fast_tanh(self) -> Self;
 }
 
 impl Float for f64 {
@@ -101,12 +105,21 @@ impl Float for f64 {
     fn ln_1p(self) -> Self {
         f64::ln_1p(self)
     }
+    #[inline(always)]
+    fn fast_tanh(self) -> Self {
+        fastmath::tanh_f64(self)
+    }
 }
 
 impl Float for f32 {
     #[inline(always)]
     fn ln_1p(self) -> Self {
         f32::ln_1p(self)
+    }
+    #[inline(always)]
+    fn fast_tanh(self) -> Self {
+        // Correctly rounded to f32 in all but rare ties: f64 has 29 spare bits.
+        fastmath::tanh_f64(self as f64) as f32
     }
 }
 
