@@ -17,8 +17,9 @@
 /// 1.5 * 2^52: adding it rounds a number of magnitude < 2^51 to an integer held in the low
 /// mantissa bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10;
+/// ln 2 = LN2_HI + LN2_LO, the high part with 32 trailing zero bits so `k * LN2_HI` is exact.
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 
 /// `tanh(x)` in `f64`, inlined and branch-free (NaN in, NaN out; `tanh(-0) = -0`).
 #[inline(always)]
