@@ -72,6 +72,25 @@ pub trait Scalar:
     fn powf(self, e: Self) -> Self;
     /// Absolute value.
     fn abs(self) -> Self;
+    /// The chain-rule primitive: a number whose value is `value` and whose derivative parts
+    /// are this number's parts times `derivative`.
+    ///
+    /// Any elementwise function `g` with a known derivative runs on every number type as
+    /// `x.chain(g(x.value()), g'(x.value()))`: for `f64`/`f32` that is just `g(x)`, for
+    /// [`crate::ad::Dual`] it is `(g(v), g'(v) * d)`, and a reverse-mode tape records it as
+    /// one unary operation with local derivative `g'(v)`. The neural-network activations
+    /// ([`crate::nn::Activation`]) are built on it.
+    ///
+    /// ```
+    /// use diffsim::{ad::Dual, Scalar};
+    /// // softsign(x) = x / (1 + |x|), derivative 1 / (1 + |x|)^2, at x = 0.5 with dx = 3
+    /// let x = Dual::<1> { v: 0.5, d: [3.0] };
+    /// let y = x.chain(0.5 / 1.5, 1.0 / (1.5 * 1.5));
+    /// assert_eq!(y.v, 0.5 / 1.5);
+    /// assert_eq!(y.d[0], 3.0 / 2.25);
+    /// assert_eq!(2.0_f64.chain(7.0, 100.0), 7.0); // plain numbers keep only the value
+    /// ```
+    fn chain(self, value: f64, derivative: f64) -> Self;
     /// The larger of two values (by value).
     #[inline]
     fn max(self, other: Self) -> Self {
@@ -157,6 +176,10 @@ macro_rules! impl_float_scalar {
             #[inline(always)]
             fn abs(self) -> Self {
                 <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn chain(self, value: f64, _derivative: f64) -> Self {
+                value as $t
             }
             #[inline(always)]
             fn max(self, other: Self) -> Self {
