@@ -43,6 +43,7 @@ pub mod ad;
 pub mod ensemble;
 mod error;
 pub mod models;
+pub mod optim;
 mod problem;
 mod scalar;
 pub mod sensitivity;
