@@ -44,6 +44,7 @@ pub mod ensemble;
 mod error;
 pub mod models;
 pub mod nn;
+pub mod optim;
 mod problem;
 mod scalar;
 pub mod sensitivity;
