@@ -16,6 +16,7 @@ mod models_cmd;
 mod parse;
 mod plot;
 mod solve_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
     /// The loss of a solve and its gradient with respect to p and u0.
     Grad(Box<grad_cmd::GradArgs>),
     /// A short tour (the default when no command is given).
+    /// Train an example universal differential equation (spiral, lv-ude).
+    Train(Box<train_cmd::TrainArgs>),
     Demo(demo::DemoArgs),
 }
 
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Models => models_cmd::run(),
         Command::Solve(a) => solve_cmd::run(&a),
         Command::Grad(a) => grad_cmd::run(&a),
+        Command::Train(a) => train_cmd::run(&a),
         Command::Demo(a) => demo::run(&a),
     };
     match result {

@@ -294,15 +294,46 @@ fn plot_writes_a_png() {
 }
 
 #[test]
-fn demo_writes_its_three_plots() {
+fn demo_trains_the_ude_and_writes_its_plots() {
     let dir = TempDir::new("demo");
     let out = dir.path().join("plots"); // demo creates the directory itself
     let out_str = out.to_str().expect("temp path is UTF-8");
     let text = ok(&["demo", "--out", out_str]);
-    assert!(!text.trim().is_empty(), "demo prints a tour");
-    for name in ["demo-lorenz.png", "demo-robertson.png", "demo-van-der-pol.png"] {
+    assert!(text.contains("recovered interaction terms"), "demo reports what was learned:\n{text}");
+    for name in ["lv-ude-fit.png", "lv-ude-loss.png", "lv-ude-terms.png"] {
         assert_png(&out.join(name));
     }
+    let params: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("lv-ude-params.json")).unwrap()).unwrap();
+    assert_eq!(params["params"].as_array().map(|a| a.len()), Some(87));
+}
+
+/// The `train --json` contract: exactly these keys, a loss that went down, and a resume
+/// from the checkpoint the run left.
+#[test]
+fn train_json_contract_and_resume() {
+    let dir = TempDir::new("train");
+    let out_str = dir.path().to_str().expect("temp path is UTF-8");
+    let v = json(&["train", "--example", "spiral", "--iters", "60", "--out", out_str, "--json"]);
+    let mut keys: Vec<&str> = v.keys().map(|k| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["example", "final_loss", "grad_evals", "initial_loss", "iters", "seconds", "seconds_per_grad", "sensealg"]
+    );
+    assert_eq!(v["example"], "spiral");
+    assert_eq!(v["iters"], 60);
+    assert_eq!(v["sensealg"], "discrete");
+    assert!(v["final_loss"].as_f64().unwrap() < v["initial_loss"].as_f64().unwrap() / 10.0);
+    for name in ["spiral-fit.png", "spiral-loss.png"] {
+        assert_png(&dir.path().join(name));
+    }
+    let ckpt = dir.path().join("spiral-checkpoint.json");
+    let ckpt_str = ckpt.to_str().unwrap();
+    let resumed =
+        json(&["train", "--example", "spiral", "--iters", "80", "--out", out_str, "--resume", ckpt_str, "--json"]);
+    assert_eq!(resumed["iters"], 80);
+    assert!(resumed["final_loss"].as_f64().unwrap() <= v["final_loss"].as_f64().unwrap());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -313,6 +344,10 @@ fn demo_writes_its_three_plots() {
 fn bad_arguments_fail_with_one_line() {
     let cases: &[&[&str]] = &[
         &["solve", "--model", "nope"],
+        &["train", "--example", "nope"],
+        &["train", "--example", "spiral", "--sensealg", "nope"],
+        &["train", "--example", "spiral", "--rtol", "0"],
+        &["train", "--example", "spiral", "--resume", "/nonexistent/ckpt.json"],
         &["solve", "--model", "lorenz", "--alg", "nope"],
         &["solve", "--model", "lorenz", "--u0", "1,2"],
         &["solve", "--model", "lorenz", "--tspan", "1,1"],

@@ -42,6 +42,7 @@
 pub mod ad;
 pub mod ensemble;
 mod error;
+pub mod fit;
 pub mod models;
 pub mod nn;
 pub mod optim;

@@ -12,7 +12,7 @@ pub enum Loss {
     Sum,
     /// Half the sum of the squares of every saved value.
     SumSq,
-    /// Half the sum of squared differences from data laid out like `u_flat`
+    /// The sum of squared differences from data laid out like `u_flat`
     /// (`n_saves * n_states`); NaN data entries are missing and ignored.
     SquaredError(Arc<[f64]>),
     /// A weighted sum of the saved values, weights laid out like `u_flat` (an observable
@@ -47,7 +47,7 @@ impl Loss {
                 for (&v, &y) in values.iter().zip(d.iter()) {
                     if !y.is_nan() {
                         let r = v - T::from_f64(y);
-                        acc += (r * r).scale(0.5);
+                        acc += r * r;
                     }
                 }
             }
@@ -63,7 +63,7 @@ impl Loss {
             Loss::Weighted(w) => out.copy_from_slice(w),
             Loss::SquaredError(d) => {
                 for ((o, &v), &y) in out.iter_mut().zip(values).zip(d.iter()) {
-                    *o = if y.is_nan() { 0.0 } else { v - y };
+                    *o = if y.is_nan() { 0.0 } else { 2.0 * (v - y) };
                 }
             }
         }

@@ -1,0 +1,351 @@
+//! `diffsim train`: train one of the example universal differential equations.
+
+use crate::plot::{self, Curve, Panel};
+use clap::Args;
+use diffsim::fit::examples::{self, lv_term_errors, Example, LvTruth, LV_PARAMS};
+use diffsim::fit::{Physics, Ude};
+use diffsim::optim::{Control, MinimizeOptions, MinimizeReport, Progress};
+use diffsim::sensitivity::{SensAlg, VjpMethod};
+use diffsim::{solve, Algorithm, Problem, SolveOptions};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of `diffsim train`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// spiral (neural ODE, 252 parameters) or lv-ude (Lotka-Volterra with a network for the
+    /// interaction terms).
+    #[arg(long)]
+    pub example: String,
+    /// Iterations of the main run: spiral, Adam iterations (default 300); lv-ude, Adam then
+    /// L-BFGS, half each (default 2000), after 3 x 300 growing-interval Adam iterations.
+    #[arg(long)]
+    pub iters: Option<u64>,
+    /// spiral only: L-BFGS iterations after Adam (default 0).
+    #[arg(long, default_value_t = 0)]
+    pub lbfgs: u64,
+    /// auto, discrete, interpolating, forward-ad.
+    #[arg(long, default_value = "auto")]
+    pub sensealg: String,
+    /// Relative tolerance (default: spiral 1e-7, lv-ude 1e-6).
+    #[arg(long)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (default: spiral 1e-9, lv-ude 1e-6).
+    #[arg(long)]
+    pub atol: Option<f64>,
+    /// Seed of the initial parameters (and of lv-ude's noise).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for plots, parameters and the checkpoint.
+    #[arg(long, default_value = "out")]
+    pub out: String,
+    /// Resume from a checkpoint written by an earlier run (DIR/<example>-checkpoint.json).
+    #[arg(long)]
+    pub resume: Option<String>,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a training run produced, for the report and the demo.
+pub struct Outcome {
+    pub initial_loss: f64,
+    pub report: MinimizeReport,
+    pub seconds: f64,
+    pub seconds_per_grad: f64,
+    pub sensealg: &'static str,
+    pub plots: Vec<PathBuf>,
+    pub params_file: PathBuf,
+    /// lv-ude: (largest error, relative RMS) of the learned terms, and the relative RMS
+    /// error of the prediction on [5, 8] beyond the training window.
+    pub lv: Option<((f64, f64), f64)>,
+}
+
+fn parse_sensealg(s: &str) -> Result<SensAlg, String> {
+    Ok(match s {
+        "auto" => SensAlg::Auto,
+        "discrete" => SensAlg::Discrete(VjpMethod::Auto),
+        "interpolating" => SensAlg::Interpolating(VjpMethod::Auto),
+        "forward-ad" => SensAlg::ForwardAd,
+        other => {
+            return Err(format!(
+                "unknown sensealg '{other}' for training; choose auto, discrete, interpolating or forward-ad"
+            ))
+        }
+    })
+}
+
+pub fn run(a: &TrainArgs) -> Result<(), String> {
+    let outcome = train(a)?;
+    let iters = outcome.report.iterations;
+    if a.json {
+        out!(
+            "{}",
+            json!({"example": a.example, "iters": iters, "final_loss": outcome.report.best_loss,
+                   "initial_loss": outcome.initial_loss, "seconds": outcome.seconds,
+                   "grad_evals": outcome.report.evaluations, "seconds_per_grad": outcome.seconds_per_grad,
+                   "sensealg": outcome.sensealg})
+        );
+    } else {
+        out!(
+            "{}: {} iterations in {:.2} s ({} loss-and-gradient evaluations, {:.3} ms each)",
+            a.example,
+            iters,
+            outcome.seconds,
+            outcome.report.evaluations,
+            outcome.seconds_per_grad * 1e3
+        );
+        out!("loss {:.6} -> {:.6} (sensealg {})", outcome.initial_loss, outcome.report.best_loss, outcome.sensealg);
+        if let Some(((worst, rel), extrap)) = outcome.lv {
+            out!("learned interaction terms: relative RMS error {rel:.3} (largest {worst:.3}) on the data; extrapolation to t = 8: relative RMS error {extrap:.3}");
+        }
+        out!("parameters: {}", outcome.params_file.display());
+        for p in &outcome.plots {
+            out!("plot: {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// Train the chosen example; shared with `diffsim demo`.
+pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
+    let sensealg = parse_sensealg(&a.sensealg)?;
+    let out = PathBuf::from(&a.out);
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let check_tol = |name: &str, v: Option<f64>| match v {
+        Some(x) if !(x > 0.0 && x.is_finite()) => Err(format!("--{name} must be positive, got {x}")),
+        _ => Ok(()),
+    };
+    check_tol("rtol", a.rtol)?;
+    check_tol("atol", a.atol)?;
+    let checkpoint = out.join(format!("{}-checkpoint.json", a.example));
+    let options = MinimizeOptions::default().checkpoint(&checkpoint, 50);
+    let resume = a.resume.as_deref().map(Path::new);
+    let mut bar = ProgressBar::new(!a.json && std::io::stderr().is_terminal());
+    match a.example.as_str() {
+        "spiral" => {
+            let mut ex =
+                examples::spiral(a.seed, a.rtol.unwrap_or(1e-7), a.atol.unwrap_or(1e-9)).map_err(|e| e.to_string())?;
+            ex.fit.sensealg = sensealg;
+            let iters = a.iters.unwrap_or(300);
+            bar.total = iters + a.lbfgs;
+            let initial_loss = ex.fit.loss(&ex.p0.clone());
+            let start = Instant::now();
+            let report = examples::train_spiral(&mut ex, iters, a.lbfgs, &options, resume, |p| bar.tick(p))
+                .map_err(|e| e.to_string())?;
+            bar.finish();
+            let seconds = start.elapsed().as_secs_f64();
+            finish(a, &mut ex, initial_loss, report, seconds, &out, None)
+        }
+        "lv-ude" => {
+            let mut ex =
+                examples::lv_ude(a.seed, a.rtol.unwrap_or(1e-6), a.atol.unwrap_or(1e-6)).map_err(|e| e.to_string())?;
+            ex.fit.sensealg = sensealg;
+            let iters = a.iters.unwrap_or(2000);
+            let (adam, lbfgs) = (iters.div_ceil(2), iters / 2);
+            bar.total = adam + lbfgs;
+            let initial_loss = ex.fit.loss(&ex.p0.clone());
+            let start = Instant::now();
+            let report = examples::train_lv_ude(&mut ex, 300, adam, lbfgs, &options, resume, |p| bar.tick(p))
+                .map_err(|e| e.to_string())?;
+            bar.finish();
+            let seconds = start.elapsed().as_secs_f64();
+            let terms = lv_term_errors(&ex, &report.best_x);
+            finish(a, &mut ex, initial_loss, report, seconds, &out, Some(terms))
+        }
+        other => Err(format!("unknown example '{other}'; choose spiral or lv-ude")),
+    }
+}
+
+/// Time the gradient, write parameters and plots.
+fn finish<P: Physics + Clone>(
+    a: &TrainArgs,
+    ex: &mut Example<Ude<P>>,
+    initial_loss: f64,
+    report: MinimizeReport,
+    seconds: f64,
+    out: &Path,
+    terms: Option<(f64, f64)>,
+) -> Result<Outcome, String> {
+    let p = report.best_x.clone();
+    let mut grad = vec![0.0; p.len()];
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = Instant::now();
+            ex.fit.loss_and_gradient(&p, &mut grad);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let sensealg = ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).name();
+
+    let params_file = out.join(format!("{}-params.json", a.example));
+    let body = json!({"example": a.example, "seed": a.seed, "loss": report.best_loss, "params": p}).to_string();
+    write_atomic(&params_file, &body)?;
+
+    // Fit (and for lv-ude, extrapolation) against the data and the truth.
+    let n = 2;
+    let t_end = ex.times.last().copied().unwrap_or(1.0);
+    let horizon = if terms.is_some() { 8.0 } else { t_end };
+    let fine: Vec<f64> = (0..=400).map(|i| horizon * i as f64 / 400.0).collect();
+    let pred = ex
+        .fit
+        .predict(&p, (0.0, horizon), &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone()))
+        .map_err(|e| e.to_string())?;
+    let mut panels = Vec::new();
+    for k in 0..n {
+        let mut curves = vec![
+            Curve {
+                label: format!("data u[{k}]"),
+                points: ex.times.iter().zip(ex.data.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
+                markers: true,
+            },
+            Curve {
+                label: "trained model".into(),
+                points: pred.t.iter().zip(pred.states()).map(|(&t, u)| (t, u[k])).collect(),
+                markers: false,
+            },
+        ];
+        if terms.is_some() {
+            let truth = lv_truth(&ex.fit.problem.u0, &fine)?;
+            curves.push(Curve {
+                label: "truth".into(),
+                points: fine.iter().zip(truth.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
+                markers: false,
+            });
+        }
+        panels.push(Panel { x_desc: "t".into(), y_desc: format!("u[{k}]"), curves, log_y: false });
+    }
+    let mut plots = Vec::new();
+    let fit_plot = out.join(format!("{}-fit.png", a.example));
+    let title = if terms.is_some() {
+        "lv-ude: data (t <= 5), trained model and truth (extrapolated to t = 8)"
+    } else {
+        "spiral: data and trained neural ODE"
+    };
+    plot::panels(&fit_plot.to_string_lossy(), title, &panels)?;
+    plots.push(fit_plot);
+
+    let loss_plot = out.join(format!("{}-loss.png", a.example));
+    let history: Vec<(f64, f64)> = report.history.iter().enumerate().map(|(i, &l)| ((i + 1) as f64, l)).collect();
+    plot::panels(
+        &loss_plot.to_string_lossy(),
+        &format!("{}: training loss", a.example),
+        &[Panel {
+            x_desc: "iteration".into(),
+            y_desc: "loss".into(),
+            curves: vec![Curve { label: "loss".into(), points: history, markers: false }],
+            log_y: true,
+        }],
+    )?;
+    plots.push(loss_plot);
+
+    let mut lv = None;
+    if let Some(terms) = terms {
+        // Learned vs true interaction terms along the true trajectory.
+        let truth = lv_truth(&ex.fit.problem.u0, &fine)?;
+        let (beta, gamma) = (LV_PARAMS[1], LV_PARAMS[2]);
+        let mut learned = [Vec::new(), Vec::new()];
+        let mut exact = [Vec::new(), Vec::new()];
+        let mut nn = [0.0; 2];
+        for (&t, u) in fine.iter().zip(truth.chunks(n)) {
+            ex.fit.problem.model.network_term(u, &p, &mut nn);
+            learned[0].push((t, nn[0]));
+            learned[1].push((t, nn[1]));
+            exact[0].push((t, -beta * u[0] * u[1]));
+            exact[1].push((t, gamma * u[0] * u[1]));
+        }
+        let names = ["-beta x y", "gamma x y"];
+        let panels: Vec<Panel> = (0..2)
+            .map(|k| Panel {
+                x_desc: "t (data on [0, 5])".into(),
+                y_desc: names[k].into(),
+                curves: vec![
+                    Curve { label: format!("true {}", names[k]), points: exact[k].clone(), markers: false },
+                    Curve { label: "learned by the network".into(), points: learned[k].clone(), markers: false },
+                ],
+                log_y: false,
+            })
+            .collect();
+        let terms_plot = out.join("lv-ude-terms.png");
+        plot::panels(
+            &terms_plot.to_string_lossy(),
+            "lv-ude: learned vs true interaction terms along the true trajectory",
+            &panels,
+        )?;
+        plots.push(terms_plot);
+        // Extrapolation error on (5, 8].
+        let (mut se, mut st) = (0.0, 0.0);
+        for ((&t, u), v) in fine.iter().zip(pred.states()).zip(truth.chunks(n)) {
+            if t > t_end {
+                for k in 0..n {
+                    se += (u[k] - v[k]).powi(2);
+                    st += v[k].powi(2);
+                }
+            }
+        }
+        lv = Some((terms, (se / st).sqrt()));
+    }
+    Ok(Outcome {
+        initial_loss,
+        report,
+        seconds,
+        seconds_per_grad: times[times.len() / 2],
+        sensealg,
+        plots,
+        params_file,
+        lv,
+    })
+}
+
+fn lv_truth(u0: &[f64], times: &[f64]) -> Result<Vec<f64>, String> {
+    let span = (times[0], times[times.len() - 1]);
+    let prob = Problem::new(LvTruth, u0.to_vec(), LV_PARAMS.to_vec(), span).map_err(|e| e.to_string())?;
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(times.to_vec());
+    Ok(solve(&prob, Algorithm::Vern7, &opts).map_err(|e| e.to_string())?.u_flat)
+}
+
+/// Write through a temporary file and a rename, so a crash never leaves half a file.
+fn write_atomic(path: &Path, body: &str) -> Result<(), String> {
+    let tmp = path.with_extension("json.tmp");
+    let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(body.as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// A one-line progress bar on stderr, drawn only on a terminal.
+struct ProgressBar {
+    enabled: bool,
+    total: u64,
+}
+
+impl ProgressBar {
+    fn new(enabled: bool) -> Self {
+        Self { enabled, total: 0 }
+    }
+    fn tick(&mut self, p: &Progress<'_>) -> Control {
+        if self.enabled && (p.iteration % 10 == 0 || p.iteration == self.total) {
+            let width = 30;
+            let done = (p.iteration.min(self.total) * width / self.total.max(1)) as usize;
+            eprint!(
+                "\r[{}{}] {:5}/{} {:<6} loss {:.6e}  ",
+                "#".repeat(done),
+                ".".repeat(width as usize - done),
+                p.iteration,
+                self.total,
+                p.optimizer,
+                p.loss
+            );
+        }
+        Control::Continue
+    }
+    fn finish(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
+}

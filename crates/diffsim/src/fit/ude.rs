@@ -1,0 +1,251 @@
+//! Universal differential equations: known physics plus a neural network, as one model.
+//!
+//! `u' = physics(u, t) + NN(map(u); p)`, where `p` holds only the network's parameters and
+//! `map` is an elementwise input transformation (identity, or for example `u^3` in the
+//! spiral benchmark). A neural ODE is the case without physics ([`NoPhysics`]).
+//!
+//! The model's [`Model::vjp`] uses the network's own backward pass and forward-mode AD for
+//! the (small) physics part, so every adjoint gets its VJPs at the cost of about two network
+//! evaluations, independent of the number of parameters.
+
+use crate::ad::Dual;
+use crate::error::{DiffsimError, Result};
+use crate::nn::{Activation, Mlp, MlpWorkspace};
+use crate::{Model, Scalar};
+use std::sync::Mutex;
+
+/// The known part of a universal differential equation, written once for every number type.
+pub trait Physics: Send + Sync {
+    /// Write the known part of `u'` at `(u, t)` into `du` (overwrite, not add).
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], t: T);
+}
+
+/// No known physics: a neural ODE `u' = NN(map(u))`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoPhysics;
+
+impl Physics for NoPhysics {
+    fn rhs<T: Scalar>(&self, du: &mut [T], _u: &[T], _t: T) {
+        du.fill(T::zero());
+    }
+}
+
+/// Buffers of the hand-written VJP.
+#[derive(Clone, Debug)]
+struct Scratch {
+    ws: MlpWorkspace<f64>,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    xbar: Vec<f64>,
+    ud: Vec<Dual<8>>,
+    fd: Vec<Dual<8>>,
+    w: Vec<f64>,
+}
+
+/// `u' = physics(u, t) + NN(map(u); p)`; the parameters are the network's.
+///
+/// ```
+/// use diffsim::fit::{NoPhysics, Ude};
+/// use diffsim::nn::{Activation, Init, Mlp};
+/// use diffsim::Model;
+/// let net = Mlp::with_hidden(&[2, 16, 2], Activation::Tanh).unwrap();
+/// let p = net.init_params(Init::GlorotUniform, 1, 1.0);
+/// let model = Ude::new(NoPhysics, net, Activation::Identity).unwrap();
+/// let (mut du, mut dp) = (vec![0.0; 2], vec![0.0; model.n_params()]);
+/// assert!(model.vjp(&[1.0, 0.0], &[0.5, 0.2], &p, 0.0, &mut du, &mut dp));
+/// ```
+#[derive(Debug)]
+pub struct Ude<P> {
+    physics: P,
+    net: Mlp,
+    input: Activation,
+    /// The network sees `map(u) * in_scale` and contributes `out_scale * NN(..)`.
+    in_scale: Vec<f64>,
+    out_scale: Vec<f64>,
+    scratch: Mutex<Scratch>,
+}
+
+impl<P: Clone> Clone for Ude<P> {
+    fn clone(&self) -> Self {
+        let scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Self {
+            physics: self.physics.clone(),
+            net: self.net.clone(),
+            input: self.input,
+            in_scale: self.in_scale.clone(),
+            out_scale: self.out_scale.clone(),
+            scratch: Mutex::new(scratch),
+        }
+    }
+}
+
+impl<P: Physics> Ude<P> {
+    /// Known `physics`, a network `net` whose inputs and outputs are the states, and an
+    /// elementwise map of the states before the network.
+    pub fn new(physics: P, net: Mlp, input: Activation) -> Result<Self> {
+        let n = net.n_inputs();
+        if net.n_outputs() != n {
+            return Err(DiffsimError::SizeMismatch {
+                what: "network outputs (must equal its inputs, the states)",
+                expected: n,
+                got: net.n_outputs(),
+            });
+        }
+        let scratch = Scratch {
+            ws: net.workspace(1),
+            x: vec![0.0; n],
+            y: vec![0.0; n],
+            xbar: vec![0.0; n],
+            ud: vec![Dual::default(); n],
+            fd: vec![Dual::default(); n],
+            w: vec![0.0; n],
+        };
+        Ok(Self { physics, net, input, in_scale: vec![1.0; n], out_scale: vec![1.0; n], scratch: Mutex::new(scratch) })
+    }
+
+    /// Scale the network's inputs (after the map) and outputs per state, so that a network
+    /// with unit-sized weights sees and produces values of the data's size: inputs divided by
+    /// `input_size`, outputs multiplied by `output_size`.
+    pub fn with_scales(mut self, input_size: &[f64], output_size: &[f64]) -> Result<Self> {
+        let n = self.in_scale.len();
+        for (what, v) in [("input sizes", input_size), ("output sizes", output_size)] {
+            if v.len() != n {
+                return Err(DiffsimError::SizeMismatch { what, expected: n, got: v.len() });
+            }
+            if v.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+                return Err(DiffsimError::InvalidOption {
+                    name: "ude scales",
+                    why: format!("{what} must be positive and finite"),
+                });
+            }
+        }
+        self.in_scale = input_size.iter().map(|s| 1.0 / s).collect();
+        self.out_scale = output_size.to_vec();
+        Ok(self)
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Mlp {
+        &self.net
+    }
+
+    /// The known physics.
+    pub fn physics(&self) -> &P {
+        &self.physics
+    }
+
+    /// The network's term alone, `NN(map(u); p)`, at one state.
+    pub fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]) {
+        let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, s)| self.input.value_f64(v) * s).collect();
+        self.net.forward(p, &x, out);
+        out.iter_mut().zip(&self.out_scale).for_each(|(o, s)| *o *= s);
+    }
+}
+
+impl<P: Physics> Model for Ude<P> {
+    fn n_states(&self) -> usize {
+        self.net.n_inputs()
+    }
+    fn n_params(&self) -> usize {
+        self.net.n_params()
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        let n = u.len();
+        // Stack buffers: states are few (the network's width limit applies to them too).
+        let mut x = [T::zero(); 64];
+        let mut y = [T::zero(); 64];
+        if n > 64 {
+            // Rare: wide state vectors pay for allocation.
+            let x: Vec<T> = u.iter().zip(&self.in_scale).map(|(&v, &s)| self.input.apply(v).scale(s)).collect();
+            let mut y = vec![T::zero(); n];
+            self.net.forward(p, &x, &mut y);
+            self.physics.rhs(du, u, t);
+            du.iter_mut().zip(&y).zip(&self.out_scale).for_each(|((d, &v), &s)| *d += v.scale(s));
+            return;
+        }
+        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
+            *xi = self.input.apply(ui).scale(s);
+        }
+        self.net.forward(p, &x[..n], &mut y[..n]);
+        self.physics.rhs(du, u, t);
+        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
+            *d += v.scale(s);
+        }
+    }
+    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+        let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let s = &mut *guard;
+        for i in 0..u.len() {
+            s.x[i] = self.input.value_f64(u[i]) * self.in_scale[i];
+            s.w[i] = w[i] * self.out_scale[i];
+        }
+        s.xbar.fill(0.0);
+        if self.net.vjp(p, &s.x, &mut s.y, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws).is_err() {
+            return false;
+        }
+        for (((d, &xb), &ui), &si) in du.iter_mut().zip(&s.xbar).zip(u).zip(&self.in_scale) {
+            *d += xb * si * self.input.derivative_f64(ui);
+        }
+        // The physics by forward-mode AD, eight state directions at a time.
+        let n = u.len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + 8).min(n);
+            for (j, d) in s.ud.iter_mut().enumerate() {
+                *d = if (start..end).contains(&j) { Dual::variable(u[j], j - start) } else { Dual::constant(u[j]) };
+            }
+            self.physics.rhs(&mut s.fd, &s.ud, Dual::constant(t));
+            for j in start..end {
+                du[j] += s.fd.iter().zip(w).map(|(f, &wi)| f.d[j - start] * wi).sum::<f64>();
+            }
+            start = end;
+        }
+        true
+    }
+    fn has_vjp(&self) -> bool {
+        true
+    }
+}
+
+/// The cube `x^3` as an input map (the spiral benchmark's network sees `u^3`).
+pub const CUBE: Activation = Activation::Custom(crate::nn::CustomActivation { name: "cube", f: cube, df: dcube });
+
+fn cube(x: f64) -> f64 {
+    x * x * x
+}
+
+fn dcube(x: f64) -> f64 {
+    3.0 * x * x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ad::{Vjp, VjpMethod};
+    use crate::nn::Init;
+
+    #[derive(Clone)]
+    struct Damped;
+    impl Physics for Damped {
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], t: T) {
+            du[0] = -u[0] * u[1] + t.sin();
+            du[1] = u[0].scale(0.5) - u[1] * u[1];
+        }
+    }
+
+    #[test]
+    fn hand_written_vjp_matches_forward_mode() {
+        let net = Mlp::with_hidden(&[2, 7, 7, 2], Activation::Tanh).unwrap();
+        let p = net.init_params(Init::GlorotUniform, 3, 1.0);
+        let model = Ude::new(Damped, net, CUBE).unwrap().with_scales(&[2.0, 0.5], &[3.0, 0.7]).unwrap();
+        let (u, w) = ([0.7, -0.4], [0.3, -1.1]);
+        let (mut du, mut dp) = (vec![0.0; 2], vec![0.0; p.len()]);
+        assert!(model.vjp(&w, &u, &p, 0.3, &mut du, &mut dp));
+        let mut reference = Vjp::new(&model, VjpMethod::Forward).unwrap();
+        let (mut du_ref, mut dp_ref) = (vec![0.0; 2], vec![0.0; p.len()]);
+        reference.apply(&model, &w, &u, &p, 0.3, &mut du_ref, &mut dp_ref);
+        for (a, b) in du.iter().chain(&dp).zip(du_ref.iter().chain(&dp_ref)) {
+            assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+}
