@@ -139,15 +139,32 @@ impl Optimizer for Chain {
 
     fn restore(&mut self, state: &serde_json::Value, n_params: usize) -> Result<(), OptimError> {
         let saved: ChainState = load_state("chain", state)?;
+        // Same optimizers in the same order; the budgets of the stages already finished
+        // must match, while the current and later stages may be given more (or fewer)
+        // iterations: resuming a run to train it for longer is the common case.
         let mine: Vec<String> = self.stages.iter().map(|(o, b)| format!("{} x {b}", o.name())).collect();
         let theirs: Vec<String> = saved.stages.iter().map(|s| format!("{} x {}", s.name, s.budget)).collect();
-        if mine != theirs {
+        let names_match = self.stages.len() == saved.stages.len()
+            && self.stages.iter().zip(&saved.stages).all(|((o, _), s)| o.name() == s.name);
+        if saved.position.stage > self.stages.len() {
+            return Err(OptimError::IncompatibleState { why: "the chain position is past its last stage".into() });
+        }
+        let mut position = saved.position;
+        let last = self.stages.len().saturating_sub(1);
+        let extends_last = position.stage == self.stages.len()
+            && names_match
+            && !self.stages.is_empty()
+            && self.stages[last].1 > saved.stages[last].budget;
+        if extends_last {
+            // A finished chain whose last stage got more iterations: continue that stage.
+            position = Position { stage: last, done: saved.stages[last].budget, handed_over: false };
+        }
+        let finished_match =
+            self.stages.iter().zip(&saved.stages).take(position.stage).all(|((_, b), s)| *b == s.budget);
+        if !names_match || !finished_match {
             return Err(OptimError::IncompatibleState {
                 why: format!("the chain stages are [{}] but the state is for [{}]", mine.join(", "), theirs.join(", ")),
             });
-        }
-        if saved.position.stage > self.stages.len() {
-            return Err(OptimError::IncompatibleState { why: "the chain position is past its last stage".into() });
         }
         // Keep the current states, so a failure leaves this chain as it was.
         let before: Vec<serde_json::Value> = self.stages.iter().map(|(o, _)| o.state_json()).collect();
@@ -162,7 +179,7 @@ impl Optimizer for Chain {
                 return Err(e);
             }
         }
-        self.pos = saved.position;
+        self.pos = position;
         Ok(())
     }
 }

@@ -115,8 +115,9 @@ pub struct SolveOptions {
     pub jacobian: JacobianMethod,
     /// Which parts of AD numbers the error norm counts.
     pub error_norm: ErrorNorm,
-    /// Keep every accepted step's start state, time and size (for discrete adjoints).
-    pub(crate) record_steps: bool,
+    /// Keep every accepted step's start state, time and size in the solution (the discrete
+    /// adjoint replays them; costs one state per step). Default false.
+    pub record_steps: bool,
 }
 
 impl Default for SolveOptions {
