@@ -40,6 +40,8 @@ struct AdjointModel<'a, M> {
     p: &'a [f64],
     dense: &'a DenseOutput<f64>,
     buffers: Mutex<Buffers>,
+    /// Right-hand sides at t +- delta for df/dt (a separate lock: `rhs` takes `buffers`).
+    dfdt_buffers: Mutex<(Vec<f64>, Vec<f64>)>,
     tstops: Vec<f64>,
 }
 
@@ -111,12 +113,12 @@ impl<M: Model> Model for AdjointModel<'_, M> {
     }
     fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) -> bool {
         // u(t) comes from the dense output, which AD in t does not see: central differences.
-        let m = z.len();
         let delta = 1e-6 * t.abs().max(1e-3);
-        let (mut up, mut down) = (vec![0.0; m], vec![0.0; m]);
-        self.rhs(&mut up, z, &[], t + delta);
-        self.rhs(&mut down, z, &[], t - delta);
-        for ((d, a), b) in dfdt.iter_mut().zip(&up).zip(&down) {
+        let mut guard = self.dfdt_buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let (up, down) = &mut *guard;
+        self.rhs(up, z, &[], t + delta);
+        self.rhs(down, z, &[], t - delta);
+        for ((d, a), b) in dfdt.iter_mut().zip(up.iter()).zip(down.iter()) {
             *d = (a - b) / (2.0 * delta);
         }
         true
@@ -162,8 +164,14 @@ pub(crate) fn interpolating_adjoint<M: Model>(
         pd: vec![Dual::default(); np],
         fd: vec![Dual::default(); n],
     };
-    let adjoint =
-        AdjointModel { model, p: &problem.p, dense, buffers: Mutex::new(buffers), tstops: model.tstops(&problem.p) };
+    let adjoint = AdjointModel {
+        model,
+        p: &problem.p,
+        dense,
+        buffers: Mutex::new(buffers),
+        dfdt_buffers: Mutex::new((vec![0.0; n + np], vec![0.0; n + np])),
+        tstops: model.tstops(&problem.p),
+    };
     // The same family backwards: explicit stays explicit, stiff stays stiff.
     let back_alg = if sol.alg.is_stiff() { Algorithm::Rodas5P } else { alg };
     let back_alg = if back_alg == Algorithm::Auto { Algorithm::Tsit5 } else { back_alg };
@@ -259,6 +267,7 @@ mod tests {
             p: &p,
             dense: sol.dense.as_ref().unwrap(),
             buffers: Mutex::new(buffers),
+            dfdt_buffers: Mutex::new((vec![0.0; 6], vec![0.0; 6])),
             tstops: vec![],
         };
         let m = 6;
