@@ -28,8 +28,6 @@ pub struct GradArgs {
     pub vjp: Option<String>,
 }
 
-const PLANNED: [&str; 4] = ["forward", "backsolve", "checkpointing", "quadrature"];
-
 fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
     let loss = match a.loss.as_str() {
         "sum" => Loss::Sum,
@@ -52,12 +50,16 @@ fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
         "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
         "discrete" => SensAlg::Discrete(vjp),
         "interpolating" => SensAlg::Interpolating(vjp),
-        s if PLANNED.contains(&s) => {
+        "checkpointing" => SensAlg::Checkpointing(vjp),
+        "quadrature" => SensAlg::Quadrature(vjp),
+        "backsolve" => SensAlg::Backsolve(vjp),
+        "forward" => SensAlg::Forward,
+        s => {
             return Err(format!(
-                "sensealg '{s}' is not implemented yet; use discrete, interpolating, forward-ad, forward-ad-value-norm or auto"
+                "unknown sensealg '{s}'; choose forward, forward-ad, forward-ad-value-norm, backsolve, interpolating, \
+                 checkpointing, quadrature, discrete or auto"
             ))
         }
-        s => return Err(format!("unknown sensealg '{s}'; choose discrete, interpolating, forward-ad, forward-ad-value-norm or auto")),
     };
     if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
         return Err("grad takes neither --ensemble nor --plot".into());

@@ -39,7 +39,7 @@ fn worst_rel(a: &[f64], b: &[f64]) -> f64 {
 fn check<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Algorithm) {
     let reference = finite_differences(prob, times, &loss);
     let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times.to_vec());
-    for sensealg in SENSEALGS {
+    for sensealg in sensealgs() {
         let g = gradient(prob, alg, &opts, &loss, sensealg).unwrap();
         let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
         let e = worst_rel(&got, &reference);
@@ -47,14 +47,23 @@ fn check<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Al
     }
 }
 
-const SENSEALGS: [SensAlg; 6] = [
-    SensAlg::ForwardAd,
-    SensAlg::Interpolating(VjpMethod::Forward),
-    SensAlg::Interpolating(VjpMethod::FiniteDiff),
-    SensAlg::Discrete(VjpMethod::Forward),
-    SensAlg::Discrete(VjpMethod::FiniteDiff),
-    SensAlg::Auto,
-];
+/// The VJP methods every adjoint is checked with.
+const VJPS: [VjpMethod; 2] = [VjpMethod::Forward, VjpMethod::FiniteDiff];
+
+/// Every sensealg, each adjoint with every VJP method.
+fn sensealgs() -> Vec<SensAlg> {
+    let mut out = vec![SensAlg::ForwardAd, SensAlg::Forward, SensAlg::Auto];
+    for vjp in VJPS {
+        out.extend([
+            SensAlg::Discrete(vjp),
+            SensAlg::Interpolating(vjp),
+            SensAlg::Checkpointing(vjp),
+            SensAlg::Quadrature(vjp),
+            SensAlg::Backsolve(vjp),
+        ]);
+    }
+    out
+}
 
 fn grid(t1: f64, k: usize) -> Vec<f64> {
     (0..=k).map(|i| t1 * i as f64 / k as f64).collect()
@@ -145,23 +154,19 @@ fn discrete_adjoint_through_dense_output() {
     }
 }
 
-/// A stiff problem: Robertson through Rodas5P, the interpolating adjoint solved backwards by
-/// Rodas5P, against central differences of tight Rodas5P solves (relative steps in the
-/// rate constants, which span nine decades).
-#[test]
-fn interpolating_adjoint_on_stiff_robertson() {
+/// Robertson's p = (k1, k2, k3), a loss weighting y2 (~1e-5) up, and its gradient (times
+/// p: the rate constants span nine decades) by central differences of tight Rodas5P solves.
+fn robertson_reference(t1: f64, times: &[f64]) -> (Problem<diffsim::models::Robertson>, Loss, Vec<f64>) {
     let p = vec![0.04, 3e7, 1e4];
-    let prob = Problem::new(diffsim::models::Robertson, vec![1.0, 0.0, 0.0], p.clone(), (0.0, 40.0)).unwrap();
-    let times = vec![0.4, 4.0, 40.0];
-    let loss = Loss::Sum;
-    let tight = SolveOptions::default().rtol(1e-12).atol(1e-14).saveat_times(times.clone());
+    let prob = Problem::new(diffsim::models::Robertson, vec![1.0, 0.0, 0.0], p.clone(), (0.0, t1)).unwrap();
+    let weights: Vec<f64> = times.iter().flat_map(|_| [1.0, 1e4, 1.0]).collect();
+    let loss = Loss::Weighted(weights.into());
+    let tight = SolveOptions::default().rtol(1e-12).atol(1e-14).saveat_times(times.to_vec());
     let eval = |p: Vec<f64>| {
         let sol = solve(&prob.remake(None, Some(p)).unwrap(), Algorithm::Rodas5P, &tight).unwrap();
-        // y2 is ~1e-5: weight it up so that all three states count.
-        let v: Vec<f64> = sol.u_flat.chunks(3).flat_map(|u| [u[0], 1e4 * u[1], u[2]]).collect();
-        loss.evaluate(&v)
+        loss.evaluate(&sol.u_flat)
     };
-    let fd: Vec<f64> = (0..3)
+    let fd = (0..3)
         .map(|i| {
             let h = 1e-4 * p[i];
             let (mut up, mut down) = (p.clone(), p.clone());
@@ -170,19 +175,46 @@ fn interpolating_adjoint_on_stiff_robertson() {
             (eval(up) - eval(down)) / (2.0 * h) * p[i]
         })
         .collect();
-    let weights: Vec<f64> = times.iter().flat_map(|_| [1.0, 1e4, 1.0]).collect();
-    let opts = SolveOptions::default().rtol(1e-10).atol(1e-12).saveat_times(times.clone());
-    for vjp in [VjpMethod::Forward, VjpMethod::FiniteDiff] {
-        let g = gradient(
-            &prob,
-            Algorithm::Rodas5P,
-            &opts,
-            &Loss::Weighted(weights.clone().into()),
-            SensAlg::Interpolating(vjp),
-        )
-        .unwrap();
-        let got: Vec<f64> = g.dp.iter().zip(&p).map(|(d, p)| d * p).collect();
+    (prob, loss, fd)
+}
+
+/// A stiff problem: Robertson through Rodas5P, the adjoints solved backwards by Rodas5P.
+#[test]
+fn continuous_adjoints_and_forward_sensitivities_on_stiff_robertson() {
+    let times = [0.4, 4.0, 40.0];
+    let (prob, loss, fd) = robertson_reference(40.0, &times);
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-12).saveat_times(times.to_vec());
+    let mut sensealgs = vec![SensAlg::Forward, SensAlg::Auto];
+    for vjp in VJPS {
+        sensealgs.extend([SensAlg::Interpolating(vjp), SensAlg::Checkpointing(vjp), SensAlg::Quadrature(vjp)]);
+    }
+    for sensealg in sensealgs {
+        let g = gradient(&prob, Algorithm::Rodas5P, &opts, &loss, sensealg).unwrap();
+        let got: Vec<f64> = g.dp.iter().zip(&prob.p).map(|(d, p)| d * p).collect();
         let e = worst_rel(&got, &fd);
-        assert!(e < 1e-6, "{vjp:?}: relative error {e:.2e}\n got {got:?}\n fd  {fd:?}");
+        assert!(e < 1e-6, "{sensealg:?}: relative error {e:.2e}\n got {got:?}\n fd  {fd:?}");
+    }
+}
+
+/// Backwards in time Robertson's fast modes grow: the backsolve adjoint's u leaves the
+/// forward trajectory and its gradient is wrong (or its solve fails), while the
+/// checkpointed adjoint, which re-solves forwards, stays right.
+#[test]
+fn backsolve_goes_wrong_on_stiff_robertson_where_checkpointing_does_not() {
+    let times = [1.0, 10.0, 100.0];
+    let (prob, loss, fd) = robertson_reference(100.0, &times);
+    let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).saveat_times(times.to_vec());
+    let error = |sensealg| {
+        gradient(&prob, Algorithm::Rodas5P, &opts, &loss, sensealg).map(|g| {
+            let got: Vec<f64> = g.dp.iter().zip(&prob.p).map(|(d, p)| d * p).collect();
+            worst_rel(&got, &fd)
+        })
+    };
+    let right = error(SensAlg::Checkpointing(VjpMethod::Forward)).unwrap();
+    let back = error(SensAlg::Backsolve(VjpMethod::Forward));
+    eprintln!("checkpointing {right:.2e}, backsolve {back:?}");
+    assert!(right < 1e-4, "checkpointed adjoint error {right:.2e}");
+    if let Ok(e) = back {
+        assert!(e > 1e-2, "backsolve error {e:.2e} (checkpointed {right:.2e})");
     }
 }

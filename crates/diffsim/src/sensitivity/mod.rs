@@ -1,18 +1,22 @@
 //! Gradients of a loss through a solve: [`gradient`] and the [`SensAlg`] choices.
 //!
-//! | sensealg | how | cost | memory | notes |
-//! |---|---|---|---|---|
-//! | `ForwardAd` | the explicit solver run on dual numbers, parameters and initial state seeded | about `(n_p + n_u) / 8` solves on 8-wide duals | one solve | exact derivative of the *adaptive* discrete solution; the error norm counts the derivative parts, so the step sequence also controls the derivatives' error. Best when `n_p + n_u` is small |
-//! | `ForwardAdValueNorm` | as above, but the error norm counts values only | same | same | kept to show why this is wrong: steps ignore the derivatives' error, and gradients are inaccurate at ordinary tolerances |
-//! | `Discrete(vjp)` | reverse mode through the accepted steps of an explicit solve (see [`discrete`](self#discrete-adjoint)) | one solve plus, per step, one replay of the stages and one VJP per stage | one state per step | exact gradient of the discrete solution with the steps held fixed; cost independent of `n_p`: the method for neural ODEs |
-//! | `Interpolating(vjp)` | the adjoint ODE `lambda' = -J^T lambda`, `mu' = -f_p^T lambda` solved backwards, `u(t)` from the forward dense output, `lambda` jumping by `dg/du` at save times | one forward solve plus one backward solve of `n + n_p` states, one VJP per stage | the dense output of the forward solve | gradient of the continuous solution (accurate to the tolerances); stiff forward methods get a Rodas5P adjoint solve with an AD Jacobian |
-//! | `Auto` | for explicit methods `ForwardAd` when `n_p + n_u <= 8` (one dual chunk), else `Discrete`; for stiff methods `Interpolating`; VJPs the model's own when it has one, else forward mode | | | never a backsolve adjoint |
+//! | sensealg | how | cost | memory | stiff | notes |
+//! |---|---|---|---|---|---|
+//! | `Forward` | the model augmented with `S = du/d(p, u0)`: `S' = J S + f_p`, one error control | one solve of `n (1 + n_p + n)` states; each right-hand side `(n_p + n) / 8` dual evaluations | one augmented state | yes (augmented Jacobian: `J` by AD, `dS'/du` by differences) | exact in the limit of tolerance; best for few inputs, any method |
+//! | `ForwardAd` | the explicit solver run on dual numbers, parameters and initial state seeded | about `(n_p + n) / 8` solves on 8-wide duals | one solve | no | exact derivative of the *adaptive* discrete solution; the error norm counts the derivative parts, so the step sequence also controls the derivatives' error |
+//! | `ForwardAdValueNorm` | as above, error norm on values only | same | same | no | kept to show why this is wrong: steps ignore the derivatives' error, and gradients are inaccurate at ordinary tolerances |
+//! | `Discrete(vjp)` | reverse mode through the accepted steps of an explicit solve (see [`discrete`](self#discrete-adjoint)) | one solve plus, per step, one replay of the stages and one VJP per stage | one state per step | no | exact gradient of the discrete solution with the steps held fixed; cost independent of `n_p`: the method for neural ODEs |
+//! | `Interpolating(vjp)` | the adjoint ODE `lambda' = -J^T lambda`, `mu' = -f_p^T lambda` solved backwards, `u(t)` from the forward dense output | one forward solve plus one backward solve of `n + n_p` states, one VJP per stage | the whole dense output (about 8 states per step) | yes (Rodas5P adjoint, Jacobian by AD) | gradient of the continuous solution, accurate to the tolerances |
+//! | `Checkpointing(vjp)` | interpolating, with a state kept every [`STEPS_PER_CHECKPOINT`] steps and each interval re-solved before the adjoint crosses it | about one forward solve more than `Interpolating` | one state per checkpoint plus one interval's dense output | yes | the choice for long solves |
+//! | `Quadrature(vjp)` | `lambda` alone solved backwards with dense output; `dL/dp` by Gauss-Legendre quadrature of `f_p^T lambda` on every adjoint step | as interpolating, plus 3 (Vern7: 4) VJPs per adjoint step; the adjoint has `n` states, not `n + n_p` | both dense outputs | yes, and its stiff linear algebra is `n x n` | many parameters with a stiff model |
+//! | `Backsolve(vjp)` | `u` solved backwards together with `lambda` and `mu` from `u(t1)` | one forward solve plus one backward solve of `2 n + n_p` states | one state | **unstable** | backwards in time decaying modes grow: wrong on stiff and dissipative problems (see the tests); for non-dissipative problems only |
+//! | `Auto` | for explicit methods `ForwardAd` when `n_p + n <= 8` (one dual chunk), else `Discrete`; for stiff methods `Interpolating` | | | | never backsolve |
 //!
 //! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD,
-//! or finite differences.
+//! or finite differences. Mass-matrix models (DAEs) have no gradient method yet.
 //!
-//! Still to come: forward sensitivities (augmented system), the backsolve, checkpointed and
-//! quadrature adjoints, and the tape-based VJPs.
+//! Still to come: the tape-based VJPs, a discrete adjoint through Rosenbrock steps, and
+//! losses that integrate over time.
 //!
 //! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
 //! the data times, including `t0` when it is listed.
@@ -22,12 +26,14 @@
 //! stages from its start state and pulls the adjoint back through them, last stage first.
 //! Saved points inside a step are pulled back through the method's dense output.
 
+mod adjoint;
 mod discrete;
+mod forward;
 mod forward_ad;
-mod interpolating;
 mod loss;
 
 pub use crate::ad::VjpMethod;
+pub use adjoint::STEPS_PER_CHECKPOINT;
 pub use loss::Loss;
 
 use crate::error::{DiffsimError, Result};
@@ -36,6 +42,9 @@ use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, Scalar, Solution, Sol
 /// How the gradient is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SensAlg {
+    /// Forward sensitivities: the system augmented with `du/dp` and `du/du0`, under one
+    /// error control.
+    Forward,
     /// Forward-mode AD through the solver with a partial-aware error norm.
     ForwardAd,
     /// Forward-mode AD through the solver with a values-only error norm (for demonstration).
@@ -44,6 +53,14 @@ pub enum SensAlg {
     Discrete(VjpMethod),
     /// Continuous adjoint solved backwards with `u(t)` from the forward dense output.
     Interpolating(VjpMethod),
+    /// Interpolating adjoint with memory bounded by checkpoints: intervals between stored
+    /// states are re-solved forwards as the adjoint reaches them.
+    Checkpointing(VjpMethod),
+    /// Continuous adjoint of `lambda` alone, `dL/dp` by Gauss-Legendre quadrature per step.
+    Quadrature(VjpMethod),
+    /// Continuous adjoint with `u` solved backwards alongside; unstable on stiff and
+    /// dissipative problems (see the module docs). Never chosen by `Auto`.
+    Backsolve(VjpMethod),
     /// A documented heuristic (see the module docs); never a backsolve adjoint.
     Auto,
 }
@@ -52,10 +69,14 @@ impl SensAlg {
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {
+            SensAlg::Forward => "forward",
             SensAlg::ForwardAd => "forward-ad",
             SensAlg::ForwardAdValueNorm => "forward-ad-value-norm",
             SensAlg::Discrete(_) => "discrete",
             SensAlg::Interpolating(_) => "interpolating",
+            SensAlg::Checkpointing(_) => "checkpointing",
+            SensAlg::Quadrature(_) => "quadrature",
+            SensAlg::Backsolve(_) => "backsolve",
             SensAlg::Auto => "auto",
         }
     }
@@ -63,7 +84,11 @@ impl SensAlg {
     /// The VJP method, for the adjoint methods.
     pub fn vjp(self) -> Option<VjpMethod> {
         match self {
-            SensAlg::Discrete(v) | SensAlg::Interpolating(v) => Some(v),
+            SensAlg::Discrete(v)
+            | SensAlg::Interpolating(v)
+            | SensAlg::Checkpointing(v)
+            | SensAlg::Quadrature(v)
+            | SensAlg::Backsolve(v) => Some(v),
             _ => None,
         }
     }
@@ -120,7 +145,11 @@ pub fn gradient<M: Model>(
             forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::ValuesOnly), loss)
         }
         SensAlg::Discrete(vjp) => discrete::discrete_adjoint(problem, alg, opts, loss, vjp),
-        SensAlg::Interpolating(vjp) => interpolating::interpolating_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Interpolating(vjp) => adjoint::interpolating_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Checkpointing(vjp) => adjoint::checkpointed_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Quadrature(vjp) => adjoint::quadrature_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Backsolve(vjp) => adjoint::backsolve_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Forward => forward::forward_sensitivity(problem, alg, opts, loss),
         SensAlg::Auto => unreachable!("resolved above"),
     }
 }

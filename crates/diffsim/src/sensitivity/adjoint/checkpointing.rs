@@ -1,0 +1,83 @@
+//! Checkpointed interpolating adjoint: the forward solve keeps only its state every
+//! [`STEPS_PER_CHECKPOINT`] accepted steps; before the adjoint crosses the interval between
+//! two checkpoints, that interval is re-solved forwards with dense output, which is dropped
+//! once crossed. Memory: one state per checkpoint plus one interval's dense output, instead
+//! of the whole solve's dense output; cost: about one more forward solve.
+
+use super::model::{lock, AdjointModel, Buffers};
+use super::{backward_alg, reject_mass_matrix, solve_segment, Sweep};
+use crate::ad::VjpMethod;
+use crate::error::Result;
+use crate::sensitivity::{require_success, Gradient, Loss};
+use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
+
+/// Accepted forward steps between two checkpoints.
+///
+/// With `N` steps and `n` states, memory is about `n (N / K + 8 K)` numbers for `K` steps
+/// per checkpoint (a Tsit5 step's dense output holds 7 state-sized vectors plus its end
+/// state), smallest near `K = sqrt(N / 8)`: 32 suits solves of a few thousand steps.
+pub const STEPS_PER_CHECKPOINT: usize = 32;
+
+/// A forward state kept for the re-solve: time, the last step size, the state.
+struct Checkpoint {
+    t: f64,
+    h: Option<f64>,
+    u: Vec<f64>,
+}
+
+/// dL/dp and dL/du0 by the checkpointed interpolating adjoint.
+pub(crate) fn checkpointed_adjoint<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &Loss,
+    vjp: VjpMethod,
+) -> Result<Gradient> {
+    let model = &problem.model;
+    reject_mass_matrix(model, "checkpointed adjoint")?;
+    let (n, np) = (problem.u0.len(), problem.p.len());
+    let (t0, t1) = problem.tspan;
+
+    let mut checkpoints = vec![Checkpoint { t: t0, h: None, u: problem.u0.clone() }];
+    let (mut steps, mut t_prev) = (0usize, t0);
+    let mut keep = |t: f64, u: &[f64]| {
+        steps += 1;
+        if steps % STEPS_PER_CHECKPOINT == 0 && t != t1 {
+            checkpoints.push(Checkpoint { t, h: Some(t - t_prev), u: u.to_vec() });
+        }
+        t_prev = t;
+        true
+    };
+    let fwd_opts = SolveOptions { dense: Some(false), ..opts.clone() };
+    let sol = solve_with_callback(problem, alg, &fwd_opts, Some(&mut keep))?;
+    require_success(&sol)?;
+    loss.check(sol.u_flat.len())?;
+    let mut g = vec![0.0; sol.u_flat.len()];
+    let value = loss.value_and_gradient(&sol.u_flat, &mut g);
+
+    let resolve_alg = if sol.alg.is_stiff() { sol.alg } else { alg };
+    let back_alg = backward_alg(alg, sol.alg);
+    let buffers = Buffers::new(model, vjp)?;
+    let tstops = model.tstops(&problem.p);
+    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]);
+    let mut stats = sol.stats;
+    let mut end = t1;
+    for cp in checkpoints.iter().rev() {
+        // Re-solve this interval forwards, starting with the step the forward solve took.
+        let mut u = cp.u.clone();
+        let resolve_opts = SolveOptions { dt: cp.h.or(opts.dt), ..opts.clone() };
+        let interval =
+            solve_segment(model, &mut u, &problem.p, (cp.t, end), resolve_alg, &resolve_opts, true, &mut stats)?;
+        let dense = interval.dense.as_ref().expect("dense output was requested");
+        let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
+        sweep.back_to(cp.t, |z, a, b, stats| {
+            solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, false, stats).map(|_| ())
+        })?;
+        end = cp.t;
+    }
+    sweep.finish();
+    stats += sweep.stats;
+    stats.nf += lock(&buffers).vjp.evals;
+    let z = sweep.z;
+    Ok(Gradient { loss: value, dp: z[n..].to_vec(), du0: z[..n].to_vec(), stats })
+}

@@ -1,0 +1,37 @@
+//! Interpolating adjoint: `u(t)` from the forward solve's dense output, kept whole.
+
+use super::model::{lock, AdjointModel, Buffers};
+use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use crate::ad::VjpMethod;
+use crate::error::Result;
+use crate::sensitivity::{Gradient, Loss};
+use crate::{Algorithm, Model, Problem, SolveOptions};
+
+/// dL/dp and dL/du0 by the interpolating adjoint.
+pub(crate) fn interpolating_adjoint<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &Loss,
+    vjp: VjpMethod,
+) -> Result<Gradient> {
+    let model = &problem.model;
+    reject_mass_matrix(model, "interpolating adjoint")?;
+    let (n, np) = (problem.u0.len(), problem.p.len());
+    let (sol, value, g) = forward_loss(problem, alg, opts, loss, true)?;
+    let dense = sol.dense.as_ref().expect("dense output was requested");
+    let buffers = Buffers::new(model, vjp)?;
+    let tstops = model.tstops(&problem.p);
+    let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
+    let back_alg = backward_alg(alg, sol.alg);
+    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]);
+    sweep.back_to(problem.tspan.0, |z, a, b, stats| {
+        solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, false, stats).map(|_| ())
+    })?;
+    sweep.finish();
+    let mut stats = sol.stats;
+    stats += sweep.stats;
+    stats.nf += lock(&buffers).vjp.evals;
+    let z = sweep.z;
+    Ok(Gradient { loss: value, dp: z[n..].to_vec(), du0: z[..n].to_vec(), stats })
+}

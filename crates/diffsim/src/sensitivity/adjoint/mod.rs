@@ -1,0 +1,216 @@
+//! Continuous adjoints: the adjoint system
+//!
+//! ```text
+//! lambda' = -(df/du)^T lambda,     mu' = -(df/dp)^T lambda
+//! ```
+//!
+//! solved backwards from `lambda(t1) = 0, mu(t1) = 0` to `t0`, with `lambda += dg/du(t_i)`
+//! at each save time `t_i`; then `dL/du0 = lambda(t0)` and `dL/dp = mu(t0)`. The variants
+//! differ in where `u(t)` comes from and how `mu` is integrated:
+//!
+//! - [`interpolating`](interpolating::interpolating_adjoint): the forward solve's dense
+//!   output, kept whole;
+//! - [`checkpointing`](checkpointing::checkpointed_adjoint): states stored every
+//!   [`STEPS_PER_CHECKPOINT`] forward steps; each interval between checkpoints is re-solved
+//!   forwards (with dense output) just before the adjoint crosses it;
+//! - [`quadrature`](quadrature::quadrature_adjoint): as interpolating, but `mu` is not
+//!   an ODE state: `lambda` alone is solved (with dense output) and `mu` is the integral of
+//!   `f_p^T lambda`, by Gauss-Legendre quadrature on every adjoint step;
+//! - [`backsolve`](backsolve::backsolve_adjoint): `u` solved backwards together with the
+//!   adjoint from `u(t1)`. Nothing stored, but unstable: backwards in time a dissipative
+//!   system is anti-dissipative, and errors in `u` grow like the decay rates forwards.
+//!
+//! The adjoint is solved by the family of the forward method: a stiff forward method gets a
+//! stiff (Rodas5P) adjoint solve whose Jacobian comes from forward-mode AD of the model.
+//! Model discontinuities in time (`Model::tstops`) are steps' end points in both directions.
+//!
+//! The gradient is that of the continuous solution, so it agrees with the discrete adjoint
+//! and with finite differences to the solver tolerances, not to rounding.
+
+mod backsolve;
+mod checkpointing;
+mod interpolating;
+mod model;
+mod quadrature;
+
+pub(crate) use backsolve::backsolve_adjoint;
+pub(crate) use checkpointing::checkpointed_adjoint;
+pub use checkpointing::STEPS_PER_CHECKPOINT;
+pub(crate) use interpolating::interpolating_adjoint;
+pub(crate) use quadrature::quadrature_adjoint;
+
+use crate::error::{DiffsimError, Result};
+use crate::{solve, Algorithm, Model, Problem, SaveAt, Scalar, Solution, SolveOptions, Stats};
+
+use super::require_success;
+
+/// Continuous adjoints need `M = I`.
+fn reject_mass_matrix<M: Model>(model: &M, name: &'static str) -> Result<()> {
+    if model.mass_matrix().is_some() {
+        return Err(DiffsimError::Unsupported {
+            alg: name,
+            why: "models with a mass matrix (DAEs) are not supported by the continuous adjoints yet; use forward-ad \
+                  or forward"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// The adjoint's method: the forward method's family (explicit stays explicit, stiff stays
+/// stiff).
+fn backward_alg(forward: Algorithm, solved_with: Algorithm) -> Algorithm {
+    if solved_with.is_stiff() || forward.is_stiff() {
+        Algorithm::Rodas5P
+    } else if forward == Algorithm::Auto {
+        Algorithm::Tsit5
+    } else {
+        forward
+    }
+}
+
+/// Walks the adjoint back over the save times, adding each save's `dg/du` to `lambda` when
+/// the sweep reaches it. The state `z` holds `lambda` at `offset..offset + n`.
+pub(crate) struct Sweep<'a> {
+    n: usize,
+    offset: usize,
+    save_times: &'a [f64],
+    /// dL/du at every save (save-major).
+    g: &'a [f64],
+    /// Saves `0..pending` have not been reached yet.
+    pending: usize,
+    /// Where the sweep is.
+    pub(crate) t: f64,
+    dir: f64,
+    /// The adjoint state.
+    pub(crate) z: Vec<f64>,
+    /// Work of all the solves.
+    pub(crate) stats: Stats,
+}
+
+impl<'a> Sweep<'a> {
+    /// A sweep from `t1` over `save_times` (in the forward order) of a forward solve on
+    /// `tspan`, with state `z` (zero adjoint, or the final forward state for backsolve).
+    pub(crate) fn new(
+        n: usize,
+        offset: usize,
+        save_times: &'a [f64],
+        g: &'a [f64],
+        tspan: (f64, f64),
+        z: Vec<f64>,
+    ) -> Self {
+        let dir = if tspan.1 >= tspan.0 { 1.0 } else { -1.0 };
+        Self { n, offset, save_times, g, pending: save_times.len(), t: tspan.1, dir, z, stats: Stats::default() }
+    }
+
+    /// Move the sweep back to `t_to`, crossing every save after `t_to`. `segment(z, a, b)`
+    /// solves the adjoint from `a` back to `b` in place. Saves exactly at `t_to` are left
+    /// for the next interval (or [`Sweep::finish`]).
+    pub(crate) fn back_to(
+        &mut self,
+        t_to: f64,
+        mut segment: impl FnMut(&mut [f64], f64, f64, &mut Stats) -> Result<()>,
+    ) -> Result<()> {
+        while self.pending > 0 && self.dir * (self.save_times[self.pending - 1] - t_to) > 0.0 {
+            let ts = self.save_times[self.pending - 1];
+            if ts != self.t {
+                segment(&mut self.z, self.t, ts, &mut self.stats)?;
+                self.t = ts;
+            }
+            self.jump(self.pending - 1);
+            self.pending -= 1;
+        }
+        if t_to != self.t {
+            segment(&mut self.z, self.t, t_to, &mut self.stats)?;
+            self.t = t_to;
+        }
+        Ok(())
+    }
+
+    /// Apply the jumps of the saves at the start of the span.
+    pub(crate) fn finish(&mut self) {
+        while self.pending > 0 {
+            self.jump(self.pending - 1);
+            self.pending -= 1;
+        }
+    }
+
+    fn jump(&mut self, save: usize) {
+        let (n, o) = (self.n, self.offset);
+        for (zi, gi) in self.z[o..o + n].iter_mut().zip(&self.g[save * n..(save + 1) * n]) {
+            *zi += gi;
+        }
+    }
+}
+
+/// Solve `model` with parameters `p` from `span.0` to `span.1` starting at `z`; returns the solution (saved at
+/// `span.1` only, with dense output when `dense`) and writes the end state into `z`.
+#[allow(clippy::too_many_arguments)]
+fn solve_segment<M: Model>(
+    model: &M,
+    z: &mut [f64],
+    p: &[f64],
+    span: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    dense: bool,
+    stats: &mut Stats,
+) -> Result<Solution<f64>> {
+    let seg_opts = SolveOptions { saveat: SaveAt::Times(vec![span.1]), dense: Some(dense), ..opts.clone() };
+    let prob = Problem::new(ByRef(model), z.to_vec(), p.to_vec(), span)?;
+    let sol = solve(&prob, alg, &seg_opts)?;
+    require_success(&sol)?;
+    *stats += sol.stats;
+    z.copy_from_slice(sol.u(0));
+    Ok(sol)
+}
+
+/// Lets a borrowed model stand in a `Problem` (which owns its model).
+pub(crate) struct ByRef<'a, M>(pub(crate) &'a M);
+
+impl<M: Model> Model for ByRef<'_, M> {
+    fn n_states(&self) -> usize {
+        self.0.n_states()
+    }
+    fn n_params(&self) -> usize {
+        self.0.n_params()
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        self.0.rhs(du, u, p, t)
+    }
+    fn jacobian(&self, jac: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
+        self.0.jacobian(jac, u, p, t)
+    }
+    fn time_derivative(&self, dfdt: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
+        self.0.time_derivative(dfdt, u, p, t)
+    }
+    fn mass_matrix(&self) -> Option<Vec<f64>> {
+        self.0.mass_matrix()
+    }
+    fn tstops(&self, p: &[f64]) -> Vec<f64> {
+        self.0.tstops(p)
+    }
+    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+        self.0.vjp(w, u, p, t, du, dp)
+    }
+    fn has_vjp(&self) -> bool {
+        self.0.has_vjp()
+    }
+}
+
+/// The forward solve with its loss and `dL/du` at every save.
+fn forward_loss<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &super::Loss,
+    dense: bool,
+) -> Result<(Solution<f64>, f64, Vec<f64>)> {
+    let fwd_opts = SolveOptions { dense: Some(dense), ..opts.clone() };
+    let sol = solve(problem, alg, &fwd_opts)?;
+    require_success(&sol)?;
+    loss.check(sol.u_flat.len())?;
+    let mut g = vec![0.0; sol.u_flat.len()];
+    let value = loss.value_and_gradient(&sol.u_flat, &mut g);
+    Ok((sol, value, g))
+}
