@@ -15,10 +15,9 @@ pub struct GradArgs {
     /// sum (of every saved value) or sumsq (half the sum of their squares).
     #[arg(long, default_value = "sum")]
     pub loss: String,
-    /// forward-ad, forward-ad-value-norm, discrete, interpolating, or auto (explicit
-    /// methods: forward-ad for at most 8 parameters plus states, else discrete; stiff
-    /// methods: interpolating). Planned, not implemented yet: forward, backsolve,
-    /// checkpointing, quadrature.
+    /// forward, forward-ad, forward-ad-value-norm, backsolve, interpolating, checkpointing,
+    /// quadrature, discrete, or auto (explicit methods: forward-ad for at most 8 parameters
+    /// plus states, else discrete; stiff methods: interpolating; never backsolve).
     #[arg(long, default_value = "auto")]
     pub sensealg: String,
     /// How adjoints get vector-Jacobian products: finite, forward, model, or auto (the
@@ -44,23 +43,7 @@ fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
         }
         v => return Err(format!("unknown vjp '{v}'; choose finite, forward, model or auto")),
     };
-    let sensealg = match a.sensealg.as_str() {
-        "auto" => SensAlg::Auto,
-        "forward-ad" => SensAlg::ForwardAd,
-        "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
-        "discrete" => SensAlg::Discrete(vjp),
-        "interpolating" => SensAlg::Interpolating(vjp),
-        "checkpointing" => SensAlg::Checkpointing(vjp),
-        "quadrature" => SensAlg::Quadrature(vjp),
-        "backsolve" => SensAlg::Backsolve(vjp),
-        "forward" => SensAlg::Forward,
-        s => {
-            return Err(format!(
-                "unknown sensealg '{s}'; choose forward, forward-ad, forward-ad-value-norm, backsolve, interpolating, \
-                 checkpointing, quadrature, discrete or auto"
-            ))
-        }
-    };
+    let sensealg = SensAlg::from_name(&a.sensealg, vjp).map_err(|e| e.to_string())?;
     if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
         return Err("grad takes neither --ensemble nor --plot".into());
     }

@@ -26,7 +26,8 @@ pub struct TrainArgs {
     /// spiral only: L-BFGS iterations after Adam (default 0).
     #[arg(long, default_value_t = 0)]
     pub lbfgs: u64,
-    /// auto, discrete, interpolating, forward-ad.
+    /// Any of grad's sensealgs (adjoints with the model's own VJP): auto, discrete,
+    /// interpolating, checkpointing, quadrature, backsolve, forward-ad, forward.
     #[arg(long, default_value = "auto")]
     pub sensealg: String,
     /// Relative tolerance (default: spiral 1e-7, lv-ude 1e-6).
@@ -64,17 +65,7 @@ pub struct Outcome {
 }
 
 fn parse_sensealg(s: &str) -> Result<SensAlg, String> {
-    Ok(match s {
-        "auto" => SensAlg::Auto,
-        "discrete" => SensAlg::Discrete(VjpMethod::Auto),
-        "interpolating" => SensAlg::Interpolating(VjpMethod::Auto),
-        "forward-ad" => SensAlg::ForwardAd,
-        other => {
-            return Err(format!(
-                "unknown sensealg '{other}' for training; choose auto, discrete, interpolating or forward-ad"
-            ))
-        }
-    })
+    SensAlg::from_name(s, VjpMethod::Auto).map_err(|e| e.to_string())
 }
 
 pub fn run(a: &TrainArgs) -> Result<(), String> {

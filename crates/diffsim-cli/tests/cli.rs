@@ -412,8 +412,18 @@ fn grad_json_contract_and_finite_differences() {
     let fd = (loss_at(1.5 + h) - loss_at(1.5 - h)) / (2.0 * h);
     assert!((grad_p[0] - fd).abs() < 1e-5 * fd.abs().max(1.0), "{} vs {fd}", grad_p[0]);
     assert!((g["loss"].as_f64().unwrap() - loss_at(1.5)).abs() < 1e-8);
-    // Methods still to come fail cleanly.
-    let o = diffsim(&["grad", "--model", "lorenz", "--sensealg", "backsolve"]);
+    // Every method by name agrees with the default's gradient; unknown names fail cleanly.
+    for sensealg in ["forward", "interpolating", "checkpointing", "quadrature", "backsolve", "discrete"] {
+        let mut a = args.clone();
+        a.extend_from_slice(&["--sensealg", sensealg]);
+        let m = json(&a);
+        assert_eq!(m["sensealg"], sensealg);
+        let other = numbers(&m["grad_p"], "grad_p");
+        for (x, y) in other.iter().zip(&grad_p) {
+            assert!((x - y).abs() < 1e-6 * y.abs().max(1.0), "{sensealg}: {other:?} vs {grad_p:?}");
+        }
+    }
+    let o = diffsim(&["grad", "--model", "lorenz", "--sensealg", "nope"]);
     assert!(!o.status.success());
     assert_eq!(stderr(&o).lines().count(), 1);
 }

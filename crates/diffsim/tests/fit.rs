@@ -29,6 +29,11 @@ fn neural_ode_gradient_by_every_method_matches_finite_differences() {
         SensAlg::Discrete(VjpMethod::Model),
         SensAlg::Discrete(VjpMethod::Forward),
         SensAlg::Interpolating(VjpMethod::Model),
+        SensAlg::Interpolating(VjpMethod::FiniteDiff),
+        SensAlg::Checkpointing(VjpMethod::Model),
+        SensAlg::Quadrature(VjpMethod::Model),
+        SensAlg::Backsolve(VjpMethod::Model),
+        SensAlg::Forward,
         SensAlg::ForwardAd,
         SensAlg::Auto,
     ] {

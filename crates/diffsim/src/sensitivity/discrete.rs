@@ -23,7 +23,7 @@ use crate::solve::tableau::{self, ExplicitTableau};
 use crate::{solve_explicit, Algorithm, Model, Problem, Stats};
 use crate::{SaveAt, SolveOptions};
 
-use super::{Gradient, Loss};
+use super::{Gradient, SavedLoss};
 
 /// The tableau of an explicit algorithm.
 fn explicit_tableau(alg: Algorithm) -> Option<&'static ExplicitTableau> {
@@ -50,7 +50,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
     vjp: VjpMethod,
 ) -> Result<Gradient> {
     let tab = explicit_tableau(alg).ok_or_else(|| DiffsimError::Unsupported {

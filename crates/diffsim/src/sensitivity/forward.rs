@@ -12,10 +12,10 @@
 //! augmented state. Works with every method: a stiff method gets the augmented Jacobian,
 //! `J` exactly (AD) and the dependence of `S'` on `u` by central differences.
 
-use super::{require_success, Gradient, Loss};
+use super::{require_success, Gradient, SavedLoss};
 use crate::ad::{Dual, ForwardJacobian};
 use crate::error::{DiffsimError, Result};
-use crate::{solve, Algorithm, Model, Problem, Scalar, SolveOptions, Tolerance};
+use crate::{Algorithm, Model, Problem, Scalar, SolveOptions, Tolerance};
 use std::sync::Mutex;
 
 const CHUNK: usize = 8;
@@ -161,7 +161,7 @@ pub(crate) fn forward_sensitivity<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
 ) -> Result<Gradient> {
     let model = &problem.model;
     if model.mass_matrix().is_some() {
@@ -198,7 +198,7 @@ pub(crate) fn forward_sensitivity<M: Model>(
         ..opts.clone()
     };
     let prob = Problem::new(augmented, z0, Vec::new(), problem.tspan)?;
-    let sol = solve(&prob, alg, &aug_opts)?;
+    let sol = crate::solve::solve_unsized(&prob, alg, &aug_opts, None)?;
     require_success(&sol)?;
     let saves = sol.len();
     let values: Vec<f64> = (0..saves).flat_map(|i| sol.u(i)[..n].to_vec()).collect();

@@ -1,6 +1,6 @@
 //! Forward-mode AD through an explicit solver.
 
-use super::{require_success, Gradient, Loss};
+use super::{require_success, Gradient, SavedLoss};
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
 use crate::{solve_explicit, Algorithm, Model, Problem, SolveOptions, Stats};
@@ -13,7 +13,7 @@ pub(crate) fn forward_ad<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
 ) -> Result<Gradient> {
     if alg.is_stiff() || alg == Algorithm::Auto {
         return Err(DiffsimError::Unsupported {

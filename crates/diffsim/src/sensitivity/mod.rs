@@ -15,8 +15,10 @@
 //! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD,
 //! or finite differences. Mass-matrix models (DAEs) have no gradient method yet.
 //!
-//! Still to come: the tape-based VJPs, a discrete adjoint through Rosenbrock steps, and
-//! losses that integrate over time.
+//! Losses may add an integral over time, `integral g(u, p, t) dt`: see
+//! [`gradient_with_running_cost`] and [`RunningCost`].
+//!
+//! Still to come: the tape-based VJPs and a discrete adjoint through Rosenbrock steps.
 //!
 //! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
 //! the data times, including `t0` when it is listed.
@@ -31,10 +33,13 @@ mod discrete;
 mod forward;
 mod forward_ad;
 mod loss;
+mod running_cost;
 
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;
 pub use loss::Loss;
+pub use running_cost::RunningCost;
+use running_cost::{augmented_options, CostLoss, SavedLoss, WithCost};
 
 use crate::error::{DiffsimError, Result};
 use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, Scalar, Solution, SolveOptions, Stats};
@@ -79,6 +84,47 @@ impl SensAlg {
             SensAlg::Backsolve(_) => "backsolve",
             SensAlg::Auto => "auto",
         }
+    }
+
+    /// Every CLI name, in the order the docs list them.
+    pub const NAMES: [&'static str; 9] = [
+        "forward",
+        "forward-ad",
+        "forward-ad-value-norm",
+        "backsolve",
+        "interpolating",
+        "checkpointing",
+        "quadrature",
+        "discrete",
+        "auto",
+    ];
+
+    /// The method called `name` (see [`SensAlg::NAMES`]), adjoints using `vjp`.
+    ///
+    /// ```
+    /// use diffsim::sensitivity::{SensAlg, VjpMethod};
+    /// assert_eq!(SensAlg::from_name("quadrature", VjpMethod::Forward).unwrap(), SensAlg::Quadrature(VjpMethod::Forward));
+    /// assert!(SensAlg::from_name("nope", VjpMethod::Auto).is_err());
+    /// ```
+    pub fn from_name(name: &str, vjp: VjpMethod) -> Result<SensAlg> {
+        Ok(match name {
+            "forward" => SensAlg::Forward,
+            "forward-ad" => SensAlg::ForwardAd,
+            "forward-ad-value-norm" => SensAlg::ForwardAdValueNorm,
+            "backsolve" => SensAlg::Backsolve(vjp),
+            "interpolating" => SensAlg::Interpolating(vjp),
+            "checkpointing" => SensAlg::Checkpointing(vjp),
+            "quadrature" => SensAlg::Quadrature(vjp),
+            "discrete" => SensAlg::Discrete(vjp),
+            "auto" => SensAlg::Auto,
+            _ => {
+                return Err(DiffsimError::Unknown {
+                    kind: "sensealg",
+                    name: name.to_string(),
+                    choices: Self::NAMES.join(", "),
+                })
+            }
+        })
     }
 
     /// The VJP method, for the adjoint methods.
@@ -139,6 +185,54 @@ pub fn gradient<M: Model>(
     sensealg: SensAlg,
 ) -> Result<Gradient> {
     discrete::check_saveat(opts)?;
+    dispatch(problem, alg, opts, loss, sensealg)
+}
+
+/// [`gradient`] of `loss(saved values) + integral_{t0}^{t1} cost(u, p, t) dt`.
+///
+/// The integral is solved as one more state under the same error control (see
+/// [`RunningCost`]); every `sensealg` supports it. `Gradient::loss` is the total.
+///
+/// ```
+/// use diffsim::sensitivity::{gradient_with_running_cost, Loss, RunningCost, SensAlg};
+/// use diffsim::{models::LotkaVolterra, Algorithm, Problem, Scalar, SolveOptions};
+/// struct Prey;
+/// impl RunningCost for Prey {
+///     fn cost<T: Scalar>(&self, u: &[T], _p: &[T], _t: T) -> T {
+///         u[0]
+///     }
+/// }
+/// let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
+/// let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![1.0]);
+/// let g = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &Prey, SensAlg::Auto).unwrap();
+/// assert_eq!((g.dp.len(), g.du0.len()), (4, 2));
+/// ```
+pub fn gradient_with_running_cost<M: Model, C: RunningCost>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &Loss,
+    cost: &C,
+    sensealg: SensAlg,
+) -> Result<Gradient> {
+    discrete::check_saveat(opts)?;
+    let n = problem.u0.len();
+    let mut u0 = problem.u0.clone();
+    u0.push(0.0);
+    let augmented = Problem::new(WithCost { model: &problem.model, cost }, u0, problem.p.clone(), problem.tspan)?;
+    let (aug_opts, saves) = augmented_options(opts, problem.tspan.1);
+    let mut g = dispatch(&augmented, alg, &aug_opts, &CostLoss { inner: loss, n, saves }, sensealg)?;
+    g.du0.truncate(n);
+    Ok(g)
+}
+
+fn dispatch<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &impl SavedLoss,
+    sensealg: SensAlg,
+) -> Result<Gradient> {
     match sensealg.resolve(problem, alg) {
         SensAlg::ForwardAd => forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::AllParts), loss),
         SensAlg::ForwardAdValueNorm => {

@@ -160,6 +160,57 @@ pub fn solve_with_callback<M: Model>(
     }
 }
 
+/// [`solve`] for the library's internal systems (adjoints, sensitivity-augmented models):
+/// only the steppers for any size are instantiated, not those specialised to 1-4 states.
+/// These systems are rarely tiny, and every specialisation is compiled once per model
+/// type: for four internal systems per model this kept test builds several times longer.
+pub(crate) fn solve_unsized<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    callback: Option<StepCallback<'_, f64>>,
+) -> Result<Solution<f64>> {
+    let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
+    let n = m.n_states();
+    macro_rules! go {
+        ($stepper:expr) => {{
+            let mut s = $stepper;
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
+        }};
+    }
+    let explicit_ok = || -> Result<()> {
+        if m.mass_matrix().is_some() {
+            return Err(DiffsimError::Unsupported {
+                alg: alg.name(),
+                why: "the model has a mass matrix; use rodas5p, rodas4 or rosenbrock23".into(),
+            });
+        }
+        Ok(())
+    };
+    match alg {
+        Algorithm::Rosenbrock23 => go!(rosenbrock23::Rosenbrock23::new(m, opts.jacobian)),
+        Algorithm::Rodas4 => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas4, 0>::new(m, opts.jacobian)),
+        Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
+        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
+        Algorithm::Tsit5 => {
+            explicit_ok()?;
+            go!(ExplicitRk::<f64, Tsit5, 0>::new(n))
+        }
+        Algorithm::Dp5 => {
+            explicit_ok()?;
+            go!(ExplicitRk::<f64, Dp5, 0>::new(n))
+        }
+        Algorithm::Vern7 => {
+            explicit_ok()?;
+            go!(ExplicitRk::<f64, Vern7, 0>::new(n))
+        }
+        Algorithm::Bs3 => {
+            explicit_ok()?;
+            go!(ExplicitRk::<f64, Bs3, 0>::new(n))
+        }
+    }
+}
+
 /// A Rodas-family solve with a stepper specialised to small sizes.
 fn solve_rosenbrock<M: Model, R: rosenbrock::RosenbrockMethod>(
     model: &M,

@@ -16,7 +16,7 @@ use super::model::{lock, Buffers};
 use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
-use crate::sensitivity::{Gradient, Loss};
+use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, Scalar, SolveOptions};
 use std::sync::Mutex;
 
@@ -112,7 +112,7 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
     vjp: VjpMethod,
 ) -> Result<Gradient> {
     let model = &problem.model;

@@ -8,7 +8,7 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
-use crate::sensitivity::{require_success, Gradient, Loss};
+use crate::sensitivity::{require_success, Gradient, SavedLoss};
 use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
 
 /// Accepted forward steps between two checkpoints.
@@ -30,7 +30,7 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
     vjp: VjpMethod,
 ) -> Result<Gradient> {
     let model = &problem.model;

@@ -4,7 +4,7 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
-use crate::sensitivity::{Gradient, Loss};
+use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, SolveOptions};
 
 /// dL/dp and dL/du0 by the interpolating adjoint.
@@ -12,7 +12,7 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
     vjp: VjpMethod,
 ) -> Result<Gradient> {
     let model = &problem.model;

@@ -42,7 +42,7 @@ pub(crate) use quadrature::quadrature_adjoint;
 use crate::error::{DiffsimError, Result};
 use crate::{solve, Algorithm, Model, Problem, SaveAt, Scalar, Solution, SolveOptions, Stats};
 
-use super::require_success;
+use super::{require_success, SavedLoss};
 
 /// Continuous adjoints need `M = I`.
 fn reject_mass_matrix<M: Model>(model: &M, name: &'static str) -> Result<()> {
@@ -158,7 +158,7 @@ fn solve_segment<M: Model>(
 ) -> Result<Solution<f64>> {
     let seg_opts = SolveOptions { saveat: SaveAt::Times(vec![span.1]), dense: Some(dense), ..opts.clone() };
     let prob = Problem::new(ByRef(model), z.to_vec(), p.to_vec(), span)?;
-    let sol = solve(&prob, alg, &seg_opts)?;
+    let sol = crate::solve::solve_unsized(&prob, alg, &seg_opts, None)?;
     require_success(&sol)?;
     *stats += sol.stats;
     z.copy_from_slice(sol.u(0));
@@ -203,7 +203,7 @@ fn forward_loss<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &super::Loss,
+    loss: &impl SavedLoss,
     dense: bool,
 ) -> Result<(Solution<f64>, f64, Vec<f64>)> {
     let fwd_opts = SolveOptions { dense: Some(dense), ..opts.clone() };

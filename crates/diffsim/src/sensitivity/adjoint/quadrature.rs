@@ -9,7 +9,7 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
-use crate::sensitivity::{Gradient, Loss};
+use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
 use crate::{Algorithm, Model, Problem, SolveOptions};
 
@@ -29,7 +29,7 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &impl SavedLoss,
     vjp: VjpMethod,
 ) -> Result<Gradient> {
     let model = &problem.model;
