@@ -7,11 +7,21 @@
 //! |---|---|---|---|
 //! | `Model` | the model's own reverse pass | yes | neural-network terms provide it |
 //! | `Forward` | `(n + n_p) / 8` evaluations of `f` on 8-wide duals | yes | good for small models |
+//! | `Tape` | one recording of `f` on the tape + one reverse sweep | yes | any model; cost independent of `n + n_p` |
+//! | `CompiledTape` | one replay of the recorded operations + one reverse sweep (guards checked; re-records when one fails) | yes | fastest AD for larger models |
 //! | `FiniteDiff` | `2 (n + n_p)` evaluations of `f` | no, about 1e-8 relative | a last resort and a cross-check |
 //!
 //! `Auto` picks `Model` when the model has one, else `Forward`.
+//!
+//! The tape methods ([`super::tape`]) record the model's `rhs` on [`super::TapeVar`]
+//! numbers. `CompiledTape` records once and then replays the recording at each new
+//! `(u, p, t)`; every comparison the model made while recording is a guard, and a replay
+//! whose guards come out differently records afresh instead of following the old branch.
+//! A model that reads values the tape cannot follow ([`crate::Scalar::value`],
+//! [`crate::Scalar::chain`], as the built-in neural-network activations do) is re-recorded
+//! at every point, which makes `CompiledTape` as fast as `Tape` there, never wrong.
 
-use super::Dual;
+use super::{Dual, RhsTape, TapeMode, TapeStats};
 use crate::error::{DiffsimError, Result};
 use crate::Model;
 
@@ -30,6 +40,11 @@ pub enum VjpMethod {
     Forward,
     /// Central finite differences of `f` in every input.
     FiniteDiff,
+    /// Reverse mode: record `f` on the tape at every call, then one reverse sweep.
+    Tape,
+    /// Reverse mode: record `f` once, replay the recording at each new point (re-recording
+    /// when a comparison the model made comes out differently), then one reverse sweep.
+    CompiledTape,
 }
 
 impl VjpMethod {
@@ -40,7 +55,30 @@ impl VjpMethod {
             VjpMethod::Model => "model",
             VjpMethod::Forward => "forward",
             VjpMethod::FiniteDiff => "finite",
+            VjpMethod::Tape => "tape",
+            VjpMethod::CompiledTape => "compiled-tape",
         }
+    }
+
+    /// Every method, in the order of the docs' table (`Auto` first).
+    pub const ALL: [VjpMethod; 6] = [
+        VjpMethod::Auto,
+        VjpMethod::Model,
+        VjpMethod::Forward,
+        VjpMethod::Tape,
+        VjpMethod::CompiledTape,
+        VjpMethod::FiniteDiff,
+    ];
+
+    /// The method with CLI name `name` ([`VjpMethod::name`]).
+    ///
+    /// ```
+    /// use diffsim::ad::VjpMethod;
+    /// assert_eq!(VjpMethod::from_name("compiled-tape"), Some(VjpMethod::CompiledTape));
+    /// assert_eq!(VjpMethod::from_name("nope"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<VjpMethod> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
     /// The method actually used for `model`: `Auto` resolved, `Model` checked.
@@ -50,7 +88,8 @@ impl VjpMethod {
             VjpMethod::Auto => Ok(VjpMethod::Forward),
             VjpMethod::Model if !model.has_vjp() => Err(DiffsimError::InvalidOption {
                 name: "vjp",
-                why: "this model has no hand-written VJP (Model::vjp); use forward or finite".into(),
+                why: "this model has no hand-written VJP (Model::vjp); use forward, compiled-tape, tape or finite"
+                    .into(),
             }),
             other => Ok(other),
         }
@@ -78,7 +117,9 @@ pub struct Vjp {
     pf: Vec<f64>,
     fa: Vec<f64>,
     fb: Vec<f64>,
-    /// Number of right-hand-side evaluations (on any number type) so far.
+    tape: Option<RhsTape>,
+    /// Number of right-hand-side evaluations (on any number type, recordings and replays of
+    /// the tape included) so far.
     pub evals: usize,
 }
 
@@ -87,7 +128,13 @@ impl Vjp {
     pub fn new<M: Model>(model: &M, method: VjpMethod) -> Result<Self> {
         let (n, np) = (model.n_states(), model.n_params());
         let method = method.resolve(model)?;
+        let tape = match method {
+            VjpMethod::Tape => Some(RhsTape::new(model, TapeMode::Rerecord)),
+            VjpMethod::CompiledTape => Some(RhsTape::new(model, TapeMode::Compiled)),
+            _ => None,
+        };
         Ok(Self {
+            tape,
             method,
             u: vec![Dual::default(); n],
             p: vec![Dual::default(); np],
@@ -105,7 +152,13 @@ impl Vjp {
         self.method
     }
 
-    /// Accumulate `du += (df/du)^T w` and `dp += (df/dp)^T w` at `(u, p, t)`.
+    /// What the tape did (recordings, replays, guard failures), for the tape methods.
+    pub fn tape_stats(&self) -> Option<TapeStats> {
+        self.tape.as_ref().map(RhsTape::stats)
+    }
+
+    /// Accumulate `du += (df/du)^T w` and `dp += (df/dp)^T w` at `(u, p, t)`. `model` must
+    /// be the one the buffers were made for.
     #[allow(clippy::too_many_arguments)]
     pub fn apply<M: Model>(
         &mut self,
@@ -128,7 +181,39 @@ impl Vjp {
             }
             VjpMethod::Forward => self.forward(model, w, u, p, t, du, dp),
             VjpMethod::FiniteDiff => self.finite(model, w, u, p, t, du, dp),
+            VjpMethod::Tape | VjpMethod::CompiledTape => {
+                if !self.tape_vjp(model, w, u, p, t, du, dp) {
+                    self.forward(model, w, u, p, t, du, dp);
+                }
+            }
         }
+    }
+
+    /// The VJP on the tape; `false` (nothing done) when the sizes do not fit the model or
+    /// the tape cannot record on this thread.
+    #[allow(clippy::too_many_arguments)]
+    fn tape_vjp<M: Model>(
+        &mut self,
+        model: &M,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        let Some(tape) = self.tape.as_mut() else { return false };
+        let (n, np) = (model.n_states(), model.n_params());
+        if [u.len(), w.len(), du.len(), self.u.len()] != [n; 4] || [p.len(), dp.len(), self.p.len()] != [np; 3] {
+            return false;
+        }
+        let before = tape.stats().evaluations();
+        if tape.prepare(model, u, p, t).is_err() {
+            return false;
+        }
+        self.evals += tape.stats().evaluations() - before;
+        tape.vjp_unchecked(w, du, dp);
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -217,7 +302,7 @@ mod tests {
         let (n, np) = (u.len(), p.len());
         let w: Vec<f64> = (0..n).map(|i| 0.3 + 0.7 * i as f64).collect();
         let mut results = Vec::new();
-        for method in [VjpMethod::Forward, VjpMethod::FiniteDiff] {
+        for method in [VjpMethod::Forward, VjpMethod::FiniteDiff, VjpMethod::Tape, VjpMethod::CompiledTape] {
             let mut v = Vjp::new(model, method).unwrap();
             let (mut du, mut dp) = (vec![0.0; n], vec![0.0; np]);
             v.apply(model, &w, u, p, 0.5, &mut du, &mut dp);
@@ -233,12 +318,49 @@ mod tests {
         for (a, b) in results[0].0.iter().chain(&results[0].1).zip(results[1].0.iter().chain(&results[1].1)) {
             assert!((a - b).abs() < 1e-7 * a.abs().max(1.0), "{a} vs {b}");
         }
+        for tape in &results[2..] {
+            for (a, b) in results[0].0.iter().chain(&results[0].1).zip(tape.0.iter().chain(&tape.1)) {
+                assert!((a - b).abs() < 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
     fn forward_and_finite_agree_with_the_jacobian() {
         check(&LotkaVolterra, &[1.2, 0.7], &[1.5, 1.0, 3.0, 1.0]);
         check(&Lorenz, &[1.0, 2.0, 3.0], &[10.0, 28.0, 8.0 / 3.0]);
+    }
+
+    #[test]
+    fn tape_methods_accumulate_count_and_report() {
+        use crate::models::LvPiecewise;
+        let p = [1.0, 1.5, 0.5, 2.0];
+        for method in [VjpMethod::Tape, VjpMethod::CompiledTape] {
+            let mut v = Vjp::new(&LvPiecewise, method).unwrap();
+            let (mut du, mut dp) = ([1.0, 1.0], [0.0; 4]);
+            for t in [0.5, 0.75, 1.5] {
+                v.apply(&LvPiecewise, &[1.0, 0.0], &[2.0, 3.0], &p, t, &mut du, &mut dp);
+            }
+            // f_0 = a(t) x - x y: d/du = (a - y, -x), d/dp_k = x on the active piece.
+            assert_eq!(du, [1.0 + 2.0 * (1.0 - 3.0) + (1.5 - 3.0), 1.0 - 3.0 * 2.0]);
+            assert_eq!(dp, [4.0, 2.0, 0.0, 0.0]);
+            let s = v.tape_stats().unwrap();
+            match method {
+                VjpMethod::Tape => assert_eq!((s.recordings, v.evals), (3, 3)),
+                _ => assert_eq!((s.recordings, s.replays, s.guard_failures, v.evals), (2, 1, 1, 4)),
+            }
+        }
+        assert!(Vjp::new(&LvPiecewise, VjpMethod::Forward).unwrap().tape_stats().is_none());
+        for m in VjpMethod::ALL {
+            assert_eq!(VjpMethod::from_name(m.name()), Some(m));
+        }
+    }
+
+    /// `Vjp` lives behind a `Mutex` shared across threads.
+    #[test]
+    fn vjp_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Vjp>();
     }
 
     #[test]
