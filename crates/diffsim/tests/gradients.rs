@@ -37,9 +37,14 @@ fn worst_rel(a: &[f64], b: &[f64]) -> f64 {
 
 /// Every sensealg x vjp pair against central differences of tight solves.
 fn check<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Algorithm) {
+    check_with(prob, times, loss, alg, &[]);
+}
+
+/// [`check`] with `extra` sensealgs too.
+fn check_with<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Algorithm, extra: &[SensAlg]) {
     let reference = finite_differences(prob, times, &loss);
     let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times.to_vec());
-    for sensealg in SENSEALGS {
+    for &sensealg in SENSEALGS.iter().chain(extra) {
         let g = gradient(prob, alg, &opts, &loss, sensealg).unwrap();
         let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
         let e = worst_rel(&got, &reference);
@@ -56,6 +61,14 @@ const SENSEALGS: [SensAlg; 6] = [
     SensAlg::Auto,
 ];
 
+/// The reverse-mode tape's VJPs, checked on Lotka-Volterra and the piecewise model only
+/// (they agree with forward-mode VJPs to rounding; `tests/tape.rs` checks that everywhere).
+const TAPE_SENSEALGS: [SensAlg; 3] = [
+    SensAlg::Discrete(VjpMethod::Tape),
+    SensAlg::Discrete(VjpMethod::CompiledTape),
+    SensAlg::Interpolating(VjpMethod::CompiledTape),
+];
+
 fn grid(t1: f64, k: usize) -> Vec<f64> {
     (0..=k).map(|i| t1 * i as f64 / k as f64).collect()
 }
@@ -64,8 +77,8 @@ fn grid(t1: f64, k: usize) -> Vec<f64> {
 fn forward_ad_matches_finite_differences_on_lotka_volterra() {
     let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 5.0)).unwrap();
     for alg in [Algorithm::Tsit5, Algorithm::Vern7, Algorithm::Dp5] {
-        check(&prob, &grid(5.0, 10), Loss::Sum, alg);
-        check(&prob, &grid(5.0, 10), Loss::SumSq, alg);
+        check_with(&prob, &grid(5.0, 10), Loss::Sum, alg, &TAPE_SENSEALGS);
+        check_with(&prob, &grid(5.0, 10), Loss::SumSq, alg, &TAPE_SENSEALGS);
     }
 }
 
@@ -79,7 +92,7 @@ fn forward_ad_matches_finite_differences_on_lorenz() {
 #[test]
 fn forward_ad_handles_discontinuities_in_time() {
     let prob = Problem::new(LvPiecewise, vec![1.0, 1.0], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
-    check(&prob, &grid(4.0, 8), Loss::Sum, Algorithm::Vern7);
+    check_with(&prob, &grid(4.0, 8), Loss::Sum, Algorithm::Vern7, &TAPE_SENSEALGS);
 }
 
 /// More inputs than one chunk of duals: several solves, stitched.
