@@ -53,7 +53,9 @@ fn tape_matches_forward_mode_on_every_zoo_model() {
         let (n, np) = (model.n_states(), model.n_params());
         for mode in [TapeMode::Compiled, TapeMode::Rerecord] {
             let mut tape = RhsTape::new(&model, mode);
-            let mut vjp = Vjp::new(&model, if mode == TapeMode::Compiled { VjpMethod::CompiledTape } else { VjpMethod::Tape }).unwrap();
+            let mut vjp =
+                Vjp::new(&model, if mode == TapeMode::Compiled { VjpMethod::CompiledTape } else { VjpMethod::Tape })
+                    .unwrap();
             for (u, p, t) in points(&e.u0, &e.p, 6) {
                 let (ju_ref, jp_ref, ft_ref) = forward_reference(&model, &u, &p, t);
                 tape.at(&model, &u, &p, t).unwrap();

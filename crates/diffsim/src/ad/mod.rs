@@ -10,4 +10,4 @@ mod vjp;
 pub use dual::Dual;
 pub use jacobian::{jacobian_fd, ForwardJacobian};
 pub use tape::{RhsTape, TapeMode, TapeStats, TapeVar, Unreplayable};
-pub use vjp::{Vjp, VjpMethod};
+pub use vjp::{Vjp, VjpMethod, AUTO_RERECORD_MAX, AUTO_TAPE_ABOVE};

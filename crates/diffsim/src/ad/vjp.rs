@@ -11,7 +11,18 @@
 //! | `CompiledTape` | one replay of the recorded operations + one reverse sweep (guards checked; re-records when one fails) | yes | fastest AD for larger models |
 //! | `FiniteDiff` | `2 (n + n_p)` evaluations of `f` | no, about 1e-8 relative | a last resort and a cross-check |
 //!
-//! `Auto` picks `Model` when the model has one, else `Forward`.
+//! `Auto` picks `Model` when the model has one; else `CompiledTape` when the model has more
+//! than [`AUTO_TAPE_ABOVE`] = 8 inputs (`n + n_p`, more than one chunk of duals), else
+//! `Forward`. Measured (`benches/tape.rs`, and min-of-60 interleaved timings of one VJP at
+//! a new point each call), forward time / compiled-tape time: Lorenz (6 inputs) 1.4,
+//! Brusselator with 9 / 11 / 15 / 19 / 35 / 67 inputs 1.08 / 1.09 / 1.12 / 1.75 / 2.4 / 5.9,
+//! a 2-50-2 tanh MLP neural ODE (254 inputs) 14 (activations by `chain`: re-recorded) to 24
+//! (by `chain_fn`: replayed). The compiled tape wins from 6 inputs on, but below 9 the
+//! margin is small and forward mode has no recording to go stale, so `Auto` keeps it there.
+//! When `Auto` chose the compiled tape and the model's recording turns out not to be
+//! replayable (it reads values, see [`super::Unreplayable`]), a model with at most
+//! [`AUTO_RERECORD_MAX`] = 32 inputs is served by forward mode from then on: re-recording at
+//! every point costs more than forward mode up to about four chunks of duals.
 //!
 //! The tape methods ([`super::tape`]) record the model's `rhs` on [`super::TapeVar`]
 //! numbers. `CompiledTape` records once and then replays the recording at each new
@@ -28,10 +39,19 @@ use crate::Model;
 /// Chunk width of the forward-mode VJP.
 const CHUNK: usize = 8;
 
+/// `VjpMethod::Auto` uses the compiled tape for models with more inputs (`n + n_p`) than
+/// this (and no VJP of their own).
+pub const AUTO_TAPE_ABOVE: usize = 8;
+
+/// `VjpMethod::Auto` on the compiled tape switches to forward mode when the recording
+/// cannot be replayed and the model has at most this many inputs (`n + n_p`).
+pub const AUTO_RERECORD_MAX: usize = 32;
+
 /// How vector-Jacobian products of the right-hand side are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VjpMethod {
-    /// The model's hand-written VJP if it has one, else forward mode.
+    /// The model's hand-written VJP if it has one; else the compiled tape for models with
+    /// more than [`AUTO_TAPE_ABOVE`] inputs (`n + n_p`), forward mode for smaller ones.
     #[default]
     Auto,
     /// The model's own [`Model::vjp`] (an error if it has none).
@@ -85,6 +105,7 @@ impl VjpMethod {
     pub fn resolve<M: Model>(self, model: &M) -> Result<VjpMethod> {
         match self {
             VjpMethod::Auto if model.has_vjp() => Ok(VjpMethod::Model),
+            VjpMethod::Auto if model.n_states() + model.n_params() > AUTO_TAPE_ABOVE => Ok(VjpMethod::CompiledTape),
             VjpMethod::Auto => Ok(VjpMethod::Forward),
             VjpMethod::Model if !model.has_vjp() => Err(DiffsimError::InvalidOption {
                 name: "vjp",
@@ -118,6 +139,8 @@ pub struct Vjp {
     fa: Vec<f64>,
     fb: Vec<f64>,
     tape: Option<RhsTape>,
+    /// `Auto` chose the tape: fall back to forward mode if it cannot replay a small model.
+    auto_tape: bool,
     /// Number of right-hand-side evaluations (on any number type, recordings and replays of
     /// the tape included) so far.
     pub evals: usize,
@@ -127,7 +150,9 @@ impl Vjp {
     /// Buffers for `model` with `method` (resolved: `Auto` becomes a concrete method).
     pub fn new<M: Model>(model: &M, method: VjpMethod) -> Result<Self> {
         let (n, np) = (model.n_states(), model.n_params());
+        let auto_tape = method == VjpMethod::Auto;
         let method = method.resolve(model)?;
+        let auto_tape = auto_tape && method == VjpMethod::CompiledTape;
         let tape = match method {
             VjpMethod::Tape => Some(RhsTape::new(model, TapeMode::Rerecord)),
             VjpMethod::CompiledTape => Some(RhsTape::new(model, TapeMode::Compiled)),
@@ -135,6 +160,7 @@ impl Vjp {
         };
         Ok(Self {
             tape,
+            auto_tape,
             method,
             u: vec![Dual::default(); n],
             p: vec![Dual::default(); np],
@@ -147,7 +173,7 @@ impl Vjp {
         })
     }
 
-    /// The concrete method in use.
+    /// The concrete method in use (`Forward` once `Auto` has left an unreplayable tape).
     pub fn method(&self) -> VjpMethod {
         self.method
     }
@@ -189,8 +215,7 @@ impl Vjp {
         }
     }
 
-    /// The VJP on the tape; `false` (nothing done) when the sizes do not fit the model or
-    /// the tape cannot record on this thread.
+    /// The VJP on the tape; `false` (nothing done) when the sizes do not fit the model.
     #[allow(clippy::too_many_arguments)]
     fn tape_vjp<M: Model>(
         &mut self,
@@ -204,15 +229,17 @@ impl Vjp {
     ) -> bool {
         let Some(tape) = self.tape.as_mut() else { return false };
         let (n, np) = (model.n_states(), model.n_params());
-        if [u.len(), w.len(), du.len(), self.u.len()] != [n; 4] || [p.len(), dp.len(), self.p.len()] != [np; 3] {
+        let states_fit = u.len() == n && w.len() == n && du.len() == n && self.u.len() == n;
+        if !states_fit || p.len() != np || dp.len() != np || self.p.len() != np {
             return false;
         }
         let before = tape.stats().evaluations();
-        if tape.prepare(model, u, p, t).is_err() {
-            return false;
-        }
+        tape.prepare(model, u, p, t);
         self.evals += tape.stats().evaluations() - before;
         tape.vjp_unchecked(w, du, dp);
+        if self.auto_tape && tape.unreplayable().is_some() && n + np <= AUTO_RERECORD_MAX {
+            self.method = VjpMethod::Forward;
+        }
         true
     }
 
@@ -353,6 +380,49 @@ mod tests {
         assert!(Vjp::new(&LvPiecewise, VjpMethod::Forward).unwrap().tape_stats().is_none());
         for m in VjpMethod::ALL {
             assert_eq!(VjpMethod::from_name(m.name()), Some(m));
+        }
+    }
+
+    /// A model with `n` states whose right-hand side reads a value (unreplayable on the tape).
+    struct ReadsValues(usize);
+    impl Model for ReadsValues {
+        fn n_states(&self) -> usize {
+            self.0
+        }
+        fn n_params(&self) -> usize {
+            1
+        }
+        fn rhs<T: crate::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+            for i in 0..self.0 {
+                let s = if u[i].value() > 0.0 { p[0] } else { -p[0] };
+                du[i] = s * u[i] * u[(i + 1) % self.0];
+            }
+        }
+    }
+
+    #[test]
+    fn auto_prefers_the_compiled_tape_for_larger_models() {
+        use crate::models::Brusselator1D;
+        assert_eq!(Vjp::new(&Brusselator1D { n: 2 }, VjpMethod::Auto).unwrap().method(), VjpMethod::Forward); // 7 inputs
+        assert_eq!(Vjp::new(&Brusselator1D { n: 3 }, VjpMethod::Auto).unwrap().method(), VjpMethod::CompiledTape);
+        // An unreplayable small model goes back to forward mode after its first recording;
+        // a large one stays on the (re-recorded) tape. Either way the VJP is exact.
+        for (n, after) in [(9, VjpMethod::Forward), (40, VjpMethod::CompiledTape)] {
+            let model = ReadsValues(n);
+            let mut auto = Vjp::new(&model, VjpMethod::Auto).unwrap();
+            let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
+            assert_eq!(auto.method(), VjpMethod::CompiledTape);
+            for k in 0..3 {
+                let u: Vec<f64> = (0..n).map(|i| ((i + k) as f64).sin()).collect();
+                let w: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+                let (mut a, mut b) = ((vec![0.0; n], vec![0.0]), (vec![0.0; n], vec![0.0]));
+                auto.apply(&model, &w, &u, &[1.5], 0.0, &mut a.0, &mut a.1);
+                forward.apply(&model, &w, &u, &[1.5], 0.0, &mut b.0, &mut b.1);
+                for (x, y) in a.0.iter().chain(&a.1).zip(b.0.iter().chain(&b.1)) {
+                    assert!((x - y).abs() <= 1e-13 * y.abs().max(1.0), "n = {n}: {x} vs {y}");
+                }
+            }
+            assert_eq!(auto.method(), after, "n = {n}");
         }
     }
 

@@ -84,7 +84,7 @@ pub use record::Unreplayable;
 pub use replay::{RhsTape, TapeMode, TapeStats};
 
 use crate::Scalar;
-use record::{eval, with_active, Op, Operand, Recording, Test, SINK};
+use record::{active, eval, with_active, Op, Operand, Recording, Test, SINK};
 use std::cmp::Ordering;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -122,31 +122,104 @@ impl TapeVar {
     }
 }
 
-/// The recorded operands of a binary operation.
-enum Args {
-    Both(u32, u32),
-    Left(u32, f64),
-    Right(f64, u32),
+/// The binary operations.
+#[derive(Clone, Copy)]
+enum Bin {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
 }
 
-/// A binary operation: values only when neither side is recorded, else `rec` records it.
-#[inline(always)]
-fn binary(
-    x: TapeVar,
-    y: TapeVar,
-    plain: impl Fn(f64, f64) -> f64,
-    rec: impl FnOnce(&mut Recording, Args) -> TapeVar,
-) -> TapeVar {
-    if x.gen == 0 && y.gen == 0 {
-        return TapeVar::constant(plain(x.v, y.v));
+impl Bin {
+    /// The value alone.
+    #[inline(always)]
+    fn plain(self, x: f64, y: f64) -> f64 {
+        match self {
+            Bin::Add => x + y,
+            Bin::Sub => x - y,
+            Bin::Mul => x * y,
+            Bin::Div => x / y,
+            Bin::Pow => x.powf(y),
+            Bin::Max => eval(Op::Max, x, y).0,
+            Bin::Min => eval(Op::Min, x, y).0,
+        }
     }
-    with_active(|r| match (r.arg(x), r.arg(y)) {
-        (Some(a), Some(b)) => rec(r, Args::Both(a, b)),
-        (Some(a), None) => rec(r, Args::Left(a, y.v)),
-        (None, Some(b)) => rec(r, Args::Right(x.v, b)),
-        (None, None) => TapeVar::constant(plain(x.v, y.v)),
-    })
-    .unwrap_or_else(|| TapeVar::constant(plain(x.v, y.v)))
+}
+
+/// A binary operation: values only when neither side is recorded, else one instruction
+/// (with the constant side, if any, as an immediate).
+///
+/// Everything here is `inline(always)` with `kind` known at each call site, so an operator
+/// compiles to its own few instructions (closures or a runtime `kind` cost several times
+/// more per operation).
+#[inline(always)]
+fn binary(x: TapeVar, y: TapeVar, kind: Bin) -> TapeVar {
+    if x.gen == 0 && y.gen == 0 {
+        return TapeVar::constant(kind.plain(x.v, y.v));
+    }
+    // SAFETY: `record_binary` only appends to the recording.
+    match unsafe { active() } {
+        Some(r) => record_binary(r, x, y, kind),
+        None => TapeVar::constant(kind.plain(x.v, y.v)),
+    }
+}
+
+#[inline(always)]
+fn record_binary(r: &mut Recording, x: TapeVar, y: TapeVar, kind: Bin) -> TapeVar {
+    match (r.arg(x), r.arg(y)) {
+        (Some(a), Some(b)) => {
+            let op = match kind {
+                Bin::Add => Op::Add,
+                Bin::Sub => Op::Sub,
+                Bin::Mul => Op::Mul,
+                Bin::Div => Op::Div,
+                Bin::Pow => Op::Powf,
+                Bin::Max => Op::Max,
+                Bin::Min => Op::Min,
+            };
+            r.push(op, a, b, x.v, y.v)
+        }
+        // A recorded number and a constant `c`.
+        (Some(a), None) => {
+            let c = y.v;
+            let op = match kind {
+                Bin::Add => Op::AddC(c),
+                // x - c == x + (-c) exactly.
+                Bin::Sub => Op::AddC(-c),
+                Bin::Mul | Bin::Div if c == 1.0 => return x,
+                Bin::Mul => Op::MulC(c),
+                Bin::Div => Op::DivC(c),
+                Bin::Pow => Op::PowC(c),
+                Bin::Max | Bin::Min => {
+                    let b = r.constant_node(c);
+                    return r.push(if let Bin::Max = kind { Op::Max } else { Op::Min }, a, b, x.v, c);
+                }
+            };
+            r.push(op, a, SINK, x.v, 0.0)
+        }
+        (None, Some(b)) => {
+            let c = x.v;
+            let op = match kind {
+                // c + x == x + c exactly.
+                Bin::Add => Op::AddC(c),
+                Bin::Sub => Op::SubFromC(c),
+                Bin::Mul if c == 1.0 => return y,
+                Bin::Mul => Op::MulC(c),
+                Bin::Div => Op::DivIntoC(c),
+                Bin::Pow => Op::CPow(c),
+                Bin::Max | Bin::Min => {
+                    let a = r.constant_node(c);
+                    return r.push(if let Bin::Max = kind { Op::Max } else { Op::Min }, a, b, c, y.v);
+                }
+            };
+            r.push(op, b, SINK, y.v, 0.0)
+        }
+        (None, None) => TapeVar::constant(kind.plain(x.v, y.v)),
+    }
 }
 
 /// A unary operation.
@@ -155,11 +228,19 @@ fn unary(x: TapeVar, op: Op) -> TapeVar {
     if x.gen == 0 {
         return TapeVar::constant(eval(op, x.v, 0.0).0);
     }
-    with_active(|r| match r.arg(x) {
+    // SAFETY: `record_unary` only appends to the recording.
+    match unsafe { active() } {
+        Some(r) => record_unary(r, x, op),
+        None => TapeVar::constant(eval(op, x.v, 0.0).0),
+    }
+}
+
+#[inline(always)]
+fn record_unary(r: &mut Recording, x: TapeVar, op: Op) -> TapeVar {
+    match r.arg(x) {
         Some(a) => r.push(op, a, SINK, x.v, 0.0),
         None => TapeVar::constant(eval(op, x.v, 0.0).0),
-    })
-    .unwrap_or_else(|| TapeVar::constant(eval(op, x.v, 0.0).0))
+    }
 }
 
 /// A comparison: its outcome, recorded as a guard when a recorded number takes part.
@@ -182,17 +263,7 @@ impl Add for TapeVar {
     type Output = Self;
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        binary(
-            self,
-            o,
-            |x, y| x + y,
-            |r, args| match args {
-                Args::Both(a, b) => r.push(Op::Add, a, b, self.v, o.v),
-                Args::Left(a, c) => r.push(Op::AddC(c), a, SINK, self.v, 0.0),
-                // c + x == x + c exactly.
-                Args::Right(c, b) => r.push(Op::AddC(c), b, SINK, o.v, 0.0),
-            },
-        )
+        binary(self, o, Bin::Add)
     }
 }
 
@@ -200,17 +271,7 @@ impl Sub for TapeVar {
     type Output = Self;
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        binary(
-            self,
-            o,
-            |x, y| x - y,
-            |r, args| match args {
-                Args::Both(a, b) => r.push(Op::Sub, a, b, self.v, o.v),
-                // x - c == x + (-c) exactly.
-                Args::Left(a, c) => r.push(Op::AddC(-c), a, SINK, self.v, 0.0),
-                Args::Right(c, b) => r.push(Op::SubFromC(c), b, SINK, o.v, 0.0),
-            },
-        )
+        binary(self, o, Bin::Sub)
     }
 }
 
@@ -218,18 +279,7 @@ impl Mul for TapeVar {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        binary(
-            self,
-            o,
-            |x, y| x * y,
-            |r, args| match args {
-                Args::Both(a, b) => r.push(Op::Mul, a, b, self.v, o.v),
-                Args::Left(_, c) if c == 1.0 => self,
-                Args::Left(a, c) => r.push(Op::MulC(c), a, SINK, self.v, 0.0),
-                Args::Right(c, _) if c == 1.0 => o,
-                Args::Right(c, b) => r.push(Op::MulC(c), b, SINK, o.v, 0.0),
-            },
-        )
+        binary(self, o, Bin::Mul)
     }
 }
 
@@ -237,17 +287,7 @@ impl Div for TapeVar {
     type Output = Self;
     #[inline(always)]
     fn div(self, o: Self) -> Self {
-        binary(
-            self,
-            o,
-            |x, y| x / y,
-            |r, args| match args {
-                Args::Both(a, b) => r.push(Op::Div, a, b, self.v, o.v),
-                Args::Left(_, c) if c == 1.0 => self,
-                Args::Left(a, c) => r.push(Op::DivC(c), a, SINK, self.v, 0.0),
-                Args::Right(c, b) => r.push(Op::DivIntoC(c), b, SINK, o.v, 0.0),
-            },
-        )
+        binary(self, o, Bin::Div)
     }
 }
 
@@ -371,11 +411,7 @@ impl Scalar for TapeVar {
     }
     #[inline]
     fn powf(self, e: Self) -> Self {
-        binary(self, e, f64::powf, |r, args| match args {
-            Args::Both(a, b) => r.push(Op::Powf, a, b, self.v, e.v),
-            Args::Left(a, c) => r.push(Op::PowC(c), a, SINK, self.v, 0.0),
-            Args::Right(c, b) => r.push(Op::CPow(c), b, SINK, e.v, 0.0),
-        })
+        binary(self, e, Bin::Pow)
     }
     #[inline]
     fn abs(self) -> Self {
@@ -414,12 +450,12 @@ impl Scalar for TapeVar {
     /// `self` when `self >= other`, else `other`, re-evaluated on replay.
     #[inline]
     fn max(self, other: Self) -> Self {
-        min_max(self, other, Op::Max, |x, y| if x >= y { x } else { y })
+        binary(self, other, Bin::Max)
     }
     /// `self` when `self <= other`, else `other`, re-evaluated on replay.
     #[inline]
     fn min(self, other: Self) -> Self {
-        min_max(self, other, Op::Min, |x, y| if x <= y { x } else { y })
+        binary(self, other, Bin::Min)
     }
     /// Whether the value is finite; recorded as a guard.
     #[inline]
@@ -430,22 +466,6 @@ impl Scalar for TapeVar {
     fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
         f64::error_sq(err.value(), u_old.value(), u_new.value(), atol, rtol)
     }
-}
-
-/// `max` / `min`: a constant side becomes a constant node (these are rare).
-#[inline]
-fn min_max(x: TapeVar, y: TapeVar, op: Op, plain: fn(f64, f64) -> f64) -> TapeVar {
-    binary(x, y, plain, |r, args| match args {
-        Args::Both(a, b) => r.push(op, a, b, x.v, y.v),
-        Args::Left(a, c) => {
-            let b = r.constant_node(c);
-            r.push(op, a, b, x.v, c)
-        }
-        Args::Right(c, b) => {
-            let a = r.constant_node(c);
-            r.push(op, a, b, c, y.v)
-        }
-    })
 }
 
 #[cfg(test)]

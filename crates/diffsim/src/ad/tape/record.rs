@@ -7,8 +7,9 @@
 //! `1 + n_inputs + k`.
 
 use super::TapeVar;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::cmp::Ordering;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
 /// The sink node's index.
@@ -269,19 +270,6 @@ pub(super) struct Recording {
 }
 
 impl Recording {
-    /// No active recording (what the thread-local holds between recordings).
-    pub const fn inactive() -> Self {
-        Self {
-            gen: 0,
-            n_inputs: 0,
-            ops: Vec::new(),
-            edges: Vec::new(),
-            vals: Vec::new(),
-            guards: Vec::new(),
-            unreplayable: None,
-        }
-    }
-
     /// Start a new recording over `inputs`, reusing the buffers.
     pub fn reset(&mut self, gen: u32, inputs: impl Iterator<Item = f64>) {
         self.gen = gen;
@@ -355,15 +343,34 @@ impl Recording {
 }
 
 thread_local! {
-    /// The recording [`TapeVar`] operations on this thread append to.
-    static ACTIVE: RefCell<Recording> = const { RefCell::new(Recording::inactive()) };
+    /// The recording [`TapeVar`] operations on this thread append to (null: none). A plain
+    /// pointer in a `Cell`, so reaching it costs one thread-local load, with no lazy
+    /// initialisation and no borrow flag: recording is dominated by this access.
+    static ACTIVE: Cell<*mut Recording> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-/// Run `f` on this thread's active recording. `None` when the thread-local is gone (thread
-/// teardown) or already borrowed (a re-entrant call); callers then compute values only.
+/// This thread's active recording, if any.
+///
+/// # Safety
+/// The reference must not outlive the current operation, and no user code may run while it
+/// is held (user code could record, and alias it). The callers in this module only append
+/// to the recording and return.
+#[inline(always)]
+pub(super) unsafe fn active<'a>() -> Option<&'a mut Recording> {
+    let p = ACTIVE.with(Cell::get);
+    // SAFETY: a non-null pointer was set by `Installed::new` from a `&mut Recording` that
+    // the `Installed` guard keeps borrowed (so nothing else touches it) until its drop
+    // resets the pointer, also on unwinding. The pointer is thread-local, and the caller
+    // keeps the reference for one operation only, so no two `&mut` exist at once.
+    unsafe { p.as_mut() }
+}
+
+/// Run `f` on this thread's active recording; `None` when there is none (callers then
+/// compute values only). `f` must only append to the recording (see [`active`]).
 #[inline(always)]
 pub(super) fn with_active<R>(f: impl FnOnce(&mut Recording) -> R) -> Option<R> {
-    ACTIVE.try_with(|cell| cell.try_borrow_mut().ok().map(|mut r| f(&mut r))).ok().flatten()
+    // SAFETY: `f` runs no user code (every closure passed here is in this module).
+    unsafe { active() }.map(f)
 }
 
 /// A fresh recording identity (never 0; unique across threads, so numbers that travel to
@@ -379,35 +386,22 @@ pub(super) fn next_gen() -> u32 {
 }
 
 /// Makes `rec` this thread's active recording until dropped; then the previous one (an
-/// outer recording, or none) is active again and `rec` holds what was recorded. Dropping
-/// during a panic restores the thread-local too.
+/// outer recording, or none) is active again. Dropping during a panic restores it too.
 pub(super) struct Installed<'a> {
-    rec: &'a mut Recording,
+    previous: *mut Recording,
+    _rec: PhantomData<&'a mut Recording>,
 }
 
 impl<'a> Installed<'a> {
-    /// Install `rec`; `None` if the thread-local cannot be reached.
-    pub fn new(rec: &'a mut Recording) -> Option<Self> {
-        let swapped = ACTIVE
-            .try_with(|cell| match cell.try_borrow_mut() {
-                Ok(mut active) => {
-                    std::mem::swap(&mut *active, rec);
-                    true
-                }
-                Err(_) => false,
-            })
-            .unwrap_or(false);
-        swapped.then_some(Self { rec })
+    /// Install `rec` (it stays mutably borrowed while installed).
+    pub fn new(rec: &'a mut Recording) -> Self {
+        let previous = ACTIVE.with(|c| c.replace(rec as *mut Recording));
+        Self { previous, _rec: PhantomData }
     }
 }
 
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
-        // The borrow cannot be held here: every borrow of ACTIVE ends within one operation.
-        let _ = ACTIVE.try_with(|cell| {
-            if let Ok(mut active) = cell.try_borrow_mut() {
-                std::mem::swap(&mut *active, self.rec);
-            }
-        });
+        ACTIVE.with(|c| c.set(self.previous));
     }
 }

@@ -151,29 +151,29 @@ impl RhsTape {
     /// Move to the point `(u, p, t)`: record there, or (compiled mode) replay the recording
     /// if every guard comes out as recorded, else record afresh.
     ///
-    /// Errors: `u` or `p` of the wrong length, or no thread-local storage left to record in
-    /// (inside a thread-local destructor).
+    /// Errors: `u`, `p` or the model of other sizes than the tape was made for.
     pub fn at<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) -> Result<()> {
         check_len("u", self.n, u.len())?;
         check_len("p", self.np, p.len())?;
         check_len("model states", self.n, model.n_states())?;
         check_len("model parameters", self.np, model.n_params())?;
-        self.prepare(model, u, p, t)
+        self.prepare(model, u, p, t);
+        Ok(())
     }
 
     /// [`RhsTape::at`] without the size checks (the caller has made them).
-    pub(crate) fn prepare<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) -> Result<()> {
+    pub(crate) fn prepare<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) {
         if self.ready && self.mode == TapeMode::Compiled {
             if self.is_current(u, p, t) {
                 self.stats.reuses += 1;
-                return Ok(());
+                return;
             }
             if self.rec.unreplayable.is_some() {
                 self.stats.unreplayable += 1;
             } else if self.replay(u, p, t) {
                 self.stats.replays += 1;
                 self.set_point(u, p, t);
-                return Ok(());
+                return;
             } else {
                 self.stats.guard_failures += 1;
             }
@@ -195,7 +195,7 @@ impl RhsTape {
     }
 
     /// Record `model.rhs` at `(u, p, t)`.
-    fn record<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) -> Result<()> {
+    fn record<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) {
         self.ready = false;
         let gen = next_gen();
         self.rec.reset(gen, u.iter().chain(p).copied().chain(std::iter::once(t)));
@@ -208,14 +208,7 @@ impl RhsTape {
         let xt = TapeVar { v: t, idx: (1 + self.n + self.np) as u32, gen };
         self.out.fill(TapeVar::default());
         {
-            let Some(_installed) = Installed::new(&mut self.rec) else {
-                return Err(DiffsimError::Unsupported {
-                    alg: "tape",
-                    why: "no thread-local storage to record in (called from a thread-local destructor?); \
-                          use forward-mode VJPs here"
-                        .into(),
-                });
-            };
+            let _installed = Installed::new(&mut self.rec);
             model.rhs(&mut self.out, &self.xu, &self.xp, xt);
         }
         self.outputs.clear();
@@ -232,7 +225,6 @@ impl RhsTape {
         self.stats.recordings += 1;
         self.set_point(u, p, t);
         self.ready = true;
-        Ok(())
     }
 
     /// Replay the recorded operations at `(u, p, t)`, testing each guard as soon as its
