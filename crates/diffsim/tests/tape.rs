@@ -5,6 +5,36 @@ use diffsim::ad::{ForwardJacobian, RhsTape, TapeMode, Unreplayable, Vjp, VjpMeth
 use diffsim::models::{self, LvPiecewise};
 use diffsim::nn::{Activation, Init, Mlp};
 use diffsim::{Model, Scalar};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts allocations per thread (so the harness's other threads do not disturb it).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 /// Seeded points around `(u, p)`: small relative perturbations, so every model stays in
 /// its usual regime (and the piecewise one sees several pieces through `t`).
@@ -312,4 +342,51 @@ fn chain_fn_networks_replay_and_match_forward_mode() {
     }
     let s = compiled.tape_stats().unwrap();
     assert_eq!((s.recordings, s.replays), (1, 3), "{s:?}");
+}
+
+/// After the first recordings, neither replays, re-recordings (after a guard fails, or in
+/// the re-recording mode), reverse sweeps, Jacobians nor JVPs allocate.
+#[test]
+fn tape_calls_do_not_allocate_after_warm_up() {
+    let e = models::lookup("brusselator-8").unwrap();
+    let bruss = e.model;
+    let (n, np) = (bruss.n_states(), bruss.n_params());
+    let p = [1.0, 1.5, 0.5, 2.0];
+    let mut vjps: Vec<Vjp> = [VjpMethod::Tape, VjpMethod::CompiledTape]
+        .into_iter()
+        .flat_map(|m| [Vjp::new(&bruss, m).unwrap(), Vjp::new(&LvPiecewise, m).unwrap()])
+        .collect();
+    let mut tape = RhsTape::new(&bruss, TapeMode::Compiled);
+    let (mut du, mut dp, mut ju, mut jp, mut out) =
+        (vec![0.0; n], vec![0.0; np], vec![0.0; n * n], vec![0.0; n * np], vec![0.0; n]);
+    let w = vec![1.0; n];
+    let (mut du2, mut dp4) = ([0.0; 2], [0.0; 4]);
+    let mut run = |k: usize| {
+        let s = 0.01 * k as f64;
+        let u: Vec<f64> = e.u0.iter().map(|x| x + s).collect();
+        let t = 0.3 + 0.6 * (k % 7) as f64; // all four pieces of the piecewise model
+        for (i, v) in vjps.iter_mut().enumerate() {
+            if i % 2 == 0 {
+                v.apply(&bruss, &w, &u, &e.p, t, &mut du, &mut dp);
+            } else {
+                v.apply(&LvPiecewise, &w[..2], &u[..2], &p, t, &mut du2, &mut dp4);
+            }
+        }
+        tape.at(&bruss, &u, &e.p, t).unwrap();
+        tape.vjp(&w, &mut du, &mut dp).unwrap();
+        tape.jacobian(&mut ju, Some(&mut jp), None).unwrap();
+        tape.jvp(&w, &e.p, 1.0, &mut out).unwrap();
+        drop(u);
+    };
+    for k in 0..7 {
+        run(k);
+    }
+    let before = allocations();
+    for k in 7..40 {
+        run(k);
+    }
+    // One Vec per call of `run` (the point `u`), nothing else.
+    assert_eq!(allocations() - before, 33);
+    let s = vjps[3].tape_stats().unwrap();
+    assert!(s.guard_failures > 5 && s.replays > 5, "{s:?}");
 }
