@@ -78,9 +78,12 @@ pub trait Scalar:
     ///
     /// Any elementwise function `g` with a known derivative runs on every number type as
     /// `x.chain(g(x.value()), g'(x.value()))`: for `f64`/`f32` that is just `g(x)`, for
-    /// [`crate::ad::Dual`] it is `(g(v), g'(v) * d)`, and a reverse-mode tape records it as
-    /// one unary operation with local derivative `g'(v)`. The neural-network activations
-    /// ([`crate::nn::Activation`]) are built on it.
+    /// [`crate::ad::Dual`] it is `(g(v), g'(v) * d)`, and the reverse-mode tape
+    /// ([`crate::ad::TapeVar`]) records it as one unary operation with local derivative
+    /// `g'(v)`; having only the numbers, not `g`, the tape cannot replay that recording at
+    /// other inputs (it re-records instead), so prefer [`Scalar::chain_fn`] where `g` is a
+    /// plain function. The neural-network activations ([`crate::nn::Activation`]) are built
+    /// on it.
     ///
     /// ```
     /// use diffsim::{ad::Dual, Scalar};

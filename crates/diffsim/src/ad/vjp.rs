@@ -12,13 +12,16 @@
 //! | `FiniteDiff` | `2 (n + n_p)` evaluations of `f` | no, about 1e-8 relative | a last resort and a cross-check |
 //!
 //! `Auto` picks `Model` when the model has one; else `CompiledTape` when the model has more
-//! than [`AUTO_TAPE_ABOVE`] = 8 inputs (`n + n_p`, more than one chunk of duals), else
-//! `Forward`. Measured (`benches/tape.rs`, and min-of-60 interleaved timings of one VJP at
-//! a new point each call), forward time / compiled-tape time: Lorenz (6 inputs) 1.4,
-//! Brusselator with 9 / 11 / 15 / 19 / 35 / 67 inputs 1.08 / 1.09 / 1.12 / 1.75 / 2.4 / 5.9,
-//! a 2-50-2 tanh MLP neural ODE (254 inputs) 14 (activations by `chain`: re-recorded) to 24
-//! (by `chain_fn`: replayed). The compiled tape wins from 6 inputs on, but below 9 the
-//! margin is small and forward mode has no recording to go stale, so `Auto` keeps it there.
+//! than [`AUTO_TAPE_ABOVE`] = 16 inputs (`n + n_p`, three or more chunks of duals), else
+//! `Forward`. Measured (`benches/tape.rs`, and three runs of min-of-60 interleaved timings
+//! of one VJP at a new point each call, on a shared 2-core machine), forward time /
+//! compiled-tape time: Lorenz (6 inputs) 1.35-1.4, Brusselator with 9 / 11 / 15 inputs
+//! 1.1-1.2 / 1.0-1.1 / 0.86-1.1, with 19 / 35 / 67 inputs 1.2-1.75 / 1.8-2.4 / 2.8-5.9, a
+//! 2-50-2 tanh MLP neural ODE (254 inputs) 14 (activations by `chain`: re-recorded) to 24
+//! (by `chain_fn`: replayed). Through whole gradients (discrete adjoint, Tsit5) the
+//! compiled tape takes 0.9x / 0.7x / 0.25x the forward-mode time on the Brusselator with
+//! 9 / 19 / 67 inputs. Up to 16 inputs the two are within run-to-run noise of each other
+//! and forward mode has no recording to go stale, so `Auto` keeps it there.
 //! When `Auto` chose the compiled tape and the model's recording turns out not to be
 //! replayable (it reads values, see [`super::Unreplayable`]), a model with at most
 //! [`AUTO_RERECORD_MAX`] = 32 inputs is served by forward mode from then on: re-recording at
@@ -41,7 +44,7 @@ const CHUNK: usize = 8;
 
 /// `VjpMethod::Auto` uses the compiled tape for models with more inputs (`n + n_p`) than
 /// this (and no VJP of their own).
-pub const AUTO_TAPE_ABOVE: usize = 8;
+pub const AUTO_TAPE_ABOVE: usize = 16;
 
 /// `VjpMethod::Auto` on the compiled tape switches to forward mode when the recording
 /// cannot be replayed and the model has at most this many inputs (`n + n_p`).
@@ -403,11 +406,12 @@ mod tests {
     #[test]
     fn auto_prefers_the_compiled_tape_for_larger_models() {
         use crate::models::Brusselator1D;
-        assert_eq!(Vjp::new(&Brusselator1D { n: 2 }, VjpMethod::Auto).unwrap().method(), VjpMethod::Forward); // 7 inputs
-        assert_eq!(Vjp::new(&Brusselator1D { n: 3 }, VjpMethod::Auto).unwrap().method(), VjpMethod::CompiledTape);
+        // 2 n + 3 inputs: 15 and 17.
+        assert_eq!(Vjp::new(&Brusselator1D { n: 6 }, VjpMethod::Auto).unwrap().method(), VjpMethod::Forward);
+        assert_eq!(Vjp::new(&Brusselator1D { n: 7 }, VjpMethod::Auto).unwrap().method(), VjpMethod::CompiledTape);
         // An unreplayable small model goes back to forward mode after its first recording;
         // a large one stays on the (re-recorded) tape. Either way the VJP is exact.
-        for (n, after) in [(9, VjpMethod::Forward), (40, VjpMethod::CompiledTape)] {
+        for (n, after) in [(20, VjpMethod::Forward), (40, VjpMethod::CompiledTape)] {
             let model = ReadsValues(n);
             let mut auto = Vjp::new(&model, VjpMethod::Auto).unwrap();
             let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
