@@ -130,6 +130,16 @@ impl VjpMethod {
 /// // f_0 = a x - b x y: d f_0 / d a = x.
 /// vjp.apply(&LotkaVolterra, &[1.0, 0.0], &[2.0, 3.0], &[1.5, 1.0, 3.0, 1.0], 0.0, &mut du, &mut dp);
 /// assert_eq!(dp[0], 2.0);
+///
+/// // On the compiled tape: recorded at the first point, replayed at the next.
+/// let mut tape = Vjp::new(&LotkaVolterra, VjpMethod::CompiledTape).unwrap();
+/// for x in [2.0, 2.5] {
+///     let (mut du, mut dp) = (vec![0.0; 2], vec![0.0; 4]);
+///     tape.apply(&LotkaVolterra, &[1.0, 0.0], &[x, 3.0], &[1.5, 1.0, 3.0, 1.0], 0.0, &mut du, &mut dp);
+///     assert_eq!(dp[0], x);
+/// }
+/// let stats = tape.tape_stats().unwrap();
+/// assert_eq!((stats.recordings, stats.replays, tape.evals), (1, 1, 2));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Vjp {
