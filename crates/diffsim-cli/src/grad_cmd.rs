@@ -20,9 +20,11 @@ pub struct GradArgs {
     /// plus states, else discrete; stiff methods: interpolating; never backsolve).
     #[arg(long, default_value = "auto")]
     pub sensealg: String,
-    /// How adjoints get vector-Jacobian products: finite, forward, model, or auto (the
-    /// model's own if it has one, else forward). tape and compiled-tape are planned.
-    /// Forward-mode methods use none.
+    /// How adjoints get vector-Jacobian products: model (its own), forward (forward-mode
+    /// AD), tape (reverse mode, recorded per call), compiled-tape (recorded once, replayed;
+    /// re-recorded when a branch flips), finite, or auto (the model's own if it has one,
+    /// else compiled-tape above 16 states plus parameters, else forward). Forward-mode
+    /// methods use none.
     #[arg(long)]
     pub vjp: Option<String>,
 }
@@ -33,16 +35,10 @@ fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
         "sumsq" => Loss::SumSq,
         other => return Err(format!("unknown loss '{other}'; choose sum or sumsq")),
     };
-    let vjp = match a.vjp.as_deref().unwrap_or("auto") {
-        "auto" => VjpMethod::Auto,
-        "finite" => VjpMethod::FiniteDiff,
-        "forward" => VjpMethod::Forward,
-        "model" => VjpMethod::Model,
-        v @ ("tape" | "compiled-tape") => {
-            return Err(format!("vjp '{v}' is not implemented yet; use finite, forward, model or auto"))
-        }
-        v => return Err(format!("unknown vjp '{v}'; choose finite, forward, model or auto")),
-    };
+    let vjp_name = a.vjp.as_deref().unwrap_or("auto");
+    let vjp = VjpMethod::from_name(vjp_name).ok_or_else(|| {
+        format!("unknown vjp '{vjp_name}'; choose auto, model, forward, tape, compiled-tape or finite")
+    })?;
     let sensealg = SensAlg::from_name(&a.sensealg, vjp).map_err(|e| e.to_string())?;
     if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
         return Err("grad takes neither --ensemble nor --plot".into());

@@ -1,7 +1,8 @@
 //! The number trait a model is written against.
 //!
 //! A model's right-hand side is generic over [`Scalar`], so the same code runs on `f64`,
-//! `f32`, forward-mode dual numbers ([`crate::ad::Dual`]) and, later, the reverse-mode tape.
+//! `f32`, forward-mode dual numbers ([`crate::ad::Dual`]) and the reverse-mode tape
+//! ([`crate::ad::TapeVar`]).
 //! Comparisons go through [`PartialOrd`] on the scalar itself (e.g. `t <= T::from_f64(1.0)`),
 //! so that AD types can see (and guard) every branch a model takes.
 
@@ -77,9 +78,12 @@ pub trait Scalar:
     ///
     /// Any elementwise function `g` with a known derivative runs on every number type as
     /// `x.chain(g(x.value()), g'(x.value()))`: for `f64`/`f32` that is just `g(x)`, for
-    /// [`crate::ad::Dual`] it is `(g(v), g'(v) * d)`, and a reverse-mode tape records it as
-    /// one unary operation with local derivative `g'(v)`. The neural-network activations
-    /// ([`crate::nn::Activation`]) are built on it.
+    /// [`crate::ad::Dual`] it is `(g(v), g'(v) * d)`, and the reverse-mode tape
+    /// ([`crate::ad::TapeVar`]) records it as one unary operation with local derivative
+    /// `g'(v)`; having only the numbers, not `g`, the tape cannot replay that recording at
+    /// other inputs (it re-records instead), so prefer [`Scalar::chain_fn`] where `g` is a
+    /// plain function. The neural-network activations ([`crate::nn::Activation`]) are built
+    /// on it.
     ///
     /// ```
     /// use diffsim::{ad::Dual, Scalar};
@@ -91,6 +95,29 @@ pub trait Scalar:
     /// assert_eq!(2.0_f64.chain(7.0, 100.0), 7.0); // plain numbers keep only the value
     /// ```
     fn chain(self, value: f64, derivative: f64) -> Self;
+    /// [`Scalar::chain`] given the function itself: `g(x)` returns the value and the
+    /// derivative at `x`. Every number type gets the same result as
+    /// `x.chain(g(x.value()).0, g(x.value()).1)`, but the reverse-mode tape
+    /// ([`crate::ad::TapeVar`]) keeps `g` and re-evaluates it when it replays a recording
+    /// at new inputs, which it cannot do for `chain` (a recording with `chain` in it is
+    /// re-recorded at every new point instead). Prefer this form for elementwise functions
+    /// known in advance.
+    ///
+    /// ```
+    /// use diffsim::{ad::Dual, Scalar};
+    /// fn softsign(x: f64) -> (f64, f64) {
+    ///     let s = 1.0 + x.abs();
+    ///     (x / s, 1.0 / (s * s))
+    /// }
+    /// let y = Dual::<1>::variable(0.5, 0).chain_fn(softsign);
+    /// assert_eq!((y.v, y.d[0]), (0.5 / 1.5, 1.0 / 2.25));
+    /// assert_eq!(0.5_f64.chain_fn(softsign), 0.5 / 1.5);
+    /// ```
+    #[inline]
+    fn chain_fn(self, g: fn(f64) -> (f64, f64)) -> Self {
+        let (v, d) = g(self.value());
+        self.chain(v, d)
+    }
     /// The larger of two values (by value).
     #[inline]
     fn max(self, other: Self) -> Self {

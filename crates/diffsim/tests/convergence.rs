@@ -76,7 +76,7 @@ fn adaptive_solves_meet_the_tolerance_everywhere() {
     let prob = Problem::new(Exact, U0.to_vec(), vec![], (0.0, 1.5)).unwrap();
     for alg in Algorithm::ALL {
         for tol in [1e-5, 1e-8] {
-            if alg == Algorithm::Rosenbrock23 && tol < 1e-6 || alg == Algorithm::Bs3 && tol < 1e-6 {
+            if matches!(alg, Algorithm::Rosenbrock23 | Algorithm::Bs3) && tol < 1e-6 {
                 continue; // low order: far too many steps at tight tolerances
             }
             let sol = solve(&prob, alg, &SolveOptions::default().rtol(tol).atol(tol)).unwrap();

@@ -48,7 +48,7 @@ fn check<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: Loss, alg: Al
 }
 
 /// The VJP methods every adjoint is checked with.
-const VJPS: [VjpMethod; 2] = [VjpMethod::Forward, VjpMethod::FiniteDiff];
+const VJPS: [VjpMethod; 4] = [VjpMethod::Forward, VjpMethod::FiniteDiff, VjpMethod::Tape, VjpMethod::CompiledTape];
 
 /// Every sensealg, each adjoint with every VJP method.
 fn sensealgs() -> Vec<SensAlg> {

@@ -247,7 +247,8 @@ mod tests {
     fn unary_functions_match_central_differences() {
         let x0 = 0.7;
         let x = Dual::<1>::variable(x0, 0);
-        let cases: Vec<(Dual<1>, fn(f64) -> f64)> = vec![
+        type Case = (Dual<1>, fn(f64) -> f64);
+        let cases: Vec<Case> = vec![
             (x.exp(), f64::exp),
             (x.ln(), f64::ln),
             (x.sin(), f64::sin),

@@ -7,21 +7,54 @@
 //! |---|---|---|---|
 //! | `Model` | the model's own reverse pass | yes | neural-network terms provide it |
 //! | `Forward` | `(n + n_p) / 8` evaluations of `f` on 8-wide duals | yes | good for small models |
+//! | `Tape` | one recording of `f` on the tape + one reverse sweep | yes | any model; cost independent of `n + n_p` |
+//! | `CompiledTape` | one replay of the recorded operations + one reverse sweep (guards checked; re-records when one fails) | yes | fastest AD for larger models |
 //! | `FiniteDiff` | `2 (n + n_p)` evaluations of `f` | no, about 1e-8 relative | a last resort and a cross-check |
 //!
-//! `Auto` picks `Model` when the model has one, else `Forward`.
+//! `Auto` picks `Model` when the model has one; else `CompiledTape` when the model has more
+//! than [`AUTO_TAPE_ABOVE`] = 16 inputs (`n + n_p`, three or more chunks of duals), else
+//! `Forward`. Measured (`benches/tape.rs`, and three runs of min-of-60 interleaved timings
+//! of one VJP at a new point each call, on a shared 2-core machine), forward time /
+//! compiled-tape time: Lorenz (6 inputs) 1.35-1.4, Brusselator with 9 / 11 / 15 inputs
+//! 1.1-1.2 / 1.0-1.1 / 0.86-1.1, with 19 / 35 / 67 inputs 1.2-1.75 / 1.8-2.4 / 2.8-5.9, a
+//! 2-50-2 tanh MLP neural ODE (254 inputs) 14 (activations by `chain`: re-recorded) to 24
+//! (by `chain_fn`: replayed). Through whole gradients (discrete adjoint, Tsit5) the
+//! compiled tape takes 0.9x / 0.7x / 0.25x the forward-mode time on the Brusselator with
+//! 9 / 19 / 67 inputs. Up to 16 inputs the two are within run-to-run noise of each other
+//! and forward mode has no recording to go stale, so `Auto` keeps it there.
+//! When `Auto` chose the compiled tape and the model's recording turns out not to be
+//! replayable (it reads values, see [`super::Unreplayable`]), a model with at most
+//! [`AUTO_RERECORD_MAX`] = 32 inputs is served by forward mode from then on: re-recording at
+//! every point costs more than forward mode up to about four chunks of duals.
+//!
+//! The tape methods ([`super::tape`]) record the model's `rhs` on [`super::TapeVar`]
+//! numbers. `CompiledTape` records once and then replays the recording at each new
+//! `(u, p, t)`; every comparison the model made while recording is a guard, and a replay
+//! whose guards come out differently records afresh instead of following the old branch.
+//! A model that reads values the tape cannot follow ([`crate::Scalar::value`],
+//! [`crate::Scalar::chain`], as the built-in neural-network activations do) is re-recorded
+//! at every point, which makes `CompiledTape` as fast as `Tape` there, never wrong.
 
-use super::Dual;
+use super::{Dual, RhsTape, TapeMode, TapeStats};
 use crate::error::{DiffsimError, Result};
 use crate::Model;
 
 /// Chunk width of the forward-mode VJP.
 const CHUNK: usize = 8;
 
+/// `VjpMethod::Auto` uses the compiled tape for models with more inputs (`n + n_p`) than
+/// this (and no VJP of their own).
+pub const AUTO_TAPE_ABOVE: usize = 16;
+
+/// `VjpMethod::Auto` on the compiled tape switches to forward mode when the recording
+/// cannot be replayed and the model has at most this many inputs (`n + n_p`).
+pub const AUTO_RERECORD_MAX: usize = 32;
+
 /// How vector-Jacobian products of the right-hand side are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VjpMethod {
-    /// The model's hand-written VJP if it has one, else forward mode.
+    /// The model's hand-written VJP if it has one; else the compiled tape for models with
+    /// more than [`AUTO_TAPE_ABOVE`] inputs (`n + n_p`), forward mode for smaller ones.
     #[default]
     Auto,
     /// The model's own [`Model::vjp`] (an error if it has none).
@@ -30,6 +63,11 @@ pub enum VjpMethod {
     Forward,
     /// Central finite differences of `f` in every input.
     FiniteDiff,
+    /// Reverse mode: record `f` on the tape at every call, then one reverse sweep.
+    Tape,
+    /// Reverse mode: record `f` once, replay the recording at each new point (re-recording
+    /// when a comparison the model made comes out differently), then one reverse sweep.
+    CompiledTape,
 }
 
 impl VjpMethod {
@@ -40,17 +78,42 @@ impl VjpMethod {
             VjpMethod::Model => "model",
             VjpMethod::Forward => "forward",
             VjpMethod::FiniteDiff => "finite",
+            VjpMethod::Tape => "tape",
+            VjpMethod::CompiledTape => "compiled-tape",
         }
+    }
+
+    /// Every method, in the order of the docs' table (`Auto` first).
+    pub const ALL: [VjpMethod; 6] = [
+        VjpMethod::Auto,
+        VjpMethod::Model,
+        VjpMethod::Forward,
+        VjpMethod::Tape,
+        VjpMethod::CompiledTape,
+        VjpMethod::FiniteDiff,
+    ];
+
+    /// The method with CLI name `name` ([`VjpMethod::name`]).
+    ///
+    /// ```
+    /// use diffsim::ad::VjpMethod;
+    /// assert_eq!(VjpMethod::from_name("compiled-tape"), Some(VjpMethod::CompiledTape));
+    /// assert_eq!(VjpMethod::from_name("nope"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<VjpMethod> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
     /// The method actually used for `model`: `Auto` resolved, `Model` checked.
     pub fn resolve<M: Model>(self, model: &M) -> Result<VjpMethod> {
         match self {
             VjpMethod::Auto if model.has_vjp() => Ok(VjpMethod::Model),
+            VjpMethod::Auto if model.n_states() + model.n_params() > AUTO_TAPE_ABOVE => Ok(VjpMethod::CompiledTape),
             VjpMethod::Auto => Ok(VjpMethod::Forward),
             VjpMethod::Model if !model.has_vjp() => Err(DiffsimError::InvalidOption {
                 name: "vjp",
-                why: "this model has no hand-written VJP (Model::vjp); use forward or finite".into(),
+                why: "this model has no hand-written VJP (Model::vjp); use forward, compiled-tape, tape or finite"
+                    .into(),
             }),
             other => Ok(other),
         }
@@ -67,6 +130,16 @@ impl VjpMethod {
 /// // f_0 = a x - b x y: d f_0 / d a = x.
 /// vjp.apply(&LotkaVolterra, &[1.0, 0.0], &[2.0, 3.0], &[1.5, 1.0, 3.0, 1.0], 0.0, &mut du, &mut dp);
 /// assert_eq!(dp[0], 2.0);
+///
+/// // On the compiled tape: recorded at the first point, replayed at the next.
+/// let mut tape = Vjp::new(&LotkaVolterra, VjpMethod::CompiledTape).unwrap();
+/// for x in [2.0, 2.5] {
+///     let (mut du, mut dp) = (vec![0.0; 2], vec![0.0; 4]);
+///     tape.apply(&LotkaVolterra, &[1.0, 0.0], &[x, 3.0], &[1.5, 1.0, 3.0, 1.0], 0.0, &mut du, &mut dp);
+///     assert_eq!(dp[0], x);
+/// }
+/// let stats = tape.tape_stats().unwrap();
+/// assert_eq!((stats.recordings, stats.replays, tape.evals), (1, 1, 2));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Vjp {
@@ -78,7 +151,11 @@ pub struct Vjp {
     pf: Vec<f64>,
     fa: Vec<f64>,
     fb: Vec<f64>,
-    /// Number of right-hand-side evaluations (on any number type) so far.
+    tape: Option<RhsTape>,
+    /// `Auto` chose the tape: fall back to forward mode if it cannot replay a small model.
+    auto_tape: bool,
+    /// Number of right-hand-side evaluations (on any number type, recordings and replays of
+    /// the tape included) so far.
     pub evals: usize,
 }
 
@@ -86,8 +163,17 @@ impl Vjp {
     /// Buffers for `model` with `method` (resolved: `Auto` becomes a concrete method).
     pub fn new<M: Model>(model: &M, method: VjpMethod) -> Result<Self> {
         let (n, np) = (model.n_states(), model.n_params());
+        let auto_tape = method == VjpMethod::Auto;
         let method = method.resolve(model)?;
+        let auto_tape = auto_tape && method == VjpMethod::CompiledTape;
+        let tape = match method {
+            VjpMethod::Tape => Some(RhsTape::new(model, TapeMode::Rerecord)),
+            VjpMethod::CompiledTape => Some(RhsTape::new(model, TapeMode::Compiled)),
+            _ => None,
+        };
         Ok(Self {
+            tape,
+            auto_tape,
             method,
             u: vec![Dual::default(); n],
             p: vec![Dual::default(); np],
@@ -100,12 +186,18 @@ impl Vjp {
         })
     }
 
-    /// The concrete method in use.
+    /// The concrete method in use (`Forward` once `Auto` has left an unreplayable tape).
     pub fn method(&self) -> VjpMethod {
         self.method
     }
 
-    /// Accumulate `du += (df/du)^T w` and `dp += (df/dp)^T w` at `(u, p, t)`.
+    /// What the tape did (recordings, replays, guard failures), for the tape methods.
+    pub fn tape_stats(&self) -> Option<TapeStats> {
+        self.tape.as_ref().map(RhsTape::stats)
+    }
+
+    /// Accumulate `du += (df/du)^T w` and `dp += (df/dp)^T w` at `(u, p, t)`. `model` must
+    /// be the one the buffers were made for.
     #[allow(clippy::too_many_arguments)]
     pub fn apply<M: Model>(
         &mut self,
@@ -128,7 +220,40 @@ impl Vjp {
             }
             VjpMethod::Forward => self.forward(model, w, u, p, t, du, dp),
             VjpMethod::FiniteDiff => self.finite(model, w, u, p, t, du, dp),
+            VjpMethod::Tape | VjpMethod::CompiledTape => {
+                if !self.tape_vjp(model, w, u, p, t, du, dp) {
+                    self.forward(model, w, u, p, t, du, dp);
+                }
+            }
         }
+    }
+
+    /// The VJP on the tape; `false` (nothing done) when the sizes do not fit the model.
+    #[allow(clippy::too_many_arguments)]
+    fn tape_vjp<M: Model>(
+        &mut self,
+        model: &M,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        let Some(tape) = self.tape.as_mut() else { return false };
+        let (n, np) = (model.n_states(), model.n_params());
+        let states_fit = u.len() == n && w.len() == n && du.len() == n && self.u.len() == n;
+        if !states_fit || p.len() != np || dp.len() != np || self.p.len() != np {
+            return false;
+        }
+        let before = tape.stats().evaluations();
+        tape.prepare(model, u, p, t);
+        self.evals += tape.stats().evaluations() - before;
+        tape.vjp_unchecked(w, du, dp);
+        if self.auto_tape && tape.unreplayable().is_some() && n + np <= AUTO_RERECORD_MAX {
+            self.method = VjpMethod::Forward;
+        }
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -217,7 +342,7 @@ mod tests {
         let (n, np) = (u.len(), p.len());
         let w: Vec<f64> = (0..n).map(|i| 0.3 + 0.7 * i as f64).collect();
         let mut results = Vec::new();
-        for method in [VjpMethod::Forward, VjpMethod::FiniteDiff] {
+        for method in [VjpMethod::Forward, VjpMethod::FiniteDiff, VjpMethod::Tape, VjpMethod::CompiledTape] {
             let mut v = Vjp::new(model, method).unwrap();
             let (mut du, mut dp) = (vec![0.0; n], vec![0.0; np]);
             v.apply(model, &w, u, p, 0.5, &mut du, &mut dp);
@@ -233,12 +358,93 @@ mod tests {
         for (a, b) in results[0].0.iter().chain(&results[0].1).zip(results[1].0.iter().chain(&results[1].1)) {
             assert!((a - b).abs() < 1e-7 * a.abs().max(1.0), "{a} vs {b}");
         }
+        for tape in &results[2..] {
+            for (a, b) in results[0].0.iter().chain(&results[0].1).zip(tape.0.iter().chain(&tape.1)) {
+                assert!((a - b).abs() < 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
     fn forward_and_finite_agree_with_the_jacobian() {
         check(&LotkaVolterra, &[1.2, 0.7], &[1.5, 1.0, 3.0, 1.0]);
         check(&Lorenz, &[1.0, 2.0, 3.0], &[10.0, 28.0, 8.0 / 3.0]);
+    }
+
+    #[test]
+    fn tape_methods_accumulate_count_and_report() {
+        use crate::models::LvPiecewise;
+        let p = [1.0, 1.5, 0.5, 2.0];
+        for method in [VjpMethod::Tape, VjpMethod::CompiledTape] {
+            let mut v = Vjp::new(&LvPiecewise, method).unwrap();
+            let (mut du, mut dp) = ([1.0, 1.0], [0.0; 4]);
+            for t in [0.5, 0.75, 1.5] {
+                v.apply(&LvPiecewise, &[1.0, 0.0], &[2.0, 3.0], &p, t, &mut du, &mut dp);
+            }
+            // f_0 = a(t) x - x y: d/du = (a - y, -x), d/dp_k = x on the active piece.
+            assert_eq!(du, [1.0 + 2.0 * (1.0 - 3.0) + (1.5 - 3.0), 1.0 - 3.0 * 2.0]);
+            assert_eq!(dp, [4.0, 2.0, 0.0, 0.0]);
+            let s = v.tape_stats().unwrap();
+            match method {
+                VjpMethod::Tape => assert_eq!((s.recordings, v.evals), (3, 3)),
+                _ => assert_eq!((s.recordings, s.replays, s.guard_failures, v.evals), (2, 1, 1, 4)),
+            }
+        }
+        assert!(Vjp::new(&LvPiecewise, VjpMethod::Forward).unwrap().tape_stats().is_none());
+        for m in VjpMethod::ALL {
+            assert_eq!(VjpMethod::from_name(m.name()), Some(m));
+        }
+    }
+
+    /// A model with `n` states whose right-hand side reads a value (unreplayable on the tape).
+    struct ReadsValues(usize);
+    impl Model for ReadsValues {
+        fn n_states(&self) -> usize {
+            self.0
+        }
+        fn n_params(&self) -> usize {
+            1
+        }
+        fn rhs<T: crate::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+            for i in 0..self.0 {
+                let s = if u[i].value() > 0.0 { p[0] } else { -p[0] };
+                du[i] = s * u[i] * u[(i + 1) % self.0];
+            }
+        }
+    }
+
+    #[test]
+    fn auto_prefers_the_compiled_tape_for_larger_models() {
+        use crate::models::Brusselator1D;
+        // 2 n + 3 inputs: 15 and 17.
+        assert_eq!(Vjp::new(&Brusselator1D { n: 6 }, VjpMethod::Auto).unwrap().method(), VjpMethod::Forward);
+        assert_eq!(Vjp::new(&Brusselator1D { n: 7 }, VjpMethod::Auto).unwrap().method(), VjpMethod::CompiledTape);
+        // An unreplayable small model goes back to forward mode after its first recording;
+        // a large one stays on the (re-recorded) tape. Either way the VJP is exact.
+        for (n, after) in [(20, VjpMethod::Forward), (40, VjpMethod::CompiledTape)] {
+            let model = ReadsValues(n);
+            let mut auto = Vjp::new(&model, VjpMethod::Auto).unwrap();
+            let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
+            assert_eq!(auto.method(), VjpMethod::CompiledTape);
+            for k in 0..3 {
+                let u: Vec<f64> = (0..n).map(|i| ((i + k) as f64).sin()).collect();
+                let w: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+                let (mut a, mut b) = ((vec![0.0; n], vec![0.0]), (vec![0.0; n], vec![0.0]));
+                auto.apply(&model, &w, &u, &[1.5], 0.0, &mut a.0, &mut a.1);
+                forward.apply(&model, &w, &u, &[1.5], 0.0, &mut b.0, &mut b.1);
+                for (x, y) in a.0.iter().chain(&a.1).zip(b.0.iter().chain(&b.1)) {
+                    assert!((x - y).abs() <= 1e-13 * y.abs().max(1.0), "n = {n}: {x} vs {y}");
+                }
+            }
+            assert_eq!(auto.method(), after, "n = {n}");
+        }
+    }
+
+    /// `Vjp` lives behind a `Mutex` shared across threads.
+    #[test]
+    fn vjp_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Vjp>();
     }
 
     #[test]

@@ -12,13 +12,15 @@
 //! | `Backsolve(vjp)` | `u` solved backwards together with `lambda` and `mu` from `u(t1)` | one forward solve plus one backward solve of `2 n + n_p` states | one state | **unstable** | backwards in time decaying modes grow: wrong on stiff and dissipative problems (see the tests); for non-dissipative problems only |
 //! | `Auto` | for explicit methods `ForwardAd` when `n_p + n <= 8` (one dual chunk), else `Discrete`; for stiff methods `Interpolating` | | | | never backsolve |
 //!
-//! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD,
-//! or finite differences. Mass-matrix models (DAEs) have no gradient method yet.
+//! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD
+//! (cheapest for a handful of inputs), a reverse-mode tape recorded per call, a compiled
+//! tape recorded once and replayed (with guards on the model's branches; the default above
+//! 16 inputs), or finite differences. Mass-matrix models (DAEs) have no gradient method yet.
 //!
 //! Losses may add an integral over time, `integral g(u, p, t) dt`: see
 //! [`gradient_with_running_cost`] and [`RunningCost`].
 //!
-//! Still to come: the tape-based VJPs and a discrete adjoint through Rosenbrock steps.
+//! Still to come: a discrete adjoint through Rosenbrock steps.
 //!
 //! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
 //! the data times, including `t0` when it is listed.
