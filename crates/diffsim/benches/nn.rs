@@ -1,5 +1,7 @@
 //! Criterion benchmarks of the MLP kernels: forward + backward (input and parameter
-//! adjoints) for the two common small shapes, single input and batch 64, f32 and f64.
+//! adjoints) for the two common small shapes, single input and batch 64, f32 and f64; and
+//! one loss-and-gradient of the spiral neural ODE (discrete adjoint through Tsit5), at the
+//! random initial network and after 100 Adam iterations (which needs many more steps).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use diffsim::nn::{Activation, Float, Init, Mlp};
@@ -45,9 +47,24 @@ fn mlp(c: &mut Criterion) {
     });
 }
 
+fn spiral(c: &mut Criterion) {
+    use diffsim::fit::examples;
+    use diffsim::optim::{Control, MinimizeOptions};
+    let mut ex = examples::spiral(0, 1e-7, 1e-9).unwrap();
+    let p0 = ex.p0.clone();
+    let opts = MinimizeOptions::default();
+    let trained = examples::train_spiral(&mut ex, 100, 0, &opts, None, |_| Control::Continue).unwrap().best_x;
+    let mut grad = vec![0.0; p0.len()];
+    let mut group = c.benchmark_group("spiral_loss_and_gradient");
+    for (name, p) in [("untrained", &p0), ("adam100", &trained)] {
+        group.bench_function(name, |b| b.iter(|| ex.fit.loss_and_gradient(black_box(p), &mut grad)));
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
-    targets = mlp
+    targets = mlp, spiral
 }
 criterion_main!(benches);

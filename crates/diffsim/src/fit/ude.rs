@@ -134,6 +134,23 @@ impl<P: Physics> Ude<P> {
         &self.physics
     }
 
+    /// The right-hand side with the network's input and output in stack buffers of `W`
+    /// numbers (`W >= n`).
+    #[inline(always)]
+    fn rhs_in<T: Scalar, const W: usize>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        let n = u.len();
+        let mut x = [T::zero(); W];
+        let mut y = [T::zero(); W];
+        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
+            *xi = self.input.apply(ui).scale(s);
+        }
+        self.net.forward(p, &x[..n], &mut y[..n]);
+        self.physics.rhs(du, u, t);
+        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
+            *d += v.scale(s);
+        }
+    }
+
     /// The network's term alone, `NN(map(u); p)`, at one state.
     pub fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]) {
         let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, s)| self.input.value_f64(v) * s).collect();
@@ -151,38 +168,37 @@ impl<P: Physics> Model for Ude<P> {
     }
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         let n = u.len();
-        // Stack buffers: states are few (the network's width limit applies to them too).
-        let mut x = [T::zero(); 64];
-        let mut y = [T::zero(); 64];
-        if n > 64 {
+        // Stack buffers sized to the state: zeroing two 64-element buffers on every call cost
+        // a noticeable part of a small network's evaluation.
+        if n <= 4 {
+            self.rhs_in::<T, 4>(du, u, p, t);
+        } else if n <= 16 {
+            self.rhs_in::<T, 16>(du, u, p, t);
+        } else if n <= 64 {
+            self.rhs_in::<T, 64>(du, u, p, t);
+        } else {
             // Rare: wide state vectors pay for allocation.
             let x: Vec<T> = u.iter().zip(&self.in_scale).map(|(&v, &s)| self.input.apply(v).scale(s)).collect();
             let mut y = vec![T::zero(); n];
             self.net.forward(p, &x, &mut y);
             self.physics.rhs(du, u, t);
             du.iter_mut().zip(&y).zip(&self.out_scale).for_each(|((d, &v), &s)| *d += v.scale(s));
-            return;
-        }
-        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
-            *xi = self.input.apply(ui).scale(s);
-        }
-        self.net.forward(p, &x[..n], &mut y[..n]);
-        self.physics.rhs(du, u, t);
-        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
-            *d += v.scale(s);
         }
     }
     fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+        let n = self.in_scale.len();
+        if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
+            return false;
+        }
         let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let s = &mut *guard;
-        for i in 0..u.len() {
+        for i in 0..n {
             s.x[i] = self.input.value_f64(u[i]) * self.in_scale[i];
             s.w[i] = w[i] * self.out_scale[i];
         }
         s.xbar.fill(0.0);
-        if self.net.vjp(p, &s.x, &mut s.y, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws).is_err() {
-            return false;
-        }
+        // Sizes were checked above and the workspace was built for this network.
+        self.net.vjp_unchecked(p, &s.x, &mut s.y, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws);
         for (((d, &xb), &ui), &si) in du.iter_mut().zip(&s.xbar).zip(u).zip(&self.in_scale) {
             *d += xb * si * self.input.derivative_f64(ui);
         }

@@ -196,7 +196,7 @@ impl Activation {
 
     /// Overwrite `a` (holding pre-activations) with the activation values and `da` with the
     /// derivatives. One `match` per slice keeps the dispatch out of the element loop.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn eval_slice<F: Float>(&self, a: &mut [F], da: &mut [F]) {
         let da = &mut da[..a.len()];
         macro_rules! each {
@@ -221,6 +221,33 @@ impl Activation {
                 let v = x.value();
                 (F::from_f64((c.f)(v)), F::from_f64((c.df)(v)))
             }),
+        }
+    }
+    /// Overwrite `a` (holding pre-activations) with the activation values only (a forward
+    /// pass that no backward pass follows).
+    #[inline(always)]
+    pub(crate) fn value_slice<F: Float>(&self, a: &mut [F]) {
+        macro_rules! each {
+            ($g:expr) => {
+                for x in a.iter_mut() {
+                    *x = $g(*x).0;
+                }
+            };
+        }
+        match self {
+            Activation::Identity => {}
+            Activation::Tanh => {
+                for x in a.iter_mut() {
+                    *x = x.fast_tanh();
+                }
+            }
+            Activation::Relu => each!(relu_d::<F>),
+            Activation::Softplus => each!(softplus_d::<F>),
+            Activation::Sigmoid => each!(sigmoid_d::<F>),
+            Activation::Swish => each!(swish_d::<F>),
+            Activation::Gelu => each!(gelu_d::<F>),
+            Activation::Rbf => each!(rbf_d::<F>),
+            Activation::Custom(c) => each!(|x: F| (F::from_f64((c.f)(x.value())), ())),
         }
     }
 }

@@ -76,25 +76,33 @@ impl Dense {
 
     /// Batched float forward: for each of `batch` rows of `x` (`[batch][n_in]`), writes the
     /// activations to `a` and their derivatives `sigma'(z)` to `da` (both `[batch][n_out]`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn forward_batch<F: Float>(&self, params: &[F], x: &[F], a: &mut [F], da: &mut [F], batch: usize) {
         let (n_in, n_out) = (self.n_in, self.n_out);
         let w = &params[self.weights()];
         let b = &params[self.biases()];
         let a = &mut a[..batch * n_out];
-        for (xr, ar) in x[..batch * n_in].chunks_exact(n_in).zip(a.chunks_exact_mut(n_out)) {
-            for ((z, row), &bo) in ar.iter_mut().zip(w.chunks_exact(n_in)).zip(b) {
-                *z = bo + dot(row, xr);
-            }
+        // Rows by index, not `chunks_exact`: that divides by the (runtime) width, and a
+        // few integer divisions per layer were a visible share of a small network's time.
+        for r in 0..batch {
+            affine(w, b, &x[r * n_in..(r + 1) * n_in], &mut a[r * n_out..(r + 1) * n_out]);
         }
         self.activation.eval_slice(a, &mut da[..batch * n_out]);
+    }
+
+    /// Float forward for one input, values only (no derivatives kept): `out = sigma(W x + b)`.
+    #[inline(always)]
+    pub(crate) fn forward_values<F: Float>(&self, params: &[F], x: &[F], out: &mut [F]) {
+        let out = &mut out[..self.n_out];
+        affine(&params[self.weights()], &params[self.biases()], &x[..self.n_in], out);
+        self.activation.value_slice(out);
     }
 
     /// Batched backward through the affine part. `delta` (`[batch][n_out]`) is the adjoint
     /// of `z = W x + b` (the activation derivative already applied). Accumulates
     /// `W_bar += delta^T x` and `b_bar += sum delta` into `pbar` (the full flat gradient) and,
     /// when `xbar` is given, `xbar += delta W` (`[batch][n_in]`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn backward_batch<F: Float>(
         &self,
         params: &[F],
@@ -109,19 +117,19 @@ impl Dense {
         let delta = &delta[..batch * n_out];
         if let Some(pbar) = pbar {
             let (gw, gb) = pbar[self.offset..self.offset + self.n_params()].split_at_mut(n_out * n_in);
-            for (xr, dr) in x.chunks_exact(n_in).zip(delta.chunks_exact(n_out)) {
-                for ((grow, &d), gbo) in gw.chunks_exact_mut(n_in).zip(dr).zip(gb.iter_mut()) {
-                    axpy(d, xr, grow);
-                    *gbo += d;
+            for r in 0..batch {
+                let (xr, dr) = (&x[r * n_in..(r + 1) * n_in], &delta[r * n_out..(r + 1) * n_out]);
+                outer_acc(dr, xr, gw);
+                for (g, &d) in gb.iter_mut().zip(dr) {
+                    *g += d;
                 }
             }
         }
         if let Some(xbar) = xbar {
             let w = &params[self.weights()];
-            for (xb, dr) in xbar[..batch * n_in].chunks_exact_mut(n_in).zip(delta.chunks_exact(n_out)) {
-                for (row, &d) in w.chunks_exact(n_in).zip(dr) {
-                    axpy(d, row, xb);
-                }
+            for r in 0..batch {
+                let dr = &delta[r * n_out..(r + 1) * n_out];
+                transpose_mul_acc(w, dr, &mut xbar[r * n_in..(r + 1) * n_in]);
             }
         }
     }
@@ -146,26 +154,147 @@ impl Dense {
     }
 }
 
+/// `z = W x + b` for one input (`W` row-major `[z.len()][x.len()]`).
+///
+/// Layers with up to four inputs (the first layer of a network on a few states) get a loop
+/// with the width as a constant, which the compiler vectorises across outputs; wider ones a
+/// dot product per row. The narrow loop sums `(b + w_0 x_0) + w_1 x_1 + ...` in the order of
+/// the generic forward pass, so that a solve through the network is unchanged to the bit.
+#[inline(always)]
+pub(crate) fn affine<F: Float>(w: &[F], b: &[F], x: &[F], z: &mut [F]) {
+    match x.len() {
+        1 => affine_narrow::<F, 1>(w, b, x, z),
+        2 => affine_narrow::<F, 2>(w, b, x, z),
+        3 => affine_narrow::<F, 3>(w, b, x, z),
+        4 => affine_narrow::<F, 4>(w, b, x, z),
+        n_in => {
+            for (o, (zo, &bo)) in z.iter_mut().zip(b).enumerate() {
+                *zo = bo + dot(&w[o * n_in..(o + 1) * n_in], x);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn affine_narrow<F: Float, const N: usize>(w: &[F], b: &[F], x: &[F], z: &mut [F]) {
+    // Plain indexing over the outputs (after one up-front slice of each operand): this
+    // shape the compiler vectorises across outputs, de-interleaving the rows of `W`; with
+    // per-row chunks it vectorised each tiny row instead, one output at a time.
+    let n_out = z.len();
+    let (w, b) = (&w[..n_out * N], &b[..n_out]);
+    let x: &[F; N] = x.try_into().expect("width checked by the caller");
+    for o in 0..n_out {
+        let mut s = b[o];
+        for j in 0..N {
+            s += w[o * N + j] * x[j];
+        }
+        z[o] = s;
+    }
+}
+
+/// `G += d x^T` (`G` row-major `[d.len()][x.len()]`).
+#[inline(always)]
+fn outer_acc<F: Float>(d: &[F], x: &[F], g: &mut [F]) {
+    macro_rules! narrow {
+        ($n:literal) => {{
+            let x: &[F; $n] = x.try_into().expect("width matched");
+            let g = &mut g[..d.len() * $n];
+            for o in 0..d.len() {
+                for j in 0..$n {
+                    g[o * $n + j] += d[o] * x[j];
+                }
+            }
+        }};
+    }
+    match x.len() {
+        1 => narrow!(1),
+        2 => narrow!(2),
+        3 => narrow!(3),
+        4 => narrow!(4),
+        n_in => {
+            for (o, &dv) in d.iter().enumerate() {
+                axpy(dv, x, &mut g[o * n_in..(o + 1) * n_in]);
+            }
+        }
+    }
+}
+
+/// `xb += W^T d`, i.e. `xb += sum_o d_o W[o, :]` (`W` row-major `[d.len()][xb.len()]`).
+///
+/// Wide rows are one `axpy` each. Narrow ones (a first layer on a few states, with many
+/// outputs) would make each `xb_j` one long serial chain of additions, so there the sum
+/// runs in four interleaved partial sums (rows `o mod 4`), added at the end.
+#[inline(always)]
+fn transpose_mul_acc<F: Float>(w: &[F], d: &[F], xb: &mut [F]) {
+    macro_rules! narrow {
+        ($n:literal) => {{
+            let n_out = d.len();
+            let w = &w[..n_out * $n];
+            let xb: &mut [F; $n] = xb.try_into().expect("width matched");
+            let mut acc = [[F::zero(); 4]; $n];
+            let full = n_out / 4 * 4;
+            let mut o = 0;
+            while o < full {
+                for r in 0..4 {
+                    for j in 0..$n {
+                        acc[j][r] += d[o + r] * w[(o + r) * $n + j];
+                    }
+                }
+                o += 4;
+            }
+            while o < n_out {
+                for j in 0..$n {
+                    acc[j][0] += d[o] * w[o * $n + j];
+                }
+                o += 1;
+            }
+            for j in 0..$n {
+                xb[j] += (acc[j][0] + acc[j][2]) + (acc[j][1] + acc[j][3]);
+            }
+        }};
+    }
+    match xb.len() {
+        1 => narrow!(1),
+        2 => narrow!(2),
+        3 => narrow!(3),
+        4 => narrow!(4),
+        n_in => {
+            for (o, &dv) in d.iter().enumerate() {
+                axpy(dv, &w[o * n_in..(o + 1) * n_in], xb);
+            }
+        }
+    }
+}
+
 /// Dot product with eight independent accumulators: float addition is not associative, so
 /// the compiler only vectorises a reduction when the code already splits it into lanes.
+/// The lanes are two groups of four, combined lane by lane and then as halves: written as
+/// one array of eight, the final sum made the compiler pair lanes 0 and 2 into one vector and
+/// shuffle every load.
 #[inline(always)]
 pub(crate) fn dot<F: Float>(a: &[F], b: &[F]) -> F {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [F::zero(); 8];
+    let mut lo = [F::zero(); 4];
+    let mut hi = [F::zero(); 4];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (xa, xb) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += xa[l] * xb[l];
+        for l in 0..4 {
+            lo[l] += xa[l] * xb[l];
+            hi[l] += xa[4 + l] * xb[4 + l];
         }
     }
     let mut tail = F::zero();
     for (&u, &v) in ra.iter().zip(rb) {
         tail += u * v;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    let mut s = [F::zero(); 4];
+    for l in 0..4 {
+        s[l] = lo[l] + hi[l];
+    }
+    ((s[0] + s[2]) + (s[1] + s[3])) + tail
 }
 
 /// `y += alpha * x`.

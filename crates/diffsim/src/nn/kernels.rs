@@ -11,6 +11,7 @@
 //! delta_{l-1} = (delta_l W_l) * sigma'(z_{l-1}),   x_bar += delta_1 W_1
 //! ```
 
+use super::simd::{wide, Kernel};
 use super::{Float, Mlp};
 use crate::error::{DiffsimError, Result};
 
@@ -138,7 +139,13 @@ impl Mlp {
     }
 
     /// The checked-free core of the forward pass: fills the workspace for `batch` inputs.
-    fn forward_store<F: Float>(&self, params: &[F], x: &[F], batch: usize, ws: &mut MlpWorkspace<F>) {
+    #[inline]
+    pub(crate) fn forward_store<F: Float>(&self, params: &[F], x: &[F], batch: usize, ws: &mut MlpWorkspace<F>) {
+        wide(ForwardStore { mlp: self, params, x, batch, ws })
+    }
+
+    #[inline(always)]
+    fn forward_store_body<F: Float>(&self, params: &[F], x: &[F], batch: usize, ws: &mut MlpWorkspace<F>) {
         ws.x[..batch * self.n_inputs()].copy_from_slice(x);
         for (l, layer) in self.layers().iter().enumerate() {
             let off = ws.layer_offsets[l];
@@ -176,8 +183,8 @@ impl Mlp {
         &self,
         params: &[F],
         ybar: &[F],
-        mut xbar: Option<&mut [F]>,
-        mut pbar: Option<&mut [F]>,
+        xbar: Option<&mut [F]>,
+        pbar: Option<&mut [F]>,
         ws: &mut MlpWorkspace<F>,
     ) -> Result<()> {
         let Some(batch) = ws.stored else {
@@ -195,6 +202,21 @@ impl Mlp {
         if let Some(pb) = pbar.as_deref() {
             check_len("parameter adjoint", self.n_params(), pb.len())?;
         }
+        wide(Backward { mlp: self, params, ybar, xbar, pbar, ws, batch });
+        Ok(())
+    }
+
+    /// The checked-free core of the backward pass for the stored batch `batch`.
+    #[inline(always)]
+    fn backward_body<F: Float>(
+        &self,
+        params: &[F],
+        ybar: &[F],
+        mut xbar: Option<&mut [F]>,
+        mut pbar: Option<&mut [F]>,
+        ws: &mut MlpWorkspace<F>,
+        batch: usize,
+    ) {
         let layers = self.layers();
         let last = layers.len() - 1;
         let [cur, prev] = &mut ws.delta;
@@ -220,9 +242,84 @@ impl Mlp {
             }
             std::mem::swap(cur, prev);
         }
-        Ok(())
     }
 
+    /// [`Mlp::vjp`] without the size checks, for callers that built `ws` from this network
+    /// and checked the lengths once (the UDE model's VJP): forward and backward in one pass
+    /// through the wide-vector dispatch.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn vjp_unchecked(
+        &self,
+        params: &[f64],
+        x: &[f64],
+        y: &mut [f64],
+        ybar: &[f64],
+        xbar: Option<&mut [f64]>,
+        pbar: Option<&mut [f64]>,
+        ws: &mut MlpWorkspace<f64>,
+    ) {
+        wide(Vjp1 { mlp: self, params, x, y, ybar, xbar, pbar, ws });
+    }
+}
+
+struct ForwardStore<'a, F> {
+    mlp: &'a Mlp,
+    params: &'a [F],
+    x: &'a [F],
+    batch: usize,
+    ws: &'a mut MlpWorkspace<F>,
+}
+
+impl<F: Float> Kernel for ForwardStore<'_, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.mlp.forward_store_body(self.params, self.x, self.batch, self.ws)
+    }
+}
+
+struct Backward<'a, F> {
+    mlp: &'a Mlp,
+    params: &'a [F],
+    ybar: &'a [F],
+    xbar: Option<&'a mut [F]>,
+    pbar: Option<&'a mut [F]>,
+    ws: &'a mut MlpWorkspace<F>,
+    batch: usize,
+}
+
+impl<F: Float> Kernel for Backward<'_, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.mlp.backward_body(self.params, self.ybar, self.xbar, self.pbar, self.ws, self.batch)
+    }
+}
+
+struct Vjp1<'a> {
+    mlp: &'a Mlp,
+    params: &'a [f64],
+    x: &'a [f64],
+    y: &'a mut [f64],
+    ybar: &'a [f64],
+    xbar: Option<&'a mut [f64]>,
+    pbar: Option<&'a mut [f64]>,
+    ws: &'a mut MlpWorkspace<f64>,
+}
+
+impl Kernel for Vjp1<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Vjp1 { mlp, params, x, y, ybar, xbar, pbar, ws } = self;
+        mlp.forward_store_body(params, x, 1, ws);
+        let last = *ws.layer_offsets.last().expect("an Mlp has at least one layer");
+        y.copy_from_slice(&ws.a[last..last + mlp.n_outputs()]);
+        mlp.backward_body(params, ybar, xbar, pbar, ws, 1);
+    }
+}
+
+impl Mlp {
     /// Forward then backward for one input: accumulates `x_bar` and `p_bar` as
     /// [`Mlp::backward_ws`] and writes `y`.
     #[allow(clippy::too_many_arguments)]

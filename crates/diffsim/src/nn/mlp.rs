@@ -1,9 +1,11 @@
 //! The multilayer perceptron: construction, shape, and the generic (any [`Scalar`]) forward
 //! pass used inside a model's right-hand side.
 
-use super::{Activation, Dense, MAX_WIDTH};
+use super::simd::{as_float, as_float_mut, wide, Kernel};
+use super::{Activation, Dense, Float, MAX_WIDTH};
 use crate::error::{DiffsimError, Result};
 use crate::Scalar;
+use std::mem::MaybeUninit;
 
 /// A multilayer perceptron `y = L_k(... L_2(L_1(x)))` with dense layers
 /// `L(x) = sigma(W x + b)`.
@@ -141,6 +143,9 @@ impl Mlp {
     /// parameter length once with [`Mlp::check_params`]).
     #[inline]
     pub fn forward<T: Scalar>(&self, params: &[T], x: &[T], y: &mut [T]) {
+        if self.forward_plain_float::<T, T>(params, x, y) {
+            return;
+        }
         self.forward_dispatch(params, x, y, |w, x| w * x, |b| b)
     }
 
@@ -162,7 +167,74 @@ impl Mlp {
     /// ```
     #[inline]
     pub fn forward_const_params<T: Scalar>(&self, params: &[f64], x: &[T], y: &mut [T]) {
+        if self.forward_plain_float::<f64, T>(params, x, y) {
+            return;
+        }
         self.forward_dispatch(params, x, y, |w, x: T| x.scale(w), T::from_f64)
+    }
+
+    /// When everything is a plain `f64` (or everything `f32`), run the fast float kernel
+    /// instead of the generic code: a model's `rhs` on floats (the forward solve) then costs
+    /// what the kernels cost. Returns false for other number types.
+    #[inline(always)]
+    fn forward_plain_float<P: Scalar, T: Scalar>(&self, params: &[P], x: &[T], y: &mut [T]) -> bool {
+        if let (Some(p), Some(x), Some(y)) = (as_float::<P, f64>(params), as_float::<T, f64>(x), as_float_mut(y)) {
+            self.forward_values(p, x, y);
+            return true;
+        }
+        if let (Some(p), Some(x), Some(y)) = (as_float::<P, f32>(params), as_float::<T, f32>(x), as_float_mut(y)) {
+            self.forward_values(p, x, y);
+            return true;
+        }
+        false
+    }
+
+    /// Float forward for one input without a workspace (values only, nothing stored for a
+    /// backward pass).
+    ///
+    /// # Panics
+    /// As [`Mlp::forward`].
+    fn forward_values<F: Float>(&self, params: &[F], x: &[F], y: &mut [F]) {
+        assert!(
+            params.len() >= self.n_params && x.len() >= self.n_inputs() && y.len() >= self.n_outputs(),
+            "Mlp::forward: need {} params, {} inputs, {} outputs; got {}, {}, {}",
+            self.n_params,
+            self.n_inputs(),
+            self.n_outputs(),
+            params.len(),
+            x.len(),
+            y.len()
+        );
+        match self.max_hidden {
+            0..=16 => wide(ForwardValues::<F, 16> { mlp: self, params, x, y }),
+            17..=64 => wide(ForwardValues::<F, 64> { mlp: self, params, x, y }),
+            _ => wide(ForwardValues::<F, MAX_WIDTH> { mlp: self, params, x, y }),
+        }
+    }
+
+    /// The layers through two stack buffers of `W` floats. The buffers start uninitialised
+    /// and each layer initialises only the prefix it writes: zeroing two whole buffers cost
+    /// as much as a small network's first layer.
+    #[inline(always)]
+    fn forward_values_in<F: Float, const W: usize>(&self, params: &[F], x: &[F], y: &mut [F]) {
+        let mut bufs = [[MaybeUninit::<F>::uninit(); W]; 2];
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let [even, odd] = &mut bufs;
+            // Layer l writes buffer l % 2 and reads buffer (l - 1) % 2, written by layer l - 1.
+            let (src_buf, dst_buf) = if l % 2 == 0 { (odd, even) } else { (even, odd) };
+            let src: &[F] = if l == 0 {
+                x
+            } else {
+                // SAFETY: layer l - 1 initialised the first n_out(l - 1) = n_in(l) elements.
+                unsafe { std::slice::from_raw_parts(src_buf.as_ptr().cast::<F>(), layer.n_in) }
+            };
+            if l == last {
+                layer.forward_values(params, src, y);
+            } else {
+                layer.forward_values(params, src, zeroed_prefix(dst_buf, layer.n_out));
+            }
+        }
     }
 
     /// Pick the smallest stack buffer that fits: zeroing 2 x 256 duals per call would cost
@@ -218,6 +290,32 @@ impl Mlp {
             layer.forward_generic(params, src, dst, mul, lift);
         }
     }
+}
+
+struct ForwardValues<'a, F, const W: usize> {
+    mlp: &'a Mlp,
+    params: &'a [F],
+    x: &'a [F],
+    y: &'a mut [F],
+}
+
+impl<F: Float, const W: usize> Kernel for ForwardValues<'_, F, W> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.mlp.forward_values_in::<F, W>(self.params, self.x, self.y)
+    }
+}
+
+/// The first `n` elements of `buf`, set to zero and viewed as initialised floats.
+#[inline(always)]
+fn zeroed_prefix<F: Float>(buf: &mut [MaybeUninit<F>], n: usize) -> &mut [F] {
+    let buf = &mut buf[..n];
+    for e in buf.iter_mut() {
+        e.write(F::zero());
+    }
+    // SAFETY: all n elements were initialised just above; MaybeUninit<F> has F's layout.
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<F>(), n) }
 }
 
 #[cfg(test)]

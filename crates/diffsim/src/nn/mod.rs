@@ -28,7 +28,9 @@
 //!
 //! - [`Mlp::forward`] / [`Mlp::forward_const_params`]: generic over [`Scalar`], so they run
 //!   inside a model's `rhs<T>` on `f64`, duals or the tape. No allocation: hidden layers
-//!   live on the stack, hence the [`MAX_WIDTH`] limit on hidden widths.
+//!   live on the stack, hence the [`MAX_WIDTH`] limit on hidden widths. On plain `f64` (or
+//!   all-`f32`) numbers they take the fast float kernels below, so a forward solve through
+//!   a network costs what the kernels cost.
 //! - [`Mlp::forward_ws`] / [`Mlp::forward_batch`] and [`Mlp::backward_ws`] /
 //!   [`Mlp::backward_batch`]: fast `f32`/`f64` kernels over a caller-owned
 //!   [`MlpWorkspace`] (created once, faer style). Backward passes ACCUMULATE into `x_bar`
@@ -38,6 +40,16 @@
 //!
 //! Hand-written kernels rather than a tensor crate: networks here have a few dozen units,
 //! where per-call overhead and allocation of general libraries dominate the arithmetic.
+//!
+//! # Speed
+//!
+//! The library targets baseline x86-64 (two `f64` lanes); the float kernels are compiled a
+//! second time with AVX2 and chosen at run time (same operations in the same order, so the
+//! same bits; see `simd`). `tanh` is an inlined, vectorisable Pade form accurate to 3 ulp
+//! (see `fastmath`). Layers on a few inputs (1 to 4: the first layer of a UDE network on its
+//! states) have their own loops, vectorised across outputs. Measured on a 2-50-2 tanh
+//! network (`f64`, one input, Zen 3): about 0.16 us forward and 0.36 us forward plus
+//! backward, from 0.9 and 1.3 us with the scalar C-library tanh kernels.
 //!
 //! ```
 //! use diffsim::nn::{Activation, Init, Mlp};
@@ -77,6 +89,7 @@ mod fastmath;
 mod init;
 mod kernels;
 mod mlp;
+mod simd;
 
 pub use activation::{Activation, CustomActivation, ACTIVATION_NAMES};
 pub use dense::Dense;

@@ -1,8 +1,9 @@
 //! Discrete adjoint of the explicit Runge-Kutta solvers: reverse mode through the solver's
 //! own accepted steps.
 //!
-//! The forward solve records every accepted step (start state, time, size); the reverse
-//! sweep replays each step's stages from its start state and pulls the adjoint back through
+//! The forward solve records every accepted step (start state, time, size) and keeps its
+//! stage derivatives `k_i` (the dense output); the reverse sweep rebuilds each step's stage
+//! inputs from them and pulls the adjoint back through
 //!
 //! ```text
 //! Y_i = u + h sum_{j<i} a_ij k_j,   k_i = f(Y_i, p, t + c_i h),
@@ -14,8 +15,11 @@
 //! earlier stages through `a_ij`, and `(df/dp)^T kbar_i` accumulates into dL/dp.
 //!
 //! The step sizes are held fixed (the controller is not differentiated), so this is the exact
-//! gradient of the discrete map the forward solve applied, to rounding. Memory: one state
-//! per accepted step (the stages are recomputed, not stored).
+//! gradient of the discrete map the forward solve applied, to rounding (the stage inputs
+//! are rebuilt in the stepper's own order of operations, so they are bit for bit the ones
+//! the forward solve evaluated). Memory: per accepted step, one state and the stage
+//! derivatives (the dense output: `c.len()` states); the reverse sweep evaluates no right-hand
+//! side, only one VJP per stage.
 
 use crate::ad::{Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
@@ -61,7 +65,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
     let (n, np) = (problem.u0.len(), problem.p.len());
     let mut fwd_opts = opts.clone();
     fwd_opts.record_steps = true;
-    fwd_opts.dense = Some(false);
+    fwd_opts.dense = Some(true);
     let sol = solve_explicit(model, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
     super::require_success(&sol)?;
     loss.check(sol.u_flat.len())?;
@@ -89,20 +93,24 @@ pub(crate) fn discrete_adjoint<M: Model>(
         }
     }
 
+    // The forward solve kept every accepted step's stage derivatives k_i (its dense
+    // output), so the sweep rebuilds the stage inputs Y_i from them instead of calling f
+    // again: replaying cost one right-hand side per stage and step, as much as the VJPs.
+    let dense = sol.dense.as_ref().expect("dense output was requested");
+    debug_assert_eq!(dense.offsets.len(), records.len());
     let total_stages = tab.c.len();
     let mut vjp = Vjp::new(model, vjp)?;
-    let mut y = vec![0.0; total_stages * n];
-    let mut k = vec![0.0; total_stages * n];
+    let mut y = vec![0.0; n];
     let mut kbar = vec![0.0; total_stages * n];
     let mut ybar = vec![0.0; n];
     let mut lambda = vec![0.0; n];
     let mut ubar = vec![0.0; n];
     let mut dp = vec![0.0; np];
     let p = &problem.p;
-    let mut nf = 0;
 
     for (idx, rec) in records.iter().enumerate().rev() {
         let u = &log.u_start[idx * n..(idx + 1) * n];
+        let k = &dense.ks[dense.offsets[idx]..dense.offsets[idx] + total_stages * n];
         let h = rec.h;
         let saves = &per_step[idx];
         for &(s, kind) in saves {
@@ -112,19 +120,6 @@ pub(crate) fn discrete_adjoint<M: Model>(
         }
         let interpolated = saves.iter().any(|(_, kind)| matches!(kind, SavedAt::Theta(_)));
         let stages = if interpolated { total_stages } else { tab.stages };
-        // Replay the stages.
-        for i in 0..stages {
-            let (done, rest) = k.split_at_mut(i * n);
-            let yi = &mut y[i * n..(i + 1) * n];
-            yi.copy_from_slice(u);
-            for (j, &a) in tab.a[i].iter().enumerate() {
-                if a != 0.0 {
-                    add(yi, &done[j * n..(j + 1) * n], h * a);
-                }
-            }
-            model.rhs(&mut rest[..n], yi, p, rec.t_eval + tab.c[i] * h);
-        }
-        nf += stages;
         // Seed the stage adjoints.
         kbar[..stages * n].fill(0.0);
         ubar.copy_from_slice(&lambda);
@@ -152,8 +147,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
             if w.iter().all(|&x| x == 0.0) {
                 continue;
             }
+            stage_input(&mut y, u, k, h, tab.a[i]);
             ybar.fill(0.0);
-            vjp.apply(model, w, &y[i * n..(i + 1) * n], p, rec.t_eval + tab.c[i] * h, &mut ybar, &mut dp);
+            vjp.apply(model, w, &y, p, rec.t_eval + tab.c[i] * h, &mut ybar, &mut dp);
             add(&mut ubar, &ybar, 1.0);
             for (j, &a) in tab.a[i].iter().enumerate() {
                 if a != 0.0 {
@@ -167,8 +163,24 @@ pub(crate) fn discrete_adjoint<M: Model>(
         add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
     }
     let mut stats: Stats = sol.stats;
-    stats.nf += nf + vjp.evals;
+    stats.nf += vjp.evals;
     Ok(Gradient { loss: value, dp, du0: lambda, stats })
+}
+
+/// `y = u + h sum_j a_j k_j`, summed in the stepper's order (the weighted stages first,
+/// then scaled by `h`), so that `y` is bit for bit the stage input the forward solve used.
+#[inline]
+fn stage_input(y: &mut [f64], u: &[f64], k: &[f64], h: f64, a: &[f64]) {
+    let n = u.len();
+    for c in 0..n {
+        let mut acc = 0.0;
+        for (j, &aj) in a.iter().enumerate() {
+            if aj != 0.0 {
+                acc += k[j * n + c] * aj;
+            }
+        }
+        y[c] = u[c] + acc * h;
+    }
 }
 
 /// `acc += c * x`.
