@@ -1,9 +1,9 @@
 //! The reverse-mode tape against forward-mode duals on the whole zoo, and its guards: a
 //! compiled replay never returns the gradient of a branch the model did not take.
 
-use diffsim::ad::{ForwardJacobian, RhsTape, TapeMode, Unreplayable, Vjp, VjpMethod};
+use diffsim::ad::{ForwardJacobian, RhsTape, TapeMode, Vjp, VjpMethod};
 use diffsim::models::{self, LvPiecewise};
-use diffsim::nn::{Activation, Init, Mlp};
+use diffsim::nn::{Activation, CustomActivation, Init, Mlp};
 use diffsim::{Model, Scalar};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -242,9 +242,11 @@ fn compiled_tape_equals_re_recording_bit_for_bit() {
     }
 }
 
-/// A neural ODE through the network's generic forward pass (a 2-50-2 tanh MLP, 252
-/// parameters). Its activations use `Scalar::chain`, which the tape cannot replay, so the
-/// compiled tape re-records at each new point, and stays exact.
+/// A neural ODE through the network's generic forward pass (a 2-50-2 MLP, 252 parameters).
+/// Built-in activations go through `Scalar::chain_fn`, so the compiled tape records once and
+/// replays; a custom activation (a closure over user function pointers) goes through
+/// `Scalar::chain`, which the tape cannot replay: it re-records at each new point instead,
+/// and stays exact either way.
 #[derive(Clone)]
 struct NeuralOde(Mlp);
 impl Model for NeuralOde {
@@ -260,28 +262,36 @@ impl Model for NeuralOde {
 }
 
 #[test]
-fn neural_ode_through_chain_activations_is_re_recorded_and_exact() {
-    let net = Mlp::with_hidden(&[2, 50, 2], Activation::Tanh).unwrap();
-    let p = net.init_params(Init::GlorotUniform, 7, 1.0);
-    let model = NeuralOde(net);
-    assert_eq!(model.n_params(), 252);
-    let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
-    let mut compiled = Vjp::new(&model, VjpMethod::CompiledTape).unwrap();
-    for k in 0..3 {
-        let u = [0.5 - 0.2 * k as f64, 0.1 * k as f64];
-        let w = [1.0, -0.7];
-        let (mut du_a, mut dp_a, mut du_b, mut dp_b) = ([0.0; 2], vec![0.0; 252], [0.0; 2], vec![0.0; 252]);
-        forward.apply(&model, &w, &u, &p, 0.0, &mut du_a, &mut dp_a);
-        compiled.apply(&model, &w, &u, &p, 0.0, &mut du_b, &mut dp_b);
-        for (a, b) in du_a.iter().chain(&dp_a).zip(du_b.iter().chain(&dp_b)) {
-            assert!(close(*b, *a, 1e-12), "{b} vs {a}");
+fn neural_ode_vjp_by_compiled_tape_replays_built_in_and_re_records_custom_activations() {
+    let custom = Activation::Custom(CustomActivation { name: "cube", f: |x| x * x * x, df: |x| 3.0 * x * x });
+    for (activation, replays) in [(Activation::Tanh, true), (Activation::Gelu, true), (custom, false)] {
+        let net = Mlp::with_hidden(&[2, 50, 2], activation).unwrap();
+        let p = net.init_params(Init::GlorotUniform, 7, 1.0);
+        let model = NeuralOde(net);
+        assert_eq!(model.n_params(), 252);
+        let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
+        let mut compiled = Vjp::new(&model, VjpMethod::CompiledTape).unwrap();
+        for k in 0..3 {
+            let u = [0.5 - 0.2 * k as f64, 0.1 * k as f64];
+            let w = [1.0, -0.7];
+            let (mut du_a, mut dp_a, mut du_b, mut dp_b) = ([0.0; 2], vec![0.0; 252], [0.0; 2], vec![0.0; 252]);
+            forward.apply(&model, &w, &u, &p, 0.0, &mut du_a, &mut dp_a);
+            compiled.apply(&model, &w, &u, &p, 0.0, &mut du_b, &mut dp_b);
+            for (a, b) in du_a.iter().chain(&dp_a).zip(du_b.iter().chain(&dp_b)) {
+                assert!(close(*b, *a, 1e-12), "{activation}: {b} vs {a}");
+            }
+        }
+        let s = compiled.tape_stats().unwrap();
+        let mut tape = RhsTape::new(&model, TapeMode::Compiled);
+        tape.at(&model, &[0.1, 0.2], &p, 0.0).unwrap();
+        if replays {
+            assert_eq!((s.recordings, s.replays), (1, 2), "{activation}: {s:?}");
+            assert_eq!(tape.unreplayable(), None, "{activation}");
+        } else {
+            assert_eq!((s.recordings, s.unreplayable, s.replays), (3, 2, 0), "{activation}: {s:?}");
+            assert!(tape.unreplayable().is_some());
         }
     }
-    let s = compiled.tape_stats().unwrap();
-    assert_eq!((s.recordings, s.unreplayable, s.replays), (3, 2, 0), "{s:?}");
-    let mut tape = RhsTape::new(&model, TapeMode::Compiled);
-    tape.at(&model, &[0.1, 0.2], &p, 0.0).unwrap();
-    assert_eq!(tape.unreplayable(), Some(Unreplayable::ValueRead));
 }
 
 /// The same network written with `chain_fn` (the function handed over) replays.

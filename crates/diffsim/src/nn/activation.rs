@@ -153,8 +153,8 @@ impl Activation {
     }
 
     /// The activation on any [`Scalar`]: value and derivative are computed in `f64` from
-    /// `x.value()` and applied with [`Scalar::chain`], so duals carry exact first
-    /// derivatives.
+    /// `x.value()` and applied with [`Scalar::chain_fn`], so duals carry exact first
+    /// derivatives and a compiled tape replays it.
     ///
     /// ```
     /// use diffsim::{ad::Dual, nn::Activation};
@@ -166,18 +166,21 @@ impl Activation {
         if let Activation::Identity = self {
             return x;
         }
-        let (v, d) = self.eval(x.value());
-        x.chain(v, d)
+        let mut z = [x];
+        self.apply_slice(&mut z);
+        z[0]
     }
 
     /// Apply to every element of `z` in place (one `match` for the whole slice).
     #[inline]
     pub(crate) fn apply_slice<T: Scalar>(&self, z: &mut [T]) {
+        // Built-ins go through `chain_fn` so a compiled tape can replay them at new inputs;
+        // a custom activation's closure is no `fn` pointer, so it uses `chain` (a tape
+        // holding one is re-recorded at every point).
         macro_rules! each {
             ($g:expr) => {
                 for x in z.iter_mut() {
-                    let (v, d) = $g(x.value());
-                    *x = x.chain(v, d);
+                    *x = x.chain_fn($g);
                 }
             };
         }
@@ -190,7 +193,12 @@ impl Activation {
             Activation::Swish => each!(swish_d::<f64>),
             Activation::Gelu => each!(gelu_d::<f64>),
             Activation::Rbf => each!(rbf_d::<f64>),
-            Activation::Custom(c) => each!(|v| ((c.f)(v), (c.df)(v))),
+            Activation::Custom(c) => {
+                for x in z.iter_mut() {
+                    let v = x.value();
+                    *x = x.chain((c.f)(v), (c.df)(v));
+                }
+            }
         }
     }
 
