@@ -7,6 +7,8 @@
 #   DIFFSIM_BIN=path  use this diffsim binary instead of building target/release/diffsim
 #   SKIP_BUILD=1      do not run cargo for diffsim (use whatever binary exists)
 #   SKIP_DIFFSOL=1    skip the diffsol (Rust crate) peer
+#   SKIP_SPIRAL=1     skip the spiral neural-ODE gradient comparison (diffrax, torchdiffeq)
+#   SPIRAL_ARGS="..." extra spiral_peers.py arguments (e.g. "--quick" or "--only diffrax")
 #   PYTHON=python3    interpreter used to create the venv
 set -uo pipefail
 
@@ -76,9 +78,23 @@ for peer in cvode diffrax scipy; do
   say "$peer"
   "$PY" "$HERE/peers.py" --only "$peer" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
 done
+SP="$OUT/spiral.jsonl"
+if [ -z "${SKIP_SPIRAL:-}" ]; then
+  # The spiral neural ODE: diffrax and torchdiffeq first (they emit the shared data and
+  # initial parameters, and diffrax's trained ones), then diffsim on the same numbers.
+  say "spiral neural ODE gradients: diffrax, torchdiffeq (a few minutes; SKIP_SPIRAL=1 skips)"
+  "$PY" "$HERE/spiral_peers.py" --budget "$BUDGET" ${SPIRAL_ARGS:-} > "$SP" 2>>"$LOG"
+  say "spiral neural ODE gradients: diffsim"
+  (cd "$ROOT" && cargo run --release -q -p diffsim --example spiral_peers -- "$SP" "$BUDGET") >>"$SP" 2>>"$LOG" \
+    || say "diffsim spiral_peers failed (see $LOG)"
+fi
 T_END=$(date +%s)
 
 "$PY" "$HERE/table.py" "$RES" | tee "$OUT/latest.md"
+if [ -s "$SP" ] && [ -z "${SKIP_SPIRAL:-}" ]; then
+  echo
+  "$PY" "$HERE/spiral_peers.py" --table "$SP" | tee "$OUT/spiral.md"
+fi
 echo
 echo "builds/installs: $((T_BUILT - T_START)) s; benchmark runs: $((T_END - T_BUILT)) s;" \
      "machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -m); raw results: ${RES#$ROOT/}; log: ${LOG#$ROOT/}"

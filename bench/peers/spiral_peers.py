@@ -380,7 +380,7 @@ def table(paths):
     out = ["| peer | case | dtype | method / adjoint | time | steps / nfe | loss |",
            "|---|---|---|---|---:|---|---|"]
     for r in recs:
-        if r.get("case") in (None, "data", "trained_params"):
+        if r.get("case") in (None, "data", "trained_params", "init_params"):
             continue
         sec = r.get("seconds")
         if sec is None:
@@ -412,6 +412,50 @@ def table(paths):
         if r.get("extrapolated"):
             loss = f"{r.get('loss_last_iteration'):.4g} at it. {r.get('iterations_run')}"
         out.append(f"| {r['peer']} | {r['case']} | {r.get('dtype', '')} | {meth} | {tm} | {steps} | {loss} |")
+    print("\n".join(out))
+    ratios(recs)
+
+
+# Which diffsim method answers which peer adjoint (same idea: store and differentiate the
+# discrete steps; or solve u backwards with the adjoint).
+COUNTERPARTS = {"RecursiveCheckpointAdjoint": ("discrete", "checkpointing"),
+                "BacksolveAdjoint": ("backsolve",), "odeint": ("discrete",),
+                "odeint_adjoint": ("backsolve",)}
+
+
+def ratios(recs):
+    """Ratios ours / theirs for loss+gradient at the same parameters (float64)."""
+    grads = [r for r in recs if r.get("case") == "loss_grad" and r.get("dtype") == "float64"
+             and r.get("seconds")]
+    ours = [r for r in grads if r["peer"] == "diffsim"]
+    if not ours:
+        return
+    def plabel(r):
+        return "init" if r.get("params") == "init" else "trained"
+    out = ["", "Loss+gradient, float64, ratio = diffsim / peer (below 1: diffsim faster)", "",
+           "| params | peer adjoint | peer time | diffsim method | diffsim time | ratio | loss (peer / diffsim) |",
+           "|---|---|---:|---|---:|---:|---|"]
+    for theirs in [r for r in grads if r["peer"] != "diffsim"]:
+        mine = [r for r in ours if plabel(r) == plabel(theirs)]
+        cands = [r for r in mine if r["adjoint"].split(",")[0] in COUNTERPARTS.get(theirs["adjoint"], ())]
+        best = min(mine, key=lambda r: r["seconds"], default=None)
+        for r in sorted({id(x): x for x in cands + ([best] if best else [])}.values(), key=lambda r: r["seconds"]):
+            out.append(f"| {plabel(theirs)} | {theirs['peer']} {theirs['adjoint']} | {theirs['seconds'] * 1e3:.3g} ms "
+                       f"| {r['adjoint']} | {r['seconds'] * 1e3:.3g} ms | {r['seconds'] / theirs['seconds']:.3f} "
+                       f"| {theirs.get('loss', float('nan')):.6g} / {r.get('loss', float('nan')):.6g} |")
+    adam = [r for r in recs if str(r.get("case", "")).startswith("adam") and r.get("dtype") == "float64"
+            and r.get("seconds")]
+    mine = [r for r in adam if r["peer"] == "diffsim"]
+    if mine:
+        out += ["", "300 Adam(0.05) iterations from the same initial network, float64", "",
+                "| peer | time | diffsim time | ratio | final loss (peer / diffsim) |", "|---|---:|---:|---:|---|"]
+        for theirs in [r for r in adam if r["peer"] != "diffsim"]:
+            m = mine[0]
+            extra = " (extrapolated)" if theirs.get("extrapolated") else ""
+            out.append(f"| {theirs['peer']} {theirs.get('adjoint', '')} | {theirs['seconds']:.3g} s{extra} "
+                       f"| {m['seconds']:.3g} s | {m['seconds'] / theirs['seconds']:.3f} "
+                       f"| {theirs.get('final_loss', theirs.get('loss_last_iteration', float('nan'))):.4g} "
+                       f"/ {m.get('final_loss', float('nan')):.4g} |")
     print("\n".join(out))
 
 
@@ -448,7 +492,11 @@ def main(argv=None):
     dtypes = a.dtypes.split(",")
     ts, data = true_data()
     emit(peer="reference", case="data", solver="scipy DOP853 rtol=1e-13 atol=1e-14",
-         t=list(map(float, ts)), u_last=list(map(float, data[-1])), n_params=4 * HIDDEN + HIDDEN + 2)
+         t=list(map(float, ts)), u_last=list(map(float, data[-1])), n_params=4 * HIDDEN + HIDDEN + 2,
+         data=data.tolist())
+    p_init = init_params()
+    emit(peer="reference", case="init_params", label="init", shapes=[list(x.shape) for x in p_init],
+         values=[x.ravel().tolist() for x in p_init])
     if a.trained_params:
         with open(a.trained_params) as fh:
             for line in fh:

@@ -16,7 +16,7 @@ pub struct GradArgs {
     #[arg(long, default_value = "sum")]
     pub loss: String,
     /// forward, forward-ad, forward-ad-value-norm, backsolve, interpolating, checkpointing,
-    /// quadrature, discrete, or auto (explicit methods: forward-ad for at most 8 parameters
+    /// quadrature, discrete, discrete-checkpointing, or auto (explicit methods: forward-ad for at most 8 parameters
     /// plus states, else discrete; stiff methods: interpolating; never backsolve).
     #[arg(long, default_value = "auto")]
     pub sensealg: String,

@@ -99,7 +99,14 @@ pub fn setup(a: &SolveArgs) -> Result<(Problem<ZooModel>, Algorithm, SolveOption
         opts = opts.saveat_times(ts);
     }
     if let Some(s) = &a.tstops {
-        opts = opts.tstops(parse::list("--tstops", s)?);
+        let stops = parse::list("--tstops", s)?;
+        // The library skips stops outside the span (a model's breakpoints may lie beyond a
+        // shorter span); a stop typed on the command line outside it is a mistake.
+        let (t0, t1) = prob.tspan;
+        if let Some(t) = stops.iter().find(|&&t| (t - t0) * (t1 - t0) < 0.0 || (t - t1) * (t0 - t1) < 0.0) {
+            return Err(format!("--tstops: {t} lies outside the span {t0},{t1}"));
+        }
+        opts = opts.tstops(stops);
     }
     if a.repeat == 0 {
         return Err("--repeat must be at least 1".into());

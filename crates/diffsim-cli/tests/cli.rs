@@ -225,6 +225,10 @@ fn tstops_are_hit_exactly_when_saving_every_step() {
     for stop in [0.3, 0.7] {
         assert!(t.contains(&stop), "t does not contain the tstop {stop} exactly: {t:?}");
     }
+    // A stop outside the span is an error, not silently skipped.
+    let o = diffsim(&["solve", "--model", "lorenz", "--tspan", "0,1", "--tstops", "0.3,1.5"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("1.5"), "{}", stderr(&o));
 }
 
 #[test]
@@ -413,17 +417,28 @@ fn grad_json_contract_and_finite_differences() {
     assert!((grad_p[0] - fd).abs() < 1e-5 * fd.abs().max(1.0), "{} vs {fd}", grad_p[0]);
     assert!((g["loss"].as_f64().unwrap() - loss_at(1.5)).abs() < 1e-8);
     // Every method by name agrees with the default's gradient; unknown names fail cleanly.
-    for sensealg in ["forward", "interpolating", "checkpointing", "quadrature", "backsolve", "discrete"] {
+    let every =
+        ["forward", "interpolating", "checkpointing", "quadrature", "backsolve", "discrete", "discrete-checkpointing"];
+    for (i, sensealg) in every.into_iter().enumerate() {
         let mut a = args.clone();
         a.extend_from_slice(&["--sensealg", sensealg]);
+        // Every VJP method by name too, one per sensealg in turn.
+        let vjp = ["forward", "tape", "compiled-tape", "finite"][i % 4];
+        if sensealg != "forward" {
+            a.extend_from_slice(&["--vjp", vjp]);
+        }
         let m = json(&a);
         assert_eq!(m["sensealg"], sensealg);
+        assert_eq!(m["vjp"], if sensealg == "forward" { "none" } else { vjp });
         let other = numbers(&m["grad_p"], "grad_p");
         for (x, y) in other.iter().zip(&grad_p) {
             assert!((x - y).abs() < 1e-6 * y.abs().max(1.0), "{sensealg}: {other:?} vs {grad_p:?}");
         }
     }
     let o = diffsim(&["grad", "--model", "lorenz", "--sensealg", "nope"]);
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o).lines().count(), 1);
+    let o = diffsim(&["grad", "--model", "lorenz", "--vjp", "nope"]);
     assert!(!o.status.success());
     assert_eq!(stderr(&o).lines().count(), 1);
 }

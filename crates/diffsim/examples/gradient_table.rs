@@ -4,7 +4,7 @@
 //! `cargo run --release -p diffsim --example gradient_table [-- quick]`
 //!
 //! Problems: Lorenz on [0, 1], Robertson on [0, 40] (stiff), the 252-parameter spiral
-//! neural ODE, and the 1-D Brusselator (method of lines, 2N states for N = 32 and 128).
+//! neural ODE, and the 1-D Brusselator (method of lines, 2N states for N = 64 and 128).
 //! Peak memory: Lotka-Volterra on [0, 2000] at rtol = atol = 1e-9 (tens of thousands of
 //! steps), heap bytes above the baseline during one gradient call.
 
@@ -104,12 +104,20 @@ fn main() {
         SensAlg::ForwardAd,
         SensAlg::Forward,
         SensAlg::Discrete(v),
+        SensAlg::DiscreteCheckpointing(v),
         SensAlg::Interpolating(v),
         SensAlg::Checkpointing(v),
         SensAlg::Quadrature(v),
         SensAlg::Backsolve(v),
     ];
-    let stiff = [SensAlg::Forward, SensAlg::Interpolating(v), SensAlg::Checkpointing(v), SensAlg::Quadrature(v)];
+    let stiff = [
+        SensAlg::Forward,
+        SensAlg::Discrete(v),
+        SensAlg::DiscreteCheckpointing(v),
+        SensAlg::Interpolating(v),
+        SensAlg::Checkpointing(v),
+        SensAlg::Quadrature(v),
+    ];
 
     println!("| problem | method | ms | x forward solve | max rel diff vs auto |");
     println!("|---|---|---|---|---|");
@@ -124,6 +132,7 @@ fn main() {
     let ex = examples::spiral(1, 1e-7, 1e-9).unwrap();
     let nn = [
         SensAlg::Discrete(v),
+        SensAlg::DiscreteCheckpointing(v),
         SensAlg::Interpolating(v),
         SensAlg::Checkpointing(v),
         SensAlg::Quadrature(v),
@@ -134,11 +143,11 @@ fn main() {
     prob.p.copy_from_slice(&ex.p0);
     row("spiral NODE (252 p) Tsit5", &prob, ex.fit.alg, &ex.fit.opts, &ex.fit.loss, &nn, budget);
 
-    for n in [32, 128] {
+    for n in [64, 128] {
         let e = models::lookup(&format!("brusselator-{n}")).unwrap();
         let prob = Problem::new(e.model, e.u0, e.p, (0.0, 2.0)).unwrap();
         let opts = SolveOptions::default().rtol(1e-6).atol(1e-8).saveat_times(grid(2.0, 4));
-        let methods: &[SensAlg] = if n <= 32 { &stiff } else { &stiff[1..] };
+        let methods: &[SensAlg] = if n <= 64 { &stiff } else { &stiff[1..] };
         row(
             &format!("Brusselator N={n} ({} states) Rodas5P", 2 * n),
             &prob,
@@ -161,6 +170,7 @@ fn main() {
         SensAlg::Quadrature(v),
         SensAlg::Backsolve(v),
         SensAlg::Discrete(v),
+        SensAlg::DiscreteCheckpointing(v),
         SensAlg::Forward,
         SensAlg::ForwardAd,
     ] {

@@ -56,6 +56,7 @@ fn sensealgs() -> Vec<SensAlg> {
     for vjp in VJPS {
         out.extend([
             SensAlg::Discrete(vjp),
+            SensAlg::DiscreteCheckpointing(vjp),
             SensAlg::Interpolating(vjp),
             SensAlg::Checkpointing(vjp),
             SensAlg::Quadrature(vjp),
@@ -121,12 +122,12 @@ fn values_only_error_norm_gives_a_wrong_gradient() {
 }
 
 #[test]
-fn gradient_needs_fixed_save_times_and_an_explicit_method() {
+fn gradient_needs_fixed_save_times_and_a_supported_method() {
     let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
     assert!(gradient(&prob, Algorithm::Tsit5, &SolveOptions::default(), &Loss::Sum, SensAlg::ForwardAd).is_err());
     let opts = SolveOptions::default().saveat_times(vec![1.0]);
     assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::ForwardAd).is_err());
-    assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Auto)).is_err());
+    assert!(gradient(&prob, Algorithm::Rosenbrock23, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Auto)).is_err());
     assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::Auto).is_ok());
     // Data of the wrong size, and a model without its own VJP asked for one.
     assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::squared_error(vec![0.0; 3]), SensAlg::Auto).is_err());
@@ -151,6 +152,43 @@ fn discrete_adjoint_through_dense_output() {
     let times = vec![0.37, 0.9, 1.41, 2.0];
     for alg in [Algorithm::Bs3, Algorithm::Vern7, Algorithm::Dp5] {
         check(&prob, &times, Loss::SumSq, alg);
+    }
+}
+
+/// A damped oscillator driven through its own state, `x'' = -k x - c x' + a sin(t) x`:
+/// non-autonomous, so the Rosenbrock steps' `h d_i df/dt` terms depend on `x` and `a`.
+#[derive(Clone)]
+struct Driven;
+impl Model for Driven {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        3
+    }
+    fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        du[0] = u[1];
+        du[1] = -p[0] * u[0] - p[1] * u[1] + p[2] * t.sin() * u[0];
+    }
+}
+
+/// The discrete adjoint (stored and checkpointed) through Rodas4 and Rodas5P steps: saves
+/// on and off the step grid, a time-dependent model, every VJP method.
+#[test]
+fn discrete_adjoint_through_rosenbrock_steps() {
+    let prob = Problem::new(Driven, vec![1.0, 0.0], vec![4.0, 0.3, 0.8], (0.0, 3.0)).unwrap();
+    let times = vec![0.0, 0.37, 1.2, 2.05, 3.0];
+    let reference = finite_differences(&prob, &times, &Loss::SumSq);
+    let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times.clone());
+    for alg in [Algorithm::Rodas4, Algorithm::Rodas5P] {
+        for vjp in VJPS {
+            for sensealg in [SensAlg::Discrete(vjp), SensAlg::DiscreteCheckpointing(vjp)] {
+                let g = gradient(&prob, alg, &opts, &Loss::SumSq, sensealg).unwrap();
+                let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
+                let e = worst_rel(&got, &reference);
+                assert!(e < 1e-6, "{alg} {sensealg:?}: relative error {e:.2e}\n got {got:?}\n fd  {reference:?}");
+            }
+        }
     }
 }
 
@@ -186,7 +224,13 @@ fn continuous_adjoints_and_forward_sensitivities_on_stiff_robertson() {
     let opts = SolveOptions::default().rtol(1e-10).atol(1e-12).saveat_times(times.to_vec());
     let mut sensealgs = vec![SensAlg::Forward, SensAlg::Auto];
     for vjp in VJPS {
-        sensealgs.extend([SensAlg::Interpolating(vjp), SensAlg::Checkpointing(vjp), SensAlg::Quadrature(vjp)]);
+        sensealgs.extend([
+            SensAlg::Discrete(vjp),
+            SensAlg::DiscreteCheckpointing(vjp),
+            SensAlg::Interpolating(vjp),
+            SensAlg::Checkpointing(vjp),
+            SensAlg::Quadrature(vjp),
+        ]);
     }
     for sensealg in sensealgs {
         let g = gradient(&prob, Algorithm::Rodas5P, &opts, &loss, sensealg).unwrap();
@@ -289,4 +333,31 @@ fn running_cost_gradients_by_every_method() {
         let e = worst_rel(&got, &fd);
         assert!(e < 1e-6, "{sensealg:?}: relative error {e:.2e}\n got {got:?}\n fd  {fd:?}");
     }
+}
+
+/// A small neural network inside the right-hand side: `u' = A u + MLP(u)` with a 2-6-2 tanh
+/// network (32 parameters, all differentiated), through every sensealg x VJP method.
+#[derive(Clone)]
+struct DampedWithNet(diffsim::nn::Mlp);
+impl Model for DampedWithNet {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        self.0.n_params()
+    }
+    fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+        self.0.forward(p, u, du);
+        du[0] += u[1];
+        du[1] -= u[0] + T::from_f64(0.1) * u[1];
+    }
+}
+
+#[test]
+fn every_method_through_a_small_mlp() {
+    use diffsim::nn::{Activation, Init, Mlp};
+    let net = Mlp::with_hidden(&[2, 6, 2], Activation::Tanh).unwrap();
+    let p = net.init_params(Init::GlorotUniform, 3, 1.0);
+    let prob = Problem::new(DampedWithNet(net), vec![1.0, 0.5], p, (0.0, 2.0)).unwrap();
+    check(&prob, &grid(2.0, 8), Loss::SumSq, Algorithm::Tsit5);
 }

@@ -95,7 +95,7 @@ impl Model for RobertsonDae {
     }
 }
 
-/// Van der Pol oscillator in Hairer's scaling, p = [mu]: u1' = u2, u2' = mu ((1 - u1^2) u2 - u1)
+/// Van der Pol oscillator in Hairer's scaling, `p = [mu]`: `u1' = u2`, `u2' = mu ((1 - u1^2) u2 - u1)`
 /// (eps = 1/mu; the period is about 3 - 2 ln 2 ~ 1.6 whatever mu).
 /// Stiff for large mu (1e3 and up).
 #[derive(Clone, Copy, Debug, Default)]

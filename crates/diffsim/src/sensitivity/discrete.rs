@@ -20,13 +20,22 @@
 //! the forward solve evaluated). Memory: per accepted step, one state and the stage
 //! derivatives (the dense output: `c.len()` states); the reverse sweep evaluates no right-hand
 //! side, only one VJP per stage.
+//!
+//! Checkpointed (`SensAlg::DiscreteCheckpointing`): the forward solve keeps only every
+//! [`STEPS_PER_CHECKPOINT`]-th start state and every step's time and size; before crossing a
+//! segment the sweep re-runs its steps from the checkpoint with the recorded sizes (one more
+//! right-hand side per stage, no error control), so memory is one state per checkpoint plus
+//! one segment's stages, and the gradient is the same.
 
 use crate::ad::{Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
 use crate::solve::tableau::{self, ExplicitTableau};
+use crate::solve::StepRecord;
 use crate::{solve_explicit, Algorithm, Model, Problem, Stats};
 use crate::{SaveAt, SolveOptions};
 
+#[cfg(doc)]
+use super::STEPS_PER_CHECKPOINT;
 use super::{Gradient, SavedLoss};
 
 /// The tableau of an explicit algorithm.
@@ -42,129 +51,218 @@ fn explicit_tableau(alg: Algorithm) -> Option<&'static ExplicitTableau> {
 
 /// Where a saved point came from within a step.
 #[derive(Clone, Copy, Debug)]
-enum SavedAt {
+pub(super) enum SavedAt {
     /// The step's end state itself.
     End,
     /// The dense output at `theta` of the step.
     Theta(f64),
 }
 
-/// dL/dp and dL/du0 by the discrete adjoint.
+/// dL/dp and dL/du0 by the discrete adjoint. With `checkpoint_every = Some(k)` the forward
+/// solve keeps the state of every `k`-th step only (and no dense output); the sweep re-runs
+/// each segment of `k` steps from its checkpoint, with the recorded step sizes, before it
+/// pulls the adjoint back through it.
 pub(crate) fn discrete_adjoint<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
     loss: &impl SavedLoss,
     vjp: VjpMethod,
+    checkpoint_every: Option<usize>,
 ) -> Result<Gradient> {
     let tab = explicit_tableau(alg).ok_or_else(|| DiffsimError::Unsupported {
         alg: alg.name(),
-        why: "the discrete adjoint replays explicit Runge-Kutta steps; use tsit5, dp5, vern7 or bs3".into(),
+        why: "the discrete adjoint goes through explicit Runge-Kutta (tsit5, dp5, vern7, bs3) or \
+              Rodas (rodas4, rodas5p) steps"
+            .into(),
     })?;
     let model = &problem.model;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let mut fwd_opts = opts.clone();
     fwd_opts.record_steps = true;
-    fwd_opts.dense = Some(true);
+    fwd_opts.dense = Some(checkpoint_every.is_none());
+    fwd_opts.record_state_every = checkpoint_every.unwrap_or(1);
     let sol = solve_explicit(model, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
-    super::require_success(&sol)?;
-    loss.check(sol.u_flat.len())?;
-    let mut g = vec![0.0; sol.u_flat.len()];
-    let value = loss.value_and_gradient(&sol.u_flat, &mut g);
+    let (value, g) = super::saved_loss_gradient(&sol, loss)?;
     let log = sol.steps.as_ref().expect("record_steps was set");
     let records = &log.records;
+    let (at_start, per_step) = attribute_saves(&sol.t, records, problem.tspan);
 
-    // Attribute each saved point to the step that produced it, as the driver did.
-    let t0 = problem.tspan.0;
-    let dir = (problem.tspan.1 - t0).signum();
-    let mut per_step: Vec<Vec<(usize, SavedAt)>> = vec![Vec::new(); records.len()];
-    let mut at_start = Vec::new();
-    let mut si = 0;
-    while si < sol.t.len() && sol.t[si] == t0 {
-        at_start.push(si);
-        si += 1;
-    }
-    for (k, rec) in records.iter().enumerate() {
-        while si < sol.t.len() && (sol.t[si] - rec.t_new) * dir <= 0.0 {
-            let ts = sol.t[si];
-            let kind = if ts == rec.t_new { SavedAt::End } else { SavedAt::Theta((ts - rec.t) / (rec.t_new - rec.t)) };
-            per_step[k].push((si, kind));
-            si += 1;
-        }
-    }
-
-    // The forward solve kept every accepted step's stage derivatives k_i (its dense
-    // output), so the sweep rebuilds the stage inputs Y_i from them instead of calling f
-    // again: replaying cost one right-hand side per stage and step, as much as the VJPs.
-    let dense = sol.dense.as_ref().expect("dense output was requested");
-    debug_assert_eq!(dense.offsets.len(), records.len());
     let total_stages = tab.c.len();
-    let mut vjp = Vjp::new(model, vjp)?;
-    let mut y = vec![0.0; n];
-    let mut kbar = vec![0.0; total_stages * n];
-    let mut ybar = vec![0.0; n];
-    let mut lambda = vec![0.0; n];
-    let mut ubar = vec![0.0; n];
-    let mut dp = vec![0.0; np];
+    let mut sweep = ExplicitSweep {
+        tab,
+        n,
+        vjp: Vjp::new(model, vjp)?,
+        y: vec![0.0; n],
+        kbar: vec![0.0; total_stages * n],
+        ybar: vec![0.0; n],
+        lambda: vec![0.0; n],
+        ubar: vec![0.0; n],
+        dp: vec![0.0; np],
+    };
     let p = &problem.p;
-
-    for (idx, rec) in records.iter().enumerate().rev() {
-        let u = &log.u_start[idx * n..(idx + 1) * n];
-        let k = &dense.ks[dense.offsets[idx]..dense.offsets[idx] + total_stages * n];
-        let h = rec.h;
-        let saves = &per_step[idx];
-        for &(s, kind) in saves {
-            if let SavedAt::End = kind {
-                add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
+    let mut stats: Stats = sol.stats;
+    match checkpoint_every {
+        None => {
+            // The forward solve kept every accepted step's stage derivatives k_i (its dense
+            // output), so the sweep rebuilds the stage inputs Y_i from them instead of
+            // calling f again.
+            let dense = sol.dense.as_ref().expect("dense output was requested");
+            debug_assert_eq!(dense.offsets.len(), records.len());
+            for (idx, rec) in records.iter().enumerate().rev() {
+                let u = &log.u_start[idx * n..(idx + 1) * n];
+                let k = &dense.ks[dense.offsets[idx]..dense.offsets[idx] + total_stages * n];
+                sweep.step(model, p, u, k, rec, &per_step[idx], &g);
             }
         }
-        let interpolated = saves.iter().any(|(_, kind)| matches!(kind, SavedAt::Theta(_)));
-        let stages = if interpolated { total_stages } else { tab.stages };
+        Some(every) => {
+            let every = every.max(1);
+            let mut seg_u = vec![0.0; every * n];
+            let mut seg_k = vec![0.0; every * total_stages * n];
+            for first in (0..records.len()).step_by(every).rev() {
+                let last = (first + every).min(records.len());
+                seg_u[..n].copy_from_slice(&log.u_start[first / every * n..(first / every + 1) * n]);
+                // Re-run the segment's steps: stages (the extra dense-output ones only
+                // where a save falls inside the step), then the next start state.
+                for idx in first..last {
+                    let j = idx - first;
+                    let rec = &records[idx];
+                    let stages = if has_interior_save(&per_step[idx]) { total_stages } else { tab.stages };
+                    let (u_seg, rest) = seg_u.split_at_mut((j + 1) * n);
+                    let u = &u_seg[j * n..];
+                    let k = &mut seg_k[j * total_stages * n..(j + 1) * total_stages * n];
+                    for i in 0..stages {
+                        stage_input(&mut sweep.y, u, k, rec.h, tab.a[i]);
+                        model.rhs(&mut k[i * n..(i + 1) * n], &sweep.y, p, rec.t_eval + tab.c[i] * rec.h);
+                    }
+                    stats.nf += stages;
+                    if idx + 1 < last {
+                        stage_input(&mut rest[..n], u, k, rec.h, tab.b);
+                    }
+                }
+                for idx in (first..last).rev() {
+                    let j = idx - first;
+                    let u = &seg_u[j * n..(j + 1) * n];
+                    let k = &seg_k[j * total_stages * n..(j + 1) * total_stages * n];
+                    sweep.step(model, p, u, k, &records[idx], &per_step[idx], &g);
+                }
+            }
+        }
+    }
+    let mut lambda = sweep.lambda;
+    for &s in &at_start {
+        add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
+    }
+    stats.nf += sweep.vjp.evals;
+    Ok(Gradient { loss: value, dp: sweep.dp, du0: lambda, stats })
+}
+
+/// Whether a save falls strictly inside the step (its dense output is used).
+fn has_interior_save(saves: &[(usize, SavedAt)]) -> bool {
+    saves.iter().any(|(_, kind)| matches!(kind, SavedAt::Theta(_)))
+}
+
+/// The reverse sweep's state and buffers for an explicit method.
+struct ExplicitSweep {
+    tab: &'static ExplicitTableau,
+    n: usize,
+    vjp: Vjp,
+    y: Vec<f64>,
+    /// Stage adjoints, stage-major.
+    kbar: Vec<f64>,
+    ybar: Vec<f64>,
+    /// The adjoint of the state at the end of the step about to be crossed.
+    lambda: Vec<f64>,
+    ubar: Vec<f64>,
+    dp: Vec<f64>,
+}
+
+impl ExplicitSweep {
+    /// Pull `lambda` back across one accepted step from `u` with stage derivatives `k`,
+    /// adding the loss gradients `g` of the step's saved points.
+    #[allow(clippy::too_many_arguments)]
+    fn step<M: Model>(
+        &mut self,
+        model: &M,
+        p: &[f64],
+        u: &[f64],
+        k: &[f64],
+        rec: &StepRecord,
+        saves: &[(usize, SavedAt)],
+        g: &[f64],
+    ) {
+        let (tab, n, h) = (self.tab, self.n, rec.h);
+        for &(s, kind) in saves {
+            if let SavedAt::End = kind {
+                add(&mut self.lambda, &g[s * n..(s + 1) * n], 1.0);
+            }
+        }
+        let stages = if has_interior_save(saves) { tab.c.len() } else { tab.stages };
         // Seed the stage adjoints.
-        kbar[..stages * n].fill(0.0);
-        ubar.copy_from_slice(&lambda);
+        self.kbar[..stages * n].fill(0.0);
+        self.ubar.copy_from_slice(&self.lambda);
         for (i, &b) in tab.b.iter().enumerate() {
             if b != 0.0 {
-                add(&mut kbar[i * n..(i + 1) * n], &lambda, h * b);
+                add(&mut self.kbar[i * n..(i + 1) * n], &self.lambda, h * b);
             }
         }
         for &(s, kind) in saves {
             if let SavedAt::Theta(theta) = kind {
                 let gs = &g[s * n..(s + 1) * n];
-                add(&mut ubar, gs, 1.0);
+                add(&mut self.ubar, gs, 1.0);
                 for (i, poly) in tab.interp.iter().enumerate() {
                     let bi = poly.iter().rev().fold(0.0, |acc, &c| acc * theta + c) * theta * h;
                     if bi != 0.0 {
-                        add(&mut kbar[i * n..(i + 1) * n], gs, bi);
+                        add(&mut self.kbar[i * n..(i + 1) * n], gs, bi);
                     }
                 }
             }
         }
         // Pull back through the stages, last first.
         for i in (0..stages).rev() {
-            let (before, this) = kbar.split_at_mut(i * n);
+            let (before, this) = self.kbar.split_at_mut(i * n);
             let w = &this[..n];
             if w.iter().all(|&x| x == 0.0) {
                 continue;
             }
-            stage_input(&mut y, u, k, h, tab.a[i]);
-            ybar.fill(0.0);
-            vjp.apply(model, w, &y, p, rec.t_eval + tab.c[i] * h, &mut ybar, &mut dp);
-            add(&mut ubar, &ybar, 1.0);
+            stage_input(&mut self.y, u, k, h, tab.a[i]);
+            self.ybar.fill(0.0);
+            self.vjp.apply(model, w, &self.y, p, rec.t_eval + tab.c[i] * h, &mut self.ybar, &mut self.dp);
+            add(&mut self.ubar, &self.ybar, 1.0);
             for (j, &a) in tab.a[i].iter().enumerate() {
                 if a != 0.0 {
-                    add(&mut before[j * n..(j + 1) * n], &ybar, h * a);
+                    add(&mut before[j * n..(j + 1) * n], &self.ybar, h * a);
                 }
             }
         }
-        std::mem::swap(&mut lambda, &mut ubar);
+        std::mem::swap(&mut self.lambda, &mut self.ubar);
     }
-    for &s in &at_start {
-        add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
+}
+
+/// Each saved point's step, as the driver attributed it: the indices saved at `t0` (before
+/// any step), and per accepted step its saved indices and where in the step they lie.
+pub(super) type SaveAttribution = (Vec<usize>, Vec<Vec<(usize, SavedAt)>>);
+
+/// Attribute the saved times `ts` to the accepted steps `records` of a solve over `tspan`.
+pub(super) fn attribute_saves(ts: &[f64], records: &[StepRecord], tspan: (f64, f64)) -> SaveAttribution {
+    let t0 = tspan.0;
+    let dir = (tspan.1 - t0).signum();
+    let mut per_step: Vec<Vec<(usize, SavedAt)>> = vec![Vec::new(); records.len()];
+    let mut at_start = Vec::new();
+    let mut si = 0;
+    while si < ts.len() && ts[si] == t0 {
+        at_start.push(si);
+        si += 1;
     }
-    let mut stats: Stats = sol.stats;
-    stats.nf += vjp.evals;
-    Ok(Gradient { loss: value, dp, du0: lambda, stats })
+    for (k, rec) in records.iter().enumerate() {
+        while si < ts.len() && (ts[si] - rec.t_new) * dir <= 0.0 {
+            let t = ts[si];
+            let kind = if t == rec.t_new { SavedAt::End } else { SavedAt::Theta((t - rec.t) / (rec.t_new - rec.t)) };
+            per_step[k].push((si, kind));
+            si += 1;
+        }
+    }
+    (at_start, per_step)
 }
 
 /// `y = u + h sum_j a_j k_j`, summed in the stepper's order (the weighted stages first,
@@ -185,7 +283,7 @@ fn stage_input(y: &mut [f64], u: &[f64], k: &[f64], h: f64, a: &[f64]) {
 
 /// `acc += c * x`.
 #[inline]
-fn add(acc: &mut [f64], x: &[f64], c: f64) {
+pub(super) fn add(acc: &mut [f64], x: &[f64], c: f64) {
     for (a, &v) in acc.iter_mut().zip(x) {
         *a += c * v;
     }

@@ -5,7 +5,8 @@
 //! | `Forward` | the model augmented with `S = du/d(p, u0)`: `S' = J S + f_p`, one error control | one solve of `n (1 + n_p + n)` states; each right-hand side `(n_p + n) / 8` dual evaluations | one augmented state | yes (augmented Jacobian: `J` by AD, `dS'/du` by differences) | exact in the limit of tolerance; best for few inputs, any method |
 //! | `ForwardAd` | the explicit solver run on dual numbers, parameters and initial state seeded | about `(n_p + n) / 8` solves on 8-wide duals | one solve | no | exact derivative of the *adaptive* discrete solution; the error norm counts the derivative parts, so the step sequence also controls the derivatives' error |
 //! | `ForwardAdValueNorm` | as above, error norm on values only | same | same | no | kept to show why this is wrong: steps ignore the derivatives' error, and gradients are inaccurate at ordinary tolerances |
-//! | `Discrete(vjp)` | reverse mode through the accepted steps of an explicit solve (see [`discrete`](self#discrete-adjoint)) | one solve plus, per step, one replay of the stages and one VJP per stage | one state per step | no | exact gradient of the discrete solution with the steps held fixed; cost independent of `n_p`: the method for neural ODEs |
+//! | `Discrete(vjp)` | reverse mode through the accepted steps of the solve (see [`discrete`](self#discrete-adjoint)) | explicit: one solve plus one VJP per stage and step; Rodas4/Rodas5P: each step re-taken, then a transposed `W` solve and three VJPs per stage | explicit: one state and the stage derivatives per step; Rodas: one state per step | yes (Rodas4, Rodas5P) | exact gradient of the discrete solution with the steps held fixed (through Rodas, the `J(u, p)` term by central differences of VJPs); cost independent of `n_p`: the method for neural ODEs |
+//! | `DiscreteCheckpointing(vjp)` | the discrete adjoint re-running each segment of [`STEPS_PER_CHECKPOINT`] steps from its checkpoint before crossing it | about one forward solve more than `Discrete` (explicit: no error control in the re-run) | one state per checkpoint plus one segment's stages | yes (Rodas4, Rodas5P) | the same gradient as `Discrete`, for long solves |
 //! | `Interpolating(vjp)` | the adjoint ODE `lambda' = -J^T lambda`, `mu' = -f_p^T lambda` solved backwards, `u(t)` from the forward dense output | one forward solve plus one backward solve of `n + n_p` states, one VJP per stage | the whole dense output (about 8 states per step) | yes (Rodas5P adjoint, Jacobian by AD) | gradient of the continuous solution, accurate to the tolerances |
 //! | `Checkpointing(vjp)` | interpolating, with a state kept every [`STEPS_PER_CHECKPOINT`] steps and each interval re-solved before the adjoint crosses it | about one forward solve more than `Interpolating` | one state per checkpoint plus one interval's dense output | yes | the choice for long solves |
 //! | `Quadrature(vjp)` | `lambda` alone solved backwards with dense output; `dL/dp` by Gauss-Legendre quadrature of `f_p^T lambda` on every adjoint step | as interpolating, plus 3 (Vern7: 4) VJPs per adjoint step; the adjoint has `n` states, not `n + n_p` | both dense outputs | yes, and its stiff linear algebra is `n x n` | many parameters with a stiff model |
@@ -20,18 +21,21 @@
 //! Losses may add an integral over time, `integral g(u, p, t) dt`: see
 //! [`gradient_with_running_cost`] and [`RunningCost`].
 //!
-//! Still to come: a discrete adjoint through Rosenbrock steps.
-//!
 //! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
 //! the data times, including `t0` when it is listed.
 //!
 //! # Discrete adjoint
-//! The forward solve records each accepted step; the reverse sweep replays each step's
+//! The forward solve records each accepted step; the reverse sweep rebuilds each step's
 //! stages from its start state and pulls the adjoint back through them, last stage first.
-//! Saved points inside a step are pulled back through the method's dense output.
+//! Saved points inside a step are pulled back through the method's dense output. Explicit
+//! methods keep their stage derivatives from the forward solve; Rosenbrock steps are re-taken
+//! (their Jacobian and `W` again) and pulled back through `W^T` solves, with the dependence
+//! of `J` on `u` and `p` included, so the stiff discrete adjoint is also the gradient of
+//! the discrete solution.
 
 mod adjoint;
 mod discrete;
+mod discrete_rosenbrock;
 mod forward;
 mod forward_ad;
 mod loss;
@@ -56,8 +60,13 @@ pub enum SensAlg {
     ForwardAd,
     /// Forward-mode AD through the solver with a values-only error norm (for demonstration).
     ForwardAdValueNorm,
-    /// Discrete adjoint: reverse mode through the explicit solver's accepted steps.
+    /// Discrete adjoint: reverse mode through the solver's accepted steps (explicit
+    /// Runge-Kutta, Rodas4, Rodas5P).
     Discrete(VjpMethod),
+    /// The discrete adjoint with memory bounded by checkpoints: every
+    /// [`STEPS_PER_CHECKPOINT`]-th step's state is kept, and each segment of steps is re-run
+    /// from it before the sweep crosses it. The same gradient as `Discrete`.
+    DiscreteCheckpointing(VjpMethod),
     /// Continuous adjoint solved backwards with `u(t)` from the forward dense output.
     Interpolating(VjpMethod),
     /// Interpolating adjoint with memory bounded by checkpoints: intervals between stored
@@ -80,6 +89,7 @@ impl SensAlg {
             SensAlg::ForwardAd => "forward-ad",
             SensAlg::ForwardAdValueNorm => "forward-ad-value-norm",
             SensAlg::Discrete(_) => "discrete",
+            SensAlg::DiscreteCheckpointing(_) => "discrete-checkpointing",
             SensAlg::Interpolating(_) => "interpolating",
             SensAlg::Checkpointing(_) => "checkpointing",
             SensAlg::Quadrature(_) => "quadrature",
@@ -89,7 +99,7 @@ impl SensAlg {
     }
 
     /// Every CLI name, in the order the docs list them.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "forward",
         "forward-ad",
         "forward-ad-value-norm",
@@ -98,6 +108,7 @@ impl SensAlg {
         "checkpointing",
         "quadrature",
         "discrete",
+        "discrete-checkpointing",
         "auto",
     ];
 
@@ -118,6 +129,7 @@ impl SensAlg {
             "checkpointing" => SensAlg::Checkpointing(vjp),
             "quadrature" => SensAlg::Quadrature(vjp),
             "discrete" => SensAlg::Discrete(vjp),
+            "discrete-checkpointing" => SensAlg::DiscreteCheckpointing(vjp),
             "auto" => SensAlg::Auto,
             _ => {
                 return Err(DiffsimError::Unknown {
@@ -133,6 +145,7 @@ impl SensAlg {
     pub fn vjp(self) -> Option<VjpMethod> {
         match self {
             SensAlg::Discrete(v)
+            | SensAlg::DiscreteCheckpointing(v)
             | SensAlg::Interpolating(v)
             | SensAlg::Checkpointing(v)
             | SensAlg::Quadrature(v)
@@ -240,7 +253,16 @@ fn dispatch<M: Model>(
         SensAlg::ForwardAdValueNorm => {
             forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::ValuesOnly), loss)
         }
-        SensAlg::Discrete(vjp) => discrete::discrete_adjoint(problem, alg, opts, loss, vjp),
+        SensAlg::Discrete(vjp) if alg.is_stiff() => {
+            discrete_rosenbrock::rosenbrock_discrete_adjoint(problem, alg, opts, loss, vjp, None)
+        }
+        SensAlg::DiscreteCheckpointing(vjp) if alg.is_stiff() => {
+            discrete_rosenbrock::rosenbrock_discrete_adjoint(problem, alg, opts, loss, vjp, Some(STEPS_PER_CHECKPOINT))
+        }
+        SensAlg::Discrete(vjp) => discrete::discrete_adjoint(problem, alg, opts, loss, vjp, None),
+        SensAlg::DiscreteCheckpointing(vjp) => {
+            discrete::discrete_adjoint(problem, alg, opts, loss, vjp, Some(STEPS_PER_CHECKPOINT))
+        }
         SensAlg::Interpolating(vjp) => adjoint::interpolating_adjoint(problem, alg, opts, loss, vjp),
         SensAlg::Checkpointing(vjp) => adjoint::checkpointed_adjoint(problem, alg, opts, loss, vjp),
         SensAlg::Quadrature(vjp) => adjoint::quadrature_adjoint(problem, alg, opts, loss, vjp),
@@ -251,6 +273,16 @@ fn dispatch<M: Model>(
 }
 
 /// A gradient of a partial solution would silently describe another loss.
+/// The loss of a successful forward solve's saved values and its gradient with respect to
+/// them (laid out like `u_flat`).
+pub(crate) fn saved_loss_gradient(sol: &Solution<f64>, loss: &impl SavedLoss) -> Result<(f64, Vec<f64>)> {
+    require_success(sol)?;
+    loss.check(sol.u_flat.len())?;
+    let mut g = vec![0.0; sol.u_flat.len()];
+    let value = loss.value_and_gradient(&sol.u_flat, &mut g);
+    Ok((value, g))
+}
+
 pub(crate) fn require_success<T: Scalar>(sol: &Solution<T>) -> Result<()> {
     if sol.retcode == RetCode::Success {
         return Ok(());

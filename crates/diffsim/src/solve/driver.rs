@@ -182,8 +182,10 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                 }
             }
             if let Some(log) = sol.steps.as_mut() {
+                if log.records.len() % opts.record_state_every.max(1) == 0 {
+                    log.u_start.extend_from_slice(&u);
+                }
                 log.records.push(StepRecord { t, t_eval, h: h_try, t_new });
-                log.u_start.extend_from_slice(&u);
             }
             after_discontinuity = lands && stop_idx + 1 < stops.len();
             stepper.accept(after_discontinuity);

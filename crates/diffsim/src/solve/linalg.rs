@@ -170,6 +170,45 @@ impl WMatrix {
     }
 }
 
+impl WMatrix {
+    /// Solve `W^T x = b` in place with the current factors (the discrete adjoint's
+    /// transposed stage solves).
+    pub(crate) fn solve_transpose(&self, b: &mut [f64], fixed_n: usize) {
+        if fixed_n == 0 {
+            if let Some((_, Some(lu))) = &self.big {
+                let mut rhs = faer::MatMut::from_column_major_slice_mut(b, self.n, 1);
+                lu.solve_transpose_in_place(rhs.as_mut());
+                return;
+            }
+        }
+        let n = if fixed_n > 0 { fixed_n } else { self.n };
+        lu_solve_transpose(&self.lu[..n * n], &self.piv[..n], n, &mut b[..n]);
+    }
+}
+
+/// Solve `A^T x = b` with the factors of `A` from [`lu_factor`], in place: with
+/// `P A = L U`, `A^T = U^T L^T P`, so `U^T` forwards, `L^T` backwards, then the row swaps
+/// undone in reverse order.
+pub(crate) fn lu_solve_transpose(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
+    for i in 0..n {
+        let mut s = b[i];
+        for j in 0..i {
+            s -= lu[j * n + i] * b[j];
+        }
+        b[i] = s / lu[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for j in i + 1..n {
+            s -= lu[j * n + i] * b[j];
+        }
+        b[i] = s;
+    }
+    for k in (0..n).rev() {
+        b.swap(k, piv[k]);
+    }
+}
+
 /// In-place LU with partial pivoting of a row-major `n x n` matrix. False if singular.
 #[inline(always)]
 pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
@@ -245,7 +284,33 @@ mod tests {
         for i in 0..3 {
             assert!((b[i] - x[i]).abs() < 1e-14);
         }
+        // The transposed solve against the transposed product.
+        let mut bt: Vec<f64> = (0..3).map(|i| (0..3).map(|j| a[j * 3 + i] * x[j]).sum()).collect();
+        lu_solve_transpose(&lu, &piv, 3, &mut bt);
+        for i in 0..3 {
+            assert!((bt[i] - x[i]).abs() < 1e-14, "{bt:?}");
+        }
         let mut sing = vec![1.0, 2.0, 2.0, 4.0];
         assert!(!lu_factor(&mut sing, &mut piv, 2));
+    }
+
+    /// faer's transposed solve (the large-system path) against the product `W^T x`.
+    #[test]
+    fn large_w_solves_transposed_systems() {
+        let entry = crate::models::lookup("brusselator-32").unwrap(); // 64 states: faer's LU
+        let n = 64;
+        let mut jc = JacobianCache::new(&entry.model, JacobianMethod::Auto);
+        for (i, v) in jc.jac.iter_mut().enumerate() {
+            *v = ((i * 7919) % 101) as f64 / 50.0 - 1.0;
+        }
+        let mut w = WMatrix::new(n);
+        assert!(w.factor(&jc, 30.0, -1.0, 0, &mut Stats::default()));
+        let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+        let wt = |i: usize, j: usize| if i == j { 30.0 } else { 0.0 } - jc.jac[j * n + i];
+        let mut b: Vec<f64> = (0..n).map(|i| (0..n).map(|j| wt(i, j) * x[j]).sum()).collect();
+        w.solve_transpose(&mut b, 0);
+        for i in 0..n {
+            assert!((b[i] - x[i]).abs() < 1e-12, "{i}: {} vs {}", b[i], x[i]);
+        }
     }
 }

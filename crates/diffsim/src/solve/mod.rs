@@ -23,7 +23,7 @@ mod driver;
 mod explicit_rk;
 mod linalg;
 mod options;
-mod rosenbrock;
+pub(crate) mod rosenbrock;
 mod rosenbrock23;
 mod solution;
 mod stepper;
@@ -33,6 +33,7 @@ pub mod tableau;
 pub(crate) use dense::DenseOutput;
 pub use driver::StepCallback;
 pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
+pub(crate) use solution::StepRecord;
 pub use solution::{RetCode, Solution, Stats};
 
 use crate::error::{DiffsimError, Result};

@@ -118,6 +118,10 @@ pub struct SolveOptions {
     /// Keep every accepted step's start state, time and size in the solution (the discrete
     /// adjoint replays them; costs one state per step). Default false.
     pub record_steps: bool,
+    /// With `record_steps`, keep the start state of every `record_state_every`-th step only
+    /// (steps 0, k, 2k, ...: checkpoints for the checkpointed discrete adjoint); every
+    /// step's time and size are still kept. Default 1 (every step); 0 counts as 1.
+    pub record_state_every: usize,
 }
 
 impl Default for SolveOptions {
@@ -136,6 +140,7 @@ impl Default for SolveOptions {
             jacobian: JacobianMethod::Auto,
             error_norm: ErrorNorm::AllParts,
             record_steps: false,
+            record_state_every: 1,
         }
     }
 }

@@ -67,6 +67,37 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
         }
     }
 
+    /// Take the step of size `h` from `(t, u)` again, from scratch (`f(u)`, `J` and `W`
+    /// recomputed): the discrete adjoint re-creates each accepted step's stages this way
+    /// instead of storing them. `scratch` (`2 n`) receives the new state and the error
+    /// estimate. False if `W` was singular.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn retake<M: Model>(
+        &mut self,
+        model: &M,
+        p: &[f64],
+        t: f64,
+        h: f64,
+        u: &[f64],
+        scratch: &mut [f64],
+        stats: &mut Stats,
+    ) -> bool {
+        let (u_new, err) = scratch.split_at_mut(self.n);
+        <Self as Stepper<f64, M>>::accept(self, true);
+        self.attempt(model, p, t, h, u, u_new, err, stats);
+        err.iter().all(|e| e.is_finite())
+    }
+
+    /// The stage increments `k_i` of the last attempt, stage-major.
+    pub(crate) fn stages(&self) -> &[f64] {
+        &self.k
+    }
+
+    /// Solve `W^T x = b` in place with the last attempt's factors.
+    pub(crate) fn solve_transpose(&self, b: &mut [f64]) {
+        self.w.solve_transpose(b, N);
+    }
+
     #[inline(always)]
     fn n(&self) -> usize {
         if N > 0 {

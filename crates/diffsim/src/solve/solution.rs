@@ -114,7 +114,8 @@ pub(crate) struct StepRecord {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StepLog<T> {
     pub(crate) records: Vec<StepRecord>,
-    /// Start states, flat (`records.len() * n`).
+    /// Start states, flat: of every step (`records.len() * n`), or of every
+    /// `record_state_every`-th step when the options asked for checkpoints only.
     pub(crate) u_start: Vec<T>,
 }
 

@@ -8,7 +8,7 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
-use crate::sensitivity::{require_success, Gradient, SavedLoss};
+use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
 use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
 
 /// Accepted forward steps between two checkpoints.
@@ -50,10 +50,7 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     };
     let fwd_opts = SolveOptions { dense: Some(false), ..opts.clone() };
     let sol = solve_with_callback(problem, alg, &fwd_opts, Some(&mut keep))?;
-    require_success(&sol)?;
-    loss.check(sol.u_flat.len())?;
-    let mut g = vec![0.0; sol.u_flat.len()];
-    let value = loss.value_and_gradient(&sol.u_flat, &mut g);
+    let (value, g) = saved_loss_gradient(&sol, loss)?;
 
     let resolve_alg = if sol.alg.is_stiff() { sol.alg } else { alg };
     let back_alg = backward_alg(alg, sol.alg);

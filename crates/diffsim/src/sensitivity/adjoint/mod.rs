@@ -208,9 +208,6 @@ fn forward_loss<M: Model>(
 ) -> Result<(Solution<f64>, f64, Vec<f64>)> {
     let fwd_opts = SolveOptions { dense: Some(dense), ..opts.clone() };
     let sol = solve(problem, alg, &fwd_opts)?;
-    require_success(&sol)?;
-    loss.check(sol.u_flat.len())?;
-    let mut g = vec![0.0; sol.u_flat.len()];
-    let value = loss.value_and_gradient(&sol.u_flat, &mut g);
+    let (value, g) = super::saved_loss_gradient(&sol, loss)?;
     Ok((sol, value, g))
 }

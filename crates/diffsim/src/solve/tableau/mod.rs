@@ -16,13 +16,13 @@ pub struct ExplicitTableau {
     pub stages: usize,
     /// Strictly lower-triangular A, row by row, for all stages including the extra
     /// dense-output stages: `a[i]` has exactly `i` entries (`a[0]` is empty).
-    /// Stage i is evaluated at u + h * sum_j a[i][j] k_j, time t + c[i] h.
+    /// Stage `i` is evaluated at `u + h * sum_j a[i][j] k_j`, time `t + c[i] h`.
     pub a: &'static [&'static [f64]],
     /// Nodes c, one per stage (including extra stages).
     pub c: &'static [f64],
-    /// Weights of the propagated solution: u_new = u + h * sum_i b[i] k_i (len `stages`).
+    /// Weights of the propagated solution: `u_new = u + h * sum_i b[i] k_i` (len `stages`).
     pub b: &'static [f64],
-    /// Error weights: err = h * sum_i e[i] k_i, e = b - b_hat (len `stages`).
+    /// Error weights: `err = h * sum_i e[i] k_i`, `e = b - b_hat` (len `stages`).
     pub e: &'static [f64],
     /// First same as last: stage `stages - 1` has c = 1 and a = b, so its f value is the
     /// next step's stage 0.
@@ -32,7 +32,7 @@ pub struct ExplicitTableau {
     /// Order of the embedded solution (the error estimate is O(h^(embedded_order + 1))).
     pub embedded_order: u32,
     /// Dense output: u(t + theta h) = u + h * sum_i b_i(theta) k_i with
-    /// b_i(theta) = sum_k interp[i][k] * theta^(k + 1). One row per stage, including the
+    /// `b_i(theta) = sum_k interp[i][k] * theta^(k + 1)`. One row per stage, including the
     /// extra stages; rows may be shorter than others (missing high coefficients are 0).
     pub interp: &'static [&'static [f64]],
     /// Order of the dense output.
@@ -74,8 +74,8 @@ pub struct RosenbrockTableau {
     pub order: u32,
     /// Order of the embedded solution.
     pub embedded_order: u32,
-    /// Dense output rows: kd_r = sum_i h_dense[r][i] k_i, and
-    /// u(t + theta h) = (1 - theta) u + theta (u_new + (1 - theta)(kd_0 + theta kd_1 + theta^2 kd_2 + ...)).
+    /// Dense output rows: `kd_r = sum_i h_dense[r][i] k_i`, and
+    /// `u(t + theta h) = (1 - theta) u + theta (u_new + (1 - theta)(kd_0 + theta kd_1 + theta^2 kd_2 + ...))`.
     pub h_dense: &'static [&'static [f64]],
 }
 
