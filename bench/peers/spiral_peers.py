@@ -418,7 +418,7 @@ def table(paths):
 
 # Which diffsim method answers which peer adjoint (same idea: store and differentiate the
 # discrete steps; or solve u backwards with the adjoint).
-COUNTERPARTS = {"RecursiveCheckpointAdjoint": ("discrete", "checkpointing"),
+COUNTERPARTS = {"RecursiveCheckpointAdjoint": ("discrete-checkpointing", "checkpointing"),
                 "BacksolveAdjoint": ("backsolve",), "odeint": ("discrete",),
                 "odeint_adjoint": ("backsolve",)}
 
@@ -441,7 +441,7 @@ def ratios(recs):
         best = min(mine, key=lambda r: r["seconds"], default=None)
         for r in sorted({id(x): x for x in cands + ([best] if best else [])}.values(), key=lambda r: r["seconds"]):
             out.append(f"| {plabel(theirs)} | {theirs['peer']} {theirs['adjoint']} | {theirs['seconds'] * 1e3:.3g} ms "
-                       f"| {r['adjoint']} | {r['seconds'] * 1e3:.3g} ms | {r['seconds'] / theirs['seconds']:.3f} "
+                       f"| {r['adjoint']} | {r['seconds'] * 1e3:.3g} ms | {r['seconds'] / theirs['seconds']:.2g} "
                        f"| {theirs.get('loss', float('nan')):.6g} / {r.get('loss', float('nan')):.6g} |")
     adam = [r for r in recs if str(r.get("case", "")).startswith("adam") and r.get("dtype") == "float64"
             and r.get("seconds")]
@@ -453,7 +453,7 @@ def ratios(recs):
             m = mine[0]
             extra = " (extrapolated)" if theirs.get("extrapolated") else ""
             out.append(f"| {theirs['peer']} {theirs.get('adjoint', '')} | {theirs['seconds']:.3g} s{extra} "
-                       f"| {m['seconds']:.3g} s | {m['seconds'] / theirs['seconds']:.3f} "
+                       f"| {m['seconds']:.3g} s | {m['seconds'] / theirs['seconds']:.2g} "
                        f"| {theirs.get('final_loss', theirs.get('loss_last_iteration', float('nan'))):.4g} "
                        f"/ {m.get('final_loss', float('nan')):.4g} |")
     print("\n".join(out))

@@ -61,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let methods = [
         SensAlg::Discrete(VjpMethod::Model),
+        SensAlg::DiscreteCheckpointing(VjpMethod::Model),
         SensAlg::Checkpointing(VjpMethod::Model),
         SensAlg::Interpolating(VjpMethod::Model),
         SensAlg::Quadrature(VjpMethod::Model),

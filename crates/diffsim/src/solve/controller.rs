@@ -98,13 +98,15 @@ pub(crate) fn initial_step<T: Scalar, M: Model>(
     order: u32,
     atol: &[f64],
     rtol: &[f64],
+    controlled: usize,
     u1: &mut [T],
     f1: &mut [T],
 ) -> (f64, usize) {
+    // Over the first `controlled` states only (see `SolveOptions::error_states`).
     let norm = |x: &[T], at: &[T]| -> f64 {
         let mut s = 0.0;
         let mut c = 0;
-        for i in 0..x.len() {
+        for i in 0..controlled.min(x.len()) {
             let (a, b) = T::error_sq(x[i], at[i], at[i], atol[i], rtol[i]);
             s += a;
             c += b;

@@ -48,6 +48,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     opts.validate(tspan)?;
     let n = model.n_states();
     let atol = opts.atol.expand(n, "atol")?;
+    let controlled = opts.error_states.map_or(n, |k| k.clamp(1, n.max(1)));
     let rtol = opts.rtol.expand(n, "rtol")?;
     if atol.iter().zip(&rtol).any(|(a, r)| *a == 0.0 && *r == 0.0) {
         return Err(crate::DiffsimError::InvalidTolerance(
@@ -87,6 +88,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         t_reached: t0,
         u_reached: Vec::new(),
         switched: false,
+        next_step: 0.0,
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, stepper.interpolant())),
         steps: opts.record_steps.then(StepLog::default),
     };
@@ -120,7 +122,8 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             let mut a = vec![T::zero(); n];
             let mut b = vec![T::zero(); n];
             let f0 = stepper.ensure_f0(model, p, t, &u, &mut stats).to_vec();
-            let (h, evals) = initial_step(model, p, t, &u, &f0, span, stepper.order(), &atol, &rtol, &mut a, &mut b);
+            let (h, evals) =
+                initial_step(model, p, t, &u, &f0, span, stepper.order(), &atol, &rtol, controlled, &mut a, &mut b);
             stats.nf += evals;
             h
         }
@@ -150,7 +153,8 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         let t_eval = if after_discontinuity { just_past(t, dir) } else { t };
         stepper.attempt(model, p, t_eval, h_try, &u, &mut u_new, &mut err, &mut stats);
         stats.nsteps += 1;
-        let e = if opts.adaptive { error_norm(&err, &u, &u_new, &atol, &rtol, opts.error_norm) } else { 0.0 };
+        let e =
+            if opts.adaptive { error_norm(&err[..controlled], &u, &u_new, &atol, &rtol, opts.error_norm) } else { 0.0 };
         let finite = e.is_finite() && u_new.iter().all(|x| x.is_finite());
         if finite && e <= 1.0 {
             stats.naccept += 1;
@@ -245,6 +249,9 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     };
     sol.retcode = retcode;
     sol.stats = stats;
+    if stats.naccept > 0 && h.is_finite() {
+        sol.next_step = h.abs();
+    }
     sol.u_reached = u;
     save_times.clear();
     Ok(sol)

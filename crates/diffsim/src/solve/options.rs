@@ -122,6 +122,13 @@ pub struct SolveOptions {
     /// (steps 0, k, 2k, ...: checkpoints for the checkpointed discrete adjoint); every
     /// step's time and size are still kept. Default 1 (every step); 0 counts as 1.
     pub record_state_every: usize,
+    /// Only the first `k` states enter the error norm (and the initial step's estimate);
+    /// the states after them ride along on the steps the others choose. For quadrature
+    /// states that feed nothing back, such as an adjoint's parameter gradient `mu`: their
+    /// error does not grow through the dynamics, and controlling it would only shorten the
+    /// steps (CVODES leaves quadratures out of its error test by default too). Default
+    /// `None`: every state.
+    pub error_states: Option<usize>,
 }
 
 impl Default for SolveOptions {
@@ -141,6 +148,7 @@ impl Default for SolveOptions {
             error_norm: ErrorNorm::AllParts,
             record_steps: false,
             record_state_every: 1,
+            error_states: None,
         }
     }
 }

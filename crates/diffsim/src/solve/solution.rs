@@ -93,6 +93,9 @@ pub struct Solution<T = f64> {
     pub(crate) u_reached: Vec<T>,
     /// The solve stopped early to switch method (Auto).
     pub(crate) switched: bool,
+    /// The step size the controller proposed last, before any cut to land on a stop
+    /// (0 when no step was accepted): where a continuation should start.
+    pub(crate) next_step: f64,
     /// Every accepted step, when the options asked for it (discrete adjoints replay them).
     pub(crate) steps: Option<StepLog<T>>,
 }

@@ -13,11 +13,12 @@
 //! taken by central differences of the coupled right-hand side.
 
 use super::model::{lock, Buffers};
-use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, forward_loss, quadrature_uncontrolled, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, Scalar, SolveOptions};
+use std::cell::Cell;
 use std::sync::Mutex;
 
 /// The coupled system `(u, lambda, mu)` integrated backwards.
@@ -133,8 +134,10 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     let mut z = vec![0.0; m];
     z[..n].copy_from_slice(sol.u_final());
     let mut sweep = Sweep::new(n, n, &sol.t, &g, problem.tspan, z);
+    let back_opts = quadrature_uncontrolled(opts, 2 * n);
+    let hint = Cell::new(0.0);
     sweep.back_to(problem.tspan.0, |z, a, b, stats| {
-        solve_segment(&coupled, z, &[], (a, b), back_alg, opts, false, stats).map(|_| ())
+        solve_segment(&coupled, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
     })?;
     sweep.finish();
     let mut stats = sol.stats;

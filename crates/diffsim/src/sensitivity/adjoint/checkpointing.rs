@@ -5,11 +5,12 @@
 //! of the whole solve's dense output; cost: about one more forward solve.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, quadrature_uncontrolled, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
 use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
+use std::cell::Cell;
 
 /// Accepted forward steps between two checkpoints.
 ///
@@ -56,6 +57,10 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     let back_alg = backward_alg(alg, sol.alg);
     let buffers = Buffers::new(model, vjp)?;
     let tstops = model.tstops(&problem.p);
+    let back_opts = quadrature_uncontrolled(opts, n);
+    // The backward solves carry their step size across segments; the forward re-solves
+    // start from the step the forward solve took there instead.
+    let (hint, no_hint) = (Cell::new(0.0), Cell::new(0.0));
     let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]);
     let mut stats = sol.stats;
     let mut end = t1;
@@ -63,12 +68,21 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
         // Re-solve this interval forwards, starting with the step the forward solve took.
         let mut u = cp.u.clone();
         let resolve_opts = SolveOptions { dt: cp.h.or(opts.dt), ..opts.clone() };
-        let interval =
-            solve_segment(model, &mut u, &problem.p, (cp.t, end), resolve_alg, &resolve_opts, true, &mut stats)?;
+        let interval = solve_segment(
+            model,
+            &mut u,
+            &problem.p,
+            (cp.t, end),
+            resolve_alg,
+            &resolve_opts,
+            true,
+            &no_hint,
+            &mut stats,
+        )?;
         let dense = interval.dense.as_ref().expect("dense output was requested");
         let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
         sweep.back_to(cp.t, |z, a, b, stats| {
-            solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, false, stats).map(|_| ())
+            solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
         })?;
         end = cp.t;
     }

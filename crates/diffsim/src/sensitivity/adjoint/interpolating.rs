@@ -1,11 +1,12 @@
 //! Interpolating adjoint: `u(t)` from the forward solve's dense output, kept whole.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, forward_loss, quadrature_uncontrolled, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, SolveOptions};
+use std::cell::Cell;
 
 /// dL/dp and dL/du0 by the interpolating adjoint.
 pub(crate) fn interpolating_adjoint<M: Model>(
@@ -24,9 +25,11 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     let tstops = model.tstops(&problem.p);
     let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
     let back_alg = backward_alg(alg, sol.alg);
+    let back_opts = quadrature_uncontrolled(opts, n);
     let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]);
+    let hint = Cell::new(0.0);
     sweep.back_to(problem.tspan.0, |z, a, b, stats| {
-        solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, false, stats).map(|_| ())
+        solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
     })?;
     sweep.finish();
     let mut stats = sol.stats;

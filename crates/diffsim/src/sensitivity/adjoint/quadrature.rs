@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
 use crate::{Algorithm, Model, Problem, SolveOptions};
+use std::cell::Cell;
 
 /// Gauss-Legendre nodes on [-1, 1] and weights, 3 points.
 const GL3: [(f64, f64); 3] =
@@ -46,8 +47,9 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     let mut mu = vec![0.0; np];
     let mut scratch = Scratch { lambda: vec![0.0; n], u: vec![0.0; n], du: vec![0.0; n] };
     let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n]);
+    let hint = Cell::new(0.0);
     sweep.back_to(problem.tspan.0, |z, a, b, stats| {
-        let back = solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, true, stats)?;
+        let back = solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, true, &hint, stats)?;
         let lambda_dense = back.dense.as_ref().expect("dense output was requested");
         let mut guard = lock(&buffers);
         integrate_fp_lambda(problem, dense, lambda_dense, rule, &mut guard.vjp, &mut scratch, &mut mu);
