@@ -132,6 +132,12 @@ fn gradient_needs_fixed_save_times_and_a_supported_method() {
     // Data of the wrong size, and a model without its own VJP asked for one.
     assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::squared_error(vec![0.0; 3]), SensAlg::Auto).is_err());
     assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Model)).is_err());
+    // Forward sensitivities of a 64-state stiff model would factor a dense 4288-state
+    // augmented Jacobian: refused with a pointer to the adjoints, not an out-of-memory.
+    let e = diffsim::models::lookup("brusselator-32").unwrap();
+    let big = Problem::new(e.model, e.u0, e.p, (0.0, 1.0)).unwrap();
+    let err = gradient(&big, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::Forward).unwrap_err().to_string();
+    assert!(err.contains("adjoint"), "{err}");
 }
 
 /// A squared-error loss against data, with a missing (NaN) entry, through every method.

@@ -157,6 +157,11 @@ fn augment_tolerance(tol: &Tolerance, n: usize, blocks: usize) -> Tolerance {
 }
 
 /// dL/dp and dL/du0 by forward sensitivities.
+/// Above this many augmented states a stiff method's dense Jacobian (8 `big^2` bytes, 72 MB
+/// here) and its LU are out of proportion: forward sensitivities refuse, pointing to the
+/// adjoints.
+const MAX_STIFF_AUGMENTED: usize = 3000;
+
 pub(crate) fn forward_sensitivity<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
@@ -173,6 +178,17 @@ pub(crate) fn forward_sensitivity<M: Model>(
     let (n, np) = (problem.u0.len(), problem.p.len());
     let m = np + n;
     let big = n * (1 + m);
+    if (alg.is_stiff() || alg == Algorithm::Auto) && big > MAX_STIFF_AUGMENTED {
+        return Err(DiffsimError::InvalidOption {
+            name: "sensealg",
+            why: format!(
+                "forward sensitivities through a stiff method factor the dense Jacobian of the \
+                 augmented system, {big} states here ({:.1} GB); use an adjoint (interpolating, \
+                 quadrature, checkpointing or discrete)",
+                (big * big * 8) as f64 / 1e9
+            ),
+        });
+    }
     let buffers = Buffers {
         u: vec![Dual::default(); n],
         p: vec![Dual::default(); np],
