@@ -60,7 +60,10 @@ pub fn run(a: &GradArgs) -> Result<(), String> {
         let (t0, t1) = prob.tspan;
         opts = opts.saveat_times((0..=10).map(|i| t0 + (t1 - t0) * i as f64 / 10.0).collect());
     }
-    prob.model.visit(Run { a, prob: &prob, alg, opts: &opts, loss, sensealg })
+    // Through the `ZooModel` enum itself, not each concrete model (as `solve` does): every
+    // model type instantiates the whole gradient stack, and eight of them made this binary
+    // the slowest build in CI, for a match per right-hand side at run time.
+    Run { a, prob: &prob, alg, opts: &opts, loss, sensealg }.visit(prob.model)
 }
 
 struct Run<'a> {

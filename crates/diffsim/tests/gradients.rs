@@ -1,6 +1,6 @@
 //! Gradients through the solver against central finite differences of tight solves.
 
-use diffsim::models::{Lorenz, LotkaVolterra, LvPiecewise};
+use diffsim::models::ZooModel;
 use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Model, Problem, SolveOptions};
 
@@ -66,13 +66,20 @@ fn sensealgs() -> Vec<SensAlg> {
     out
 }
 
+/// A zoo model as the one `ZooModel` type: every test problem of the zoo shares one
+/// instantiation of the whole gradient stack (each model type compiles all of it, which
+/// made this test the longest build in CI).
+fn zoo(name: &str, u0: Vec<f64>, p: Vec<f64>, tspan: (f64, f64)) -> Problem<ZooModel> {
+    Problem::new(diffsim::models::lookup(name).unwrap().model, u0, p, tspan).unwrap()
+}
+
 fn grid(t1: f64, k: usize) -> Vec<f64> {
     (0..=k).map(|i| t1 * i as f64 / k as f64).collect()
 }
 
 #[test]
 fn forward_ad_matches_finite_differences_on_lotka_volterra() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 5.0)).unwrap();
+    let prob = zoo("lotka-volterra", vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 5.0));
     for alg in [Algorithm::Tsit5, Algorithm::Vern7, Algorithm::Dp5] {
         check(&prob, &grid(5.0, 10), Loss::Sum, alg);
         check(&prob, &grid(5.0, 10), Loss::SumSq, alg);
@@ -82,13 +89,13 @@ fn forward_ad_matches_finite_differences_on_lotka_volterra() {
 #[test]
 fn forward_ad_matches_finite_differences_on_lorenz() {
     // Six inputs: one chunk.
-    let prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap();
+    let prob = zoo("lorenz", vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0));
     check(&prob, &grid(1.0, 10), Loss::SumSq, Algorithm::Vern7);
 }
 
 #[test]
 fn forward_ad_handles_discontinuities_in_time() {
-    let prob = Problem::new(LvPiecewise, vec![1.0, 1.0], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
+    let prob = zoo("lv-piecewise", vec![1.0, 1.0], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0));
     check(&prob, &grid(4.0, 8), Loss::Sum, Algorithm::Vern7);
 }
 
@@ -105,7 +112,7 @@ fn forward_ad_chunks_many_inputs() {
 /// which stays within the tolerance's reach. (Tsit5 on Lotka-Volterra over ten time units.)
 #[test]
 fn values_only_error_norm_gives_a_wrong_gradient() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
+    let prob = zoo("lotka-volterra", vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0));
     let times = grid(10.0, 20);
     let reference = finite_differences(&prob, &times, &Loss::Sum);
     for tol in [1e-5, 1e-6] {
@@ -123,7 +130,7 @@ fn values_only_error_norm_gives_a_wrong_gradient() {
 
 #[test]
 fn gradient_needs_fixed_save_times_and_a_supported_method() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
+    let prob = zoo("lotka-volterra", vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0));
     assert!(gradient(&prob, Algorithm::Tsit5, &SolveOptions::default(), &Loss::Sum, SensAlg::ForwardAd).is_err());
     let opts = SolveOptions::default().saveat_times(vec![1.0]);
     assert!(gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, SensAlg::ForwardAd).is_err());
@@ -143,7 +150,7 @@ fn gradient_needs_fixed_save_times_and_a_supported_method() {
 /// A squared-error loss against data, with a missing (NaN) entry, through every method.
 #[test]
 fn squared_error_loss_against_data() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 3.0)).unwrap();
+    let prob = zoo("lotka-volterra", vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 3.0));
     let times = grid(3.0, 6);
     let mut data: Vec<f64> = (0..times.len() * 2).map(|i| 1.0 + 0.1 * i as f64).collect();
     data[5] = f64::NAN;
@@ -154,27 +161,56 @@ fn squared_error_loss_against_data() {
 /// dense output uses the stage values) and Vern7 (whose dense output needs extra stages).
 #[test]
 fn discrete_adjoint_through_dense_output() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 2.0)).unwrap();
+    let prob = zoo("lotka-volterra", vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 2.0));
     let times = vec![0.37, 0.9, 1.41, 2.0];
     for alg in [Algorithm::Bs3, Algorithm::Vern7, Algorithm::Dp5] {
         check(&prob, &times, Loss::SumSq, alg);
     }
 }
 
-/// A damped oscillator driven through its own state, `x'' = -k x - c x' + a sin(t) x`:
-/// non-autonomous, so the Rosenbrock steps' `h d_i df/dt` terms depend on `x` and `a`.
+/// The test's own models, one type so that they share one instantiation of the gradient
+/// stack. `Driven`: a damped oscillator driven through its own state, `x'' = -k x - c x' +
+/// a sin(t) x`, non-autonomous, so the Rosenbrock steps' `h d_i df/dt` terms depend on `x`
+/// and `a`. `WithNet`: `u' = A u + MLP(u)`, a small network inside the right-hand side.
+/// `LvWithIntegral`: Lotka-Volterra with the running cost's integral written out as a third
+/// state by hand, the independent reference for the running-cost gradients.
 #[derive(Clone)]
-struct Driven;
-impl Model for Driven {
+enum Custom {
+    Driven,
+    WithNet(diffsim::nn::Mlp),
+    LvWithIntegral,
+}
+impl Model for Custom {
     fn n_states(&self) -> usize {
-        2
+        match self {
+            Custom::LvWithIntegral => 3,
+            _ => 2,
+        }
     }
     fn n_params(&self) -> usize {
-        3
+        match self {
+            Custom::Driven => 3,
+            Custom::WithNet(net) => net.n_params(),
+            Custom::LvWithIntegral => 4,
+        }
     }
     fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        du[0] = u[1];
-        du[1] = -p[0] * u[0] - p[1] * u[1] + p[2] * t.sin() * u[0];
+        match self {
+            Custom::Driven => {
+                du[0] = u[1];
+                du[1] = -p[0] * u[0] - p[1] * u[1] + p[2] * t.sin() * u[0];
+            }
+            Custom::WithNet(net) => {
+                net.forward(p, u, du);
+                du[0] += u[1];
+                du[1] -= u[0] + T::from_f64(0.1) * u[1];
+            }
+            Custom::LvWithIntegral => {
+                du[0] = p[0] * u[0] - p[1] * u[0] * u[1];
+                du[1] = -p[2] * u[1] + p[3] * u[0] * u[1];
+                du[2] = p[1] * u[0] * u[1] + t.sin() * u[0];
+            }
+        }
     }
 }
 
@@ -182,7 +218,7 @@ impl Model for Driven {
 /// on and off the step grid, a time-dependent model, every VJP method.
 #[test]
 fn discrete_adjoint_through_rosenbrock_steps() {
-    let prob = Problem::new(Driven, vec![1.0, 0.0], vec![4.0, 0.3, 0.8], (0.0, 3.0)).unwrap();
+    let prob = Problem::new(Custom::Driven, vec![1.0, 0.0], vec![4.0, 0.3, 0.8], (0.0, 3.0)).unwrap();
     let times = vec![0.0, 0.37, 1.2, 2.05, 3.0];
     let reference = finite_differences(&prob, &times, &Loss::SumSq);
     let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times.clone());
@@ -200,9 +236,9 @@ fn discrete_adjoint_through_rosenbrock_steps() {
 
 /// Robertson's p = (k1, k2, k3), a loss weighting y2 (~1e-5) up, and its gradient (times
 /// p: the rate constants span nine decades) by central differences of tight Rodas5P solves.
-fn robertson_reference(t1: f64, times: &[f64]) -> (Problem<diffsim::models::Robertson>, Loss, Vec<f64>) {
+fn robertson_reference(t1: f64, times: &[f64]) -> (Problem<ZooModel>, Loss, Vec<f64>) {
     let p = vec![0.04, 3e7, 1e4];
-    let prob = Problem::new(diffsim::models::Robertson, vec![1.0, 0.0, 0.0], p.clone(), (0.0, t1)).unwrap();
+    let prob = zoo("robertson", vec![1.0, 0.0, 0.0], p.clone(), (0.0, t1));
     let weights: Vec<f64> = times.iter().flat_map(|_| [1.0, 1e4, 1.0]).collect();
     let loss = Loss::Weighted(weights.into());
     let tight = SolveOptions::default().rtol(1e-12).atol(1e-14).saveat_times(times.to_vec());
@@ -277,24 +313,6 @@ impl diffsim::sensitivity::RunningCost for Cost {
     }
 }
 
-/// Lotka-Volterra with the cost's integral written out as a third state, by hand: the
-/// independent reference for the running-cost gradients.
-#[derive(Clone)]
-struct LvWithIntegral;
-impl Model for LvWithIntegral {
-    fn n_states(&self) -> usize {
-        3
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        du[0] = p[0] * u[0] - p[1] * u[0] * u[1];
-        du[1] = -p[2] * u[1] + p[3] * u[0] * u[1];
-        du[2] = p[1] * u[0] * u[1] + t.sin() * u[0];
-    }
-}
-
 /// Every method differentiates `sum of saved values + integral of g` like central
 /// differences of the hand-augmented model (save times without t1, so the integral's save
 /// is added internally).
@@ -303,7 +321,7 @@ fn running_cost_gradients_by_every_method() {
     let p = vec![1.5, 1.0, 3.0, 1.0];
     let times = vec![0.5, 1.0, 1.5];
     let t1 = 2.0;
-    let by_hand = Problem::new(LvWithIntegral, vec![1.0, 1.0, 0.0], p.clone(), (0.0, t1)).unwrap();
+    let by_hand = Problem::new(Custom::LvWithIntegral, vec![1.0, 1.0, 0.0], p.clone(), (0.0, t1)).unwrap();
     let tight = SolveOptions::default().rtol(1e-13).atol(1e-13).saveat_times(vec![0.5, 1.0, 1.5, t1]);
     let total = |p: Vec<f64>, u0: Vec<f64>| {
         let sol = solve(&by_hand.remake(Some(u0), Some(p)).unwrap(), Algorithm::Vern7, &tight).unwrap();
@@ -322,7 +340,7 @@ fn running_cost_gradients_by_every_method() {
         }
         fd.push((total(pu, uu) - total(pd, ud)) / (2.0 * h));
     }
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], p.clone(), (0.0, t1)).unwrap();
+    let prob = zoo("lotka-volterra", vec![1.0, 1.0], p.clone(), (0.0, t1));
     let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times);
     for sensealg in sensealgs() {
         let g = diffsim::sensitivity::gradient_with_running_cost(
@@ -341,29 +359,13 @@ fn running_cost_gradients_by_every_method() {
     }
 }
 
-/// A small neural network inside the right-hand side: `u' = A u + MLP(u)` with a 2-6-2 tanh
-/// network (32 parameters, all differentiated), through every sensealg x VJP method.
-#[derive(Clone)]
-struct DampedWithNet(diffsim::nn::Mlp);
-impl Model for DampedWithNet {
-    fn n_states(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        self.0.n_params()
-    }
-    fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
-        self.0.forward(p, u, du);
-        du[0] += u[1];
-        du[1] -= u[0] + T::from_f64(0.1) * u[1];
-    }
-}
-
+/// A small neural network inside the right-hand side (a 2-6-2 tanh MLP, 32 parameters, all
+/// differentiated), through every sensealg x VJP method.
 #[test]
 fn every_method_through_a_small_mlp() {
     use diffsim::nn::{Activation, Init, Mlp};
     let net = Mlp::with_hidden(&[2, 6, 2], Activation::Tanh).unwrap();
     let p = net.init_params(Init::GlorotUniform, 3, 1.0);
-    let prob = Problem::new(DampedWithNet(net), vec![1.0, 0.5], p, (0.0, 2.0)).unwrap();
+    let prob = Problem::new(Custom::WithNet(net), vec![1.0, 0.5], p, (0.0, 2.0)).unwrap();
     check(&prob, &grid(2.0, 8), Loss::SumSq, Algorithm::Tsit5);
 }
