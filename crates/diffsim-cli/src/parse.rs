@@ -16,14 +16,3 @@ pub fn span(flag: &str, s: &str) -> Result<(f64, f64), String> {
         v => Err(format!("{flag} needs two numbers T0,T1, got {}", v.len())),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lists_and_spans() {
-        assert_eq!(super::list("--u0", "1, 2.5,-3e2").unwrap(), vec![1.0, 2.5, -300.0]);
-        assert!(super::list("--u0", "1,x").unwrap_err().contains("'x'"));
-        assert_eq!(super::span("--tspan", "0,1e5").unwrap(), (0.0, 1e5));
-        assert!(super::span("--tspan", "0").is_err());
-    }
-}

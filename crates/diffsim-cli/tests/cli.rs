@@ -388,6 +388,16 @@ fn bad_argument_messages_name_the_problem() {
     assert!(msg(&["solve", "--model", "lorenz", "--alg", "nope"]).contains("nope"));
     assert!(msg(&["solve", "--model", "lotka-volterra", "--u0", "1,x"]).contains("'x'"));
     assert!(msg(&["solve", "--model", "lorenz", "--repeat", "0"]).contains("--repeat"));
+    assert!(msg(&["solve", "--model", "lorenz", "--tspan", "0"]).contains("--tspan"));
+}
+
+/// Lists take spaces and exponents; spans too.
+#[test]
+fn lists_and_spans_parse() {
+    let m = json(&["solve", "--model", "lorenz", "--u0", "1, 2.5,-3e2", "--tspan", "0,1e-3", "--json"]);
+    let u = rows(&m["u"], "u");
+    assert_eq!(u[0], vec![1.0, 2.5, -300.0]);
+    assert_eq!(numbers(&m["t"], "t").last().copied(), Some(1e-3));
 }
 
 /// `diffsim grad --json` keeps its contract, and its dL/dp agrees with central differences
