@@ -261,6 +261,25 @@ impl Model for NeuralOde {
     }
 }
 
+/// VJPs of a 2-state model by the compiled tape and by forward mode agree at `points`
+/// states; returns the compiled tape's statistics.
+fn compiled_tape_matches_forward_mode<M: Model>(model: &M, p: &[f64], points: usize) -> diffsim::ad::TapeStats {
+    let np = p.len();
+    let mut forward = Vjp::new(model, VjpMethod::Forward).unwrap();
+    let mut compiled = Vjp::new(model, VjpMethod::CompiledTape).unwrap();
+    for k in 0..points {
+        let u = [0.5 - 0.2 * k as f64, 0.1 * k as f64];
+        let w = [1.0, -0.7];
+        let (mut du_a, mut dp_a, mut du_b, mut dp_b) = ([0.0; 2], vec![0.0; np], [0.0; 2], vec![0.0; np]);
+        forward.apply(model, &w, &u, p, 0.0, &mut du_a, &mut dp_a);
+        compiled.apply(model, &w, &u, p, 0.0, &mut du_b, &mut dp_b);
+        for (a, b) in du_a.iter().chain(&dp_a).zip(du_b.iter().chain(&dp_b)) {
+            assert!(close(*b, *a, 1e-12), "{b} vs {a}");
+        }
+    }
+    compiled.tape_stats().unwrap()
+}
+
 #[test]
 fn neural_ode_vjp_by_compiled_tape_replays_built_in_and_re_records_custom_activations() {
     let custom = Activation::Custom(CustomActivation { name: "cube", f: |x| x * x * x, df: |x| 3.0 * x * x });
@@ -269,19 +288,7 @@ fn neural_ode_vjp_by_compiled_tape_replays_built_in_and_re_records_custom_activa
         let p = net.init_params(Init::GlorotUniform, 7, 1.0);
         let model = NeuralOde(net);
         assert_eq!(model.n_params(), 252);
-        let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
-        let mut compiled = Vjp::new(&model, VjpMethod::CompiledTape).unwrap();
-        for k in 0..3 {
-            let u = [0.5 - 0.2 * k as f64, 0.1 * k as f64];
-            let w = [1.0, -0.7];
-            let (mut du_a, mut dp_a, mut du_b, mut dp_b) = ([0.0; 2], vec![0.0; 252], [0.0; 2], vec![0.0; 252]);
-            forward.apply(&model, &w, &u, &p, 0.0, &mut du_a, &mut dp_a);
-            compiled.apply(&model, &w, &u, &p, 0.0, &mut du_b, &mut dp_b);
-            for (a, b) in du_a.iter().chain(&dp_a).zip(du_b.iter().chain(&dp_b)) {
-                assert!(close(*b, *a, 1e-12), "{activation}: {b} vs {a}");
-            }
-        }
-        let s = compiled.tape_stats().unwrap();
+        let s = compiled_tape_matches_forward_mode(&model, &p, 3);
         let mut tape = RhsTape::new(&model, TapeMode::Compiled);
         tape.at(&model, &[0.1, 0.2], &p, 0.0).unwrap();
         if replays {
@@ -338,19 +345,7 @@ impl Model for ReplayableMlp {
 fn chain_fn_networks_replay_and_match_forward_mode() {
     let model = ReplayableMlp { sizes: [2, 50, 2] };
     let p: Vec<f64> = (0..252).map(|i| 0.3 * ((i as f64) * 0.77).sin()).collect();
-    let mut forward = Vjp::new(&model, VjpMethod::Forward).unwrap();
-    let mut compiled = Vjp::new(&model, VjpMethod::CompiledTape).unwrap();
-    for k in 0..4 {
-        let u = [0.5 - 0.2 * k as f64, 0.1 * k as f64];
-        let w = [1.0, -0.7];
-        let (mut du_a, mut dp_a, mut du_b, mut dp_b) = ([0.0; 2], vec![0.0; 252], [0.0; 2], vec![0.0; 252]);
-        forward.apply(&model, &w, &u, &p, 0.0, &mut du_a, &mut dp_a);
-        compiled.apply(&model, &w, &u, &p, 0.0, &mut du_b, &mut dp_b);
-        for (a, b) in du_a.iter().chain(&dp_a).zip(du_b.iter().chain(&dp_b)) {
-            assert!(close(*b, *a, 1e-12), "{b} vs {a}");
-        }
-    }
-    let s = compiled.tape_stats().unwrap();
+    let s = compiled_tape_matches_forward_mode(&model, &p, 4);
     assert_eq!((s.recordings, s.replays), (1, 3), "{s:?}");
 }
 

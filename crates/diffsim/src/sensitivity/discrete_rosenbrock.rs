@@ -66,7 +66,6 @@ pub(crate) fn rosenbrock_discrete_adjoint<M: Model>(
 
 /// Buffers of the reverse sweep through one step.
 struct StepAdjoint {
-    n: usize,
     /// Stage adjoints, stage-major.
     kbar: Vec<f64>,
     /// The stage input `Y_i`, and the perturbed start state for the second-order term.
@@ -112,7 +111,6 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     let mut stats: Stats = sol.stats;
     let mut scratch = vec![0.0; 2 * n];
     let mut b = StepAdjoint {
-        n,
         kbar: vec![0.0; tab.stages * n],
         y: vec![0.0; n],
         z: vec![0.0; n],
@@ -263,8 +261,8 @@ fn second_order<M: Model>(
     }
     let eps = SECOND_ORDER_STEP / along;
     for (sign, (du, dpp)) in [(1.0, (&mut b.plus_u, &mut b.plus_p)), (-1.0, (&mut b.minus_u, &mut b.minus_p))] {
-        for c in 0..b.n {
-            b.y[c] = u[c] + sign * eps * k[c];
+        for ((y, &uc), &kc) in b.y.iter_mut().zip(u).zip(k) {
+            *y = uc + sign * eps * kc;
         }
         du.fill(0.0);
         dpp.fill(0.0);
