@@ -55,7 +55,8 @@ fn chunked_jacobian_of_a_large_system_matches_finite_differences() {
 fn every_jacobian_method_gives_the_same_solution() {
     let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 40.0)).unwrap();
     let reference = [0.715_827_068_7, 9.185_534_764e-6, 0.284_163_745_7];
-    for jm in [JacobianMethod::Auto, JacobianMethod::ForwardAd, JacobianMethod::FiniteDiff] {
+    // SparseAd on three states: the sparse LU path at a size the solver otherwise unrolls.
+    for jm in [JacobianMethod::Auto, JacobianMethod::ForwardAd, JacobianMethod::FiniteDiff, JacobianMethod::SparseAd] {
         for alg in [Algorithm::Rodas5P, Algorithm::Rosenbrock23] {
             let opts = SolveOptions::default().rtol(1e-7).atol(1e-12).jacobian(jm).saveat_times(vec![40.0]);
             let sol = solve(&prob, alg, &opts).unwrap();
@@ -67,22 +68,59 @@ fn every_jacobian_method_gives_the_same_solution() {
     }
 }
 
-/// The Brusselator grows past the small-LU size at N = 32 (64 states), so this exercises the
-/// faer path; it must agree with the small path's answer on the same problem split finer.
+/// The Brusselator grows past the small-LU size at N = 32 (64 states), so this exercises
+/// faer's dense LU (forced dense AD) and the sparse Jacobian with faer's sparse LU (what
+/// `Auto` picks for this banded model); both must agree with an explicit reference.
 #[test]
-fn medium_stiff_system_solves_with_both_lu_paths() {
+fn medium_stiff_system_solves_with_every_lu_path() {
     for name in ["brusselator-8", "brusselator-32"] {
         let e = lookup(name).unwrap();
         let prob = Problem::new(e.model, e.u0, e.p, (0.0, 10.0)).unwrap();
         let reference =
             solve(&prob, Algorithm::Vern7, &SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![10.0]))
                 .unwrap();
-        for alg in [Algorithm::Rodas5P, Algorithm::Rodas4] {
-            let sol =
-                solve(&prob, alg, &SolveOptions::default().rtol(1e-7).atol(1e-7).saveat_times(vec![10.0])).unwrap();
-            assert!(sol.retcode.is_success());
-            let worst = sol.u(0).iter().zip(reference.u(0)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-            assert!(worst < 1e-4, "{name} {alg}: {worst}");
+        for jm in [JacobianMethod::Auto, JacobianMethod::ForwardAd, JacobianMethod::SparseAd] {
+            for alg in [Algorithm::Rodas5P, Algorithm::Rodas4, Algorithm::Rosenbrock23] {
+                let opts = SolveOptions::default().rtol(1e-7).atol(1e-7).jacobian(jm).saveat_times(vec![10.0]);
+                let sol = solve(&prob, alg, &opts).unwrap();
+                assert!(sol.retcode.is_success());
+                let worst = sol.u(0).iter().zip(reference.u(0)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                let tol = if alg == Algorithm::Rosenbrock23 { 1e-3 } else { 1e-4 };
+                assert!(worst < tol, "{name} {alg} {jm:?}: {worst}");
+            }
         }
+    }
+}
+
+/// Sparse and dense Jacobians are the same numbers (structural zeros add exact zeros), so
+/// the solves differ only by the LU's rounding: same steps, same answer to round-off. `Auto`
+/// takes the sparse path on this 256-state banded model (its answer is the sparse one bit
+/// for bit), and a mass matrix (the Robertson DAE) goes into the sparse `W` too.
+#[test]
+fn sparse_jacobian_solves_match_dense_ones() {
+    let e = lookup("brusselator-128").unwrap();
+    let prob = Problem::new(e.model, e.u0, e.p, (0.0, 2.0)).unwrap();
+    let run = |jm: JacobianMethod| {
+        let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).jacobian(jm).saveat_times(vec![1.0, 2.0]);
+        solve(&prob, Algorithm::Rodas5P, &opts).unwrap()
+    };
+    let (dense, sparse, auto) =
+        (run(JacobianMethod::ForwardAd), run(JacobianMethod::SparseAd), run(JacobianMethod::Auto));
+    assert_eq!(dense.stats.naccept, sparse.stats.naccept);
+    assert_eq!(sparse.u(1), auto.u(1));
+    assert_ne!(dense.u(1), sparse.u(1), "the LU paths should differ in rounding");
+    let worst = dense.u(1).iter().zip(sparse.u(1)).map(|(a, b)| (a - b).abs() / a.abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-11, "{worst}");
+
+    let dae = lookup("robertson-dae").unwrap();
+    let prob = Problem::new(dae.model, dae.u0, dae.p, (0.0, 40.0)).unwrap();
+    let run = |jm: JacobianMethod| {
+        let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).jacobian(jm).saveat_times(vec![40.0]);
+        solve(&prob, Algorithm::Rodas4, &opts).unwrap()
+    };
+    let (dense, sparse) = (run(JacobianMethod::ForwardAd), run(JacobianMethod::SparseAd));
+    assert!(sparse.retcode.is_success());
+    for (a, b) in dense.u(0).iter().zip(sparse.u(0)) {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-6), "{:?} vs {:?}", dense.u(0), sparse.u(0));
     }
 }

@@ -4,10 +4,12 @@
 
 mod dual;
 mod jacobian;
+mod sparsity;
 pub mod tape;
 mod vjp;
 
 pub use dual::Dual;
 pub use jacobian::{jacobian_fd, ForwardJacobian};
+pub use sparsity::{JacobianPattern, SparseForwardJacobian};
 pub use tape::{RhsTape, TapeMode, TapeStats, TapeVar, Unreplayable};
 pub use vjp::{Vjp, VjpMethod, AUTO_RERECORD_MAX, AUTO_TAPE_ABOVE};

@@ -3,17 +3,27 @@
 //!
 //! Small systems (the common case: 2 to ~30 states) use an inlined partial-pivoting LU
 //! on a row-major buffer: general-purpose LU routines carry set-up costs that dominate at
-//! these sizes. Larger systems use faer's partial-pivoting LU.
+//! these sizes. Larger systems use faer's partial-pivoting LU, and large sparsely coupled
+//! ones (method of lines) a sparse Jacobian by colouring and faer's sparse LU
+//! ([`super::sparse_lu`]): see [`JacobianMethod`] for when.
 
 use super::options::JacobianMethod;
 use super::solution::Stats;
-use crate::ad::{jacobian_fd, ForwardJacobian};
+use super::sparse_lu::SparseW;
+use crate::ad::{jacobian_fd, ForwardJacobian, JacobianPattern, SparseForwardJacobian};
 use crate::Model;
 use faer::linalg::solvers::{PartialPivLu, Solve};
 use faer::Mat;
 
 /// Above this many states the LU is faer's.
 const FAER_MIN_N: usize = 48;
+
+/// From this many states on, [`JacobianMethod::Auto`] looks for a sparse Jacobian.
+pub(crate) const SPARSE_MIN_STATES: usize = 48;
+
+/// [`JacobianMethod::Auto`] goes sparse when at most `1 / SPARSE_MAX_FILL` of the entries
+/// can be nonzero.
+pub(crate) const SPARSE_MAX_FILL: usize = 8;
 
 /// `J = df/du`, `df/dt` at the start of a step, computed as the options ask.
 pub(crate) struct JacobianCache {
@@ -27,6 +37,10 @@ pub(crate) struct JacobianCache {
     work_f: Vec<f64>,
     /// J belongs to the current step start.
     pub(crate) valid: bool,
+    /// With a sparse Jacobian: its compressed evaluation and its nonzeros (`jac` is then
+    /// empty). Chosen at the first update.
+    pub(crate) sparse: Option<(SparseForwardJacobian, Vec<f64>)>,
+    storage_chosen: bool,
 }
 
 impl JacobianCache {
@@ -42,6 +56,30 @@ impl JacobianCache {
             work_u: vec![0.0; n],
             work_f: vec![0.0; n],
             valid: false,
+            sparse: None,
+            storage_chosen: false,
+        }
+    }
+
+    /// Dense or sparse, at the first point: sparse when asked ([`JacobianMethod::SparseAd`]),
+    /// or under `Auto` for a large model with no analytic Jacobian whose pattern (read off a
+    /// tape, no branches) is sparse enough. Dense whenever the pattern cannot be traced.
+    fn choose_storage<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) {
+        self.storage_chosen = true;
+        let pattern = match self.method {
+            JacobianMethod::SparseAd => JacobianPattern::detect(model, u, p, t).ok(),
+            JacobianMethod::Auto if self.n >= SPARSE_MIN_STATES && !model.jacobian(&mut self.jac, u, p, t) => {
+                JacobianPattern::detect_branch_free(model, u, p, t)
+                    .ok()
+                    .flatten()
+                    .filter(|pat| pat.nnz() * SPARSE_MAX_FILL <= self.n * self.n)
+            }
+            _ => None,
+        };
+        if let Some(pattern) = pattern {
+            let nnz = pattern.nnz();
+            self.sparse = Some((SparseForwardJacobian::new(pattern, model.n_params()), vec![0.0; nnz]));
+            self.jac = Vec::new();
         }
     }
 
@@ -51,6 +89,15 @@ impl JacobianCache {
             return;
         }
         stats.njac += 1;
+        if !self.storage_chosen {
+            self.choose_storage(model, u, p, t);
+        }
+        if let Some((sparse, values)) = self.sparse.as_mut() {
+            let dfdt = (!model.time_derivative(&mut self.dfdt, u, p, t)).then_some(&mut self.dfdt[..]);
+            sparse.evaluate(model, u, p, t, values, dfdt);
+            self.valid = true;
+            return;
+        }
         let analytic = self.method == JacobianMethod::Auto && model.jacobian(&mut self.jac, u, p, t);
         if analytic {
             // Time derivative by forward AD (cheap: one chunk), unless the model has its own.
@@ -98,12 +145,15 @@ pub(crate) struct WMatrix {
     lu: Vec<f64>,
     piv: Vec<usize>,
     big: Option<(Mat<f64>, Option<PartialPivLu<f64>>)>,
+    /// Built at the first factorisation of a sparse Jacobian.
+    sparse: Option<SparseW>,
 }
 
 impl WMatrix {
     pub(crate) fn new(n: usize) -> Self {
         let big = (n >= FAER_MIN_N).then(|| (Mat::zeros(n, n), None));
-        Self { n, lu: if big.is_some() { Vec::new() } else { vec![0.0; n * n] }, piv: vec![0; n], big }
+        // Dense storage is allocated zeroed (untouched pages) and only written when used.
+        Self { n, lu: if big.is_some() { Vec::new() } else { vec![0.0; n * n] }, piv: vec![0; n], big, sparse: None }
     }
 
     /// Form and factor `alpha M + beta J`. Returns false if it is singular (to working
@@ -119,6 +169,12 @@ impl WMatrix {
         stats: &mut Stats,
     ) -> bool {
         stats.nlu += 1;
+        if let Some((sparse_jac, values)) = &jc.sparse {
+            if self.sparse.is_none() {
+                self.sparse = SparseW::new(sparse_jac.pattern(), jc.mass.as_deref());
+            }
+            return self.sparse.as_mut().is_some_and(|w| w.factor(values, alpha, beta));
+        }
         let n = if fixed_n > 0 { fixed_n } else { self.n };
         let entry = |i: usize, j: usize| {
             let m = match &jc.mass {
@@ -158,6 +214,9 @@ impl WMatrix {
     /// Solve `W x = b` in place (`fixed_n` as in [`WMatrix::factor`]).
     #[inline(always)]
     pub(crate) fn solve(&self, b: &mut [f64], fixed_n: usize) {
+        if let Some(w) = &self.sparse {
+            return w.solve(b, false);
+        }
         if fixed_n == 0 {
             if let Some((_, Some(lu))) = &self.big {
                 let mut rhs = faer::MatMut::from_column_major_slice_mut(b, self.n, 1);
@@ -174,6 +233,9 @@ impl WMatrix {
     /// Solve `W^T x = b` in place with the current factors (the discrete adjoint's
     /// transposed stage solves).
     pub(crate) fn solve_transpose(&self, b: &mut [f64], fixed_n: usize) {
+        if let Some(w) = &self.sparse {
+            return w.solve(b, true);
+        }
         if fixed_n == 0 {
             if let Some((_, Some(lu))) = &self.big {
                 let mut rhs = faer::MatMut::from_column_major_slice_mut(b, self.n, 1);

@@ -26,6 +26,7 @@ mod options;
 pub(crate) mod rosenbrock;
 mod rosenbrock23;
 mod solution;
+mod sparse_lu;
 mod stepper;
 mod stiffness;
 pub mod tableau;

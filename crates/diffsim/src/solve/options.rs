@@ -60,13 +60,25 @@ pub enum SaveAt {
 /// How the Rosenbrock methods get the Jacobian `df/du`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum JacobianMethod {
-    /// The model's analytic Jacobian if it has one, otherwise forward-mode AD.
+    /// The model's analytic Jacobian if it has one; otherwise, for 48 states or more, a
+    /// sparse Jacobian ([`JacobianMethod::SparseAd`]) when the pattern read off a tape
+    /// recording at the first step has no branches (the model made no comparison) and at
+    /// most 1/8 of the entries can be nonzero; otherwise dense forward-mode AD.
     #[default]
     Auto,
     /// Forward-mode AD (dual numbers) even if the model has an analytic Jacobian.
     ForwardAd,
     /// Forward finite differences.
     FiniteDiff,
+    /// Sparse forward-mode AD: the Jacobian's pattern is read off a tape recording of `f`
+    /// at the first step ([`crate::ad::JacobianPattern::detect`]), its columns coloured so
+    /// that one dual slot serves every column of a colour, and `W` factored by a sparse LU
+    /// (faer's). A method-of-lines model then costs `ceil(colours / 8)` dual evaluations
+    /// per Jacobian and a banded factorisation instead of `ceil(n / 8)` and a dense one.
+    /// The pattern must not change with the branch the model takes (under `Auto` a model
+    /// that branches stays dense); if it cannot be traced (the model reads values with
+    /// `Scalar::value`) the Jacobian is dense.
+    SparseAd,
 }
 
 /// Which parts of a number the adaptive error norm counts.

@@ -344,6 +344,34 @@ impl RhsTape {
         Ok(())
     }
 
+    /// For each output, the states it was computed from through any chain of recorded
+    /// operations (sorted indices): the Jacobian's structural pattern at this recording.
+    /// `None` when the recording hides dependencies (the model read a value, or mixed in
+    /// numbers from elsewhere) or nothing is recorded yet.
+    pub(crate) fn state_dependencies(&self) -> Option<Vec<Vec<u32>>> {
+        let hidden = matches!(self.rec.unreplayable, Some(Unreplayable::ValueRead | Unreplayable::Foreign));
+        if hidden || !self.ready {
+            return None;
+        }
+        let base = self.rec.base();
+        let mut deps: Vec<Vec<u32>> = vec![Vec::new(); self.rec.vals.len()];
+        for (j, d) in deps[1..=self.n].iter_mut().enumerate() {
+            d.push(j as u32);
+        }
+        for (k, e) in self.rec.edges.iter().enumerate() {
+            let mut merged = deps[e.a as usize].clone();
+            merged.extend_from_slice(&deps[e.b as usize]);
+            merged.sort_unstable();
+            merged.dedup();
+            deps[base + k] = merged;
+        }
+        let of = |o: &Out| match *o {
+            Out::Node(k) => deps[k as usize].clone(),
+            Out::Const(_) => Vec::new(),
+        };
+        Some(self.outputs.iter().map(of).collect())
+    }
+
     /// The Jacobian-vector product `out = (df/du) vu + (df/dp) vp + (df/dt) vt` at the current
     /// point: one forward sweep of tangents through the recorded partials.
     pub fn jvp(&mut self, vu: &[f64], vp: &[f64], vt: f64, out: &mut [f64]) -> Result<()> {
