@@ -4,7 +4,9 @@
 //! u' = f(u),   lambda' = -(df/du)^T lambda,   mu' = -(df/dp)^T lambda,
 //! ```
 //!
-//! so nothing of the forward solve is stored. It is **unstable** on stiff and dissipative
+//! so nothing of the forward solve is stored but the states at the save times, from which
+//! `u` is restarted at each one (the loss needs them anyway). It is **unstable** on stiff
+//! and dissipative
 //! problems: backwards in time every decaying mode grows, so the tolerance-sized errors of
 //! the backward `u` are amplified by `exp(rate * span)` and the `u(t)` the adjoint sees
 //! leaves the forward trajectory. Never chosen by `Auto`; kept for non-dissipative
@@ -137,6 +139,12 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     let back_opts = quadrature_uncontrolled(opts, 2 * n);
     let hint = Cell::new(0.0);
     sweep.back_to(problem.tspan.0, |z, a, b, stats| {
+        // Restart u from the forward solution at each save time (stored anyway for the
+        // loss), as diffrax and torchdiffeq do: the backward u's error then builds up over
+        // one interval between saves, not over the whole span.
+        if let Some(i) = sol.t.iter().position(|&t| t == a) {
+            z[..n].copy_from_slice(sol.u(i));
+        }
         solve_segment(&coupled, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
     })?;
     sweep.finish();
