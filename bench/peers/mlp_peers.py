@@ -19,10 +19,18 @@ machine) unless --threads says otherwise. One JSON object per line on stdout:
     {"peer": "torch", "case": "fwd_bwd", "net": "2-50-2", "batch": 1, "dtype": "float32",
      "threads": 1, "seconds": ..., ...}
 
+diffsim's side of the comparison is not measured here: it is the criterion benchmark
+crates/diffsim/benches/nn.rs (`cargo bench -p diffsim --bench nn -- mlp_`; the same two
+networks, batch 1 and 64, forward and forward+backward with input and parameter adjoints).
+`--table ... --criterion DIR` reads its medians from DIR (criterion's output directory,
+target/criterion by default, or $CRITERION_HOME; run.sh uses results/criterion) and adds
+diffsim columns and the ratio diffsim / torch (1 thread).
+
 Usage:
     bench/peers/.venv/bin/python bench/peers/mlp_peers.py [--budget 1] [--quick]
         [--threads 1,default] [--dtypes float32,float64]
     bench/peers/.venv/bin/python bench/peers/mlp_peers.py --table results/mlp.jsonl
+        [--criterion results/criterion]
 """
 
 from __future__ import annotations
@@ -74,7 +82,21 @@ def bench(fn, budget, target=5e-3, min_samples=5, max_samples=2000):
     return statistics.median(samples), min(samples), len(samples), k
 
 
-def table(paths):
+def criterion_median(root, net, batch, dtype, case):
+    """diffsim's median seconds from criterion's estimates.json (None if absent)."""
+    if not root:
+        return None
+    ty = {"float64": "f64", "float32": "f32"}[dtype]
+    func = {"fwd_bwd": "forward_backward", "fwd": "forward"}[case]
+    path = os.path.join(root, f"mlp_{net}_tanh_{ty}", func, str(batch), "new", "estimates.json")
+    try:
+        with open(path) as fh:
+            return json.load(fh)["median"]["point_estimate"] * 1e-9
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def table(paths, crit=None):
     """Markdown table of earlier results: one row per (net, batch, dtype), microseconds."""
     recs = []
     for p in paths:
@@ -84,7 +106,14 @@ def table(paths):
     cols = [(c, t) for c in ("fwd_bwd", "fwd") for t in thr]
     head = " | ".join(f"{c} {t[0]} thr" + (f" ({t[1]})" if t[0] == "default" else "")
                       for c, t in cols)
-    out = [f"| net | batch | dtype | {head} |", "|---|---:|---|" + "---:|" * len(cols)]
+    have_crit = crit and any(criterion_median(crit, r["net"], r["batch"], r["dtype"], r["case"])
+                             for r in recs)
+    if crit and not have_crit:
+        print(f"mlp_peers.py: no diffsim criterion results under {crit}", file=sys.stderr)
+    if have_crit:
+        head += " | diffsim fwd_bwd | diffsim fwd | ratio fwd_bwd diffsim/torch 1 thr | ratio fwd"
+    ncol = len(cols) + (4 if have_crit else 0)
+    out = [f"| net | batch | dtype | {head} |", "|---|---:|---|" + "---:|" * ncol]
     keys = []
     for r in recs:
         k = (r["net"], r["batch"], r["dtype"])
@@ -96,9 +125,20 @@ def table(paths):
             m = [r for r in recs if (r["net"], r["batch"], r["dtype"]) == k and r["case"] == c
                  and r["threads_label"] == t[0]]
             cells.append(f"{m[0]['seconds'] * 1e6:.3g}" if m else "")
+        if have_crit:
+            ours = {c: criterion_median(crit, k[0], k[1], k[2], c) for c in ("fwd_bwd", "fwd")}
+            torch1 = {c: next((r["seconds"] for r in recs if (r["net"], r["batch"], r["dtype"]) == k
+                               and r["case"] == c and r["threads"] == 1), None)
+                      for c in ("fwd_bwd", "fwd")}
+            cells += [f"{ours[c] * 1e6:.3g}" if ours[c] else "" for c in ("fwd_bwd", "fwd")]
+            cells += [f"{ours[c] / torch1[c]:.3g}" if ours[c] and torch1[c] else ""
+                      for c in ("fwd_bwd", "fwd")]
         out.append(f"| {k[0]} | {k[1]} | {k[2]} | " + " | ".join(cells) + " |")
     print("\n".join(out))
-    print("\ntimes in microseconds (median per call)")
+    print("\ntimes in microseconds (median per call)"
+          + ("; diffsim = criterion median of crates/diffsim/benches/nn.rs (same networks and "
+             "batches; its weights and inputs are its own, which does not change the work); "
+             "ratio < 1: diffsim faster" if have_crit else ""))
 
 
 def main(argv=None):
@@ -112,9 +152,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="budget 0.2 s, 1 thread only")
     ap.add_argument("--table", nargs="+", metavar="JSONL",
                     help="print a markdown table of earlier results and exit")
+    ap.add_argument("--criterion", metavar="DIR",
+                    help="with --table: criterion output directory holding diffsim's "
+                         "`cargo bench --bench nn` results (adds diffsim columns and ratios)")
     a = ap.parse_args(argv)
     if a.table:
-        table(a.table)
+        table(a.table, a.criterion)
         return
     if a.quick:
         a.budget, a.threads = 0.2, "1"

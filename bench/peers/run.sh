@@ -9,6 +9,11 @@
 #   SKIP_DIFFSOL=1    skip the diffsol (Rust crate) peer
 #   SKIP_SPIRAL=1     skip the spiral neural-ODE gradient comparison (diffrax, torchdiffeq)
 #   SPIRAL_ARGS="..." extra spiral_peers.py arguments (e.g. "--quick" or "--only diffrax")
+#   SKIP_GRADIENTS=1  skip the loss+gradient comparison (gradient_peers.py: Lorenz, Robertson,
+#                     Brusselator; diffsim CLI vs diffrax and torchdiffeq)
+#   GRADIENT_ARGS="..." extra gradient_peers.py arguments (e.g. "--quick" or "--only lorenz,diffrax")
+#   SKIP_MLP=1        skip the MLP forward+backward comparison (mlp_peers.py for PyTorch;
+#                     `cargo bench -p diffsim --bench nn -- mlp_` for diffsim unless SKIP_BUILD=1)
 #   PYTHON=python3    interpreter used to create the venv
 set -uo pipefail
 
@@ -88,6 +93,26 @@ if [ -z "${SKIP_SPIRAL:-}" ]; then
   (cd "$ROOT" && cargo run --release -q -p diffsim --example spiral_peers -- "$SP" "$BUDGET") >>"$SP" 2>>"$LOG" \
     || say "diffsim spiral_peers failed (see $LOG)"
 fi
+GR="$OUT/gradients.jsonl"
+if [ -z "${SKIP_GRADIENTS:-}" ]; then
+  # Each diffrax/torchdiffeq case runs in its own child process with time limits; cases
+  # that cannot finish (torchdiffeq on stiff problems) are reported as n/a with the reason.
+  say "loss+gradient: diffsim, diffrax, torchdiffeq (~10 min; SKIP_GRADIENTS=1 skips)"
+  "$PY" "$HERE/gradient_peers.py" --diffsim "$BIN" --budget "$BUDGET" ${GRADIENT_ARGS:-} > "$GR" 2>>"$LOG"
+fi
+ML="$OUT/mlp.jsonl"
+CRIT="$OUT/criterion"
+if [ -z "${SKIP_MLP:-}" ]; then
+  say "MLP forward+backward: PyTorch, 1 thread (SKIP_MLP=1 skips)"
+  "$PY" "$HERE/mlp_peers.py" --budget 1 --threads 1 > "$ML" 2>>"$LOG"
+  if [ -z "${SKIP_BUILD:-}" ]; then
+    # diffsim's side is its criterion benchmark of the same networks; its medians land in
+    # results/criterion and `mlp_peers.py --table --criterion` reads them.
+    say "MLP forward+backward: diffsim (cargo bench -p diffsim --bench nn -- mlp_)"
+    (cd "$ROOT" && CRITERION_HOME="$CRIT" cargo bench -p diffsim --bench nn -- mlp_) >>"$LOG" 2>&1 \
+      || say "diffsim nn bench failed (see $LOG)"
+  fi
+fi
 T_END=$(date +%s)
 
 "$PY" "$HERE/table.py" "$RES" | tee "$OUT/latest.md"
@@ -95,7 +120,15 @@ if [ -s "$SP" ] && [ -z "${SKIP_SPIRAL:-}" ]; then
   echo
   "$PY" "$HERE/spiral_peers.py" --table "$SP" | tee "$OUT/spiral.md"
 fi
+if [ -s "$GR" ] && [ -z "${SKIP_GRADIENTS:-}" ]; then
+  echo
+  "$PY" "$HERE/gradient_peers.py" --table "$GR" | tee "$OUT/gradients.md"
+fi
+if [ -s "$ML" ] && [ -z "${SKIP_MLP:-}" ]; then
+  echo
+  "$PY" "$HERE/mlp_peers.py" --table "$ML" --criterion "$CRIT" | tee "$OUT/mlp.md"
+fi
 echo
 echo "builds/installs: $((T_BUILT - T_START)) s; benchmark runs: $((T_END - T_BUILT)) s;" \
      "machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -m); raw results: ${RES#$ROOT/}; log: ${LOG#$ROOT/}"
-grep -h "^peers.py\|failed\|error" "$LOG" | grep -v "^\s*Compiling" | sort -u | head -20 >&2 || true
+grep -h "^peers.py\|^mlp_peers.py\|failed\|error" "$LOG" | grep -v "^\s*Compiling" | sort -u | head -20 >&2 || true
