@@ -5,7 +5,7 @@ use super::Dual;
 use crate::Model;
 
 /// Chunk width: the number of Jacobian columns one AD evaluation of `f` produces.
-const CHUNK: usize = 8;
+pub(super) const CHUNK: usize = 8;
 
 /// Reusable buffers for the forward-mode Jacobian `J = df/du` and `df/dt` of a model.
 ///
@@ -40,29 +40,52 @@ impl ForwardJacobian {
         p: &[f64],
         t: f64,
         jac: &mut [f64],
-        mut dfdt: Option<&mut [f64]>,
+        dfdt: Option<&mut [f64]>,
     ) -> usize {
         let n = u.len();
+        let read = |start: usize, width: usize, du: &[Dual<CHUNK>]| {
+            for (i, d) in du.iter().enumerate() {
+                jac[i * n + start..i * n + start + width].copy_from_slice(&d.d[..width]);
+            }
+        };
+        self.seeded_passes(model, u, p, t, n, |j| j, read, dfdt)
+    }
+
+    /// The chunked forward passes shared by the dense and the compressed (sparse) Jacobian:
+    /// state `j` is seeded in dual slot `slot(j) - start` of the pass whose slots
+    /// `start..start + width` hold it (`n_slots` slots in all), `t` in a spare slot of the
+    /// first pass that has one (an extra pass if none does), and `read(start, width, f)` sees
+    /// each pass's output. Returns the number of passes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn seeded_passes<M: Model>(
+        &mut self,
+        model: &M,
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        n_slots: usize,
+        slot: impl Fn(usize) -> usize,
+        mut read: impl FnMut(usize, usize, &[Dual<CHUNK>]),
+        mut dfdt: Option<&mut [f64]>,
+    ) -> usize {
         for (d, &x) in self.p.iter_mut().zip(p) {
             *d = Dual::constant(x);
         }
         let mut evals = 0;
         let mut start = 0;
         let mut time_done = dfdt.is_none();
-        while start < n || !time_done {
-            let width = (n - start).min(CHUNK);
+        while start < n_slots || !time_done {
+            let width = (n_slots - start).min(CHUNK);
             for (j, (d, &x)) in self.u.iter_mut().zip(u).enumerate() {
-                *d = if j >= start && j < start + width { Dual::variable(x, j - start) } else { Dual::constant(x) };
+                let s = slot(j);
+                *d = if s >= start && s < start + width { Dual::variable(x, s - start) } else { Dual::constant(x) };
             }
             // Seed time in a spare slot of this chunk, if there is one.
             let seed_time = !time_done && width < CHUNK;
             let td = if seed_time { Dual::variable(t, width) } else { Dual::constant(t) };
             model.rhs(&mut self.du, &self.u, &self.p, td);
             evals += 1;
-            for i in 0..n {
-                let row = &mut jac[i * n..(i + 1) * n];
-                row[start..start + width].copy_from_slice(&self.du[i].d[..width]);
-            }
+            read(start, width, &self.du);
             if seed_time {
                 if let Some(ft) = dfdt.as_deref_mut() {
                     for (o, d) in ft.iter_mut().zip(&self.du) {

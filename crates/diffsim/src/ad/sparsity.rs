@@ -13,12 +13,10 @@
 //! factor elsewhere). Crates exist for graph colouring, but this is twenty lines over
 //! our own pattern type, and it runs once per solve.
 
-use super::{Dual, RhsTape, TapeMode};
+use super::jacobian::CHUNK;
+use super::{Dual, ForwardJacobian, RhsTape, TapeMode};
 use crate::error::{DiffsimError, Result};
 use crate::Model;
-
-/// Chunk width of the compressed evaluation (dual slots per evaluation of `f`).
-const CHUNK: usize = 8;
 
 /// Which entries of an `n x n` Jacobian can be nonzero, row by row (compressed sparse rows,
 /// columns sorted within each row).
@@ -193,9 +191,8 @@ pub struct SparseForwardJacobian {
     pattern: JacobianPattern,
     colour: Vec<usize>,
     n_colours: usize,
-    u: Vec<Dual<CHUNK>>,
-    p: Vec<Dual<CHUNK>>,
-    du: Vec<Dual<CHUNK>>,
+    /// The dual buffers and chunked passes, shared with the dense Jacobian.
+    passes: ForwardJacobian,
 }
 
 impl SparseForwardJacobian {
@@ -203,14 +200,7 @@ impl SparseForwardJacobian {
     pub fn new(pattern: JacobianPattern, np: usize) -> Self {
         let n = pattern.n();
         let (colour, n_colours) = pattern.colouring();
-        Self {
-            pattern,
-            colour,
-            n_colours,
-            u: vec![Dual::default(); n],
-            p: vec![Dual::default(); np],
-            du: vec![Dual::default(); n],
-        }
+        Self { pattern, colour, n_colours, passes: ForwardJacobian::new(n, np) }
     }
 
     /// The pattern.
@@ -232,45 +222,20 @@ impl SparseForwardJacobian {
         p: &[f64],
         t: f64,
         values: &mut [f64],
-        mut dfdt: Option<&mut [f64]>,
+        dfdt: Option<&mut [f64]>,
     ) -> usize {
-        for (d, &x) in self.p.iter_mut().zip(p) {
-            *d = Dual::constant(x);
-        }
-        let mut evals = 0;
-        let mut start = 0;
-        let mut time_done = dfdt.is_none();
-        while start < self.n_colours || !time_done {
-            let width = (self.n_colours - start).min(CHUNK);
-            let in_chunk = |c: usize| c >= start && c < start + width;
-            for ((d, &x), &c) in self.u.iter_mut().zip(u).zip(&self.colour) {
-                *d = if in_chunk(c) { Dual::variable(x, c - start) } else { Dual::constant(x) };
-            }
-            // Time in a spare slot of this chunk, if there is one.
-            let seed_time = !time_done && width < CHUNK;
-            let td = if seed_time { Dual::variable(t, width) } else { Dual::constant(t) };
-            model.rhs(&mut self.du, &self.u, &self.p, td);
-            evals += 1;
-            let rows = self.pattern.row_start.windows(2);
-            for (i, r) in rows.enumerate() {
+        let (pattern, colour) = (&self.pattern, &self.colour);
+        let read = |start: usize, width: usize, du: &[Dual<CHUNK>]| {
+            for (i, r) in pattern.row_start.windows(2).enumerate() {
                 for k in r[0]..r[1] {
-                    let c = self.colour[self.pattern.cols[k]];
-                    if in_chunk(c) {
-                        values[k] = self.du[i].d[c - start];
+                    let c = colour[pattern.cols[k]];
+                    if c >= start && c < start + width {
+                        values[k] = du[i].d[c - start];
                     }
                 }
             }
-            if seed_time {
-                if let Some(ft) = dfdt.as_deref_mut() {
-                    for (o, d) in ft.iter_mut().zip(&self.du) {
-                        *o = d.d[width];
-                    }
-                }
-                time_done = true;
-            }
-            start += width;
-        }
-        evals
+        };
+        self.passes.seeded_passes(model, u, p, t, self.n_colours, |j| colour[j], read, dfdt)
     }
 }
 
