@@ -40,6 +40,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod ad;
+mod blocks;
 pub mod ensemble;
 mod error;
 pub mod fit;

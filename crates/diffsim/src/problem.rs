@@ -64,6 +64,36 @@ pub trait Model: Send + Sync {
     fn has_vjp(&self) -> bool {
         false
     }
+    /// Length of the record [`Model::rhs_record`] keeps per evaluation; 0 (the default)
+    /// means the model keeps none.
+    ///
+    /// The discrete adjoint calls [`Model::vjp`] at exactly the points the forward solve
+    /// evaluated `f` at. A model whose VJP repeats work of `f` (a neural network's forward
+    /// pass, before its backward pass) can keep that work in a record during the forward
+    /// solve and start its VJP from it ([`Model::vjp_from_record`]).
+    fn record_len(&self) -> usize {
+        0
+    }
+    /// `f(u, p, t)` in `f64`, as [`Model::rhs`] (bit for bit), also writing into `record`
+    /// (of [`Model::record_len`]) what [`Model::vjp_from_record`] needs at this point.
+    fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, _record: &mut [f64]) {
+        self.rhs(du, u, p, t)
+    }
+    /// [`Model::vjp`] at a point `f` was evaluated at by [`Model::rhs_record`] with the same
+    /// `p`, which left `record`. The default ignores the record.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_from_record(
+        &self,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        _record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        self.vjp(w, u, p, t, du, dp)
+    }
 }
 
 /// A model with its initial state, parameters and time span.

@@ -18,6 +18,10 @@ use std::sync::Mutex;
 pub trait Physics: Send + Sync {
     /// Write the known part of `u'` at `(u, t)` into `du` (overwrite, not add).
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], t: T);
+    /// `false` when the known part is identically zero (a neural ODE): its VJP is skipped.
+    fn is_present(&self) -> bool {
+        true
+    }
 }
 
 /// No known physics: a neural ODE `u' = NN(map(u))`.
@@ -27,6 +31,9 @@ pub struct NoPhysics;
 impl Physics for NoPhysics {
     fn rhs<T: Scalar>(&self, du: &mut [T], _u: &[T], _t: T) {
         du.fill(T::zero());
+    }
+    fn is_present(&self) -> bool {
+        false
     }
 }
 
@@ -151,6 +158,61 @@ impl<P: Physics> Ude<P> {
         }
     }
 
+    /// The VJP; with a `record` of this point's forward pass, the network's backward pass
+    /// starts from it instead of repeating the forward pass.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_with(
+        &self,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: Option<&[f64]>,
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        let n = self.in_scale.len();
+        if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
+            return false;
+        }
+        let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let s = &mut *guard;
+        for i in 0..n {
+            s.w[i] = w[i] * self.out_scale[i];
+        }
+        s.xbar.fill(0.0);
+        match record {
+            Some(record) => self.net.backward_record(p, record, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws),
+            None => {
+                for i in 0..n {
+                    s.x[i] = self.input.value_f64(u[i]) * self.in_scale[i];
+                }
+                // Sizes were checked above and the workspace was built for this network.
+                self.net.vjp_unchecked(p, &s.x, &mut s.y, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws);
+            }
+        }
+        for (((d, &xb), &ui), &si) in du.iter_mut().zip(&s.xbar).zip(u).zip(&self.in_scale) {
+            *d += xb * si * self.input.derivative_f64(ui);
+        }
+        if !self.physics.is_present() {
+            return true;
+        }
+        // The physics by forward-mode AD, eight state directions at a time.
+        let mut start = 0;
+        while start < n {
+            let end = (start + 8).min(n);
+            for (j, d) in s.ud.iter_mut().enumerate() {
+                *d = if (start..end).contains(&j) { Dual::variable(u[j], j - start) } else { Dual::constant(u[j]) };
+            }
+            self.physics.rhs(&mut s.fd, &s.ud, Dual::constant(t));
+            for j in start..end {
+                du[j] += s.fd.iter().zip(w).map(|(f, &wi)| f.d[j - start] * wi).sum::<f64>();
+            }
+            start = end;
+        }
+        true
+    }
+
     /// The network's term alone, `NN(map(u); p)`, at one state.
     pub fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]) {
         let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, s)| self.input.value_f64(v) * s).collect();
@@ -186,37 +248,39 @@ impl<P: Physics> Model for Ude<P> {
         }
     }
     fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        let n = self.in_scale.len();
-        if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
-            return false;
-        }
-        let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let s = &mut *guard;
-        for i in 0..n {
-            s.x[i] = self.input.value_f64(u[i]) * self.in_scale[i];
-            s.w[i] = w[i] * self.out_scale[i];
-        }
-        s.xbar.fill(0.0);
-        // Sizes were checked above and the workspace was built for this network.
-        self.net.vjp_unchecked(p, &s.x, &mut s.y, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws);
-        for (((d, &xb), &ui), &si) in du.iter_mut().zip(&s.xbar).zip(u).zip(&self.in_scale) {
-            *d += xb * si * self.input.derivative_f64(ui);
-        }
-        // The physics by forward-mode AD, eight state directions at a time.
+        self.vjp_with(w, u, p, t, None, du, dp)
+    }
+    fn record_len(&self) -> usize {
+        self.net.record_len()
+    }
+    fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
         let n = u.len();
-        let mut start = 0;
-        while start < n {
-            let end = (start + 8).min(n);
-            for (j, d) in s.ud.iter_mut().enumerate() {
-                *d = if (start..end).contains(&j) { Dual::variable(u[j], j - start) } else { Dual::constant(u[j]) };
-            }
-            self.physics.rhs(&mut s.fd, &s.ud, Dual::constant(t));
-            for j in start..end {
-                du[j] += s.fd.iter().zip(w).map(|(f, &wi)| f.d[j - start] * wi).sum::<f64>();
-            }
-            start = end;
+        if n > 64 || record.len() != self.net.record_len() {
+            return self.rhs(du, u, p, t);
         }
-        true
+        let mut x = [0.0; 64];
+        let mut y = [0.0; 64];
+        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
+            *xi = self.input.apply(ui).scale(s);
+        }
+        self.net.forward_record(p, &x[..n], &mut y[..n], record);
+        self.physics.rhs(du, u, t);
+        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
+            *d += v.scale(s);
+        }
+    }
+    fn vjp_from_record(
+        &self,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        let record = (record.len() == self.net.record_len()).then_some(record);
+        self.vjp_with(w, u, p, t, record, du, dp)
     }
     fn has_vjp(&self) -> bool {
         true
@@ -263,5 +327,14 @@ mod tests {
         for (a, b) in du.iter().chain(&dp).zip(du_ref.iter().chain(&dp_ref)) {
             assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} vs {b}");
         }
+        // From a record of the forward pass: f bit for bit, the same VJP bit for bit.
+        let mut record = vec![0.0; model.record_len()];
+        let (mut f, mut f_rec) = (vec![0.0; 2], vec![0.0; 2]);
+        model.rhs(&mut f, &u, &p, 0.3);
+        model.rhs_record(&mut f_rec, &u, &p, 0.3, &mut record);
+        assert_eq!(f, f_rec);
+        let (mut du_rec, mut dp_rec) = (vec![0.0; 2], vec![0.0; p.len()]);
+        assert!(model.vjp_from_record(&w, &u, &p, 0.3, &record, &mut du_rec, &mut dp_rec));
+        assert_eq!((du_rec, dp_rec), (du, dp));
     }
 }

@@ -212,36 +212,83 @@ impl Mlp {
         &self,
         params: &[F],
         ybar: &[F],
-        mut xbar: Option<&mut [F]>,
-        mut pbar: Option<&mut [F]>,
+        xbar: Option<&mut [F]>,
+        pbar: Option<&mut [F]>,
         ws: &mut MlpWorkspace<F>,
         batch: usize,
     ) {
+        let stored = Stored { x: &ws.x, a: &ws.a, da: &ws.da, offsets: &ws.layer_offsets };
+        self.backward_from(params, stored, ybar, xbar, pbar, &mut ws.delta, batch);
+    }
+
+    /// The backward pass from a stored forward pass `stored` (in a workspace or a record),
+    /// with `delta` as scratch.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_from<F: Float>(
+        &self,
+        params: &[F],
+        stored: Stored<'_, F>,
+        ybar: &[F],
+        mut xbar: Option<&mut [F]>,
+        mut pbar: Option<&mut [F]>,
+        delta: &mut [Vec<F>; 2],
+        batch: usize,
+    ) {
+        let Stored { x, a, da, offsets } = stored;
         let layers = self.layers();
         let last = layers.len() - 1;
-        let [cur, prev] = &mut ws.delta;
+        let [cur, prev] = delta;
         {
             let n = batch * self.n_outputs();
-            let off = ws.layer_offsets[last];
-            for ((d, &yb), &s) in cur[..n].iter_mut().zip(ybar).zip(&ws.da[off..off + n]) {
+            let off = offsets[last];
+            for ((d, &yb), &s) in cur[..n].iter_mut().zip(ybar).zip(&da[off..off + n]) {
                 *d = yb * s;
             }
         }
         for l in (0..=last).rev() {
             let layer = &layers[l];
             if l == 0 {
-                layer.backward_batch(params, &ws.x, cur, xbar.as_deref_mut(), pbar.as_deref_mut(), batch);
+                layer.backward_batch(params, x, cur, xbar.as_deref_mut(), pbar.as_deref_mut(), batch);
                 break;
             }
             let n = batch * layer.n_in;
-            let off = ws.layer_offsets[l - 1];
+            let off = offsets[l - 1];
             prev[..n].fill(F::zero());
-            layer.backward_batch(params, &ws.a[off..], cur, Some(&mut prev[..n]), pbar.as_deref_mut(), batch);
-            for (d, &s) in prev[..n].iter_mut().zip(&ws.da[off..off + n]) {
+            layer.backward_batch(params, &a[off..], cur, Some(&mut prev[..n]), pbar.as_deref_mut(), batch);
+            for (d, &s) in prev[..n].iter_mut().zip(&da[off..off + n]) {
                 *d *= s;
             }
             std::mem::swap(cur, prev);
         }
+    }
+
+    /// Length of a forward record of one input ([`Mlp::forward_record`]): the input, then
+    /// every layer's activations, then their derivatives.
+    pub(crate) fn record_len(&self) -> usize {
+        let widths: usize = self.sizes()[1..].iter().sum();
+        self.n_inputs() + 2 * widths
+    }
+
+    /// Forward pass for one input that writes `y` and keeps in `record` (of
+    /// [`Mlp::record_len`]) what [`Mlp::backward_record`] needs, so that a later VJP at the
+    /// same input skips its forward pass.
+    pub(crate) fn forward_record(&self, params: &[f64], x: &[f64], y: &mut [f64], record: &mut [f64]) {
+        wide(ForwardRecord { mlp: self, params, x, y, record });
+    }
+
+    /// [`Mlp::backward_ws`] from a record of [`Mlp::forward_record`] instead of the stored
+    /// forward pass (`ws` gives scratch only; it must be a workspace of batch 1).
+    pub(crate) fn backward_record(
+        &self,
+        params: &[f64],
+        record: &[f64],
+        ybar: &[f64],
+        xbar: Option<&mut [f64]>,
+        pbar: Option<&mut [f64]>,
+        ws: &mut MlpWorkspace<f64>,
+    ) {
+        wide(BackwardRecord { mlp: self, params, record, ybar, xbar, pbar, ws });
     }
 
     /// [`Mlp::vjp`] without the size checks, for callers that built `ws` from this network
@@ -259,6 +306,75 @@ impl Mlp {
         ws: &mut MlpWorkspace<f64>,
     ) {
         wide(Vjp1 { mlp: self, params, x, y, ybar, xbar, pbar, ws });
+    }
+}
+
+/// A stored forward pass: the input, activations and derivatives, per-layer offsets.
+#[derive(Clone, Copy)]
+struct Stored<'a, F> {
+    x: &'a [F],
+    a: &'a [F],
+    da: &'a [F],
+    offsets: &'a [usize],
+}
+
+/// Split a record into its input, activations and derivatives.
+#[inline(always)]
+fn split_record<F>(record: &[F], n_in: usize) -> (&[F], &[F], &[F]) {
+    let (x, rest) = record.split_at(n_in);
+    let (a, da) = rest.split_at(rest.len() / 2);
+    (x, a, da)
+}
+
+struct ForwardRecord<'a> {
+    mlp: &'a Mlp,
+    params: &'a [f64],
+    x: &'a [f64],
+    y: &'a mut [f64],
+    record: &'a mut [f64],
+}
+
+impl Kernel for ForwardRecord<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let ForwardRecord { mlp, params, x, y, record } = self;
+        let n_in = mlp.n_inputs();
+        let (xr, rest) = record.split_at_mut(n_in);
+        xr.copy_from_slice(x);
+        let (a, da) = rest.split_at_mut(rest.len() / 2);
+        // Layer l's activations start at the sum of the earlier widths (the batch-1 layout
+        // of a workspace, which `backward_record` reads with the workspace's offsets).
+        let (mut prev, mut off) = (0, 0);
+        for (l, layer) in mlp.layers().iter().enumerate() {
+            let (before, out) = a.split_at_mut(off);
+            let input: &[f64] = if l == 0 { xr } else { &before[prev..] };
+            layer.forward_batch(params, input, out, &mut da[off..], 1);
+            prev = off;
+            off += layer.n_out;
+        }
+        y.copy_from_slice(&a[prev..prev + mlp.n_outputs()]);
+    }
+}
+
+struct BackwardRecord<'a> {
+    mlp: &'a Mlp,
+    params: &'a [f64],
+    record: &'a [f64],
+    ybar: &'a [f64],
+    xbar: Option<&'a mut [f64]>,
+    pbar: Option<&'a mut [f64]>,
+    ws: &'a mut MlpWorkspace<f64>,
+}
+
+impl Kernel for BackwardRecord<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let BackwardRecord { mlp, params, record, ybar, xbar, pbar, ws } = self;
+        let (x, a, da) = split_record(record, mlp.n_inputs());
+        let stored = Stored { x, a, da, offsets: &ws.layer_offsets };
+        mlp.backward_from(params, stored, ybar, xbar, pbar, &mut ws.delta, 1);
     }
 }
 

@@ -89,7 +89,7 @@ mod fastmath;
 mod init;
 mod kernels;
 mod mlp;
-mod simd;
+pub(crate) mod simd;
 
 pub use activation::{Activation, CustomActivation, ACTIVATION_NAMES};
 pub use dense::Dense;

@@ -36,6 +36,7 @@ use crate::{SaveAt, SolveOptions};
 
 #[cfg(doc)]
 use super::STEPS_PER_CHECKPOINT;
+use super::records::{RecordStore, Recording};
 use super::{Gradient, SavedLoss};
 
 /// The tableau of an explicit algorithm.
@@ -82,17 +83,22 @@ pub(crate) fn discrete_adjoint<M: Model>(
     fwd_opts.record_steps = true;
     fwd_opts.dense = Some(checkpoint_every.is_none());
     fwd_opts.record_state_every = checkpoint_every.unwrap_or(1);
-    let sol = solve_explicit(model, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
+    let vjp = Vjp::new(model, vjp)?;
+    // The model's own VJP can start from records of the forward solve's evaluations.
+    let recording = Recording::new(model, checkpoint_every.is_none() && vjp.method() == VjpMethod::Model);
+    let sol = solve_explicit(&recording, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
+    let records = recording.into_store();
     let (value, g) = super::saved_loss_gradient(&sol, loss)?;
     let log = sol.steps.as_ref().expect("record_steps was set");
-    let records = &log.records;
-    let (at_start, per_step) = attribute_saves(&sol.t, records, problem.tspan);
+    let steps = &log.records;
+    let (at_start, per_step) = attribute_saves(&sol.t, steps, problem.tspan);
 
     let total_stages = tab.c.len();
     let mut sweep = ExplicitSweep {
         tab,
         n,
-        vjp: Vjp::new(model, vjp)?,
+        vjp,
+        records,
         y: vec![0.0; n],
         kbar: vec![0.0; total_stages * n],
         ybar: vec![0.0; n],
@@ -108,10 +114,10 @@ pub(crate) fn discrete_adjoint<M: Model>(
             // output), so the sweep rebuilds the stage inputs Y_i from them instead of
             // calling f again.
             let dense = sol.dense.as_ref().expect("dense output was requested");
-            debug_assert_eq!(dense.offsets.len(), records.len());
-            for (idx, rec) in records.iter().enumerate().rev() {
+            debug_assert_eq!(dense.steps(), steps.len());
+            for (idx, rec) in steps.iter().enumerate().rev() {
                 let u = &log.u_start[idx * n..(idx + 1) * n];
-                let k = &dense.ks[dense.offsets[idx]..dense.offsets[idx] + total_stages * n];
+                let k = &dense.step_data(idx)[..total_stages * n];
                 sweep.step(model, p, u, k, rec, &per_step[idx], &g);
             }
         }
@@ -119,14 +125,14 @@ pub(crate) fn discrete_adjoint<M: Model>(
             let every = every.max(1);
             let mut seg_u = vec![0.0; every * n];
             let mut seg_k = vec![0.0; every * total_stages * n];
-            for first in (0..records.len()).step_by(every).rev() {
-                let last = (first + every).min(records.len());
+            for first in (0..steps.len()).step_by(every).rev() {
+                let last = (first + every).min(steps.len());
                 seg_u[..n].copy_from_slice(&log.u_start[first / every * n..(first / every + 1) * n]);
                 // Re-run the segment's steps: stages (the extra dense-output ones only
                 // where a save falls inside the step), then the next start state.
                 for idx in first..last {
                     let j = idx - first;
-                    let rec = &records[idx];
+                    let rec = &steps[idx];
                     let stages = if has_interior_save(&per_step[idx]) { total_stages } else { tab.stages };
                     let (u_seg, rest) = seg_u.split_at_mut((j + 1) * n);
                     let u = &u_seg[j * n..];
@@ -144,7 +150,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
                     let j = idx - first;
                     let u = &seg_u[j * n..(j + 1) * n];
                     let k = &seg_k[j * total_stages * n..(j + 1) * total_stages * n];
-                    sweep.step(model, p, u, k, &records[idx], &per_step[idx], &g);
+                    sweep.step(model, p, u, k, &steps[idx], &per_step[idx], &g);
                 }
             }
         }
@@ -167,6 +173,8 @@ struct ExplicitSweep {
     tab: &'static ExplicitTableau,
     n: usize,
     vjp: Vjp,
+    /// Records of the forward solve's evaluations, when the model keeps them.
+    records: Option<RecordStore>,
     y: Vec<f64>,
     /// Stage adjoints, stage-major.
     kbar: Vec<f64>,
@@ -227,7 +235,14 @@ impl ExplicitSweep {
             }
             stage_input(&mut self.y, u, k, h, tab.a[i]);
             self.ybar.fill(0.0);
-            self.vjp.apply(model, w, &self.y, p, rec.t_eval + tab.c[i] * h, &mut self.ybar, &mut self.dp);
+            let t = rec.t_eval + tab.c[i] * h;
+            let record = self.records.as_mut().and_then(|r| r.get(t, &self.y));
+            match record {
+                Some(record) if model.vjp_from_record(w, &self.y, p, t, record, &mut self.ybar, &mut self.dp) => {
+                    self.vjp.evals += 1;
+                }
+                _ => self.vjp.apply(model, w, &self.y, p, t, &mut self.ybar, &mut self.dp),
+            }
             add(&mut self.ubar, &self.ybar, 1.0);
             for (j, &a) in tab.a[i].iter().enumerate() {
                 if a != 0.0 {
@@ -303,6 +318,78 @@ pub(crate) fn check_saveat(opts: &SolveOptions) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sensitivity::Loss;
+    use crate::Scalar;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    /// `u' = -p0 u + p1 sin(t) u^2`, whose record is its own `(t, u)`: every VJP from a
+    /// record checks it got the record of its own point.
+    #[derive(Default)]
+    struct Recorded {
+        from_record: AtomicUsize,
+        plain: AtomicUsize,
+    }
+
+    impl Model for Recorded {
+        fn n_states(&self) -> usize {
+            1
+        }
+        fn n_params(&self) -> usize {
+            2
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+            du[0] = -p[0] * u[0] + p[1] * t.sin() * u[0] * u[0];
+        }
+        fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+            self.plain.fetch_add(1, Relaxed);
+            du[0] += w[0] * (-p[0] + 2.0 * p[1] * t.sin() * u[0]);
+            dp[0] += -w[0] * u[0];
+            dp[1] += w[0] * t.sin() * u[0] * u[0];
+            true
+        }
+        fn has_vjp(&self) -> bool {
+            true
+        }
+        fn record_len(&self) -> usize {
+            2
+        }
+        fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
+            record.copy_from_slice(&[t, u[0]]);
+            self.rhs(du, u, p, t);
+        }
+        fn vjp_from_record(
+            &self,
+            w: &[f64],
+            u: &[f64],
+            p: &[f64],
+            t: f64,
+            record: &[f64],
+            du: &mut [f64],
+            dp: &mut [f64],
+        ) -> bool {
+            assert_eq!(record, &[t, u[0]]);
+            self.from_record.fetch_add(1, Relaxed);
+            self.vjp(w, u, p, t, du, dp) && self.plain.fetch_sub(1, Relaxed) > 0
+        }
+    }
+
+    #[test]
+    fn every_stage_vjp_starts_from_its_record() {
+        for alg in [Algorithm::Tsit5, Algorithm::Vern7, Algorithm::Bs3, Algorithm::Dp5] {
+            let problem = Problem::new(Recorded::default(), vec![0.8], vec![0.7, 0.4], (0.0, 3.0)).unwrap();
+            let opts = SolveOptions { saveat: SaveAt::Times(vec![0.4, 1.0, 1.3, 3.0]), ..Default::default() };
+            let with = discrete_adjoint(&problem, alg, &opts, &Loss::Sum, VjpMethod::Model, None).unwrap();
+            let (hits, plain) = (problem.model.from_record.load(Relaxed), problem.model.plain.load(Relaxed));
+            assert!(hits > 20, "{alg:?}: {hits} VJPs from records");
+            assert_eq!(plain, 0, "{alg:?}: {plain} VJPs without a record");
+            // The same gradient by forward-mode VJPs (no records).
+            let without = discrete_adjoint(&problem, alg, &opts, &Loss::Sum, VjpMethod::Forward, None).unwrap();
+            assert_eq!(with.loss.to_bits(), without.loss.to_bits());
+            for (a, b) in with.dp.iter().chain(&with.du0).zip(without.dp.iter().chain(&without.du0)) {
+                assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{alg:?}: {a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn fsal_tableaus_propagate_with_their_last_row() {

@@ -39,6 +39,7 @@ mod discrete_rosenbrock;
 mod forward;
 mod forward_ad;
 mod loss;
+mod records;
 mod running_cost;
 
 pub use crate::ad::VjpMethod;

@@ -1,6 +1,7 @@
 //! Dense output: each method's interpolant, and the per-step data that feeds it.
 
 use super::tableau::ExplicitTableau;
+use crate::blocks::{BlockSlice, BlockVec};
 use crate::Scalar;
 
 /// Which interpolation formula a step's data feeds.
@@ -81,14 +82,22 @@ pub(crate) struct DenseOutput<T> {
     pub(crate) ts: Vec<f64>,
     /// States at the step boundaries (`ts.len() * n`).
     pub(crate) us: Vec<T>,
-    /// Step data, concatenated; `offsets[i]` is where step i's data starts.
-    pub(crate) ks: Vec<T>,
-    pub(crate) offsets: Vec<usize>,
+    /// Step data, in blocks that never move.
+    ks: BlockVec<T>,
+    /// Where step i's data is in `ks`.
+    offsets: Vec<BlockSlice>,
 }
 
 impl<T: Scalar> DenseOutput<T> {
     pub(crate) fn new(n: usize, t0: f64, u0: &[T], interp: Interpolant) -> Self {
-        Self { n, segments: vec![(0, interp)], ts: vec![t0], us: u0.to_vec(), ks: Vec::new(), offsets: Vec::new() }
+        Self {
+            n,
+            segments: vec![(0, interp)],
+            ts: vec![t0],
+            us: u0.to_vec(),
+            ks: BlockVec::default(),
+            offsets: Vec::new(),
+        }
     }
 
     /// Start using another interpolant from the next step on.
@@ -98,10 +107,20 @@ impl<T: Scalar> DenseOutput<T> {
 
     /// Record one accepted step ending at `t1` with state `u1` and step data `ks`.
     pub(crate) fn push(&mut self, t1: f64, u1: &[T], ks: &[T]) {
-        self.offsets.push(self.ks.len());
-        self.ks.extend_from_slice(ks);
+        self.offsets.push(self.ks.push(ks));
         self.ts.push(t1);
         self.us.extend_from_slice(u1);
+    }
+
+    /// Number of recorded steps.
+    pub(crate) fn steps(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Step `i`'s data, as given to [`Self::push`].
+    #[inline]
+    pub(crate) fn step_data(&self, i: usize) -> &[T] {
+        self.ks.get(self.offsets[i])
     }
 
     /// Evaluate at time `t` (which must lie in the covered span; the caller checks).
@@ -121,8 +140,8 @@ impl<T: Scalar> DenseOutput<T> {
         let theta = (t - t0) / h;
         let seg = self.segments.partition_point(|(start, _)| *start <= i) - 1;
         let interp = self.segments[seg].1;
-        let m = interp.vectors();
-        let ks = &self.ks[self.offsets[i]..self.offsets[i] + m * n];
+        let ks = &self.step_data(i)[..interp.vectors() * n];
         interp.evaluate(theta, h, &self.us[i * n..(i + 1) * n], &self.us[(i + 1) * n..(i + 2) * n], ks, out);
     }
 }
+
