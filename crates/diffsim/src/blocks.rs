@@ -8,8 +8,10 @@
 
 /// Elements in the first block; later blocks double up to [`MAX_BLOCK`].
 const FIRST_BLOCK: usize = 256;
-/// Largest block (in elements) unless one slice needs more.
-const MAX_BLOCK: usize = 1 << 16;
+/// Largest block (in elements) unless one slice needs more: 64 KB of `f64`, below glibc's
+/// default mmap threshold, so blocks come from the heap's free lists rather than fresh
+/// (page-faulting) mappings.
+const MAX_BLOCK: usize = 1 << 13;
 
 /// Where a slice pushed into a [`BlockVec`] lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +25,26 @@ pub(crate) struct BlockSlice {
 #[derive(Clone, Debug)]
 pub(crate) struct BlockVec<T> {
     blocks: Vec<Vec<T>>,
+    /// The block being filled (later ones are empty, kept by [`BlockVec::clear`]).
+    current: usize,
 }
 
 impl<T> Default for BlockVec<T> {
     fn default() -> Self {
-        Self { blocks: Vec::new() }
+        Self { blocks: Vec::new(), current: 0 }
+    }
+}
+
+impl<T> BlockVec<T> {
+    /// Elements the blocks can hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.blocks.iter().map(Vec::capacity).sum()
+    }
+
+    /// Forget every slice but keep the blocks for reuse.
+    pub(crate) fn clear(&mut self) {
+        self.blocks.iter_mut().for_each(Vec::clear);
+        self.current = 0;
     }
 }
 
@@ -63,13 +80,18 @@ impl<T: Copy> BlockVec<T> {
 
     /// A block with room for `len` more elements: `(block, start)`.
     fn room_for(&mut self, len: usize) -> (usize, usize) {
-        let fits = self.blocks.last().is_some_and(|b| b.capacity() - b.len() >= len);
-        if !fits {
-            let next = self.blocks.last().map_or(FIRST_BLOCK, |b| (2 * b.capacity()).min(MAX_BLOCK));
-            self.blocks.push(Vec::with_capacity(next.max(len)));
+        let fits = |b: &Vec<T>| b.capacity() - b.len() >= len;
+        while !self.blocks.get(self.current).is_some_and(fits) {
+            if self.current + 1 < self.blocks.len() {
+                // A kept (cleared) block.
+                self.current += 1;
+            } else {
+                let next = self.blocks.last().map_or(FIRST_BLOCK, |b| (2 * b.capacity()).min(MAX_BLOCK));
+                self.blocks.push(Vec::with_capacity(next.max(len)));
+                self.current = self.blocks.len() - 1;
+            }
         }
-        let block = self.blocks.len() - 1;
-        (block, self.blocks[block].len())
+        (self.current, self.blocks[self.current].len())
     }
 
     /// Indices fit in `u32`: a block holds at most `max(MAX_BLOCK, one slice)` elements, and
@@ -102,6 +124,16 @@ mod tests {
         assert_eq!(v.get(kept[10].0)[0], 42);
         // Blocks grew geometrically and then stayed at the cap.
         assert!(v.blocks.iter().all(|b| b.capacity() <= MAX_BLOCK + 3));
-        assert!(v.blocks.len() < 20);
+        let blocks = v.blocks.len();
+        assert!(blocks < 20 + 5000 * 36 / MAX_BLOCK);
+        // Cleared, the same pushes reuse the same blocks.
+        v.clear();
+        for (at, data) in &mut kept {
+            *at = v.push(data);
+        }
+        for (at, data) in &kept {
+            assert_eq!(v.get(*at), &data[..]);
+        }
+        assert_eq!(v.blocks.len(), blocks);
     }
 }

@@ -155,6 +155,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
             }
         }
     }
+    if let Some(records) = sweep.records {
+        records.recycle();
+    }
     let mut lambda = sweep.lambda;
     for &s in &at_start {
         add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);

@@ -15,7 +15,17 @@
 use crate::blocks::{BlockSlice, BlockVec};
 use crate::nn::simd::{as_float, as_float_mut};
 use crate::{Model, Scalar};
+use std::cell::RefCell;
 use std::sync::Mutex;
+
+thread_local! {
+    /// The last finished store of this thread: a training loop's gradients reuse its memory
+    /// (fresh allocations of this size page-faulted on every gradient).
+    static SPARE: RefCell<Option<RecordStore>> = const { RefCell::new(None) };
+}
+
+/// Largest store (in numbers, 8 bytes each) a thread keeps for reuse.
+const MAX_SPARE: usize = 1 << 20;
 
 /// Most numbers a store keeps (8 bytes each): past this, evaluations are not recorded.
 const MAX_STORED: usize = 1 << 22;
@@ -37,6 +47,40 @@ pub(crate) struct RecordStore {
 }
 
 impl RecordStore {
+    /// A store for states of `n` and records of `len` numbers, reusing this thread's spare
+    /// store's memory if there is one.
+    fn take(n: usize, len: usize) -> Self {
+        match SPARE.with(|s| s.borrow_mut().take()) {
+            Some(mut store) => {
+                store.entries.clear();
+                store.slots.clear();
+                store.table.fill(0);
+                store.n = n;
+                store.len = len;
+                store.max_entries = Self::capacity(n, len);
+                (store.hits, store.misses) = (0, 0);
+                store
+            }
+            None => Self::new(n, len),
+        }
+    }
+
+    /// Give the store's memory to the next gradient on this thread (unless it is larger than
+    /// [`MAX_SPARE`]: a thread does not hold on to a big solve's memory).
+    pub(crate) fn recycle(self) {
+        if self.entries.capacity() <= MAX_SPARE {
+            SPARE.with(|s| *s.borrow_mut() = Some(self));
+        }
+    }
+
+    fn capacity(n: usize, len: usize) -> usize {
+        if len == 0 {
+            0
+        } else {
+            MAX_STORED / (1 + n + len)
+        }
+    }
+
     /// A store for states of `n` and records of `len` numbers.
     pub(crate) fn new(n: usize, len: usize) -> Self {
         Self {
@@ -45,7 +89,7 @@ impl RecordStore {
             entries: BlockVec::default(),
             table: vec![0; 64],
             slots: Vec::new(),
-            max_entries: if len == 0 { 0 } else { MAX_STORED / (1 + n + len) },
+            max_entries: Self::capacity(n, len),
             hits: 0,
             misses: 0,
         }
@@ -143,7 +187,7 @@ impl<'a, M: Model> Recording<'a, M> {
     /// Record when `on` and the model keeps records.
     pub(crate) fn new(model: &'a M, on: bool) -> Self {
         let len = model.record_len();
-        let store = (on && len > 0).then(|| Mutex::new(RecordStore::new(model.n_states(), len)));
+        let store = (on && len > 0).then(|| Mutex::new(RecordStore::take(model.n_states(), len)));
         Self { model, store }
     }
 
