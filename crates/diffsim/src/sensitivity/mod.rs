@@ -32,6 +32,12 @@
 //! (their Jacobian and `W` again) and pulled back through `W^T` solves, with the dependence
 //! of `J` on `u` and `p` included, so the stiff discrete adjoint is also the gradient of
 //! the discrete solution.
+//!
+//! Through explicit methods, with the model's own VJP, the sweep calls the VJP at exactly
+//! the points the forward solve evaluated `f` at. A model that keeps records of its
+//! evaluations ([`crate::Model::record_len`]; the UDE model keeps its network's forward pass)
+//! has them filed by the exact bits of `(t, u)` during the forward solve, and each VJP starts
+//! from its record instead of repeating that work.
 
 mod adjoint;
 mod discrete;

@@ -30,16 +30,26 @@ const MAX_SPARE: usize = 1 << 20;
 /// Most numbers a store keeps (8 bytes each): past this, evaluations are not recorded.
 const MAX_STORED: usize = 1 << 22;
 
-/// Records filed by the exact bits of `(t, u)`.
+/// How far back from the last hit a lookup searches before it asks the hash index: the
+/// sweep visits a step's stages in reverse order of their evaluation, with at most a few
+/// rejected attempts' evaluations in between.
+const SEARCH_BACK: usize = 24;
+
+/// Records in evaluation order, found by the exact bits of `(t, u)`.
 #[derive(Debug)]
 pub(crate) struct RecordStore {
     n: usize,
     len: usize,
-    /// Entries `[t, u (n), record (len)]`.
-    entries: BlockVec<f64>,
-    /// Open addressing (linear probing) into `slots`: `index + 1`, 0 = empty.
-    table: Vec<u32>,
+    /// Keys `[t, u (n)]` in evaluation order, compact so that searching them stays in cache.
+    keys: Vec<f64>,
+    /// The records, in the same order.
+    records: BlockVec<f64>,
     slots: Vec<BlockSlice>,
+    /// Where the last lookup found its record: the next one searches backwards from here.
+    cursor: usize,
+    /// A hash index (open addressing, `entry + 1`, 0 = empty), built at the first lookup
+    /// the backward search misses; dropped by an insert.
+    index: Option<Vec<u32>>,
     max_entries: usize,
     /// Lookups that found / did not find a record (for tests and tuning).
     pub(crate) hits: usize,
@@ -52,9 +62,11 @@ impl RecordStore {
     fn take(n: usize, len: usize) -> Self {
         match SPARE.with(|s| s.borrow_mut().take()) {
             Some(mut store) => {
-                store.entries.clear();
+                store.keys.clear();
+                store.records.clear();
                 store.slots.clear();
-                store.table.fill(0);
+                store.cursor = 0;
+                store.index = None;
                 store.n = n;
                 store.len = len;
                 store.max_entries = Self::capacity(n, len);
@@ -68,7 +80,7 @@ impl RecordStore {
     /// Give the store's memory to the next gradient on this thread (unless it is larger than
     /// [`MAX_SPARE`]: a thread does not hold on to a big solve's memory).
     pub(crate) fn recycle(self) {
-        if self.entries.capacity() <= MAX_SPARE {
+        if self.records.capacity() + self.keys.capacity() <= MAX_SPARE {
             SPARE.with(|s| *s.borrow_mut() = Some(self));
         }
     }
@@ -86,12 +98,56 @@ impl RecordStore {
         Self {
             n,
             len,
-            entries: BlockVec::default(),
-            table: vec![0; 64],
+            keys: Vec::new(),
+            records: BlockVec::default(),
             slots: Vec::new(),
+            cursor: 0,
+            index: None,
             max_entries: Self::capacity(n, len),
             hits: 0,
             misses: 0,
+        }
+    }
+
+    /// The record to fill for an evaluation at `(t, u)`; `None` when the store is full.
+    pub(crate) fn insert(&mut self, t: f64, u: &[f64]) -> Option<&mut [f64]> {
+        if self.slots.len() >= self.max_entries {
+            return None;
+        }
+        self.index = None;
+        self.keys.push(t);
+        self.keys.extend_from_slice(u);
+        let (at, record) = self.records.push_filled(self.len, 0.0);
+        self.slots.push(at);
+        self.cursor = self.slots.len() - 1;
+        Some(record)
+    }
+
+    /// Whether entry `e` is the evaluation at exactly `(t, u)` (compared as bits).
+    #[inline]
+    fn is_at(&self, e: usize, t: f64, u: &[f64]) -> bool {
+        let key = &self.keys[e * (1 + self.n)..(e + 1) * (1 + self.n)];
+        key[0].to_bits() == t.to_bits() && key[1..].iter().zip(u).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    /// The record of an evaluation at exactly `(t, u)`, if one was kept. (Of several
+    /// evaluations at the same point, any: with the same `p` their records are equal.)
+    pub(crate) fn get(&mut self, t: f64, u: &[f64]) -> Option<&[f64]> {
+        let entries = self.slots.len();
+        let near = (self.cursor.saturating_sub(SEARCH_BACK)..=self.cursor.min(entries.saturating_sub(1)))
+            .rev()
+            .find(|&e| e < entries && self.is_at(e, t, u));
+        let found = near.or_else(|| self.indexed(t, u));
+        match found {
+            Some(e) => {
+                self.hits += 1;
+                self.cursor = e;
+                Some(self.records.get(self.slots[e]))
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
         }
     }
 
@@ -105,74 +161,31 @@ impl RecordStore {
         h
     }
 
-    /// The table position of `(t, u)`: `Ok(slot)` if present, `Err(empty position)` if not.
-    fn find(&self, t: f64, u: &[f64]) -> Result<usize, usize> {
-        let mask = self.table.len() - 1;
+    /// Look `(t, u)` up in the hash index, building it first if needed.
+    fn indexed(&mut self, t: f64, u: &[f64]) -> Option<usize> {
+        let stride = 1 + self.n;
+        if self.index.is_none() {
+            let size = (2 * self.slots.len()).next_power_of_two().max(16);
+            let mut index = vec![0u32; size];
+            for e in 0..self.slots.len() {
+                let key = &self.keys[e * stride..(e + 1) * stride];
+                let mut i = (Self::hash(key[0], &key[1..]) >> 32) as usize & (size - 1);
+                while index[i] != 0 {
+                    i = (i + 1) & (size - 1);
+                }
+                index[i] = e as u32 + 1;
+            }
+            self.index = Some(index);
+        }
+        let index = self.index.as_ref()?;
+        let mask = index.len() - 1;
         let mut i = (Self::hash(t, u) >> 32) as usize & mask;
         loop {
-            match self.table[i] {
-                0 => return Err(i),
-                k => {
-                    let slot = k as usize - 1;
-                    let e = self.entries.get(self.slots[slot]);
-                    if e[0].to_bits() == t.to_bits() && e[1..=self.n].iter().zip(u).all(|(a, b)| a.to_bits() == b.to_bits())
-                    {
-                        return Ok(slot);
-                    }
-                }
+            match index[i] {
+                0 => return None,
+                k if self.is_at(k as usize - 1, t, u) => return Some(k as usize - 1),
+                _ => i = (i + 1) & mask,
             }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// The record to fill for an evaluation at `(t, u)` (an existing one is overwritten);
-    /// `None` when the store is full.
-    pub(crate) fn insert(&mut self, t: f64, u: &[f64]) -> Option<&mut [f64]> {
-        let slot = match self.find(t, u) {
-            Ok(slot) => slot,
-            Err(pos) => {
-                if self.slots.len() >= self.max_entries {
-                    return None;
-                }
-                let (at, e) = self.entries.push_filled(1 + self.n + self.len, 0.0);
-                e[0] = t;
-                e[1..=self.n].copy_from_slice(u);
-                self.slots.push(at);
-                self.table[pos] = self.slots.len() as u32;
-                if 2 * self.slots.len() > self.table.len() {
-                    self.grow();
-                }
-                self.slots.len() - 1
-            }
-        };
-        Some(&mut self.entries.get_mut(self.slots[slot])[1 + self.n..])
-    }
-
-    /// The record of an evaluation at exactly `(t, u)`, if one was kept.
-    pub(crate) fn get(&mut self, t: f64, u: &[f64]) -> Option<&[f64]> {
-        match self.find(t, u) {
-            Ok(slot) => {
-                self.hits += 1;
-                Some(&self.entries.get(self.slots[slot])[1 + self.n..])
-            }
-            Err(_) => {
-                self.misses += 1;
-                None
-            }
-        }
-    }
-
-    /// Double the table and re-file every entry.
-    fn grow(&mut self) {
-        self.table = vec![0; 2 * self.table.len()];
-        let mask = self.table.len() - 1;
-        for (slot, &at) in self.slots.iter().enumerate() {
-            let e = self.entries.get(at);
-            let mut i = (Self::hash(e[0], &e[1..=self.n]) >> 32) as usize & mask;
-            while self.table[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.table[i] = slot as u32 + 1;
         }
     }
 }
@@ -255,10 +268,18 @@ mod tests {
         assert!(store.get(0.1, &[0.1, (-0.1f64).next_down()]).is_none());
         assert!(store.get(0.0, &[-0.0, 0.0]).is_none());
         assert_eq!((store.hits, store.misses), (1000, 3));
-        // Re-recording a point overwrites it.
-        store.insert(0.5, &[0.5, -0.5]).unwrap()[0] = 9.0;
-        assert_eq!(store.get(0.5, &[0.5, -0.5]).unwrap()[0], 9.0);
-        assert_eq!(store.slots.len(), 1000);
+        // Out of order: found through the hash index.
+        for i in [3, 900, 17, 500] {
+            let x = i as f64 * 0.1;
+            assert_eq!(store.get(x, &[x, -x]).unwrap()[1], 2.0 * x);
+        }
+        assert!(store.index.is_some());
+        // An insert drops the index; the search still finds everything.
+        store.insert(7.0, &[7.0, 8.0]).unwrap()[0] = 9.0;
+        assert!(store.index.is_none());
+        assert_eq!(store.get(7.0, &[7.0, 8.0]).unwrap()[0], 9.0);
+        assert_eq!(store.get(0.2, &[0.2, -0.2]).unwrap()[2], 3.0 * 0.2);
+        assert_eq!((store.hits, store.misses), (1006, 3));
     }
 
     #[test]
