@@ -71,13 +71,6 @@ impl<T: Copy> BlockVec<T> {
         &self.blocks[at.block as usize][start..start + at.len as usize]
     }
 
-    /// The slice at `at`, for writing.
-    #[inline]
-    pub(crate) fn get_mut(&mut self, at: BlockSlice) -> &mut [T] {
-        let start = at.start as usize;
-        &mut self.blocks[at.block as usize][start..start + at.len as usize]
-    }
-
     /// A block with room for `len` more elements: `(block, start)`.
     fn room_for(&mut self, len: usize) -> (usize, usize) {
         let fits = |b: &Vec<T>| b.capacity() - b.len() >= len;
@@ -120,8 +113,6 @@ mod tests {
         }
         assert_eq!(v.get(at).len(), MAX_BLOCK + 3);
         assert_eq!(&v.get(at)[..2], &[1, 7]);
-        v.get_mut(kept[10].0)[0] = 42;
-        assert_eq!(v.get(kept[10].0)[0], 42);
         // Blocks grew geometrically and then stayed at the cap.
         assert!(v.blocks.iter().all(|b| b.capacity() <= MAX_BLOCK + 3));
         let blocks = v.blocks.len();
