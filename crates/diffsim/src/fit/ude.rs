@@ -213,6 +213,23 @@ impl<P: Physics> Ude<P> {
         true
     }
 
+    /// [`Model::rhs_record`] with the network's input and output in stack buffers of `W`
+    /// numbers (`W >= n`), as [`Ude::rhs_in`] (bit for bit the same `du`).
+    #[inline(always)]
+    fn rhs_record_in<const W: usize>(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
+        let n = u.len();
+        let mut x = [0.0; W];
+        let mut y = [0.0; W];
+        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
+            *xi = self.input.apply(ui).scale(s);
+        }
+        self.net.forward_record(p, &x[..n], &mut y[..n], record);
+        self.physics.rhs(du, u, t);
+        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
+            *d += v.scale(s);
+        }
+    }
+
     /// The network's term alone, `NN(map(u); p)`, at one state.
     pub fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]) {
         let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, s)| self.input.value_f64(v) * s).collect();
@@ -255,18 +272,16 @@ impl<P: Physics> Model for Ude<P> {
     }
     fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
         let n = u.len();
-        if n > 64 || record.len() != self.net.record_len() {
-            return self.rhs(du, u, p, t);
-        }
-        let mut x = [0.0; 64];
-        let mut y = [0.0; 64];
-        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
-            *xi = self.input.apply(ui).scale(s);
-        }
-        self.net.forward_record(p, &x[..n], &mut y[..n], record);
-        self.physics.rhs(du, u, t);
-        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
-            *d += v.scale(s);
+        if record.len() != self.net.record_len() {
+            self.rhs(du, u, p, t)
+        } else if n <= 4 {
+            self.rhs_record_in::<4>(du, u, p, t, record)
+        } else if n <= 16 {
+            self.rhs_record_in::<16>(du, u, p, t, record)
+        } else if n <= 64 {
+            self.rhs_record_in::<64>(du, u, p, t, record)
+        } else {
+            self.rhs(du, u, p, t)
         }
     }
     fn vjp_from_record(

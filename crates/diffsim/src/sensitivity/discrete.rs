@@ -34,9 +34,9 @@ use crate::solve::StepRecord;
 use crate::{solve_explicit, Algorithm, Model, Problem, Stats};
 use crate::{SaveAt, SolveOptions};
 
+use super::records::{RecordStore, Recording};
 #[cfg(doc)]
 use super::STEPS_PER_CHECKPOINT;
-use super::records::{RecordStore, Recording};
 use super::{Gradient, SavedLoss};
 
 /// The tableau of an explicit algorithm.

@@ -144,4 +144,3 @@ impl<T: Scalar> DenseOutput<T> {
         interp.evaluate(theta, h, &self.us[i * n..(i + 1) * n], &self.us[(i + 1) * n..(i + 2) * n], ks, out);
     }
 }
-
