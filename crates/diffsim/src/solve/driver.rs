@@ -1,7 +1,7 @@
 //! The one step-control loop shared by every method family: step-size control, tstops,
 //! saving, dense output, callbacks, statistics and return codes.
 
-use super::controller::{error_norm, initial_step, PiController};
+use super::controller::{error_norm_sq, initial_step, PiController};
 use super::dense::DenseOutput;
 use super::options::{SaveAt, SolveOptions};
 use super::solution::{RetCode, Solution, Stats, StepLog, StepRecord};
@@ -153,8 +153,12 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         let t_eval = if after_discontinuity { just_past(t, dir) } else { t };
         stepper.attempt(model, p, t_eval, h_try, &u, &mut u_new, &mut err, &mut stats);
         stats.nsteps += 1;
-        let e =
-            if opts.adaptive { error_norm(&err[..controlled], &u, &u_new, &atol, &rtol, opts.error_norm) } else { 0.0 };
+        // The squared error norm (accept when <= 1).
+        let e = if opts.adaptive {
+            error_norm_sq(&err[..controlled], &u, &u_new, &atol, &rtol, opts.error_norm)
+        } else {
+            0.0
+        };
         let finite = e.is_finite() && u_new.iter().all(|x| x.is_finite());
         if finite && e <= 1.0 {
             stats.naccept += 1;
