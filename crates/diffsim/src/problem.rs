@@ -75,12 +75,14 @@ pub trait Model: Send + Sync {
         0
     }
     /// `f(u, p, t)` in `f64`, as [`Model::rhs`] (bit for bit), also writing into `record`
-    /// (of [`Model::record_len`]) what [`Model::vjp_from_record`] needs at this point.
+    /// (of [`Model::record_len`]) what [`Model::vjp_from_record`] needs at this point. It
+    /// must write the whole record whenever `record_len() > 0`.
     fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, _record: &mut [f64]) {
         self.rhs(du, u, p, t)
     }
     /// [`Model::vjp`] at a point `f` was evaluated at by [`Model::rhs_record`] with the same
-    /// `p`, which left `record`. The default ignores the record.
+    /// `p`, which left `record`. The default ignores the record. Returning `false` means
+    /// nothing was accumulated (the caller then uses another VJP).
     #[allow(clippy::too_many_arguments)]
     fn vjp_from_record(
         &self,

@@ -272,16 +272,19 @@ impl<P: Physics> Model for Ude<P> {
     }
     fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
         let n = u.len();
-        if record.len() != self.net.record_len() {
-            self.rhs(du, u, p, t)
-        } else if n <= 4 {
+        if n <= 4 {
             self.rhs_record_in::<4>(du, u, p, t, record)
         } else if n <= 16 {
             self.rhs_record_in::<16>(du, u, p, t, record)
         } else if n <= 64 {
             self.rhs_record_in::<64>(du, u, p, t, record)
         } else {
-            self.rhs(du, u, p, t)
+            // Rare: wide state vectors pay for allocation (the record must still be written).
+            let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, &s)| self.input.apply(v).scale(s)).collect();
+            let mut y = vec![0.0; n];
+            self.net.forward_record(p, &x, &mut y, record);
+            self.physics.rhs(du, u, t);
+            du.iter_mut().zip(&y).zip(&self.out_scale).for_each(|((d, &v), &s)| *d += v.scale(s));
         }
     }
     fn vjp_from_record(
@@ -351,5 +354,27 @@ mod tests {
         let (mut du_rec, mut dp_rec) = (vec![0.0; 2], vec![0.0; p.len()]);
         assert!(model.vjp_from_record(&w, &u, &p, 0.3, &record, &mut du_rec, &mut dp_rec));
         assert_eq!((du_rec, dp_rec), (du, dp));
+    }
+
+    #[test]
+    fn records_of_every_state_width_match_the_plain_evaluation() {
+        for n in [3, 9, 40, 65] {
+            let net = Mlp::with_hidden(&[n, 6, n], Activation::Tanh).unwrap();
+            let p = net.init_params(Init::GlorotUniform, 5, 1.0);
+            let model = Ude::new(Damped, net, CUBE).unwrap();
+            let u: Vec<f64> = (0..n).map(|i| 0.1 * i as f64 - 0.8).collect();
+            let w: Vec<f64> = (0..n).map(|i| 0.3 - 0.05 * i as f64).collect();
+            let mut record = vec![f64::NAN; model.record_len()];
+            let (mut f, mut f_rec) = (vec![0.0; n], vec![0.0; n]);
+            model.rhs(&mut f, &u, &p, 0.2);
+            model.rhs_record(&mut f_rec, &u, &p, 0.2, &mut record);
+            assert_eq!(f, f_rec, "{n} states");
+            assert!(record.iter().all(|x| x.is_finite()), "{n} states: record not written");
+            let (mut du, mut dp) = (vec![0.0; n], vec![0.0; p.len()]);
+            let (mut du_rec, mut dp_rec) = (vec![0.0; n], vec![0.0; p.len()]);
+            assert!(model.vjp(&w, &u, &p, 0.2, &mut du, &mut dp));
+            assert!(model.vjp_from_record(&w, &u, &p, 0.2, &record, &mut du_rec, &mut dp_rec));
+            assert_eq!((du_rec, dp_rec), (du, dp), "{n} states");
+        }
     }
 }

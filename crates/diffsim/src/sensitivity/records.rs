@@ -51,8 +51,9 @@ pub(crate) struct RecordStore {
     /// the backward search misses; dropped by an insert.
     index: Option<Vec<u32>>,
     max_entries: usize,
-    /// Lookups that found / did not find a record (for tests and tuning).
+    /// Lookups that found a record (for tests and tuning).
     pub(crate) hits: usize,
+    /// Lookups that did not.
     pub(crate) misses: usize,
 }
 
@@ -79,8 +80,10 @@ impl RecordStore {
 
     /// Give the store's memory to the next gradient on this thread (unless it is larger than
     /// [`MAX_SPARE`]: a thread does not hold on to a big solve's memory).
-    pub(crate) fn recycle(self) {
-        if self.records.capacity() + self.keys.capacity() <= MAX_SPARE {
+    pub(crate) fn recycle(mut self) {
+        self.index = None;
+        // BlockSlice is 12 bytes: count it as 1.5 numbers.
+        if self.records.capacity() + self.keys.capacity() + 3 * self.slots.capacity() / 2 <= MAX_SPARE {
             SPARE.with(|s| *s.borrow_mut() = Some(self));
         }
     }
