@@ -64,6 +64,8 @@ import sys
 import threading
 import time
 
+from common import load_jsonl, timed_calls
+
 # One thread everywhere (same policy as run.sh / peers.py), unless the caller set otherwise.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -136,15 +138,7 @@ class Timer:
 
     def run(self, fn):
         """(median, min, repeats, last result) of fn() over repeats; callers warm up first."""
-        times, start, res = [], time.perf_counter(), None
-        while True:
-            t0 = time.perf_counter()
-            res = fn()
-            times.append(time.perf_counter() - t0)
-            if len(times) >= self.max_repeats:
-                break
-            if len(times) >= self.min_repeats and time.perf_counter() - start >= self.budget:
-                break
+        times, res = timed_calls(fn, self.budget, self.min_repeats, self.max_repeats)
         return statistics.median(times), min(times), len(times), res
 
 
@@ -472,20 +466,7 @@ CONTINUOUS_STANDIN = ["interpolating", "quadrature"]
 
 
 def load(paths):
-    recs = []
-    for p in paths:
-        try:
-            with open(p) as fh:
-                for line in fh:
-                    line = line.strip()
-                    if line.startswith("{"):
-                        try:
-                            recs.append(json.loads(line))
-                        except json.JSONDecodeError:
-                            pass
-        except FileNotFoundError:
-            print(f"gradient_peers.py: no file {p}", file=sys.stderr)
-    return recs
+    return load_jsonl(paths, "gradient_peers.py")
 
 
 def fmt_ms(sec):

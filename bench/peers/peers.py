@@ -23,6 +23,8 @@ import statistics
 import sys
 import time
 
+from common import timed_calls
+
 import numpy as np
 
 # --------------------------------------------------------------------------- problems
@@ -93,15 +95,7 @@ class Timer:
         """Call fn() repeatedly; return (median seconds, repeats, last result)."""
         if warmup:
             fn()
-        times, start = [], time.perf_counter()
-        while True:
-            t0 = time.perf_counter()
-            res = fn()
-            times.append(time.perf_counter() - t0)
-            if len(times) >= self.max_repeats:
-                break
-            if len(times) >= self.min_repeats and time.perf_counter() - start >= self.budget:
-                break
+        times, res = timed_calls(fn, self.budget, self.min_repeats, self.max_repeats)
         return statistics.median(times), len(times), res
 
 

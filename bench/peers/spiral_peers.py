@@ -41,6 +41,8 @@ import statistics
 import sys
 import time
 
+from common import timed_calls
+
 # One thread everywhere (same policy as run.sh / peers.py), unless the caller set otherwise.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -98,16 +100,7 @@ class Timer:
 
     def run(self, fn):
         """Median seconds of fn() over repeats (no warm-up here: callers warm up)."""
-        times, start = [], time.perf_counter()
-        res = None
-        while True:
-            t0 = time.perf_counter()
-            res = fn()
-            times.append(time.perf_counter() - t0)
-            if len(times) >= self.max_repeats:
-                break
-            if len(times) >= self.min_repeats and time.perf_counter() - start >= self.budget:
-                break
+        times, res = timed_calls(fn, self.budget, self.min_repeats, self.max_repeats)
         return statistics.median(times), len(times), min(times), res
 
 

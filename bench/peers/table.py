@@ -11,6 +11,8 @@ import json
 import math
 import sys
 
+from common import load_jsonl
+
 ORDER = ["lorenz", "robertson", "van-der-pol", "ensemble"]
 TITLE = {
     "lorenz": "Lorenz, t∈[0,100], rtol=atol=1e-8",
@@ -25,20 +27,7 @@ LORENZ_BOX = (30.0, 35.0, 60.0)  # |x|, |y| bounds and z upper bound of the attr
 
 
 def load(paths):
-    recs = []
-    for p in paths:
-        try:
-            with open(p) as fh:
-                for line in fh:
-                    line = line.strip()
-                    if line.startswith("{"):
-                        try:
-                            recs.append(json.loads(line))
-                        except json.JSONDecodeError:
-                            pass
-        except FileNotFoundError:
-            pass
-    return recs
+    return load_jsonl(paths)
 
 
 def relerr(u, ref, atol):
