@@ -141,19 +141,49 @@ impl<P: Physics> Ude<P> {
         &self.physics
     }
 
-    /// The right-hand side with the network's input and output in stack buffers of `W`
-    /// numbers (`W >= n`).
+    /// `du = physics(u, t) + out_scale * net(in_scale * map(u))`, with `net(x, y)` the
+    /// network's forward pass (plain, or recording). The network's input and output live in
+    /// stack buffers sized to the state: zeroing two 64-element buffers on every call cost a
+    /// noticeable part of a small network's evaluation.
     #[inline(always)]
-    fn rhs_in<T: Scalar, const W: usize>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+    fn eval_with<T: Scalar>(&self, du: &mut [T], u: &[T], t: T, net: impl FnOnce(&[T], &mut [T])) {
+        match u.len() {
+            0..=4 => self.eval_in::<T, 4>(du, u, t, net),
+            5..=16 => self.eval_in::<T, 16>(du, u, t, net),
+            17..=64 => self.eval_in::<T, 64>(du, u, t, net),
+            n => {
+                // Rare: wide state vectors pay for allocation.
+                let mut x = vec![T::zero(); n];
+                let mut y = vec![T::zero(); n];
+                self.eval_buffers(du, u, t, net, &mut x, &mut y);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn eval_in<T: Scalar, const W: usize>(&self, du: &mut [T], u: &[T], t: T, net: impl FnOnce(&[T], &mut [T])) {
         let n = u.len();
         let mut x = [T::zero(); W];
         let mut y = [T::zero(); W];
+        self.eval_buffers(du, u, t, net, &mut x[..n], &mut y[..n]);
+    }
+
+    #[inline(always)]
+    fn eval_buffers<T: Scalar>(
+        &self,
+        du: &mut [T],
+        u: &[T],
+        t: T,
+        net: impl FnOnce(&[T], &mut [T]),
+        x: &mut [T],
+        y: &mut [T],
+    ) {
         for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
             *xi = self.input.apply(ui).scale(s);
         }
-        self.net.forward(p, &x[..n], &mut y[..n]);
+        net(x, y);
         self.physics.rhs(du, u, t);
-        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
+        for ((d, &v), &s) in du.iter_mut().zip(&*y).zip(&self.out_scale) {
             *d += v.scale(s);
         }
     }
@@ -213,23 +243,6 @@ impl<P: Physics> Ude<P> {
         true
     }
 
-    /// [`Model::rhs_record`] with the network's input and output in stack buffers of `W`
-    /// numbers (`W >= n`), as [`Ude::rhs_in`] (bit for bit the same `du`).
-    #[inline(always)]
-    fn rhs_record_in<const W: usize>(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
-        let n = u.len();
-        let mut x = [0.0; W];
-        let mut y = [0.0; W];
-        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
-            *xi = self.input.apply(ui).scale(s);
-        }
-        self.net.forward_record(p, &x[..n], &mut y[..n], record);
-        self.physics.rhs(du, u, t);
-        for ((d, &v), &s) in du.iter_mut().zip(&y[..n]).zip(&self.out_scale) {
-            *d += v.scale(s);
-        }
-    }
-
     /// The network's term alone, `NN(map(u); p)`, at one state.
     pub fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]) {
         let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, s)| self.input.value_f64(v) * s).collect();
@@ -246,23 +259,7 @@ impl<P: Physics> Model for Ude<P> {
         self.net.n_params()
     }
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        let n = u.len();
-        // Stack buffers sized to the state: zeroing two 64-element buffers on every call cost
-        // a noticeable part of a small network's evaluation.
-        if n <= 4 {
-            self.rhs_in::<T, 4>(du, u, p, t);
-        } else if n <= 16 {
-            self.rhs_in::<T, 16>(du, u, p, t);
-        } else if n <= 64 {
-            self.rhs_in::<T, 64>(du, u, p, t);
-        } else {
-            // Rare: wide state vectors pay for allocation.
-            let x: Vec<T> = u.iter().zip(&self.in_scale).map(|(&v, &s)| self.input.apply(v).scale(s)).collect();
-            let mut y = vec![T::zero(); n];
-            self.net.forward(p, &x, &mut y);
-            self.physics.rhs(du, u, t);
-            du.iter_mut().zip(&y).zip(&self.out_scale).for_each(|((d, &v), &s)| *d += v.scale(s));
-        }
+        self.eval_with(du, u, t, |x, y| self.net.forward(p, x, y));
     }
     fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
         self.vjp_with(w, u, p, t, None, du, dp)
@@ -271,21 +268,7 @@ impl<P: Physics> Model for Ude<P> {
         self.net.record_len()
     }
     fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
-        let n = u.len();
-        if n <= 4 {
-            self.rhs_record_in::<4>(du, u, p, t, record)
-        } else if n <= 16 {
-            self.rhs_record_in::<16>(du, u, p, t, record)
-        } else if n <= 64 {
-            self.rhs_record_in::<64>(du, u, p, t, record)
-        } else {
-            // Rare: wide state vectors pay for allocation (the record must still be written).
-            let x: Vec<f64> = u.iter().zip(&self.in_scale).map(|(&v, &s)| self.input.apply(v).scale(s)).collect();
-            let mut y = vec![0.0; n];
-            self.net.forward_record(p, &x, &mut y, record);
-            self.physics.rhs(du, u, t);
-            du.iter_mut().zip(&y).zip(&self.out_scale).for_each(|((d, &v), &s)| *d += v.scale(s));
-        }
+        self.eval_with(du, u, t, |x, y| self.net.forward_record(p, x, y, record));
     }
     fn vjp_from_record(
         &self,
