@@ -24,14 +24,18 @@ pub(crate) struct BlockSlice {
 /// Append-only storage of slices, each kept contiguous, in blocks that never move.
 #[derive(Clone, Debug)]
 pub(crate) struct BlockVec<T> {
+    /// Each block's length is how much of it was ever written (its capacity never changes),
+    /// so that after [`BlockVec::clear`] a slot can be handed out again without filling it.
     blocks: Vec<Vec<T>>,
-    /// The block being filled (later ones are empty, kept by [`BlockVec::clear`]).
+    /// Elements of each block in use.
+    used: Vec<usize>,
+    /// The block being filled (later ones are unused, kept by [`BlockVec::clear`]).
     current: usize,
 }
 
 impl<T> Default for BlockVec<T> {
     fn default() -> Self {
-        Self { blocks: Vec::new(), current: 0 }
+        Self { blocks: Vec::new(), used: Vec::new(), current: 0 }
     }
 }
 
@@ -43,7 +47,7 @@ impl<T> BlockVec<T> {
 
     /// Forget every slice but keep the blocks for reuse.
     pub(crate) fn clear(&mut self) {
-        self.blocks.iter_mut().for_each(Vec::clear);
+        self.used.fill(0);
         self.current = 0;
     }
 }
@@ -52,16 +56,29 @@ impl<T: Copy> BlockVec<T> {
     /// Append a copy of `data`.
     pub(crate) fn push(&mut self, data: &[T]) -> BlockSlice {
         let (block, start) = self.room_for(data.len());
-        self.blocks[block].extend_from_slice(data);
+        let (b, end) = (&mut self.blocks[block], start + data.len());
+        if b.len() >= end {
+            b[start..end].copy_from_slice(data);
+        } else {
+            b.truncate(start);
+            b.extend_from_slice(data);
+        }
+        self.used[block] = end;
         Self::slice(block, start, data.len())
     }
 
-    /// Append `len` copies of `fill` and return them for writing.
-    pub(crate) fn push_filled(&mut self, len: usize, fill: T) -> (BlockSlice, &mut [T]) {
+    /// Append room for `len` elements and return it for writing. It holds `fill` where the
+    /// block was never written, and elsewhere what a slice before the last
+    /// [`BlockVec::clear`] left there: the caller overwrites all of it. (Filling it every
+    /// time was a visible share of recording a small network's evaluations.)
+    pub(crate) fn push_slot(&mut self, len: usize, fill: T) -> (BlockSlice, &mut [T]) {
         let (block, start) = self.room_for(len);
-        let b = &mut self.blocks[block];
-        b.resize(start + len, fill);
-        (Self::slice(block, start, len), &mut b[start..])
+        let (b, end) = (&mut self.blocks[block], start + len);
+        if b.len() < end {
+            b.resize(end, fill);
+        }
+        self.used[block] = end;
+        (Self::slice(block, start, len), &mut b[start..end])
     }
 
     /// The slice at `at`.
@@ -73,18 +90,19 @@ impl<T: Copy> BlockVec<T> {
 
     /// A block with room for `len` more elements: `(block, start)`.
     fn room_for(&mut self, len: usize) -> (usize, usize) {
-        let fits = |b: &Vec<T>| b.capacity() - b.len() >= len;
-        while !self.blocks.get(self.current).is_some_and(fits) {
+        let fits = |v: &Self| v.current < v.blocks.len() && v.blocks[v.current].capacity() - v.used[v.current] >= len;
+        while !fits(self) {
             if self.current + 1 < self.blocks.len() {
                 // A kept (cleared) block.
                 self.current += 1;
             } else {
                 let next = self.blocks.last().map_or(FIRST_BLOCK, |b| (2 * b.capacity()).min(MAX_BLOCK));
                 self.blocks.push(Vec::with_capacity(next.max(len)));
+                self.used.push(0);
                 self.current = self.blocks.len() - 1;
             }
         }
-        (self.current, self.blocks[self.current].len())
+        (self.current, self.used[self.current])
     }
 
     /// Indices fit in `u32`: a block holds at most `max(MAX_BLOCK, one slice)` elements, and
@@ -106,7 +124,7 @@ mod tests {
             let data: Vec<usize> = (0..(i % 37)).map(|j| i * 100 + j).collect();
             kept.push((v.push(&data), data));
         }
-        let (at, filled) = v.push_filled(MAX_BLOCK + 3, 7);
+        let (at, filled) = v.push_slot(MAX_BLOCK + 3, 7);
         filled[0] = 1;
         for (at, data) in &kept {
             assert_eq!(v.get(*at), &data[..]);
@@ -126,5 +144,14 @@ mod tests {
             assert_eq!(v.get(*at), &data[..]);
         }
         assert_eq!(v.blocks.len(), blocks);
+        // A slot handed out again after a clear keeps what was there; fresh room is filled.
+        v.clear();
+        let (first, slot) = v.push_slot(3, 9);
+        let earlier: Vec<usize> = kept.iter().flat_map(|(_, d)| d.iter().copied()).take(3).collect();
+        assert_eq!(slot, &earlier[..]);
+        slot.copy_from_slice(&[4, 5, 6]);
+        assert_eq!(v.get(first), &[4, 5, 6]);
+        let mut fresh = BlockVec::default();
+        assert_eq!(fresh.push_slot(4, 8).1, &[8; 4]);
     }
 }

@@ -166,6 +166,52 @@ fn batch_backward_is_the_sum_of_single_backwards() {
     assert_close("batch p_bar", &pbar, &pbar_sum, 1e-12);
 }
 
+/// Networks `n -> h -> n` with `n <= 4 < h` take one-pass kernels for a single input; a
+/// batch of two takes the layer-by-layer ones. Both must give the same bits (a solve must
+/// not depend on which ran), for the value-only forward, the stored forward and the VJP.
+#[test]
+fn one_pass_kernels_match_the_layered_ones_to_the_bit() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    for n in 1..=4 {
+        for h in [5, 8, 13, 50] {
+            for (k, act) in all_activations().into_iter().enumerate() {
+                let out = if k % 2 == 0 { Activation::Identity } else { Activation::Tanh };
+                let net = Mlp::new(&[n, h, n], &[act, out]).unwrap();
+                let p = random_vec(&mut rng, net.n_params(), 0.8);
+                let x = random_vec(&mut rng, n, 1.5);
+                let ybar = random_vec(&mut rng, n, 1.0);
+                let pbar0 = random_vec(&mut rng, net.n_params(), 1.0);
+                let xbar0 = random_vec(&mut rng, n, 1.0);
+                let name = format!("{n}-{h}-{n} {act:?}/{out:?}");
+
+                // Layered: a batch of two, the second row with a zero output adjoint.
+                let mut ws2 = net.workspace::<f64>(2);
+                let x2: Vec<f64> = x.iter().chain(&x).copied().collect();
+                let ybar2: Vec<f64> = ybar.iter().copied().chain(std::iter::repeat_n(0.0, n)).collect();
+                let mut y2 = vec![0.0; 2 * n];
+                let mut xbar2: Vec<f64> = xbar0.iter().chain(&xbar0).copied().collect();
+                let mut pbar2 = pbar0.clone();
+                net.forward_batch(&p, &x2, &mut y2, &mut ws2).unwrap();
+                net.backward_batch(&p, &ybar2, Some(&mut xbar2), Some(&mut pbar2), &mut ws2).unwrap();
+
+                // One pass: a single input.
+                let mut ws1 = net.workspace::<f64>(1);
+                let (mut y1, mut xbar1, mut pbar1) = (vec![0.0; n], xbar0.clone(), pbar0.clone());
+                net.vjp(&p, &x, &mut y1, &ybar, Some(&mut xbar1), Some(&mut pbar1), &mut ws1).unwrap();
+                let mut y0 = vec![0.0; n];
+                net.forward(&p, &x, &mut y0);
+
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&y1), bits(&y2[..n]), "{name}: stored forward");
+                assert_eq!(bits(&y0), bits(&y2[..n]), "{name}: value-only forward");
+                assert_eq!(bits(&xbar1), bits(&xbar2[..n]), "{name}: input adjoint");
+                assert_eq!(bits(&pbar1), bits(&pbar2), "{name}: parameter adjoint");
+                assert!(pbar1 != pbar0, "{name}: the parameter adjoint must change");
+            }
+        }
+    }
+}
+
 #[test]
 fn input_jacobian_and_jvp_match_finite_differences() {
     for (sizes, act) in [(&[2usize, 50, 2][..], Activation::Tanh), (&[4, 32, 32, 3][..], Activation::Gelu)] {

@@ -205,6 +205,20 @@ impl<P: Physics> Ude<P> {
         if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
             return false;
         }
+        // A record and a network of the one-pass kernels: no workspace, so no lock either.
+        if let Some(record) = record.filter(|_| n <= 4 && self.net.fused_width().is_some()) {
+            let (mut wn, mut xbar) = ([0.0; 4], [0.0; 4]);
+            for i in 0..n {
+                wn[i] = w[i] * self.out_scale[i];
+            }
+            self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp);
+            self.add_input_adjoint(du, &xbar[..n], u);
+            if self.physics.is_present() {
+                let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+                self.physics_vjp(&mut guard, w, u, t, du);
+            }
+            return true;
+        }
         let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let s = &mut *guard;
         for i in 0..n {
@@ -221,13 +235,24 @@ impl<P: Physics> Ude<P> {
                 self.net.vjp_unchecked(p, &s.x, &mut s.y, &s.w, Some(&mut s.xbar), Some(dp), &mut s.ws);
             }
         }
-        for (((d, &xb), &ui), &si) in du.iter_mut().zip(&s.xbar).zip(u).zip(&self.in_scale) {
+        self.add_input_adjoint(du, &s.xbar, u);
+        if self.physics.is_present() {
+            self.physics_vjp(s, w, u, t, du);
+        }
+        true
+    }
+
+    /// `du += (d map / du)^T x_bar` for the network input's adjoint `x_bar`.
+    #[inline(always)]
+    fn add_input_adjoint(&self, du: &mut [f64], xbar: &[f64], u: &[f64]) {
+        for (((d, &xb), &ui), &si) in du.iter_mut().zip(xbar).zip(u).zip(&self.in_scale) {
             *d += xb * si * self.input.derivative_f64(ui);
         }
-        if !self.physics.is_present() {
-            return true;
-        }
-        // The physics by forward-mode AD, eight state directions at a time.
+    }
+
+    /// `du += (d physics / du)^T w` by forward-mode AD, eight state directions at a time.
+    fn physics_vjp(&self, s: &mut Scratch, w: &[f64], u: &[f64], t: f64, du: &mut [f64]) {
+        let n = u.len();
         let mut start = 0;
         while start < n {
             let end = (start + 8).min(n);
@@ -240,7 +265,6 @@ impl<P: Physics> Ude<P> {
             }
             start = end;
         }
-        true
     }
 
     /// The network's term alone, `NN(map(u); p)`, at one state.

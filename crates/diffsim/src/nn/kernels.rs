@@ -11,6 +11,7 @@
 //! delta_{l-1} = (delta_l W_l) * sigma'(z_{l-1}),   x_bar += delta_1 W_1
 //! ```
 
+use super::fused::{self, Kept};
 use super::simd::{wide, Kernel};
 use super::{Float, Mlp};
 use crate::error::{DiffsimError, Result};
@@ -236,6 +237,13 @@ impl Mlp {
         batch: usize,
     ) {
         let Stored { x, a, da, offsets } = stored;
+        if batch == 1 && self.fused_width().is_some() {
+            if let (Some(xbar), Some(pbar)) = (xbar.as_deref_mut(), pbar.as_deref_mut()) {
+                let (a1, da1, da2) = (&a[offsets[0]..], &da[offsets[0]..], &da[offsets[1]..]);
+                fused::backward(self, params, Kept { x, a1, da1, da2 }, ybar, xbar, pbar);
+                return;
+            }
+        }
         let layers = self.layers();
         let last = layers.len() - 1;
         let [cur, prev] = delta;
@@ -289,6 +297,24 @@ impl Mlp {
         ws: &mut MlpWorkspace<f64>,
     ) {
         wide(BackwardRecord { mlp: self, params, record, ybar, xbar, pbar, ws });
+    }
+
+    /// [`Mlp::backward_record`] for the networks of the one-pass kernels
+    /// ([`Mlp::fused_width`]), which need no workspace: returns false (doing nothing) for
+    /// other shapes. `xbar` and `pbar` accumulate.
+    pub(crate) fn backward_record_fused(
+        &self,
+        params: &[f64],
+        record: &[f64],
+        ybar: &[f64],
+        xbar: &mut [f64],
+        pbar: &mut [f64],
+    ) -> bool {
+        if self.fused_width().is_none() {
+            return false;
+        }
+        wide(BackwardFused { mlp: self, params, record, ybar, xbar, pbar });
+        true
     }
 
     /// [`Mlp::vjp`] without the size checks, for callers that built `ws` from this network
@@ -375,6 +401,26 @@ impl Kernel for BackwardRecord<'_> {
         let (x, a, da) = split_record(record, mlp.n_inputs());
         let stored = Stored { x, a, da, offsets: &ws.layer_offsets };
         mlp.backward_from(params, stored, ybar, xbar, pbar, &mut ws.delta, 1);
+    }
+}
+
+struct BackwardFused<'a> {
+    mlp: &'a Mlp,
+    params: &'a [f64],
+    record: &'a [f64],
+    ybar: &'a [f64],
+    xbar: &'a mut [f64],
+    pbar: &'a mut [f64],
+}
+
+impl Kernel for BackwardFused<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let BackwardFused { mlp, params, record, ybar, xbar, pbar } = self;
+        let (x, a, da) = split_record(record, mlp.n_inputs());
+        let h = mlp.layers()[0].n_out;
+        fused::backward(mlp, params, Kept { x, a1: &a[..h], da1: &da[..h], da2: &da[h..] }, ybar, xbar, pbar);
     }
 }
 

@@ -86,6 +86,7 @@
 mod activation;
 mod dense;
 mod fastmath;
+mod fused;
 mod init;
 mod kernels;
 mod mlp;

@@ -120,7 +120,7 @@ impl RecordStore {
         self.index = None;
         self.keys.push(t);
         self.keys.extend_from_slice(u);
-        let (at, record) = self.records.push_filled(self.len, 0.0);
+        let (at, record) = self.records.push_slot(self.len, 0.0);
         self.slots.push(at);
         self.cursor = self.slots.len() - 1;
         Some(record)
