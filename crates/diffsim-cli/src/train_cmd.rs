@@ -101,6 +101,9 @@ pub fn run(a: &TrainArgs) -> Result<(), String> {
 }
 
 /// Train the chosen example; shared with `diffsim demo`.
+/// Wall time between checkpoint writes during training.
+const CHECKPOINT_SECONDS: f64 = 2.0;
+
 pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
     let sensealg = parse_sensealg(&a.sensealg)?;
     let out = PathBuf::from(&a.out);
@@ -112,7 +115,9 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
     check_tol("rtol", a.rtol)?;
     check_tol("atol", a.atol)?;
     let checkpoint = out.join(format!("{}-checkpoint.json", a.example));
-    let options = MinimizeOptions::default().checkpoint(&checkpoint, 50);
+    // By time, not iterations: an iteration of a small model is far cheaper than a durable
+    // write, so a fixed count either writes too often or loses too much on slow models.
+    let options = MinimizeOptions::default().checkpoint_interval(&checkpoint, CHECKPOINT_SECONDS);
     let resume = a.resume.as_deref().map(Path::new);
     let mut bar = ProgressBar::new(!a.json && std::io::stderr().is_terminal());
     match a.example.as_str() {

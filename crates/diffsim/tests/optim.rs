@@ -415,6 +415,27 @@ fn checkpoint_writes_are_atomic() {
 }
 
 #[test]
+fn checkpoints_by_time_interval() {
+    let dir = scratch_dir("interval");
+    let path = dir.join("fit.json");
+    // A zero interval writes after every iteration; a huge one only at the start and the end.
+    let every_iteration: fn(u64) -> u64 = |it| it - 1;
+    let start_only: fn(u64) -> u64 = |_| 0;
+    for (seconds, expect) in [(0.0, every_iteration), (1e9, start_only)] {
+        let opts = MinimizeOptions::default().checkpoint_interval(&path, seconds).max_iters(12);
+        let mut seen = Vec::new();
+        minimize_with_callback(&START, rosenbrock, &mut Adam::new(0.01), &opts, |p| {
+            seen.push((p.iteration, Checkpoint::load(&path).unwrap().iteration));
+            Control::Continue
+        })
+        .unwrap();
+        assert!(seen.iter().all(|&(it, cp)| cp == expect(it)), "interval {seconds}: {seen:?}");
+        assert_eq!(Checkpoint::load(&path).unwrap().iteration, 12);
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bad_or_mismatched_checkpoints_are_errors() {
     let dir = scratch_dir("bad");
     let path = dir.join("cp.json");
@@ -489,6 +510,8 @@ fn bad_input_is_an_error() {
         MinimizeOptions::default().target_loss(f64::NAN),
         MinimizeOptions::default().max_consecutive_skips(0),
         MinimizeOptions::default().checkpoint("x.json", 0),
+        MinimizeOptions::default().checkpoint_interval("x.json", f64::NAN),
+        MinimizeOptions::default().checkpoint_interval("x.json", -1.0),
     ] {
         assert!(minimize(&START, rosenbrock, &mut Adam::new(0.1), &o).is_err(), "{o:?}");
     }

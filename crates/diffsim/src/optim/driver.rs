@@ -2,6 +2,7 @@
 //! non-finite safety and checkpoints.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::{Checkpoint, OptimError, Optimizer, StepStatus};
 use crate::DiffsimError;
@@ -35,6 +36,11 @@ pub struct MinimizeOptions {
     pub checkpoint: Option<PathBuf>,
     /// Write the checkpoint every this many iterations (and at the start and the end).
     pub checkpoint_every: u64,
+    /// Also write it once this many seconds of wall time have passed since the last write.
+    /// Default none. A write costs two `fsync`s (a millisecond or more), which is many
+    /// iterations of a small model: a time interval bounds both the work an interruption
+    /// loses and the share of the run spent writing.
+    pub checkpoint_seconds: Option<f64>,
 }
 
 impl Default for MinimizeOptions {
@@ -47,6 +53,7 @@ impl Default for MinimizeOptions {
             max_consecutive_skips: 20,
             checkpoint: None,
             checkpoint_every: 100,
+            checkpoint_seconds: None,
         }
     }
 }
@@ -84,6 +91,15 @@ impl MinimizeOptions {
         self
     }
 
+    /// Checkpoints to `path` whenever `seconds` of wall time have passed since the last
+    /// write (and at the start and the end), however many iterations that took.
+    pub fn checkpoint_interval(mut self, path: impl Into<PathBuf>, seconds: f64) -> Self {
+        self.checkpoint = Some(path.into());
+        self.checkpoint_every = u64::MAX;
+        self.checkpoint_seconds = Some(seconds);
+        self
+    }
+
     fn check(&self) -> Result<(), DiffsimError> {
         let bad = |name, why: &str| Err(DiffsimError::InvalidOption { name, why: why.to_string() });
         if !(self.min_rel_improvement.is_finite() && (0.0..1.0).contains(&self.min_rel_improvement)) {
@@ -97,6 +113,9 @@ impl MinimizeOptions {
         }
         if self.checkpoint.is_some() && self.checkpoint_every == 0 {
             return bad("checkpoint_every", "must be at least 1 iteration");
+        }
+        if self.checkpoint_seconds.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+            return bad("checkpoint_seconds", "must be a finite number of seconds, at least 0");
         }
         Ok(())
     }
@@ -338,6 +357,7 @@ where
 {
     let mut x = run.x.clone();
     let mut x_entry = x.clone();
+    let mut last_write = Instant::now();
     let mut stop = StopReason::MaxIters;
     while run.iteration < options.max_iters {
         x_entry.copy_from_slice(&x);
@@ -384,8 +404,10 @@ where
         };
         let control = callback(&progress);
         if let Some(path) = &options.checkpoint {
-            if run.iteration % options.checkpoint_every == 0 {
+            let due = options.checkpoint_seconds.is_some_and(|t| last_write.elapsed().as_secs_f64() >= t);
+            if run.iteration % options.checkpoint_every == 0 || due {
                 save(&run, &*optimizer, path)?;
+                last_write = Instant::now();
             }
         }
         let reason = match out.status {
