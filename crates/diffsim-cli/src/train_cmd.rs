@@ -100,10 +100,10 @@ pub fn run(a: &TrainArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Train the chosen example; shared with `diffsim demo`.
 /// Wall time between checkpoint writes during training.
 const CHECKPOINT_SECONDS: f64 = 2.0;
 
+/// Train the chosen example; shared with `diffsim demo`.
 pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
     let sensealg = parse_sensealg(&a.sensealg)?;
     let out = PathBuf::from(&a.out);

@@ -166,14 +166,14 @@ fn batch_backward_is_the_sum_of_single_backwards() {
     assert_close("batch p_bar", &pbar, &pbar_sum, 1e-12);
 }
 
-/// Networks `n -> h -> n` with `n <= 4 < h` take one-pass kernels for a single input; a
-/// batch of two takes the layer-by-layer ones. Both must give the same bits (a solve must
-/// not depend on which ran), for the value-only forward, the stored forward and the VJP.
+/// Networks `n -> h -> n` with `n <= 4 < h` take a one-sweep backward pass for a single
+/// input (in a workspace of batch 1 or larger); a batch of two takes the layer-by-layer one.
+/// Both must give the same bits: a gradient must not depend on which ran.
 #[test]
 fn one_pass_kernels_match_the_layered_ones_to_the_bit() {
     let mut rng = ChaCha8Rng::seed_from_u64(31);
     for n in 1..=4 {
-        for h in [5, 8, 13, 50] {
+        for h in [5, 7, 8, 11, 13, 50] {
             for (k, act) in all_activations().into_iter().enumerate() {
                 let out = if k % 2 == 0 { Activation::Identity } else { Activation::Tanh };
                 let net = Mlp::new(&[n, h, n], &[act, out]).unwrap();
@@ -200,12 +200,16 @@ fn one_pass_kernels_match_the_layered_ones_to_the_bit() {
                 net.vjp(&p, &x, &mut y1, &ybar, Some(&mut xbar1), Some(&mut pbar1), &mut ws1).unwrap();
                 let mut y0 = vec![0.0; n];
                 net.forward(&p, &x, &mut y0);
+                // A single input in a workspace with room for more (other layer offsets).
+                let (mut xbar3, mut pbar3) = (xbar0.clone(), pbar0.clone());
+                net.vjp(&p, &x, &mut y0.clone(), &ybar, Some(&mut xbar3), Some(&mut pbar3), &mut ws2).unwrap();
 
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&y1), bits(&y2[..n]), "{name}: stored forward");
                 assert_eq!(bits(&y0), bits(&y2[..n]), "{name}: value-only forward");
                 assert_eq!(bits(&xbar1), bits(&xbar2[..n]), "{name}: input adjoint");
                 assert_eq!(bits(&pbar1), bits(&pbar2), "{name}: parameter adjoint");
+                assert_eq!((bits(&xbar3), bits(&pbar3)), (bits(&xbar1), bits(&pbar1)), "{name}: wider workspace");
                 assert!(pbar1 != pbar0, "{name}: the parameter adjoint must change");
             }
         }

@@ -97,7 +97,8 @@ fn backward_n<F: Float, const N: usize>(
     for o in 0..N {
         gb2[o] += d2[o];
     }
-    // The input adjoint in `transpose_mul_acc`'s lanes: unit c adds to lane c mod 4.
+    // The input adjoint in `transpose_mul_acc`'s lanes: in the blocks of four, unit c adds
+    // to lane c mod 4; the units after the last block add to lane 0.
     let mut acc = [[F::zero(); 4]; N];
     let full = h / 4 * 4;
     let mut c = 0;
