@@ -205,19 +205,21 @@ impl<P: Physics> Ude<P> {
         if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
             return false;
         }
-        // A record and a network of the one-pass kernels: no workspace, so no lock either.
-        if let Some(record) = record.filter(|_| n <= 4 && self.net.fused_width().is_some()) {
+        // From a record, a network of the one-sweep backward pass needs no workspace, so no
+        // lock either (`backward_record_fused` declines other shapes, doing nothing).
+        if let Some(record) = record.filter(|_| n <= 4) {
             let (mut wn, mut xbar) = ([0.0; 4], [0.0; 4]);
             for i in 0..n {
                 wn[i] = w[i] * self.out_scale[i];
             }
-            self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp);
-            self.add_input_adjoint(du, &xbar[..n], u);
-            if self.physics.is_present() {
-                let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-                self.physics_vjp(&mut guard, w, u, t, du);
+            if self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp) {
+                self.add_input_adjoint(du, &xbar[..n], u);
+                if self.physics.is_present() {
+                    let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+                    self.physics_vjp(&mut guard, w, u, t, du);
+                }
+                return true;
             }
-            return true;
         }
         let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         let s = &mut *guard;

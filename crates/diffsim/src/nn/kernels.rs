@@ -302,6 +302,7 @@ impl Mlp {
     /// [`Mlp::backward_record`] for the networks of the one-pass kernels
     /// ([`Mlp::fused_width`]), which need no workspace: returns false (doing nothing) for
     /// other shapes. `xbar` and `pbar` accumulate.
+    #[must_use]
     pub(crate) fn backward_record_fused(
         &self,
         params: &[f64],
