@@ -48,12 +48,21 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
         o.sensealg
     );
     out!("  loss (sum of squared errors): {:.4} -> {:.4}", o.initial_loss, o.report.best_loss);
-    if let Some(((worst, rel), extrap)) = o.lv {
+    if let Some(lv) = &o.lv {
+        let (worst, rel) = lv.term_errors;
         out!(
-            "recovered interaction terms along the data: relative RMS error {:.1} % (largest error {worst:.2})",
+            "the network's interaction terms along the data: relative RMS error {:.1} % (largest error {worst:.2})",
             100.0 * rel
         );
-        out!("extrapolation beyond the data, t in (5, 8]: relative RMS error {:.1} %", 100.0 * extrap);
+        out!("\nequations recovered from the network (sparse regression on the monomials of x, y up to");
+        out!("degree 3, {} candidate models refitted to the data, chosen by BIC):", lv.compared);
+        for eq in &lv.equations {
+            out!("  {eq}");
+        }
+        out!("  (true: x' = 1.3 x - 0.9 x y, y' = -1.8 y + 0.8 x y)");
+        out!("\nextrapolation beyond the data, t in (5, 8], relative RMS error:");
+        out!("  trained UDE (network)  {:8.2} %", 100.0 * lv.extrapolation);
+        out!("  recovered equations    {:8.2} %", 100.0 * lv.equations_extrapolation);
     }
     out!("\nplots:");
     for p in &o.plots {

@@ -43,7 +43,18 @@ fn draw(path: &str, title: &str, sol: &Solution, n: usize) -> Result<(), Box<dyn
 pub struct Curve {
     pub label: String,
     pub points: Vec<(f64, f64)>,
-    pub markers: bool,
+    pub style: Style,
+}
+
+/// How a curve is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// Dots at the points (data).
+    Markers,
+    /// A line.
+    Line,
+    /// A wide line, for a reference that thinner lines drawn after it may cover.
+    Wide,
 }
 
 /// One panel: axis names, curves, and whether the y axis is logarithmic.
@@ -96,14 +107,15 @@ fn draw_panels(path: &str, title: &str, panels: &[Panel]) -> Result<(), Box<dyn 
                         .copied()
                         .filter(|(x, y)| x.is_finite() && y.is_finite() && (!panel.log_y || *y > 0.0));
                     let legend_color = color;
-                    if c.markers {
+                    if c.style == Style::Markers {
                         chart
                             .draw_series(data.map(|p| Circle::new(p, 3, color.filled())))?
                             .label(&c.label)
                             .legend(move |(x, y)| Circle::new((x + 10, y), 3, legend_color.filled()));
                     } else {
-                        chart.draw_series(LineSeries::new(data, color.stroke_width(2)))?.label(&c.label).legend(
-                            move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], legend_color.stroke_width(2)),
+                        let width = if c.style == Style::Wide { 6 } else { 2 };
+                        chart.draw_series(LineSeries::new(data, color.stroke_width(width)))?.label(&c.label).legend(
+                            move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], legend_color.stroke_width(width)),
                         );
                     }
                 }

@@ -1,8 +1,8 @@
 //! `diffsim train`: train one of the example universal differential equations.
 
-use crate::plot::{self, Curve, Panel};
+use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
-use diffsim::fit::examples::{self, lv_term_errors, Example, LvTruth, LV_PARAMS};
+use diffsim::fit::examples::{self, discover_lv, lv_term_errors, Example, LvDiscovery, LvTruth, LV_PARAMS};
 use diffsim::fit::{Physics, Ude};
 use diffsim::optim::{Control, MinimizeOptions, MinimizeReport, Progress};
 use diffsim::sensitivity::{SensAlg, VjpMethod};
@@ -59,9 +59,22 @@ pub struct Outcome {
     pub sensealg: &'static str,
     pub plots: Vec<PathBuf>,
     pub params_file: PathBuf,
-    /// lv-ude: (largest error, relative RMS) of the learned terms, and the relative RMS
-    /// error of the prediction on [5, 8] beyond the training window.
-    pub lv: Option<((f64, f64), f64)>,
+    /// lv-ude: what the network learned and the equations recovered from it.
+    pub lv: Option<LvOutcome>,
+}
+
+/// lv-ude's learned terms and the equations recovered from them.
+pub struct LvOutcome {
+    /// Largest error and relative RMS error of the network's terms along the data.
+    pub term_errors: (f64, f64),
+    /// Relative RMS error of the trained UDE's prediction on (5, 8], beyond the data.
+    pub extrapolation: f64,
+    /// The recovered equations, one line per state.
+    pub equations: [String; 2],
+    /// Relative RMS error of the recovered equations' prediction on (5, 8].
+    pub equations_extrapolation: f64,
+    /// How many sparse models were refitted and compared.
+    pub compared: usize,
 }
 
 fn parse_sensealg(s: &str) -> Result<SensAlg, String> {
@@ -89,8 +102,19 @@ pub fn run(a: &TrainArgs) -> Result<(), String> {
             outcome.seconds_per_grad * 1e3
         );
         out!("loss {:.6} -> {:.6} (sensealg {})", outcome.initial_loss, outcome.report.best_loss, outcome.sensealg);
-        if let Some(((worst, rel), extrap)) = outcome.lv {
-            out!("learned interaction terms: relative RMS error {rel:.3} (largest {worst:.3}) on the data; extrapolation to t = 8: relative RMS error {extrap:.3}");
+        if let Some(lv) = &outcome.lv {
+            let (worst, rel) = lv.term_errors;
+            out!(
+                "learned interaction terms: relative RMS error {rel:.3} (largest {worst:.3}) on the data; \
+                 extrapolation to t = 8: relative RMS error {:.3}",
+                lv.extrapolation
+            );
+            out!(
+                "recovered equations: {}; {} (extrapolation to t = 8: relative RMS error {:.3})",
+                lv.equations[0],
+                lv.equations[1],
+                lv.equations_extrapolation
+            );
         }
         out!("parameters: {}", outcome.params_file.display());
         for p in &outcome.plots {
@@ -149,7 +173,8 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
             bar.finish();
             let seconds = start.elapsed().as_secs_f64();
             let terms = lv_term_errors(&ex, &report.best_x);
-            finish(a, &mut ex, initial_loss, report, seconds, &out, Some(terms))
+            let found = discover_lv(&mut ex, &report.best_x).map_err(|e| format!("recovering equations: {e}"))?;
+            finish(a, &mut ex, initial_loss, report, seconds, &out, Some((terms, found)))
         }
         other => Err(format!("unknown example '{other}'; choose spiral or lv-ude")),
     }
@@ -163,7 +188,7 @@ fn finish<P: Physics + Clone>(
     report: MinimizeReport,
     seconds: f64,
     out: &Path,
-    terms: Option<(f64, f64)>,
+    lv_in: Option<((f64, f64), LvDiscovery)>,
 ) -> Result<Outcome, String> {
     let p = report.best_x.clone();
     let mut grad = vec![0.0; p.len()];
@@ -184,40 +209,54 @@ fn finish<P: Physics + Clone>(
     // Fit (and for lv-ude, extrapolation) against the data and the truth.
     let n = 2;
     let t_end = ex.times.last().copied().unwrap_or(1.0);
-    let horizon = if terms.is_some() { 8.0 } else { t_end };
+    let horizon = if lv_in.is_some() { 8.0 } else { t_end };
     let fine: Vec<f64> = (0..=400).map(|i| horizon * i as f64 / 400.0).collect();
     let pred = ex
         .fit
         .predict(&p, (0.0, horizon), &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone()))
         .map_err(|e| e.to_string())?;
+    // lv-ude: the recovered equations' own prediction.
+    let discovered = match &lv_in {
+        Some((_, found)) => Some(found.predict(&fine).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let mut panels = Vec::new();
     for k in 0..n {
         let mut curves = vec![
             Curve {
                 label: format!("data u[{k}]"),
                 points: ex.times.iter().zip(ex.data.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
-                markers: true,
+                style: Style::Markers,
             },
             Curve {
                 label: "trained model".into(),
                 points: pred.t.iter().zip(pred.states()).map(|(&t, u)| (t, u[k])).collect(),
-                markers: false,
+                style: Style::Line,
             },
         ];
-        if terms.is_some() {
+        if let Some(eq_pred) = &discovered {
+            // The truth first and wide, so the recovered equations show on top of it.
             let truth = lv_truth(&ex.fit.problem.u0, &fine)?;
+            curves.insert(
+                0,
+                Curve {
+                    label: "truth".into(),
+                    points: fine.iter().zip(truth.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
+                    style: Style::Wide,
+                },
+            );
             curves.push(Curve {
-                label: "truth".into(),
-                points: fine.iter().zip(truth.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
-                markers: false,
+                label: "recovered equations".into(),
+                points: fine.iter().zip(eq_pred.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
+                style: Style::Line,
             });
         }
         panels.push(Panel { x_desc: "t".into(), y_desc: format!("u[{k}]"), curves, log_y: false });
     }
     let mut plots = Vec::new();
     let fit_plot = out.join(format!("{}-fit.png", a.example));
-    let title = if terms.is_some() {
-        "lv-ude: data (t <= 5), trained model and truth (extrapolated to t = 8)"
+    let title = if lv_in.is_some() {
+        "lv-ude: data (t <= 5), trained UDE, recovered equations and truth (extrapolated to t = 8)"
     } else {
         "spiral: data and trained neural ODE"
     };
@@ -232,24 +271,28 @@ fn finish<P: Physics + Clone>(
         &[Panel {
             x_desc: "iteration".into(),
             y_desc: "loss".into(),
-            curves: vec![Curve { label: "loss".into(), points: history, markers: false }],
+            curves: vec![Curve { label: "loss".into(), points: history, style: Style::Line }],
             log_y: true,
         }],
     )?;
     plots.push(loss_plot);
 
     let mut lv = None;
-    if let Some(terms) = terms {
+    if let Some((terms, found)) = lv_in {
         // Learned vs true interaction terms along the true trajectory.
         let truth = lv_truth(&ex.fit.problem.u0, &fine)?;
         let (beta, gamma) = (LV_PARAMS[1], LV_PARAMS[2]);
         let mut learned = [Vec::new(), Vec::new()];
         let mut exact = [Vec::new(), Vec::new()];
+        let mut recovered = [Vec::new(), Vec::new()];
         let mut nn = [0.0; 2];
         for (&t, u) in fine.iter().zip(truth.chunks(n)) {
             ex.fit.problem.model.network_term(u, &p, &mut nn);
             learned[0].push((t, nn[0]));
             learned[1].push((t, nn[1]));
+            let eq = found.terms_at(u);
+            recovered[0].push((t, eq[0]));
+            recovered[1].push((t, eq[1]));
             exact[0].push((t, -beta * u[0] * u[1]));
             exact[1].push((t, gamma * u[0] * u[1]));
         }
@@ -259,8 +302,9 @@ fn finish<P: Physics + Clone>(
                 x_desc: "t (data on [0, 5])".into(),
                 y_desc: names[k].into(),
                 curves: vec![
-                    Curve { label: format!("true {}", names[k]), points: exact[k].clone(), markers: false },
-                    Curve { label: "learned by the network".into(), points: learned[k].clone(), markers: false },
+                    Curve { label: format!("true {}", names[k]), points: exact[k].clone(), style: Style::Wide },
+                    Curve { label: "learned by the network".into(), points: learned[k].clone(), style: Style::Line },
+                    Curve { label: "recovered equation".into(), points: recovered[k].clone(), style: Style::Line },
                 ],
                 log_y: false,
             })
@@ -268,21 +312,20 @@ fn finish<P: Physics + Clone>(
         let terms_plot = out.join("lv-ude-terms.png");
         plot::panels(
             &terms_plot.to_string_lossy(),
-            "lv-ude: learned vs true interaction terms along the true trajectory",
+            "lv-ude: learned, recovered and true interaction terms along the true trajectory",
             &panels,
         )?;
         plots.push(terms_plot);
-        // Extrapolation error on (5, 8].
-        let (mut se, mut st) = (0.0, 0.0);
-        for ((&t, u), v) in fine.iter().zip(pred.states()).zip(truth.chunks(n)) {
-            if t > t_end {
-                for k in 0..n {
-                    se += (u[k] - v[k]).powi(2);
-                    st += v[k].powi(2);
-                }
-            }
-        }
-        lv = Some((terms, (se / st).sqrt()));
+        let extrapolation = relative_rms_after(t_end, &fine, &pred.u_flat, &truth);
+        let equations_extrapolation =
+            relative_rms_after(t_end, &fine, discovered.as_deref().unwrap_or_default(), &truth);
+        lv = Some(LvOutcome {
+            term_errors: terms,
+            extrapolation,
+            equations: found.equations(),
+            equations_extrapolation,
+            compared: found.compared,
+        });
     }
     Ok(Outcome {
         initial_loss,
@@ -294,6 +337,24 @@ fn finish<P: Physics + Clone>(
         params_file,
         lv,
     })
+}
+
+/// Relative RMS error of `pred` against `truth` (both flat, 2 states, at `times`) over the
+/// times after `t_end`. A prediction cut short (a failed solve) counts as NaN.
+fn relative_rms_after(t_end: f64, times: &[f64], pred: &[f64], truth: &[f64]) -> f64 {
+    if pred.len() != truth.len() {
+        return f64::NAN;
+    }
+    let (mut se, mut st) = (0.0, 0.0);
+    for ((&t, u), v) in times.iter().zip(pred.chunks(2)).zip(truth.chunks(2)) {
+        if t > t_end {
+            for k in 0..2 {
+                se += (u[k] - v[k]).powi(2);
+                st += v[k].powi(2);
+            }
+        }
+    }
+    (se / st).sqrt()
 }
 
 fn lv_truth(u0: &[f64], times: &[f64]) -> Result<Vec<f64>, String> {

@@ -303,7 +303,15 @@ fn demo_trains_the_ude_and_writes_its_plots() {
     let out = dir.path().join("plots"); // demo creates the directory itself
     let out_str = out.to_str().expect("temp path is UTF-8");
     let text = ok(&["demo", "--out", out_str]);
-    assert!(text.contains("recovered interaction terms"), "demo reports what was learned:\n{text}");
+    assert!(text.contains("the network's interaction terms along the data"), "demo reports what was learned:\n{text}");
+    // The equations recovered from the network: the true terms, coefficients to 1 %
+    // (seeded run: -0.901 and 0.801), and an extrapolation that stays on the truth.
+    assert!(text.contains("  x' = 1.3 x - 0.90") && text.contains("  y' = -1.8 y + 0.80"), "{text}");
+    let extrapolation: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("recovered equations")?.trim().strip_suffix('%')?.trim().parse().ok())
+        .expect("the recovered equations' extrapolation error");
+    assert!(extrapolation < 1.0, "{extrapolation} %\n{text}");
     for name in ["lv-ude-fit.png", "lv-ude-loss.png", "lv-ude-terms.png"] {
         assert_png(&out.join(name));
     }

@@ -65,6 +65,19 @@ fn lv_ude_learns_the_interaction_terms() {
     assert!(before > 0.9, "the untrained network should not know the terms ({before})");
     assert!(after < 0.3, "relative RMS error of the learned terms {after}");
     assert!(report.best_loss < 1.0, "loss {}", report.best_loss);
+
+    // Sparse regression of the network's terms, refitted to the data, recovers the
+    // equations themselves: one x y term each, with the true coefficients to a few percent
+    // (the data carry 5 % noise).
+    let found = examples::discover_lv(&mut ex, &report.best_x).unwrap();
+    let terms = found.fit.problem.model.terms();
+    let xy = (0..found.library.len()).find(|&j| found.library.exponents(j) == [1, 1]).unwrap();
+    assert_eq!(terms, [(0, xy), (1, xy)], "{:?}", found.equations());
+    let (beta, gamma) = (examples::LV_PARAMS[1], examples::LV_PARAMS[2]);
+    let c = &found.coefficients;
+    assert!((c[0] + beta).abs() < 0.03 * beta && (c[1] - gamma).abs() < 0.03 * gamma, "{c:?}");
+    assert!(found.loss < 2.0 * report.best_loss, "refitted loss {} vs network {}", found.loss, report.best_loss);
+    assert!(found.compared >= 4);
 }
 
 /// Stopping after 10 iterations and resuming from the checkpoint to 20 gives exactly the

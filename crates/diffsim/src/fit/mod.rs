@@ -6,6 +6,9 @@
 //! - [`Fit`]: a problem, data, solver and sensitivity method, giving loss-and-gradient
 //!   evaluations that never hand an optimizer a corrupt value (a failed solve is a NaN loss,
 //!   which the optimizers skip), and [`Fit::train`] with checkpoints and resume.
+//! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
+//!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
+//!   coefficients to the data through the solver.
 //! - [`examples`]: the spiral neural ODE and the Lotka-Volterra UDE.
 //!
 //! ```
@@ -19,8 +22,12 @@
 //! ```
 
 pub mod examples;
+mod polynomial_ude;
+mod sparse;
 mod train;
 mod ude;
 
+pub use polynomial_ude::PolynomialUde;
+pub use sparse::{best_subsets, PolynomialLibrary, SparseFit, Stlsq};
 pub use train::Fit;
 pub use ude::{NoPhysics, Physics, Ude, CUBE};
