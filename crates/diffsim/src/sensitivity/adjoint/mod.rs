@@ -215,6 +215,24 @@ impl<M: Model> Model for ByRef<'_, M> {
     fn has_vjp(&self) -> bool {
         self.0.has_vjp()
     }
+    fn record_len(&self) -> usize {
+        self.0.record_len()
+    }
+    fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
+        self.0.rhs_record(du, u, p, t, record)
+    }
+    fn vjp_from_record(
+        &self,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) -> bool {
+        self.0.vjp_from_record(w, u, p, t, record, du, dp)
+    }
 }
 
 /// The forward solve with its loss and `dL/du` at every save.
