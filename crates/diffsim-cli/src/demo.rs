@@ -69,6 +69,7 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
         out!("  {}", p.display());
     }
     out!("trained parameters: {}", o.params_file.display());
+    out!("recovered equations: {}", o.params_file.with_file_name("lv-ude-equations.json").display());
     out!("\nmore: diffsim train --example spiral | diffsim solve --model robertson --alg rodas5p | diffsim grad --model lorenz --sensealg discrete");
     Ok(())
 }

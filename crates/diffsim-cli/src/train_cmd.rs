@@ -117,6 +117,9 @@ pub fn run(a: &TrainArgs) -> Result<(), String> {
             );
         }
         out!("parameters: {}", outcome.params_file.display());
+        if outcome.lv.is_some() {
+            out!("recovered equations: {}", outcome.params_file.with_file_name("lv-ude-equations.json").display());
+        }
         for p in &outcome.plots {
             out!("plot: {}", p.display());
         }
@@ -319,6 +322,21 @@ fn finish<P: Physics + Clone>(
         let extrapolation = relative_rms_after(t_end, &fine, &pred.u_flat, &truth);
         let equations_extrapolation =
             relative_rms_after(t_end, &fine, discovered.as_deref().unwrap_or_default(), &truth);
+        // The recovered equations are a result worth keeping, like the parameters.
+        let model = &found.fit.problem.model;
+        let vars = ["x", "y"];
+        let terms_json: Vec<_> = model
+            .terms()
+            .iter()
+            .zip(&found.coefficients)
+            .map(|(&(i, j), &c)| json!({"state": vars[i], "term": model.library().name(j, &vars), "coefficient": c}))
+            .collect();
+        let equations_file = out.join("lv-ude-equations.json");
+        let body = json!({"example": a.example, "seed": a.seed, "equations": found.equations(),
+                          "terms": terms_json, "loss": found.loss,
+                          "extrapolation_relative_rms": equations_extrapolation})
+        .to_string();
+        write_atomic(&equations_file, &body)?;
         lv = Some(LvOutcome {
             term_errors: terms,
             extrapolation,

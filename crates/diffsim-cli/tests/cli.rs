@@ -318,6 +318,13 @@ fn demo_trains_the_ude_and_writes_its_plots() {
     let params: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("lv-ude-params.json")).unwrap()).unwrap();
     assert_eq!(params["params"].as_array().map(|a| a.len()), Some(87));
+    let eqs: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("lv-ude-equations.json")).unwrap()).unwrap();
+    let terms = eqs["terms"].as_array().expect("terms");
+    assert_eq!(terms.len(), 2, "{eqs}");
+    assert_eq!(terms[0]["term"], "x y");
+    assert!((terms[0]["coefficient"].as_f64().unwrap() + 0.9).abs() < 0.01, "{eqs}");
+    assert!((terms[1]["coefficient"].as_f64().unwrap() - 0.8).abs() < 0.01, "{eqs}");
 }
 
 /// The `train --json` contract: exactly these keys, a loss that went down, and a resume
