@@ -218,10 +218,12 @@ fn finish<P: Physics + Clone>(
         .fit
         .predict(&p, (0.0, horizon), &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone()))
         .map_err(|e| e.to_string())?;
-    // lv-ude: the recovered equations' own prediction.
-    let discovered = match &lv_in {
-        Some((_, found)) => Some(found.predict(&fine).map_err(|e| e.to_string())?),
-        None => None,
+    // lv-ude: the truth and the recovered equations' own prediction.
+    let (truth, discovered) = match &lv_in {
+        Some((_, found)) => {
+            (lv_truth(&ex.fit.problem.u0, &fine)?, Some(found.predict(&fine).map_err(|e| e.to_string())?))
+        }
+        None => (Vec::new(), None),
     };
     let mut panels = Vec::new();
     for k in 0..n {
@@ -239,7 +241,6 @@ fn finish<P: Physics + Clone>(
         ];
         if let Some(eq_pred) = &discovered {
             // The truth first and wide, so the recovered equations show on top of it.
-            let truth = lv_truth(&ex.fit.problem.u0, &fine)?;
             curves.insert(
                 0,
                 Curve {
@@ -283,7 +284,6 @@ fn finish<P: Physics + Clone>(
     let mut lv = None;
     if let Some((terms, found)) = lv_in {
         // Learned vs true interaction terms along the true trajectory.
-        let truth = lv_truth(&ex.fit.problem.u0, &fine)?;
         let (beta, gamma) = (LV_PARAMS[1], LV_PARAMS[2]);
         let mut learned = [Vec::new(), Vec::new()];
         let mut exact = [Vec::new(), Vec::new()];

@@ -71,7 +71,8 @@ fn lv_ude_learns_the_interaction_terms() {
     // (the data carry 5 % noise).
     let found = examples::discover_lv(&mut ex, &report.best_x).unwrap();
     let terms = found.fit.problem.model.terms();
-    let xy = (0..found.library.len()).find(|&j| found.library.exponents(j) == [1, 1]).unwrap();
+    let library = found.fit.problem.model.library();
+    let xy = (0..library.len()).find(|&j| library.exponents(j) == [1, 1]).unwrap();
     assert_eq!(terms, [(0, xy), (1, xy)], "{:?}", found.equations());
     let (beta, gamma) = (examples::LV_PARAMS[1], examples::LV_PARAMS[2]);
     let c = &found.coefficients;

@@ -1,7 +1,7 @@
 //! Known physics plus a sparse polynomial: the model equations recovered from a network
 //! become, with their coefficients as parameters to refit against the data.
 
-use super::sparse::{PolynomialLibrary, SparseFit};
+use super::sparse::{format_sum, PolynomialLibrary, SparseFit};
 use super::ude::Physics;
 use crate::error::{DiffsimError, Result};
 use crate::{Model, Scalar};
@@ -71,21 +71,18 @@ impl<P: Physics> PolynomialUde<P> {
         &self.library
     }
 
-    /// State `i`'s polynomial part with coefficients `p`, e.g. `"- 0.902 x y"` style text
-    /// as [`SparseFit::terms_string`] writes it.
+    /// State `i`'s polynomial part with coefficients `p` as text, e.g. `"-0.902 x y"`.
     pub fn terms_string(&self, i: usize, p: &[f64], vars: &[&str], digits: usize) -> String {
-        let n = self.library.n_vars();
-        let mut fit = SparseFit {
-            n_terms: self.library.len(),
-            n_targets: n,
-            coefficients: vec![0.0; self.library.len() * n],
-            relative_residual: vec![0.0; n],
-            rounds: 0,
-        };
-        for (&(s, j), &c) in self.terms.iter().zip(p) {
-            fit.coefficients[s * self.library.len() + j] += c;
+        let terms = self.terms.iter().zip(p).filter(|((s, _), _)| *s == i);
+        format_sum(terms.map(|(&(_, j), &c)| (c, self.library.name(j, vars))), digits)
+    }
+
+    /// Add the polynomial part with coefficients `p` at state `u` to `du`.
+    #[inline]
+    pub fn add_terms<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T]) {
+        for (&(i, j), &c) in self.terms.iter().zip(p) {
+            du[i] += c * self.library.eval(j, u);
         }
-        fit.terms_string(i, &self.library, vars, digits)
     }
 }
 
@@ -98,9 +95,7 @@ impl<P: Physics> Model for PolynomialUde<P> {
     }
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         self.physics.rhs(du, u, t);
-        for (&(i, j), &c) in self.terms.iter().zip(p) {
-            du[i] += c * self.library.eval(j, u);
-        }
+        self.add_terms(du, u, p);
     }
 }
 

@@ -204,24 +204,26 @@ impl SparseFit {
     /// Target `i` as a sum of terms with `digits` decimals, e.g. `"-0.902 x y + 0.010 y^2"`
     /// (`"0"` when nothing was kept).
     pub fn terms_string(&self, i: usize, library: &PolynomialLibrary, vars: &[&str], digits: usize) -> String {
-        let mut s = String::new();
-        for j in self.active(i) {
-            let c = self.coefficient(i, j);
-            let name = library.name(j, vars);
-            let body =
-                if name == "1" { format!("{:.digits$}", c.abs()) } else { format!("{:.digits$} {name}", c.abs()) };
-            match (s.is_empty(), c < 0.0) {
-                (true, false) => s.push_str(&body),
-                (true, true) => s.push_str(&format!("-{body}")),
-                (false, false) => s.push_str(&format!(" + {body}")),
-                (false, true) => s.push_str(&format!(" - {body}")),
-            }
+        format_sum(self.active(i).into_iter().map(|j| (self.coefficient(i, j), library.name(j, vars))), digits)
+    }
+}
+
+/// `coefficient name` pairs as a signed sum, e.g. `"-0.902 x y + 0.010 y^2"` (`"0"` for none).
+pub(crate) fn format_sum(terms: impl Iterator<Item = (f64, String)>, digits: usize) -> String {
+    let mut s = String::new();
+    for (c, name) in terms {
+        let body = if name == "1" { format!("{:.digits$}", c.abs()) } else { format!("{:.digits$} {name}", c.abs()) };
+        match (s.is_empty(), c < 0.0) {
+            (true, false) => s.push_str(&body),
+            (true, true) => s.push_str(&format!("-{body}")),
+            (false, false) => s.push_str(&format!(" + {body}")),
+            (false, true) => s.push_str(&format!(" - {body}")),
         }
-        if s.is_empty() {
-            "0".into()
-        } else {
-            s
-        }
+    }
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s
     }
 }
 

@@ -10,7 +10,6 @@
 
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
-use crate::nn::simd::{as_float, as_float_mut};
 use crate::nn::{Activation, Mlp, MlpWorkspace};
 use crate::{Model, Scalar};
 use std::sync::Mutex;
@@ -179,29 +178,13 @@ impl<P: Physics> Ude<P> {
         x: &mut [T],
         y: &mut [T],
     ) {
-        match (as_float::<T, f64>(u), as_float_mut::<T, f64>(x)) {
-            // Plain floats: the map's value alone (a custom map's derivative is not needed).
-            (Some(uf), Some(xf)) => {
-                for ((xi, &ui), &s) in xf.iter_mut().zip(uf).zip(&self.in_scale) {
-                    *xi = self.input.value_f64(ui) * s;
-                }
-            }
-            _ => {
-                for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
-                    *xi = self.input.apply(ui).scale(s);
-                }
-            }
+        for ((xi, &ui), &s) in x.iter_mut().zip(u).zip(&self.in_scale) {
+            *xi = self.input.apply(ui).scale(s);
         }
         net(x, y);
-        if self.physics.is_present() {
-            self.physics.rhs(du, u, t);
-            for ((d, &v), &s) in du.iter_mut().zip(&*y).zip(&self.out_scale) {
-                *d += v.scale(s);
-            }
-        } else {
-            for ((d, &v), &s) in du.iter_mut().zip(&*y).zip(&self.out_scale) {
-                *d = v.scale(s);
-            }
+        self.physics.rhs(du, u, t);
+        for ((d, &v), &s) in du.iter_mut().zip(&*y).zip(&self.out_scale) {
+            *d += v.scale(s);
         }
     }
 
