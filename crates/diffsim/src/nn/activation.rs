@@ -8,6 +8,7 @@
 //! sigmoid never evaluates `e^x` for large positive `x`, so neither overflows nor loses the
 //! small tail values.
 
+use super::simd::as_float_mut;
 use super::Float;
 use crate::Scalar;
 use std::fmt;
@@ -146,7 +147,11 @@ impl Activation {
     }
     /// The derivative in `f64`.
     pub fn derivative_f64(&self, x: f64) -> f64 {
-        self.eval(x).1
+        match self {
+            // Only `df`, as `value_f64` calls only `f`.
+            Activation::Custom(c) => (c.df)(x),
+            _ => self.eval(x).1,
+        }
     }
     /// The value in `f32`.
     pub fn value_f32(&self, x: f32) -> f32 {
@@ -199,6 +204,12 @@ impl Activation {
             Activation::Gelu => each!(gelu_d::<f64>),
             Activation::Rbf => each!(rbf_d::<f64>),
             Activation::Custom(c) => {
+                // Plain floats need only the value: the derivative is an opaque call the
+                // compiler could not drop (the spiral's input map runs at every evaluation).
+                if let Some(z) = as_float_mut::<T, f64>(z) {
+                    z.iter_mut().for_each(|x| *x = (c.f)(*x));
+                    return;
+                }
                 for x in z.iter_mut() {
                     let v = x.value();
                     *x = x.chain((c.f)(v), (c.df)(v));
@@ -349,6 +360,31 @@ mod tests {
         assert!((v / (-40f64).exp() - 1.0).abs() < 1e-15);
         assert_eq!(Activation::Softplus.value_f64(1000.0), 1000.0);
         assert_eq!(Activation::Sigmoid.value_f64(-800.0), 0.0);
+    }
+
+    /// Plain floats call only a custom activation's `f`, and only its `df` for the
+    /// derivative; dual numbers get both, with the same value.
+    #[test]
+    fn custom_activations_call_what_they_need() {
+        use crate::ad::Dual;
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        static F: AtomicUsize = AtomicUsize::new(0);
+        static DF: AtomicUsize = AtomicUsize::new(0);
+        fn f(x: f64) -> f64 {
+            F.fetch_add(1, Relaxed);
+            x * x * x
+        }
+        fn df(x: f64) -> f64 {
+            DF.fetch_add(1, Relaxed);
+            3.0 * x * x
+        }
+        let cube = Activation::Custom(CustomActivation { name: "counted cube", f, df });
+        let mut z = [2.0, -1.0];
+        cube.apply_slice(&mut z);
+        assert_eq!((z, F.load(Relaxed), DF.load(Relaxed)), ([8.0, -1.0], 2, 0));
+        assert_eq!((cube.derivative_f64(2.0), F.load(Relaxed), DF.load(Relaxed)), (12.0, 2, 1));
+        let y = cube.apply(Dual::<1>::variable(2.0, 0));
+        assert_eq!((y.v, y.d[0], F.load(Relaxed), DF.load(Relaxed)), (8.0, 12.0, 3, 2));
     }
 
     #[test]

@@ -115,10 +115,21 @@ pub(crate) fn discrete_adjoint<M: Model>(
             // calling f again.
             let dense = sol.dense.as_ref().expect("dense output was requested");
             debug_assert_eq!(dense.steps(), steps.len());
-            for (idx, rec) in steps.iter().enumerate().rev() {
-                let u = &log.u_start[idx * n..(idx + 1) * n];
-                let k = &dense.step_data(idx)[..total_stages * n];
-                sweep.step(model, p, u, k, rec, &per_step[idx], &g);
+            macro_rules! sweep_all {
+                ($size:literal) => {
+                    for (idx, rec) in steps.iter().enumerate().rev() {
+                        let u = &log.u_start[idx * n..(idx + 1) * n];
+                        let k = &dense.step_data(idx)[..total_stages * n];
+                        sweep.step::<M, $size>(model, p, u, k, rec, &per_step[idx], &g);
+                    }
+                };
+            }
+            match n {
+                1 => sweep_all!(1),
+                2 => sweep_all!(2),
+                3 => sweep_all!(3),
+                4 => sweep_all!(4),
+                _ => sweep_all!(0),
             }
         }
         Some(every) => {
@@ -150,7 +161,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
                     let j = idx - first;
                     let u = &seg_u[j * n..(j + 1) * n];
                     let k = &seg_k[j * total_stages * n..(j + 1) * total_stages * n];
-                    sweep.step(model, p, u, k, &steps[idx], &per_step[idx], &g);
+                    sweep.step::<M, 0>(model, p, u, k, &steps[idx], &per_step[idx], &g);
                 }
             }
         }
@@ -191,8 +202,12 @@ struct ExplicitSweep {
 impl ExplicitSweep {
     /// Pull `lambda` back across one accepted step from `u` with stage derivatives `k`,
     /// adding the loss gradients `g` of the step's saved points.
+    /// `N` is the number of states when it is a small constant (0: `self.n` at run time),
+    /// so that the many two- or three-element loops of a small system compile to
+    /// straight-line code.
     #[allow(clippy::too_many_arguments)]
-    fn step<M: Model>(
+    #[inline(always)]
+    fn step<M: Model, const N: usize>(
         &mut self,
         model: &M,
         p: &[f64],
@@ -202,25 +217,27 @@ impl ExplicitSweep {
         saves: &[(usize, SavedAt)],
         g: &[f64],
     ) {
-        let (tab, n, h) = (self.tab, self.n, rec.h);
+        let (tab, h) = (self.tab, rec.h);
+        let n = if N == 0 { self.n } else { N };
+        let u = &u[..n];
         for &(s, kind) in saves {
             if let SavedAt::End = kind {
-                add(&mut self.lambda, &g[s * n..(s + 1) * n], 1.0);
+                add(&mut self.lambda[..n], &g[s * n..(s + 1) * n], 1.0);
             }
         }
         let stages = if has_interior_save(saves) { tab.c.len() } else { tab.stages };
         // Seed the stage adjoints.
         self.kbar[..stages * n].fill(0.0);
-        self.ubar.copy_from_slice(&self.lambda);
+        self.ubar[..n].copy_from_slice(&self.lambda[..n]);
         for (i, &b) in tab.b.iter().enumerate() {
             if b != 0.0 {
-                add(&mut self.kbar[i * n..(i + 1) * n], &self.lambda, h * b);
+                add(&mut self.kbar[i * n..(i + 1) * n], &self.lambda[..n], h * b);
             }
         }
         for &(s, kind) in saves {
             if let SavedAt::Theta(theta) = kind {
                 let gs = &g[s * n..(s + 1) * n];
-                add(&mut self.ubar, gs, 1.0);
+                add(&mut self.ubar[..n], gs, 1.0);
                 for (i, poly) in tab.interp.iter().enumerate() {
                     let bi = poly.iter().rev().fold(0.0, |acc, &c| acc * theta + c) * theta * h;
                     if bi != 0.0 {
@@ -236,20 +253,21 @@ impl ExplicitSweep {
             if w.iter().all(|&x| x == 0.0) {
                 continue;
             }
-            stage_input(&mut self.y, u, k, h, tab.a[i]);
-            self.ybar.fill(0.0);
+            stage_input(&mut self.y[..n], u, k, h, tab.a[i]);
+            self.ybar[..n].fill(0.0);
             let t = rec.t_eval + tab.c[i] * h;
-            let record = self.records.as_mut().and_then(|r| r.get(t, &self.y));
+            let (y, ybar) = (&self.y[..n], &mut self.ybar[..n]);
+            let record = self.records.as_mut().and_then(|r| r.get(t, y));
             match record {
-                Some(record) if model.vjp_from_record(w, &self.y, p, t, record, &mut self.ybar, &mut self.dp) => {
+                Some(record) if model.vjp_from_record(w, y, p, t, record, ybar, &mut self.dp) => {
                     self.vjp.evals += 1;
                 }
-                _ => self.vjp.apply(model, w, &self.y, p, t, &mut self.ybar, &mut self.dp),
+                _ => self.vjp.apply(model, w, y, p, t, ybar, &mut self.dp),
             }
-            add(&mut self.ubar, &self.ybar, 1.0);
+            add(&mut self.ubar[..n], &self.ybar[..n], 1.0);
             for (j, &a) in tab.a[i].iter().enumerate() {
                 if a != 0.0 {
-                    add(&mut before[j * n..(j + 1) * n], &self.ybar, h * a);
+                    add(&mut before[j * n..(j + 1) * n], &self.ybar[..n], h * a);
                 }
             }
         }
@@ -285,7 +303,7 @@ pub(super) fn attribute_saves(ts: &[f64], records: &[StepRecord], tspan: (f64, f
 
 /// `y = u + h sum_j a_j k_j`, summed in the stepper's order (the weighted stages first,
 /// then scaled by `h`), so that `y` is bit for bit the stage input the forward solve used.
-#[inline]
+#[inline(always)]
 fn stage_input(y: &mut [f64], u: &[f64], k: &[f64], h: f64, a: &[f64]) {
     let n = u.len();
     for c in 0..n {
@@ -300,7 +318,7 @@ fn stage_input(y: &mut [f64], u: &[f64], k: &[f64], h: f64, a: &[f64]) {
 }
 
 /// `acc += c * x`.
-#[inline]
+#[inline(always)]
 pub(super) fn add(acc: &mut [f64], x: &[f64], c: f64) {
     for (a, &v) in acc.iter_mut().zip(x) {
         *a += c * v;
