@@ -139,16 +139,13 @@ impl Activation {
     /// The value in `f64`.
     #[inline]
     pub fn value_f64(&self, x: f64) -> f64 {
-        match self {
-            // Only `f`: a custom derivative is an opaque call the compiler cannot drop.
-            Activation::Custom(c) => (c.f)(x),
-            _ => self.eval(x).0,
-        }
+        // `apply` on a plain float computes the value only (a custom map calls just `f`).
+        self.apply(x)
     }
     /// The derivative in `f64`.
     pub fn derivative_f64(&self, x: f64) -> f64 {
         match self {
-            // Only `df`, as `value_f64` calls only `f`.
+            // Only `df`: a custom map's `f` is an opaque call the compiler cannot drop.
             Activation::Custom(c) => (c.df)(x),
             _ => self.eval(x).1,
         }
