@@ -26,6 +26,7 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
     let args = TrainArgs {
         example: "lv-ude".into(),
         iters: None,
+        starts: 4,
         lbfgs: 0,
         sensealg: "auto".into(),
         rtol: None,
@@ -37,7 +38,11 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
     };
     let o = train_cmd::train(&args)?;
     out!(
-        "trained: {} Adam/L-BFGS iterations after 900 growing-interval ones, {} loss-and-gradient evaluations",
+        "trained: {} starts of 900 growing-interval Adam iterations and Adam on all the data, the best refined",
+        args.starts
+    );
+    out!(
+        "  by L-BFGS: {} iterations on all the data, {} loss-and-gradient evaluations in all",
         o.report.iterations,
         o.report.evaluations
     );

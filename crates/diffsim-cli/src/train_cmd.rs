@@ -2,7 +2,7 @@
 
 use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
-use diffsim::fit::examples::{self, discover_lv, lv_term_errors, Example, LvDiscovery, LvTruth, LV_PARAMS};
+use diffsim::fit::examples::{self, discover_lv, lv_term_errors, Example, LvDiscovery, LvRecipe, LvTruth, LV_PARAMS};
 use diffsim::fit::{Physics, Ude};
 use diffsim::optim::{Control, MinimizeOptions, MinimizeReport, Progress};
 use diffsim::sensitivity::{SensAlg, VjpMethod};
@@ -23,6 +23,10 @@ pub struct TrainArgs {
     /// L-BFGS, half each (default 2000), after 3 x 300 growing-interval Adam iterations.
     #[arg(long)]
     pub iters: Option<u64>,
+    /// lv-ude only: network initialisations trained side by side (growing intervals and
+    /// Adam); the best goes on to L-BFGS.
+    #[arg(long, default_value_t = 4)]
+    pub starts: u64,
     /// spiral only: L-BFGS iterations after Adam (default 0).
     #[arg(long, default_value_t = 0)]
     pub lbfgs: u64,
@@ -167,11 +171,17 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
                 examples::lv_ude(a.seed, a.rtol.unwrap_or(1e-6), a.atol.unwrap_or(1e-6)).map_err(|e| e.to_string())?;
             ex.fit.sensealg = sensealg;
             let iters = a.iters.unwrap_or(2000);
-            let (adam, lbfgs) = (iters.div_ceil(2), iters / 2);
-            bar.total = adam + lbfgs;
+            let recipe = LvRecipe {
+                starts: a.starts,
+                adam_iters: iters.div_ceil(2),
+                lbfgs_iters: iters / 2,
+                ..LvRecipe::default()
+            };
+            // The bar follows L-BFGS: the starts' Adam phase runs on all cores without it.
+            bar.total = recipe.lbfgs_iters;
             let initial_loss = ex.fit.loss(&ex.p0.clone());
             let start = Instant::now();
-            let report = examples::train_lv_ude(&mut ex, 300, adam, lbfgs, &options, resume, |p| bar.tick(p))
+            let report = examples::train_lv_ude(&mut ex, &recipe, &options, resume, |p| bar.tick(p))
                 .map_err(|e| e.to_string())?;
             bar.finish();
             let seconds = start.elapsed().as_secs_f64();

@@ -1,6 +1,6 @@
 //! The Lotka-Volterra universal differential equation: the linear terms are known, a small
-//! network learns the interaction terms from 21 noisy points; growing intervals with Adam,
-//! then Adam and L-BFGS on all the data.
+//! network learns the interaction terms from 21 noisy points: four starts of Adam on growing
+//! intervals and then on all the data, the best refined by L-BFGS.
 //!
 //! `cargo run --release -p diffsim --example lv_ude`
 
@@ -13,7 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let initial = ex.fit.loss(&ex.p0.clone());
     println!("lv-ude: {} network parameters, initial loss {initial:.4}", ex.p0.len());
     let start = Instant::now();
-    let report = examples::train_lv_ude(&mut ex, 300, 1000, 1000, &MinimizeOptions::default(), None, |p| {
+    let recipe = examples::LvRecipe::default();
+    let report = examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, |p| {
         if p.iteration % 250 == 0 {
             println!("  iteration {:4} ({})  loss {:.6}", p.iteration, p.optimizer, p.loss);
         }
