@@ -179,6 +179,9 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
             };
             // The bar follows L-BFGS: the starts' Adam phase runs on all cores without it.
             bar.total = recipe.lbfgs_iters;
+            if resume.is_none() {
+                bar.note(&format!("training {} starts side by side (growing windows, Adam) ...", recipe.starts));
+            }
             let initial_loss = ex.fit.loss(&ex.p0.clone());
             let start = Instant::now();
             let report = examples::train_lv_ude(&mut ex, &recipe, &options, resume, |p| bar.tick(p))
@@ -427,6 +430,12 @@ impl ProgressBar {
             );
         }
         Control::Continue
+    }
+    /// A line shown until the first tick (for work done before the bar's iterations).
+    fn note(&self, text: &str) {
+        if self.enabled {
+            eprint!("\r{text}");
+        }
     }
     fn finish(&self) {
         if self.enabled {
