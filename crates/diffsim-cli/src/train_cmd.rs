@@ -23,8 +23,8 @@ pub struct TrainArgs {
     /// L-BFGS, half each (default 2000), after 3 x 300 growing-interval Adam iterations.
     #[arg(long)]
     pub iters: Option<u64>,
-    /// lv-ude only: network initialisations trained side by side (growing intervals and
-    /// Adam); the best goes on to L-BFGS.
+    /// lv-ude only: network initialisations trained side by side (growing intervals, Adam,
+    /// a short L-BFGS run); the best is refined by L-BFGS.
     #[arg(long, default_value_t = 4)]
     pub starts: u64,
     /// spiral only: L-BFGS iterations after Adam (default 0).
@@ -177,10 +177,13 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
                 lbfgs_iters: iters / 2,
                 ..LvRecipe::default()
             };
-            // The bar follows L-BFGS: the starts' Adam phase runs on all cores without it.
+            // The bar follows the refinement: the starts run on all cores without it.
             bar.total = recipe.lbfgs_iters;
             if resume.is_none() {
-                bar.note(&format!("training {} starts side by side (growing windows, Adam) ...", recipe.starts));
+                bar.note(&format!(
+                    "training {} starts side by side (growing windows, Adam, L-BFGS) ...",
+                    recipe.starts
+                ));
             }
             let initial_loss = ex.fit.loss(&ex.p0.clone());
             let start = Instant::now();

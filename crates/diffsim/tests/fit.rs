@@ -57,7 +57,7 @@ fn spiral_training_reduces_the_loss_a_hundredfold() {
 /// seed to seed (over 48 seeds: median 0.24, one in six above 0.5), so one seed's error
 /// against a tight bound would test the rounding of that seed, not the method:
 /// - every run fits the data to the noise level (sum of squared errors about 0.4; the poor
-///   minima a single start fell into one time in three sit at 5-100);
+///   minima the earlier single-start recipe fell into one time in three sit at 5-100);
 /// - the learned interaction terms are within 60 % relative RMS of -beta x y and gamma x y
 ///   along the data for the median seed, and every seed has learned something;
 /// - sparse regression of the network's terms, refitted to the data, recovers the

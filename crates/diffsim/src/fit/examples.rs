@@ -190,7 +190,8 @@ impl<P: Physics> Example<Ude<P>> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LvRecipe {
     /// Network initialisations trained side by side (at least 1; start 0 is the example's
-    /// `p0`); the one with the lowest loss after Adam goes on to L-BFGS.
+    /// `p0`); the one with the lowest loss after its Adam and short L-BFGS runs goes on to
+    /// the refinement.
     pub starts: u64,
     /// Adam iterations (learning rate 0.05) on each growing window: the first quarter, half
     /// and three quarters of the data.
@@ -221,14 +222,14 @@ const LV_MIN_LR: f64 = 0.001;
 /// 1. **Exploration**, for each of `recipe.starts` initialisations in parallel: Adam on
 ///    growing windows of the data (a long oscillating fit started on all the data falls
 ///    into poor minima), then Adam on all of it with a decaying learning rate (a constant
-///    0.05 knocks good fits out of their basin). Over 48 seeds, a single start still ended
-///    in a poor minimum (loss 10-100x the noise) about one time in ten; taking the best of
-///    four makes that about one in 10^4.
+///    0.05 knocks good fits out of their basin), then a short L-BFGS run (after Adam, good
+///    and poor starts have similar losses). Over 48 seeds, one start ended in a poor minimum
+///    (loss 10-100x the noise) 5 times; the best of four, never.
 /// 2. **Refinement**: L-BFGS from the best start's best parameters. `options` (checkpoint,
 ///    resume) and `callback` apply to this phase; resuming from a checkpoint skips phase 1.
 ///
 /// The report is phase 2's, with phase 1's evaluations added, and with the chosen start's
-/// full-data Adam history (and iterations) put before L-BFGS's.
+/// full-data history (and iterations) put before phase 2's.
 pub fn train_lv_ude(
     ex: &mut Example<Ude<LvLinear>>,
     recipe: &LvRecipe,
@@ -243,7 +244,7 @@ pub fn train_lv_ude(
         }
         .into());
     }
-    let mut explored: Option<MinimizeReport> = None;
+    let mut best_start: Option<MinimizeReport> = None;
     let mut evaluations = 0;
     let mut p = ex.p0.clone();
     if resume_from.is_none() {
@@ -256,27 +257,25 @@ pub fn train_lv_ude(
         let best = runs.into_iter().reduce(|a, b| if b.best_loss < a.best_loss { b } else { a });
         if let Some(best) = best {
             p.clone_from(&best.best_x);
-            explored = Some(best);
+            best_start = Some(best);
         }
     }
     let options = MinimizeOptions { max_iters: recipe.lbfgs_iters, ..options.clone() };
     let mut report = ex.fit.train(&p, &mut Lbfgs::default(), &options, resume_from, callback)?;
     report.evaluations += evaluations;
-    if let Some(adam) = explored {
-        report.iterations += adam.iterations;
-        let mut history = adam.history;
+    // Phase 2 starts at the best start's best point, so its best is never worse.
+    if let Some(start) = best_start {
+        report.iterations += start.iterations;
+        let mut history = start.history;
         history.append(&mut report.history);
         report.history = history;
-        if adam.best_loss < report.best_loss {
-            // L-BFGS keeps its best, which is never worse than its start; kept for safety.
-            (report.best_loss, report.best_x) = (adam.best_loss, adam.best_x);
-        }
     }
     Ok(report)
 }
 
-/// Phase 1 of [`train_lv_ude`] for one start: the growing windows, then Adam on all the
-/// data. The report is the full-data run's, with the windows' evaluations added.
+/// Phase 1 of [`train_lv_ude`] for one start: the growing windows, then Adam and a short
+/// L-BFGS run on all the data. The report is the full-data run's, with the windows'
+/// evaluations added.
 fn explore_lv_start(
     ex: &Example<Ude<LvLinear>>,
     mut p: Vec<f64>,
