@@ -29,6 +29,7 @@
 
 use crate::ad::{Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
+use crate::solve::explicit_rk::stage_combination;
 use crate::solve::tableau::{self, ExplicitTableau};
 use crate::solve::StepRecord;
 use crate::{solve_explicit, Algorithm, Model, Problem, Stats};
@@ -301,20 +302,10 @@ pub(super) fn attribute_saves(ts: &[f64], records: &[StepRecord], tspan: (f64, f
     (at_start, per_step)
 }
 
-/// `y = u + h sum_j a_j k_j`, summed in the stepper's order (the weighted stages first,
-/// then scaled by `h`), so that `y` is bit for bit the stage input the forward solve used.
+/// `y = u + h sum_j a_j k_j`, computed as the forward step computed it (bit for bit).
 #[inline(always)]
 fn stage_input(y: &mut [f64], u: &[f64], k: &[f64], h: f64, a: &[f64]) {
-    let n = u.len();
-    for c in 0..n {
-        let mut acc = 0.0;
-        for (j, &aj) in a.iter().enumerate() {
-            if aj != 0.0 {
-                acc += k[j * n + c] * aj;
-            }
-        }
-        y[c] = u[c] + acc * h;
-    }
+    stage_combination(k, y, Some(u), h, a, u.len());
 }
 
 /// `acc += c * x`.

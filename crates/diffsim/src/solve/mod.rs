@@ -20,7 +20,7 @@ mod auto;
 mod controller;
 mod dense;
 mod driver;
-mod explicit_rk;
+pub(crate) mod explicit_rk;
 mod linalg;
 mod options;
 pub(crate) mod rosenbrock;
