@@ -143,7 +143,9 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             break RetCode::MaxIters;
         }
         let next_stop = stops[stop_idx];
-        let mut h_try = dir * h.abs().min(opts.dt_max);
+        // `h` already carries the direction; a branch (not abs, min and a multiply) keeps the
+        // common case off the step's critical path.
+        let mut h_try = if h.abs() <= opts.dt_max { h } else { dir * opts.dt_max };
         let mut lands = false;
         // Land on the stop; also stretch slightly to it rather than leave a sliver.
         if (t + h_try * 1.000_001 - next_stop) * dir >= 0.0 {
@@ -237,8 +239,8 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             }
             if opts.adaptive {
                 // A step shortened to land on a stop says little about the next one.
-                let h_base = if lands { h.abs().max(h_try.abs()) } else { h_try.abs() };
-                h = dir * h_base * controller.accept(e, after_reject);
+                let h_base = if lands { dir * h.abs().max(h_try.abs()) } else { h_try };
+                h = h_base * controller.accept(e, after_reject);
             }
             after_reject = false;
         } else {
