@@ -4,6 +4,10 @@
 #
 # Environment knobs:
 #   BUDGET=2          seconds of repeated solving per case (after warm-up; >= 3 repeats)
+#   ROUNDS=3          rounds over all solver peers, one after another; the table keeps each
+#                     case's fastest round (a shared machine drifts between fast and slow
+#                     states over minutes; the best of interleaved rounds compares each peer
+#                     at its least disturbed, rather than whichever state its turn fell in)
 #   DIFFSIM_BIN=path  use this diffsim binary instead of building target/release/diffsim
 #   SKIP_BUILD=1      do not run cargo for diffsim (use whatever binary exists)
 #   SKIP_DIFFSOL=1    skip the diffsol (Rust crate) peer
@@ -20,6 +24,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BUDGET="${BUDGET:-2}"
+ROUNDS="${ROUNDS:-3}"
 PYTHON="${PYTHON:-python3}"
 VENV="$HERE/.venv"
 OUT="$HERE/results"
@@ -73,15 +78,17 @@ T_BUILT=$(date +%s)
 PY="$VENV/bin/python"
 say "reference solutions (tight-tolerance scipy)"
 "$PY" "$HERE/peers.py" --only reference >>"$RES" 2>>"$LOG"
-say "diffsim"
-"$PY" "$HERE/peers.py" --only diffsim --diffsim "$BIN" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
-if [ -z "${SKIP_DIFFSOL:-}" ] && [ -x "$DS_BIN" ]; then
-  say "diffsol"
-  "$DS_BIN" --budget "$BUDGET" >>"$RES" 2>>"$LOG" || say "diffsol-bench failed (see $LOG)"
-fi
-for peer in cvode diffrax scipy; do
-  say "$peer"
-  "$PY" "$HERE/peers.py" --only "$peer" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
+for round in $(seq 1 "$ROUNDS"); do
+  say "round $round of $ROUNDS: diffsim"
+  "$PY" "$HERE/peers.py" --only diffsim --diffsim "$BIN" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
+  if [ -z "${SKIP_DIFFSOL:-}" ] && [ -x "$DS_BIN" ]; then
+    say "round $round of $ROUNDS: diffsol"
+    "$DS_BIN" --budget "$BUDGET" >>"$RES" 2>>"$LOG" || say "diffsol-bench failed (see $LOG)"
+  fi
+  for peer in cvode diffrax scipy; do
+    say "round $round of $ROUNDS: $peer"
+    "$PY" "$HERE/peers.py" --only "$peer" --budget "$BUDGET" >>"$RES" 2>>"$LOG"
+  done
 done
 SP="$OUT/spiral.jsonl"
 if [ -z "${SKIP_SPIRAL:-}" ]; then
