@@ -45,9 +45,9 @@ const LOG2_ERR_FLOOR: f64 = -13.287_712_379_549_449;
 ///
 /// The powers are taken as `2^(beta2 log2 E_old - beta1 log2 E)` with the coarse
 /// [`log2_coarse`] and [`exp2_coarse`]: the new step size waits on them at the end of every
-/// step, and the C library's `log` and `exp` (full precision, behind calls) made up a
-/// quarter of that wait on small systems. Their error moves the step-size factor by under
-/// 2e-4 of itself, far below what the controller's heuristics resolve.
+/// step, and in place of the C library's `log` and `exp` (full precision, behind calls)
+/// they took about 5 % off a Lorenz Tsit5 step. Their error moves the step-size factor by
+/// under 2e-4 of itself, far below what the controller's heuristics resolve.
 #[derive(Clone, Debug)]
 pub(crate) struct PiController {
     beta1: f64,
