@@ -96,6 +96,29 @@ pub trait Model: Send + Sync {
     ) -> bool {
         self.vjp(w, u, p, t, du, dp)
     }
+    /// [`Model::vjp_from_record`] that may leave (part of) its `dp` contribution pending in
+    /// `pending`, a buffer the caller owns: the caller passes it to [`Model::flush_pending`]
+    /// before it reads `dp` (the discrete adjoint does so after each step's stages, so a
+    /// model can add a step's parameter gradients in one pass). The default does not defer.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp_from_record_pending(
+        &self,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+        _pending: &mut Vec<f64>,
+    ) -> bool {
+        self.vjp_from_record(w, u, p, t, record, du, dp)
+    }
+    /// Add what [`Model::vjp_from_record_pending`] left in `pending` to `dp`, in the order it
+    /// was left, and clear `pending`. The default has nothing to add.
+    fn flush_pending(&self, _p: &[f64], pending: &mut Vec<f64>, _dp: &mut [f64]) {
+        pending.clear();
+    }
 }
 
 /// A model with its initial state, parameters and time span.

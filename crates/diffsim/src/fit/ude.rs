@@ -213,11 +213,7 @@ impl<P: Physics> Ude<P> {
                 wn[i] = w[i] * self.out_scale[i];
             }
             if self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp) {
-                self.add_input_adjoint(du, &xbar[..n], u);
-                if self.physics.is_present() {
-                    let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-                    self.physics_vjp(&mut guard, w, u, t, du);
-                }
+                self.finish_input_adjoint(du, &xbar[..n], w, u, t);
                 return true;
             }
         }
@@ -242,6 +238,17 @@ impl<P: Physics> Ude<P> {
             self.physics_vjp(s, w, u, t, du);
         }
         true
+    }
+
+    /// After a fused backward pass gave the network input's adjoint `xbar`: `du` gets it
+    /// through the input map, and the physics' VJP.
+    #[inline(always)]
+    fn finish_input_adjoint(&self, du: &mut [f64], xbar: &[f64], w: &[f64], u: &[f64], t: f64) {
+        self.add_input_adjoint(du, xbar, u);
+        if self.physics.is_present() {
+            let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            self.physics_vjp(&mut guard, w, u, t, du);
+        }
     }
 
     /// `du += (d map / du)^T x_bar` for the network input's adjoint `x_bar`.
@@ -308,6 +315,34 @@ impl<P: Physics> Model for Ude<P> {
     ) -> bool {
         let record = (record.len() == self.net.record_len()).then_some(record);
         self.vjp_with(w, u, p, t, record, du, dp)
+    }
+    fn vjp_from_record_pending(
+        &self,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+        pending: &mut Vec<f64>,
+    ) -> bool {
+        let n = self.in_scale.len();
+        let sizes_ok = u.len() == n && w.len() == n && du.len() == n && p.len() == self.net.n_params();
+        if sizes_ok && n <= 4 && dp.len() == p.len() && record.len() == self.net.record_len() {
+            let (mut wn, mut xbar) = ([0.0; 4], [0.0; 4]);
+            for i in 0..n {
+                wn[i] = w[i] * self.out_scale[i];
+            }
+            if self.net.backward_record_pending(p, record, &wn[..n], &mut xbar[..n], pending) {
+                self.finish_input_adjoint(du, &xbar[..n], w, u, t);
+                return true;
+            }
+        }
+        self.vjp_from_record(w, u, p, t, record, du, dp)
+    }
+    fn flush_pending(&self, _p: &[f64], pending: &mut Vec<f64>, dp: &mut [f64]) {
+        self.net.flush_pending(pending, dp);
     }
     fn has_vjp(&self) -> bool {
         true

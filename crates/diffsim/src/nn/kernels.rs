@@ -240,7 +240,7 @@ impl Mlp {
         if batch == 1 && self.fused_width().is_some() {
             if let (Some(xbar), Some(pbar)) = (xbar.as_deref_mut(), pbar.as_deref_mut()) {
                 let (a1, da1, da2) = (&a[offsets[0]..], &da[offsets[0]..], &da[offsets[1]..]);
-                fused::backward(self, params, Kept { x, a1, da1, da2 }, ybar, xbar, pbar);
+                fused::backward(self, params, Kept { x, a1, da1, da2 }, ybar, xbar, fused::ParamGrad::Now(pbar));
                 return;
             }
         }
@@ -316,6 +316,33 @@ impl Mlp {
         }
         wide(BackwardFused { mlp: self, params, record, ybar, xbar, pbar });
         true
+    }
+
+    /// [`Mlp::backward_record_fused`] that leaves the parameter gradient pending in
+    /// `pending` (see `fused::ParamGrad::Pending`) for [`Mlp::flush_pending`]; `xbar` is
+    /// accumulated at once. `false` (and nothing done) for networks without the fused pass.
+    pub(crate) fn backward_record_pending(
+        &self,
+        params: &[f64],
+        record: &[f64],
+        ybar: &[f64],
+        xbar: &mut [f64],
+        pending: &mut Vec<f64>,
+    ) -> bool {
+        if self.fused_width().is_none() {
+            return false;
+        }
+        wide(BackwardPending { mlp: self, params, record, ybar, xbar, pending });
+        true
+    }
+
+    /// Add the parameter gradients [`Mlp::backward_record_pending`] left in `pending` to
+    /// `pbar` (bit for bit what [`Mlp::backward_record_fused`] would have added), and clear it.
+    pub(crate) fn flush_pending(&self, pending: &mut Vec<f64>, pbar: &mut [f64]) {
+        if self.fused_width().is_some() && !pending.is_empty() {
+            wide(FlushPending { mlp: self, pending, pbar });
+        }
+        pending.clear();
     }
 
     /// [`Mlp::vjp`] without the size checks, for callers that built `ws` from this network
@@ -421,7 +448,43 @@ impl Kernel for BackwardFused<'_> {
         let BackwardFused { mlp, params, record, ybar, xbar, pbar } = self;
         let (x, a, da) = split_record(record, mlp.n_inputs());
         let h = mlp.layers()[0].n_out;
-        fused::backward(mlp, params, Kept { x, a1: &a[..h], da1: &da[..h], da2: &da[h..] }, ybar, xbar, pbar);
+        let kept = Kept { x, a1: &a[..h], da1: &da[..h], da2: &da[h..] };
+        fused::backward(mlp, params, kept, ybar, xbar, fused::ParamGrad::Now(pbar));
+    }
+}
+
+struct BackwardPending<'a> {
+    mlp: &'a Mlp,
+    params: &'a [f64],
+    record: &'a [f64],
+    ybar: &'a [f64],
+    xbar: &'a mut [f64],
+    pending: &'a mut Vec<f64>,
+}
+
+impl Kernel for BackwardPending<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let BackwardPending { mlp, params, record, ybar, xbar, pending } = self;
+        let (x, a, da) = split_record(record, mlp.n_inputs());
+        let h = mlp.layers()[0].n_out;
+        let kept = Kept { x, a1: &a[..h], da1: &da[..h], da2: &da[h..] };
+        fused::backward(mlp, params, kept, ybar, xbar, fused::ParamGrad::Pending(pending));
+    }
+}
+
+struct FlushPending<'a> {
+    mlp: &'a Mlp,
+    pending: &'a [f64],
+    pbar: &'a mut [f64],
+}
+
+impl Kernel for FlushPending<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        fused::flush_pending(self.mlp, self.pending, self.pbar);
     }
 }
 

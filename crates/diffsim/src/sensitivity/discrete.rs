@@ -106,6 +106,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
         lambda: vec![0.0; n],
         ubar: vec![0.0; n],
         dp: vec![0.0; np],
+        pending: Vec::new(),
     };
     let p = &problem.p;
     let mut stats: Stats = sol.stats;
@@ -198,6 +199,8 @@ struct ExplicitSweep {
     lambda: Vec<f64>,
     ubar: Vec<f64>,
     dp: Vec<f64>,
+    /// Parameter gradients the model left pending during a step (flushed at its end).
+    pending: Vec<f64>,
 }
 
 impl ExplicitSweep {
@@ -260,7 +263,9 @@ impl ExplicitSweep {
             let (y, ybar) = (&self.y[..n], &mut self.ybar[..n]);
             let record = self.records.as_mut().and_then(|r| r.get(t, y));
             match record {
-                Some(record) if model.vjp_from_record(w, y, p, t, record, ybar, &mut self.dp) => {
+                Some(record)
+                    if model.vjp_from_record_pending(w, y, p, t, record, ybar, &mut self.dp, &mut self.pending) =>
+                {
                     self.vjp.evals += 1;
                 }
                 _ => self.vjp.apply(model, w, y, p, t, ybar, &mut self.dp),
@@ -272,6 +277,8 @@ impl ExplicitSweep {
                 }
             }
         }
+        // The stages' parameter gradients, in one pass (see `Model::vjp_from_record_pending`).
+        model.flush_pending(p, &mut self.pending, &mut self.dp);
         std::mem::swap(&mut self.lambda, &mut self.ubar);
     }
 }
