@@ -129,38 +129,24 @@ fn flush_n<F: Float, const N: usize>(net: &Mlp, pending: &[F], pbar: &mut [F]) {
     let full = h / 4 * 4;
     let mut c = 0;
     while c < full {
-        let mut g2 = [[F::zero(); 4]; N];
-        for o in 0..N {
-            g2[o] = gw2[o * h + c..o * h + c + 4].try_into().expect("four units");
-        }
-        let mut g1 = [[F::zero(); N]; 4];
-        for r in 0..4 {
-            g1[r] = gw1[(c + r) * N..(c + r + 1) * N].try_into().expect("n inputs");
-        }
-        let mut b1: [F; 4] = gb1[c..c + 4].try_into().expect("four units");
+        let mut g = GradBlock::<F, N>::load(gw2, gw1, gb1, h, c);
         for st in pending.chunks_exact(stride) {
             let (d2, x, at) = split(st);
             let a: [F; 4] = st[at + c..at + c + 4].try_into().expect("four units");
             let d1: [F; 4] = st[at + h + c..at + h + c + 4].try_into().expect("four units");
             for o in 0..N {
                 for r in 0..4 {
-                    g2[o][r] += d2[o] * a[r];
+                    g.g2[o][r] += d2[o] * a[r];
                 }
             }
             for r in 0..4 {
-                b1[r] += d1[r];
+                g.b1[r] += d1[r];
                 for j in 0..N {
-                    g1[r][j] += d1[r] * x[j];
+                    g.g1[r][j] += d1[r] * x[j];
                 }
             }
         }
-        for o in 0..N {
-            gw2[o * h + c..o * h + c + 4].copy_from_slice(&g2[o]);
-        }
-        for r in 0..4 {
-            gw1[(c + r) * N..(c + r + 1) * N].copy_from_slice(&g1[r]);
-        }
-        gb1[c..c + 4].copy_from_slice(&b1);
+        g.store(gw2, gw1, gb1, h, c);
         c += 4;
     }
     while c < h {
@@ -177,6 +163,53 @@ fn flush_n<F: Float, const N: usize>(net: &Mlp, pending: &[F], pbar: &mut [F]) {
         }
         c += 1;
     }
+}
+
+/// One block of four hidden units' parameter gradients, held in registers.
+struct GradBlock<F, const N: usize> {
+    g2: [[F; 4]; N],
+    g1: [[F; N]; 4],
+    b1: [F; 4],
+}
+
+impl<F: Float, const N: usize> GradBlock<F, N> {
+    #[inline(always)]
+    fn load(gw2: &[F], gw1: &[F], gb1: &[F], h: usize, c: usize) -> Self {
+        let mut g2 = [[F::zero(); 4]; N];
+        for o in 0..N {
+            g2[o] = gw2[o * h + c..o * h + c + 4].try_into().expect("four units");
+        }
+        let mut g1 = [[F::zero(); N]; 4];
+        for r in 0..4 {
+            g1[r] = gw1[(c + r) * N..(c + r + 1) * N].try_into().expect("n inputs");
+        }
+        GradBlock { g2, g1, b1: gb1[c..c + 4].try_into().expect("four units") }
+    }
+
+    #[inline(always)]
+    fn store(&self, gw2: &mut [F], gw1: &mut [F], gb1: &mut [F], h: usize, c: usize) {
+        for o in 0..N {
+            gw2[o * h + c..o * h + c + 4].copy_from_slice(&self.g2[o]);
+        }
+        for r in 0..4 {
+            gw1[(c + r) * N..(c + r + 1) * N].copy_from_slice(&self.g1[r]);
+        }
+        gb1[c..c + 4].copy_from_slice(&self.b1);
+    }
+}
+
+/// The weights of one block of four hidden units: `(w2, w1)`.
+#[inline(always)]
+fn weight_block<F: Float, const N: usize>(nw: &Narrow<'_, F>, h: usize, c: usize) -> ([[F; 4]; N], [[F; N]; 4]) {
+    let mut w2 = [[F::zero(); 4]; N];
+    for o in 0..N {
+        w2[o] = nw.w2[o * h + c..o * h + c + 4].try_into().expect("four units");
+    }
+    let mut w1 = [[F::zero(); N]; 4];
+    for r in 0..4 {
+        w1[r] = nw.w1[(c + r) * N..(c + r + 1) * N].try_into().expect("n inputs");
+    }
+    (w2, w1)
 }
 
 /// `d1 = (W2^T d2) .* s` for one block of four hidden units (in the order both paths use).
@@ -229,41 +262,24 @@ fn backward_n<F: Float, const N: usize>(
                 // compiler from turning the four units into one vector operation.
                 let a: [F; 4] = a1[c..c + 4].try_into().expect("four units");
                 let s: [F; 4] = da1[c..c + 4].try_into().expect("four units");
-                let mut g2 = [[F::zero(); 4]; N];
-                let mut w2 = [[F::zero(); 4]; N];
-                for o in 0..N {
-                    g2[o] = gw2[o * h + c..o * h + c + 4].try_into().expect("four units");
-                    w2[o] = nw.w2[o * h + c..o * h + c + 4].try_into().expect("four units");
-                }
-                let mut g1 = [[F::zero(); N]; 4];
-                let mut w1 = [[F::zero(); N]; 4];
-                for r in 0..4 {
-                    g1[r] = gw1[(c + r) * N..(c + r + 1) * N].try_into().expect("n inputs");
-                    w1[r] = nw.w1[(c + r) * N..(c + r + 1) * N].try_into().expect("n inputs");
-                }
-                let mut b1: [F; 4] = gb1[c..c + 4].try_into().expect("four units");
+                let mut g = GradBlock::<F, N>::load(gw2, gw1, gb1, h, c);
+                let (w2, w1) = weight_block::<F, N>(&nw, h, c);
 
                 for o in 0..N {
                     for r in 0..4 {
-                        g2[o][r] += d2[o] * a[r];
+                        g.g2[o][r] += d2[o] * a[r];
                     }
                 }
                 let d1 = block_adjoint(&d2, &w2, &s);
                 for r in 0..4 {
-                    b1[r] += d1[r];
+                    g.b1[r] += d1[r];
                     for j in 0..N {
-                        g1[r][j] += d1[r] * x[j];
+                        g.g1[r][j] += d1[r] * x[j];
                         acc[j][r] += d1[r] * w1[r][j];
                     }
                 }
 
-                for o in 0..N {
-                    gw2[o * h + c..o * h + c + 4].copy_from_slice(&g2[o]);
-                }
-                for r in 0..4 {
-                    gw1[(c + r) * N..(c + r + 1) * N].copy_from_slice(&g1[r]);
-                }
-                gb1[c..c + 4].copy_from_slice(&b1);
+                g.store(gw2, gw1, gb1, h, c);
                 c += 4;
             }
             while c < h {
@@ -291,14 +307,7 @@ fn backward_n<F: Float, const N: usize>(
             let mut c = 0;
             while c < full {
                 let s: [F; 4] = da1[c..c + 4].try_into().expect("four units");
-                let mut w2 = [[F::zero(); 4]; N];
-                for o in 0..N {
-                    w2[o] = nw.w2[o * h + c..o * h + c + 4].try_into().expect("four units");
-                }
-                let mut w1 = [[F::zero(); N]; 4];
-                for r in 0..4 {
-                    w1[r] = nw.w1[(c + r) * N..(c + r + 1) * N].try_into().expect("n inputs");
-                }
+                let (w2, w1) = weight_block::<F, N>(&nw, h, c);
                 let d1 = block_adjoint(&d2, &w2, &s);
                 for r in 0..4 {
                     for j in 0..N {

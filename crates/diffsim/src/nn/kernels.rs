@@ -314,7 +314,7 @@ impl Mlp {
         if self.fused_width().is_none() {
             return false;
         }
-        wide(BackwardFused { mlp: self, params, record, ybar, xbar, pbar });
+        wide(BackwardFused { mlp: self, params, record, ybar, xbar, grad: fused::ParamGrad::Now(pbar) });
         true
     }
 
@@ -332,7 +332,7 @@ impl Mlp {
         if self.fused_width().is_none() {
             return false;
         }
-        wide(BackwardPending { mlp: self, params, record, ybar, xbar, pending });
+        wide(BackwardFused { mlp: self, params, record, ybar, xbar, grad: fused::ParamGrad::Pending(pending) });
         true
     }
 
@@ -438,39 +438,18 @@ struct BackwardFused<'a> {
     record: &'a [f64],
     ybar: &'a [f64],
     xbar: &'a mut [f64],
-    pbar: &'a mut [f64],
+    grad: fused::ParamGrad<'a, f64>,
 }
 
 impl Kernel for BackwardFused<'_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let BackwardFused { mlp, params, record, ybar, xbar, pbar } = self;
+        let BackwardFused { mlp, params, record, ybar, xbar, grad } = self;
         let (x, a, da) = split_record(record, mlp.n_inputs());
         let h = mlp.layers()[0].n_out;
         let kept = Kept { x, a1: &a[..h], da1: &da[..h], da2: &da[h..] };
-        fused::backward(mlp, params, kept, ybar, xbar, fused::ParamGrad::Now(pbar));
-    }
-}
-
-struct BackwardPending<'a> {
-    mlp: &'a Mlp,
-    params: &'a [f64],
-    record: &'a [f64],
-    ybar: &'a [f64],
-    xbar: &'a mut [f64],
-    pending: &'a mut Vec<f64>,
-}
-
-impl Kernel for BackwardPending<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        let BackwardPending { mlp, params, record, ybar, xbar, pending } = self;
-        let (x, a, da) = split_record(record, mlp.n_inputs());
-        let h = mlp.layers()[0].n_out;
-        let kept = Kept { x, a1: &a[..h], da1: &da[..h], da2: &da[h..] };
-        fused::backward(mlp, params, kept, ybar, xbar, fused::ParamGrad::Pending(pending));
+        fused::backward(mlp, params, kept, ybar, xbar, grad);
     }
 }
 
