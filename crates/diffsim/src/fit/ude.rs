@@ -200,6 +200,7 @@ impl<P: Physics> Ude<P> {
         record: Option<&[f64]>,
         du: &mut [f64],
         dp: &mut [f64],
+        pending: Option<&mut Vec<f64>>,
     ) -> bool {
         let n = self.in_scale.len();
         if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
@@ -212,7 +213,12 @@ impl<P: Physics> Ude<P> {
             for i in 0..n {
                 wn[i] = w[i] * self.out_scale[i];
             }
-            if self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp) {
+            // With `pending`, the parameter gradient waits there for `flush_pending`.
+            let done = match pending {
+                Some(buf) => self.net.backward_record_pending(p, record, &wn[..n], &mut xbar[..n], buf),
+                None => self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp),
+            };
+            if done {
                 self.finish_input_adjoint(du, &xbar[..n], w, u, t);
                 return true;
             }
@@ -295,7 +301,7 @@ impl<P: Physics> Model for Ude<P> {
         self.eval_with(du, u, t, |x, y| self.net.forward(p, x, y));
     }
     fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        self.vjp_with(w, u, p, t, None, du, dp)
+        self.vjp_with(w, u, p, t, None, du, dp, None)
     }
     fn record_len(&self) -> usize {
         self.net.record_len()
@@ -314,7 +320,7 @@ impl<P: Physics> Model for Ude<P> {
         dp: &mut [f64],
     ) -> bool {
         let record = (record.len() == self.net.record_len()).then_some(record);
-        self.vjp_with(w, u, p, t, record, du, dp)
+        self.vjp_with(w, u, p, t, record, du, dp, None)
     }
     fn vjp_from_record_pending(
         &self,
@@ -327,19 +333,8 @@ impl<P: Physics> Model for Ude<P> {
         dp: &mut [f64],
         pending: &mut Vec<f64>,
     ) -> bool {
-        let n = self.in_scale.len();
-        let sizes_ok = u.len() == n && w.len() == n && du.len() == n && p.len() == self.net.n_params();
-        if sizes_ok && n <= 4 && dp.len() == p.len() && record.len() == self.net.record_len() {
-            let (mut wn, mut xbar) = ([0.0; 4], [0.0; 4]);
-            for i in 0..n {
-                wn[i] = w[i] * self.out_scale[i];
-            }
-            if self.net.backward_record_pending(p, record, &wn[..n], &mut xbar[..n], pending) {
-                self.finish_input_adjoint(du, &xbar[..n], w, u, t);
-                return true;
-            }
-        }
-        self.vjp_from_record(w, u, p, t, record, du, dp)
+        let record = (record.len() == self.net.record_len()).then_some(record);
+        self.vjp_with(w, u, p, t, record, du, dp, Some(pending))
     }
     fn flush_pending(&self, _p: &[f64], pending: &mut Vec<f64>, dp: &mut [f64]) {
         self.net.flush_pending(pending, dp);
