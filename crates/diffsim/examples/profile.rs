@@ -1,10 +1,17 @@
 //! A fixed workload for profilers (valgrind --tool=callgrind, perf): repeated solves of
-//! Lorenz (Tsit5/Vern7, rtol = atol = 1e-8) or Robertson (Rodas5P, rtol 1e-6, atol 1e-10).
-//! `cargo run --release -p diffsim --example profile -- [tsit5|vern7|rober] [REPEATS]`
+//! Lorenz (Tsit5/Vern7, rtol = atol = 1e-8) or Robertson (Rodas5P, rtol 1e-6, atol 1e-10), or
+//! repeated spiral neural-ODE loss-and-gradient evaluations (discrete adjoint, at the network
+//! after 300 Adam(0.05) iterations, where the solves take as many steps as late in training;
+//! prints the fastest and the median).
+//! `cargo run --release -p diffsim --example profile -- [tsit5|vern7|rober|spiral] [REPEATS]`
 use diffsim::{models::*, *};
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_default();
     let n: u32 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    if which == "spiral" {
+        spiral_gradients(n);
+        return;
+    }
     let (steps, el) = if which == "rober" {
         let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
         let opts = SolveOptions::default().rtol(1e-6).atol(1e-10).saveat_times(vec![1e5]);
@@ -26,4 +33,25 @@ fn main() {
         (steps, t.elapsed())
     };
     println!("{which}: {steps} steps {:?} per solve", el / n);
+}
+
+fn spiral_gradients(n: u32) {
+    let mut ex = diffsim::fit::examples::spiral(0, 1e-7, 1e-9).unwrap();
+    let opts = diffsim::optim::MinimizeOptions::default().max_iters(300);
+    let p0 = ex.p0.clone();
+    let report = ex
+        .fit
+        .train(&p0, &mut diffsim::optim::Adam::new(0.05), &opts, None, |_| diffsim::optim::Control::Continue)
+        .unwrap();
+    let p = report.final_x;
+    let mut grad = vec![0.0; ex.p0.len()];
+    let mut times: Vec<f64> = (0..n.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            ex.fit.loss_and_gradient(&p, &mut grad);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("spiral: gradient min {:.4} ms median {:.4} ms", times[0] * 1e3, times[times.len() / 2] * 1e3);
 }
