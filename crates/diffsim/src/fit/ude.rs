@@ -246,6 +246,11 @@ impl<P: Physics> Ude<P> {
         true
     }
 
+    /// `record` when it has the network's record length (a record the model left), else `None`.
+    fn checked_record<'r>(&self, record: &'r [f64]) -> Option<&'r [f64]> {
+        (record.len() == self.net.record_len()).then_some(record)
+    }
+
     /// After a fused backward pass gave the network input's adjoint `xbar`: `du` gets it
     /// through the input map, and the physics' VJP.
     #[inline(always)]
@@ -319,8 +324,7 @@ impl<P: Physics> Model for Ude<P> {
         du: &mut [f64],
         dp: &mut [f64],
     ) -> bool {
-        let record = (record.len() == self.net.record_len()).then_some(record);
-        self.vjp_with(w, u, p, t, record, du, dp, None)
+        self.vjp_with(w, u, p, t, self.checked_record(record), du, dp, None)
     }
     fn vjp_from_record_pending(
         &self,
@@ -333,8 +337,7 @@ impl<P: Physics> Model for Ude<P> {
         dp: &mut [f64],
         pending: &mut Vec<f64>,
     ) -> bool {
-        let record = (record.len() == self.net.record_len()).then_some(record);
-        self.vjp_with(w, u, p, t, record, du, dp, Some(pending))
+        self.vjp_with(w, u, p, t, self.checked_record(record), du, dp, Some(pending))
     }
     fn flush_pending(&self, _p: &[f64], pending: &mut Vec<f64>, dp: &mut [f64]) {
         self.net.flush_pending(pending, dp);

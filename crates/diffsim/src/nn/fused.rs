@@ -116,12 +116,11 @@ fn flush_n<F: Float, const N: usize>(net: &Mlp, pending: &[F], pbar: &mut [F]) {
     let h = l1.n_out;
     let stride = 2 * N + 2 * h;
     let (gw1, gb1, gw2, gb2) = grad_parts(l1, l2, N, pbar);
-    // One pass's pending data: `(d2, x, a1, d1)`.
-    let split = |st: &[F]| -> ([F; N], [F; N], usize) {
-        (st[..N].try_into().expect("n"), st[N..2 * N].try_into().expect("n"), 2 * N)
-    };
+    // One pass's pending data: `[d2 (N), x (N), a1 (h), d1 (h)]`; `a1` starts at `at`.
+    let at = 2 * N;
+    let split = |st: &[F]| -> ([F; N], [F; N]) { (st[..N].try_into().expect("n"), st[N..at].try_into().expect("n")) };
     for st in pending.chunks_exact(stride) {
-        let (d2, _, _) = split(st);
+        let (d2, _) = split(st);
         for o in 0..N {
             gb2[o] += d2[o];
         }
@@ -131,7 +130,7 @@ fn flush_n<F: Float, const N: usize>(net: &Mlp, pending: &[F], pbar: &mut [F]) {
     while c < full {
         let mut g = GradBlock::<F, N>::load(gw2, gw1, gb1, h, c);
         for st in pending.chunks_exact(stride) {
-            let (d2, x, at) = split(st);
+            let (d2, x) = split(st);
             let a: [F; 4] = st[at + c..at + c + 4].try_into().expect("four units");
             let d1: [F; 4] = st[at + h + c..at + h + c + 4].try_into().expect("four units");
             for o in 0..N {
@@ -151,7 +150,7 @@ fn flush_n<F: Float, const N: usize>(net: &Mlp, pending: &[F], pbar: &mut [F]) {
     }
     while c < h {
         for st in pending.chunks_exact(stride) {
-            let (d2, x, at) = split(st);
+            let (d2, x) = split(st);
             for o in 0..N {
                 gw2[o * h + c] += d2[o] * st[at + c];
             }
@@ -228,6 +227,16 @@ fn block_adjoint<F: Float, const N: usize>(d2: &[F; N], w2: &[[F; 4]; N], s: &[F
     d1
 }
 
+/// `d1 = (W2^T d2)_c * s` for one hidden unit `c` after the blocks of four.
+#[inline(always)]
+fn unit_adjoint<F: Float, const N: usize>(d2: &[F; N], nw: &Narrow<'_, F>, h: usize, c: usize, s: F) -> F {
+    let mut g = F::zero();
+    for o in 0..N {
+        g += d2[o] * nw.w2[o * h + c];
+    }
+    g * s
+}
+
 #[inline(always)]
 fn backward_n<F: Float, const N: usize>(
     net: &Mlp,
@@ -283,12 +292,10 @@ fn backward_n<F: Float, const N: usize>(
                 c += 4;
             }
             while c < h {
-                let mut g = F::zero();
                 for o in 0..N {
                     gw2[o * h + c] += d2[o] * a1[c];
-                    g += d2[o] * nw.w2[o * h + c];
                 }
-                let d1 = g * da1[c];
+                let d1 = unit_adjoint(&d2, &nw, h, c, da1[c]);
                 gb1[c] += d1;
                 for j in 0..N {
                     gw1[c * N + j] += d1 * x[j];
@@ -318,11 +325,7 @@ fn backward_n<F: Float, const N: usize>(
                 c += 4;
             }
             while c < h {
-                let mut g = F::zero();
-                for o in 0..N {
-                    g += d2[o] * nw.w2[o * h + c];
-                }
-                let d1 = g * da1[c];
+                let d1 = unit_adjoint(&d2, &nw, h, c, da1[c]);
                 d1s[c] = d1;
                 for j in 0..N {
                     acc[j][0] += d1 * nw.w1[c * N + j];
