@@ -80,7 +80,7 @@ impl ZooVisitor for Run<'_> {
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
         let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
             .map_err(|e| e.to_string())?;
-        let sensealg = self.sensealg.resolve(&prob, self.alg);
+        let sensealg = self.sensealg.resolve(&prob, self.alg).map_err(|e| e.to_string())?;
         let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, &self.loss, sensealg));
         let g = g.map_err(|e| e.to_string())?;
         let vjp = match sensealg.vjp() {

@@ -219,7 +219,7 @@ fn finish<P: Physics + Clone>(
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    let sensealg = ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).name();
+    let sensealg = ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).map_err(|e| e.to_string())?.name();
 
     let params_file = out.join(format!("{}-params.json", a.example));
     let body = json!({"example": a.example, "seed": a.seed, "loss": report.best_loss, "params": p}).to_string();

@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("spiral: {} parameters, initial loss {initial:.4}", p0.len());
     println!(
         "one loss-and-gradient ({}): {:.3} ms (median of 50)",
-        ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).name(),
+        ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).expect("the spiral has no tstops").name(),
         times[25] * 1e3
     );
     let start = Instant::now();

@@ -11,5 +11,5 @@ mod vjp;
 pub use dual::Dual;
 pub use jacobian::{jacobian_fd, ForwardJacobian};
 pub use sparsity::{JacobianPattern, SparseForwardJacobian};
-pub use tape::{RhsTape, TapeMode, TapeStats, TapeVar, Unreplayable};
+pub use tape::{Branching, RhsTape, TapeMode, TapeStats, TapeVar, Unreplayable};
 pub use vjp::{Vjp, VjpMethod, AUTO_RERECORD_MAX, AUTO_TAPE_ABOVE};

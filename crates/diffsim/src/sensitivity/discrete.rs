@@ -27,15 +27,16 @@
 //! right-hand side per stage, no error control), so memory is one state per checkpoint plus
 //! one segment's stages, and the gradient is the same.
 
-use crate::ad::{Vjp, VjpMethod};
+use crate::ad::{Dual, Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
 use crate::solve::explicit_rk::stage_combination;
 use crate::solve::tableau::{self, ExplicitTableau};
 use crate::solve::StepRecord;
-use crate::{solve_explicit, Algorithm, Model, Problem, Stats};
+use crate::{solve_explicit, Algorithm, ErrorNorm, Model, Problem, Stats};
 use crate::{SaveAt, SolveOptions};
 
 use super::records::{RecordStore, Recording};
+use super::switches::JumpTerms;
 #[cfg(doc)]
 use super::STEPS_PER_CHECKPOINT;
 use super::{Gradient, SavedLoss};
@@ -87,8 +88,16 @@ pub(crate) fn discrete_adjoint<M: Model>(
     let vjp = Vjp::new(model, vjp)?;
     // The model's own VJP can start from records of the forward solve's evaluations.
     let recording = Recording::new(model, checkpoint_every.is_none() && vjp.method() == VjpMethod::Model);
-    let sol = solve_explicit(&recording, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
-    let records = recording.into_store();
+    let mut sol = solve_explicit(&recording, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
+    let mut records = recording.into_store();
+    if opts.adaptive && sol.retcode.is_success() && values_left_steps_unchecked(&sol) {
+        if let Some(r) = records.take() {
+            r.recycle();
+        }
+        let first = sol.stats;
+        sol = tangent_controlled_solve(problem, alg, &fwd_opts)?;
+        sol.stats += first;
+    }
     let (value, g) = super::saved_loss_gradient(&sol, loss)?;
     let log = sol.steps.as_ref().expect("record_steps was set");
     let steps = &log.records;
@@ -109,6 +118,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
         pending: Vec::new(),
     };
     let p = &problem.p;
+    let mut jumps = JumpTerms::new(model, p, problem.tspan)?;
     let mut stats: Stats = sol.stats;
     match checkpoint_every {
         None => {
@@ -123,6 +133,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
                         let u = &log.u_start[idx * n..(idx + 1) * n];
                         let k = &dense.step_data(idx)[..total_stages * n];
                         sweep.step::<M, $size>(model, p, u, k, rec, &per_step[idx], &g);
+                        if rec.after_discontinuity() {
+                            jumps.add(model, p, rec.t, u, &sweep.lambda);
+                        }
                     }
                 };
             }
@@ -152,7 +165,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
                     let k = &mut seg_k[j * total_stages * n..(j + 1) * total_stages * n];
                     for i in 0..stages {
                         stage_input(&mut sweep.y, u, k, rec.h, tab.a[i]);
-                        model.rhs(&mut k[i * n..(i + 1) * n], &sweep.y, p, rec.t_eval + tab.c[i] * rec.h);
+                        model.rhs(&mut k[i * n..(i + 1) * n], &sweep.y, p, rec.stage_time(tab.c[i]));
                     }
                     stats.nf += stages;
                     if idx + 1 < last {
@@ -164,6 +177,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
                     let u = &seg_u[j * n..(j + 1) * n];
                     let k = &seg_k[j * total_stages * n..(j + 1) * total_stages * n];
                     sweep.step::<M, 0>(model, p, u, k, &steps[idx], &per_step[idx], &g);
+                    if steps[idx].after_discontinuity() {
+                        jumps.add(model, p, steps[idx].t, u, &sweep.lambda);
+                    }
                 }
             }
         }
@@ -176,7 +192,61 @@ pub(crate) fn discrete_adjoint<M: Model>(
         add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
     }
     stats.nf += sweep.vjp.evals;
-    Ok(Gradient { loss: value, dp: sweep.dp, du0: lambda, stats })
+    jumps.add_to(&mut sweep.dp);
+    Ok(Gradient { loss: value, dp: sweep.dp, du0: lambda, stats, warnings: Vec::new() })
+}
+
+/// A step whose error estimate is below this (squared, in units of the tolerance) was not
+/// sized by accuracy: the values barely moved (a rest point, a polynomial stretch), and the
+/// controller grew the step as far as it could.
+const UNCHECKED_STEP_ERROR_SQ: f64 = 1e-10;
+
+/// Whether the value-only error control let some step grow without checking anything.
+///
+/// The discrete adjoint is the exact gradient of the steps taken, so it is only as good as
+/// those steps are for the *sensitivities*. Value-only control sizes them for the values;
+/// where the values are at rest (a model started at an equilibrium of every piece, whose
+/// parameters still move it), the estimate is zero and steps grow to the next stop while the
+/// sensitivities oscillate. Those steps show as errors far below the tolerance.
+///
+/// The first steps are left out: a high-order method's first step is often far below the
+/// tolerance by design (the initial-step rule is conservative, and the controller grows the
+/// step by at most a factor of ten per step).
+pub(super) fn values_left_steps_unchecked(sol: &crate::Solution<f64>) -> bool {
+    let log = sol.steps.as_ref().expect("record_steps was set");
+    log.error_sq.iter().skip(STARTING_STEPS).any(|&e| e < UNCHECKED_STEP_ERROR_SQ)
+}
+
+/// Accepted steps at the start of a solve that [`values_left_steps_unchecked`] ignores.
+const STARTING_STEPS: usize = 2;
+
+/// The forward solve again, on dual numbers carrying one tangent `(du0, dp)` under the same
+/// error control as the values ([`crate::ErrorNorm::AllParts`]), so the steps also resolve
+/// the sensitivities along that direction: a fixed direction with every component nonzero
+/// and of mixed signs, so generically every sensitivity mode takes part. Returned as values
+/// (the sweep needs only the steps and the stage derivatives, which are the same numbers an
+/// `f64` solve with these steps computes).
+fn tangent_controlled_solve<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+) -> Result<crate::Solution<f64>> {
+    // Magnitudes in [1, 2) by the golden ratio's fractional parts, alternating signs.
+    let direction = |i: usize| {
+        let m = 1.0 + (i as f64 * 0.618_033_988_749_895).fract();
+        if i % 2 == 0 {
+            m
+        } else {
+            -m
+        }
+    };
+    let np = problem.p.len();
+    let seed = |x: f64, i: usize| Dual::<1> { v: x, d: [direction(i)] };
+    let p: Vec<Dual<1>> = problem.p.iter().enumerate().map(|(i, &x)| seed(x, i)).collect();
+    let u0: Vec<Dual<1>> = problem.u0.iter().enumerate().map(|(i, &x)| seed(x, np + i)).collect();
+    let opts = opts.clone().error_norm(ErrorNorm::AllParts);
+    let sol = solve_explicit(&problem.model, &u0, &p, problem.tspan, alg, &opts, None)?;
+    Ok(sol.values())
 }
 
 /// Whether a save falls strictly inside the step (its dense output is used).
@@ -259,7 +329,7 @@ impl ExplicitSweep {
             }
             stage_input(&mut self.y[..n], u, k, h, tab.a[i]);
             self.ybar[..n].fill(0.0);
-            let t = rec.t_eval + tab.c[i] * h;
+            let t = rec.stage_time(tab.c[i]);
             let (y, ybar) = (&self.y[..n], &mut self.ybar[..n]);
             let record = self.records.as_mut().and_then(|r| r.get(t, y));
             match record {
@@ -299,9 +369,9 @@ pub(super) fn attribute_saves(ts: &[f64], records: &[StepRecord], tspan: (f64, f
         si += 1;
     }
     for (k, rec) in records.iter().enumerate() {
-        while si < ts.len() && (ts[si] - rec.t_new) * dir <= 0.0 {
+        while si < ts.len() && (ts[si] - rec.end) * dir <= 0.0 {
             let t = ts[si];
-            let kind = if t == rec.t_new { SavedAt::End } else { SavedAt::Theta((t - rec.t) / (rec.t_new - rec.t)) };
+            let kind = if t == rec.end { SavedAt::End } else { SavedAt::Theta((t - rec.t) / (rec.end - rec.t)) };
             per_step[k].push((si, kind));
             si += 1;
         }

@@ -34,9 +34,12 @@
 use crate::ad::{Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
 use crate::solve::rosenbrock::{Rodas4, Rodas5P, Rosenbrock, RosenbrockMethod};
+use crate::solve::StepRecord;
 use crate::{solve, Algorithm, Model, Problem, SolveOptions, Stats};
 
-use super::discrete::{add, attribute_saves, SavedAt};
+use super::discrete::{add, attribute_saves, values_left_steps_unchecked, SavedAt};
+use super::limits::GradientWarning;
+use super::switches::JumpTerms;
 use super::{Gradient, SavedLoss};
 
 /// Relative size of the central-difference step in the second-order term
@@ -120,6 +123,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
         minus_u: vec![0.0; n],
         minus_p: vec![0.0; np],
     };
+    let mut jumps = JumpTerms::new(model, p, problem.tspan)?;
     let mut lambda = vec![0.0; n];
     let mut ubar = vec![0.0; n];
     let mut dp = vec![0.0; np];
@@ -139,7 +143,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
             for j in 0..idx - first {
                 let r = &records[first + j];
                 let (done, next) = seg_u.split_at_mut((j + 1) * n);
-                if !stepper.retake(model, p, r.t_eval, r.h, &done[j * n..], &mut scratch, &mut stats) {
+                if !stepper.retake(model, p, r, &done[j * n..], &mut scratch, &mut stats) {
                     return Err(retake_failed(r.t));
                 }
                 next[..n].copy_from_slice(&scratch[..n]);
@@ -158,7 +162,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
             }
         }
         let h = rec.h;
-        if !stepper.retake(model, p, rec.t_eval, h, u, &mut scratch, &mut stats) {
+        if !stepper.retake(model, p, rec, u, &mut scratch, &mut stats) {
             return Err(retake_failed(rec.t));
         }
         let k = stepper.stages();
@@ -200,7 +204,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
                 b.y[c] = acc;
             }
             b.ybar.fill(0.0);
-            vjp.apply(model, &b.z, &b.y, p, rec.t_eval + tab.c[i] * h, &mut b.ybar, &mut dp);
+            vjp.apply(model, &b.z, &b.y, p, rec.stage_time(tab.c[i]), &mut b.ybar, &mut dp);
             add(&mut ubar, &b.ybar, 1.0);
             let (before, _) = b.kbar.split_at_mut(i * n);
             for (j, &aij) in a.iter().enumerate() {
@@ -213,31 +217,34 @@ fn sweep<M: Model, R: RosenbrockMethod>(
                     add(&mut before[j * n..(j + 1) * n], &b.z, cij / h);
                 }
             }
-            second_order(
-                &mut b,
-                &mut vjp,
-                model,
-                p,
-                u,
-                &k[i * n..(i + 1) * n],
-                rec.t_eval,
-                h * tab.d[i],
-                &mut ubar,
-                &mut dp,
-            );
+            second_order(&mut b, &mut vjp, model, p, u, &k[i * n..(i + 1) * n], rec, h * tab.d[i], &mut ubar, &mut dp);
         }
         std::mem::swap(&mut lambda, &mut ubar);
+        if rec.after_discontinuity() {
+            jumps.add(model, p, rec.t, u, &lambda);
+        }
     }
     for &s in &at_start {
         add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
     }
     stats.nf += vjp.evals;
-    Ok(Gradient { loss: value, dp, du0: lambda, stats })
+    jumps.add_to(&mut dp);
+    // Rosenbrock steps run on plain floats only: no tangent re-run (see the explicit
+    // discrete adjoint); say so instead.
+    let warnings = if opts.adaptive && values_left_steps_unchecked(&sol) {
+        vec![GradientWarning::UncheckedSteps]
+    } else {
+        Vec::new()
+    };
+    Ok(Gradient { loss: value, dp, du0: lambda, stats, warnings })
 }
 
 /// Add `grad_(u, p) z^T (J(u, p, t) k + hd f_t(u, p, t))` (with `z` in `b.z`) to `ubar`
-/// and `dp`: the derivative of `(f_u, f_p)^T z` along `(k, hd)` in `(u, t)`, by central
-/// differences.
+/// and `dp`: the derivative of `(f_u, f_p)^T z` along `(k, hd)` in `(u, t)` at the step's
+/// Jacobian time `times.first`, by central differences. After a discontinuity both points
+/// stay on the step's side of it: the centre moves into the step by one difference step
+/// (an `O(eps)` shift of where the derivative is taken, instead of differencing across
+/// the jump).
 #[allow(clippy::too_many_arguments)]
 fn second_order<M: Model>(
     b: &mut StepAdjoint,
@@ -246,11 +253,12 @@ fn second_order<M: Model>(
     p: &[f64],
     u: &[f64],
     k: &[f64],
-    t: f64,
+    times: &StepRecord,
     hd: f64,
     ubar: &mut [f64],
     dp: &mut [f64],
 ) {
+    let t = times.first;
     let norm = |x: &[f64]| x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     // The step makes the larger of the relative changes in u and t about SECOND_ORDER_STEP.
     let u_scale = norm(k) / norm(u).max(f64::MIN_POSITIVE);
@@ -260,6 +268,7 @@ fn second_order<M: Model>(
         return;
     }
     let eps = SECOND_ORDER_STEP / along;
+    let t = if times.after_discontinuity() { t + times.h.signum() * eps * hd.abs() } else { t };
     for (sign, (du, dpp)) in [(1.0, (&mut b.plus_u, &mut b.plus_p)), (-1.0, (&mut b.minus_u, &mut b.minus_p))] {
         for ((y, &uc), &kc) in b.y.iter_mut().zip(u).zip(k) {
             *y = uc + sign * eps * kc;

@@ -233,5 +233,5 @@ pub(crate) fn forward_sensitivity<M: Model>(
     let mut stats = sol.stats;
     // Count evaluations of the model itself (each augmented one is several, on duals).
     stats.nf = prob.model.buffers.lock().unwrap_or_else(|e| e.into_inner()).evals;
-    Ok(Gradient { loss: value, dp: grad[..np].to_vec(), du0: grad[np..].to_vec(), stats })
+    Ok(Gradient { loss: value, dp: grad[..np].to_vec(), du0: grad[np..].to_vec(), stats, warnings: Vec::new() })
 }

@@ -46,5 +46,5 @@ pub(crate) fn forward_ad<M: Model>(
         let width = CHUNK.min(total - start);
         grad[start..start + width].copy_from_slice(&l.d[..width]);
     }
-    Ok(Gradient { loss: value, dp: grad[..np].to_vec(), du0: grad[np..].to_vec(), stats })
+    Ok(Gradient { loss: value, dp: grad[..np].to_vec(), du0: grad[np..].to_vec(), stats, warnings: Vec::new() })
 }

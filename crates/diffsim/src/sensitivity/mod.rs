@@ -11,12 +11,36 @@
 //! | `Checkpointing(vjp)` | interpolating, with a state kept every [`STEPS_PER_CHECKPOINT`] steps and each interval re-solved before the adjoint crosses it | about one forward solve more than `Interpolating` | one state per checkpoint plus one interval's dense output | yes | the choice for long solves |
 //! | `Quadrature(vjp)` | `lambda` alone solved backwards with dense output; `dL/dp` by Gauss-Legendre quadrature of `f_p^T lambda` on every adjoint step | as interpolating, plus 3 (Vern7: 4) VJPs per adjoint step; the adjoint has `n` states, not `n + n_p` | both dense outputs | yes, and its stiff linear algebra is `n x n` | many parameters with a stiff model |
 //! | `Backsolve(vjp)` | `u` solved backwards together with `lambda` and `mu` from `u(t1)` | one forward solve plus one backward solve of `2 n + n_p` states | one state | **unstable** | backwards in time decaying modes grow: wrong on stiff and dissipative problems (see the tests); for non-dissipative problems only |
-//! | `Auto` | for explicit methods `ForwardAd` when `n_p + n <= 8` (one dual chunk), else `Discrete`; for Rodas4/Rodas5P `Discrete` from [`AUTO_STIFF_DISCRETE_FROM`] states on, else `Interpolating`; for other stiff choices `Interpolating` | | | | never backsolve |
+//! | `Auto` | for `Algorithm::Auto` (which may switch method mid-solve) `Interpolating`; for Rodas4/Rodas5P `Discrete` from [`AUTO_STIFF_DISCRETE_FROM`] states on, else `Interpolating`; for other stiff choices `Interpolating`; for explicit methods `ForwardAd` when `n_p + n <= 8` (one dual chunk) and no tstop moves with the parameters, else `Discrete`. Never the discrete adjoint for a model that branches or kinks on its state (it then takes `Interpolating`) | | | | never backsolve |
 //!
 //! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD
 //! (cheapest for a handful of inputs), a reverse-mode tape recorded per call, a compiled
 //! tape recorded once and replayed (with guards on the model's branches; the default above
 //! 16 inputs), or finite differences. Mass-matrix models (DAEs) have no gradient method yet.
+//!
+//! # Switches, kinks and what a gradient reports
+//! - **Switches in time declared as tstops** (`Model::tstops`): every solve lands on them,
+//!   the step after one starts from the right-hand limit of `f` and the step before one
+//!   evaluates its last stages on its own side (see [`crate::Solution`]'s dense output: it
+//!   never interpolates across one); the backward solves land and restart on them too.
+//! - **A switch time that moves with the parameters** (a tstop computed from `p`): the
+//!   adjoints add its term `(dtau/dp) lambda^T (f_before - f_after)` where they cross it;
+//!   forward methods refuse such models with an error.
+//! - **Switches in time not declared**: the solvers' error control finds them; the
+//!   continuous adjoints control `dL/dp` as well as `lambda` (and the quadrature adjoint
+//!   its quadrature error), so they resolve them too.
+//! - **Switches and kinks in the state** (`if u > 0`, `max(u, c)`): the model is recorded
+//!   once before the gradient (see [`crate::ad::Branching`]); the result carries a
+//!   [`GradientWarning`], `Auto` avoids the discrete adjoint (its steps do not control the
+//!   sensitivities' error at a kink), and a switch where `f` itself jumps (a relay) misses
+//!   its switching-time term until events exist.
+//! - **Rest points**: where the values do not move, value-only error control lets steps
+//!   grow unchecked while the sensitivities still evolve; the explicit discrete adjoint then
+//!   re-runs its forward solve with one tangent under error control (forward-mode AD counts
+//!   every derivative part already).
+//! - Finite-difference VJPs are refused for stiff solves.
+//!
+//! To check a gradient on your own model: [`gradient_check`] (`diffsim grad --check`).
 //!
 //! Losses may add an integral over time, `integral g(u, p, t) dt`: see
 //! [`gradient_with_running_cost`] and [`RunningCost`].
@@ -40,16 +64,21 @@
 //! from its record instead of repeating that work.
 
 mod adjoint;
+#[cfg(test)]
+mod discontinuity_tests;
 mod discrete;
 mod discrete_rosenbrock;
 mod forward;
 mod forward_ad;
+mod limits;
 mod loss;
 mod records;
 mod running_cost;
+mod switches;
 
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;
+pub use limits::GradientWarning;
 pub use loss::Loss;
 pub use running_cost::RunningCost;
 use running_cost::{augmented_options, CostLoss, SavedLoss, WithCost};
@@ -162,19 +191,79 @@ impl SensAlg {
     }
 
     /// What `Auto` becomes for `problem` (other choices are returned unchanged).
-    pub fn resolve<M: Model>(self, problem: &Problem<M>, alg: Algorithm) -> SensAlg {
-        match self {
-            SensAlg::Auto if !alg.is_stiff() && problem.p.len() + problem.u0.len() <= 8 => SensAlg::ForwardAd,
-            SensAlg::Auto
-                if matches!(alg, Algorithm::Rodas4 | Algorithm::Rodas5P)
-                    && problem.u0.len() >= AUTO_STIFF_DISCRETE_FROM =>
-            {
+    ///
+    /// Errors: the model's tstops change in number under a small change of the parameters.
+    pub fn resolve<M: Model>(self, problem: &Problem<M>, alg: Algorithm) -> Result<SensAlg> {
+        Ok(self.resolve_with(&Facts::of(problem)?, alg))
+    }
+
+    fn resolve_with(self, facts: &Facts, alg: Algorithm) -> SensAlg {
+        if self != SensAlg::Auto {
+            return self;
+        }
+        // The discrete adjoint is exact for the solver's steps, but at a kink in the state
+        // those steps do not control the sensitivities' error; a model that may switch
+        // there (or hides its branches) gets a continuous adjoint.
+        let discrete_reliable = !facts.branching.on_state() && !facts.branching.hidden;
+        let small = facts.n + facts.np <= 8;
+        match alg {
+            // The switching solver: only the continuous adjoints follow its change of method.
+            Algorithm::Auto => SensAlg::Interpolating(VjpMethod::Auto),
+            Algorithm::Rodas4 | Algorithm::Rodas5P if facts.n >= AUTO_STIFF_DISCRETE_FROM && discrete_reliable => {
                 SensAlg::Discrete(VjpMethod::Auto)
             }
-            SensAlg::Auto if alg.is_stiff() => SensAlg::Interpolating(VjpMethod::Auto),
-            SensAlg::Auto => SensAlg::Discrete(VjpMethod::Auto),
-            other => other,
+            _ if alg.is_stiff() => SensAlg::Interpolating(VjpMethod::Auto),
+            // Forward-mode methods do not differentiate a switch time that moves.
+            _ if small && !facts.moving_switches => SensAlg::ForwardAd,
+            _ if discrete_reliable => SensAlg::Discrete(VjpMethod::Auto),
+            _ => SensAlg::Interpolating(VjpMethod::Auto),
         }
+    }
+
+    /// Whether this is one of the forward-mode methods.
+    fn is_forward(self) -> bool {
+        matches!(self, SensAlg::Forward | SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm)
+    }
+}
+
+/// What the choice of method and the warnings depend on, found once per gradient.
+struct Facts {
+    n: usize,
+    np: usize,
+    branching: crate::ad::Branching,
+    /// The model lists a tstop that moves with the parameters.
+    moving_switches: bool,
+}
+
+impl Facts {
+    fn of<M: Model>(problem: &Problem<M>) -> Result<Self> {
+        let moving = switches::moving_stops(&problem.model, &problem.p, problem.tspan)?;
+        Ok(Facts {
+            n: problem.u0.len(),
+            np: problem.p.len(),
+            branching: limits::probe(&problem.model, &problem.u0, &problem.p, problem.tspan.0),
+            moving_switches: !moving.is_empty(),
+        })
+    }
+
+    /// The warnings a gradient by `sensealg` carries.
+    fn warnings(&self, sensealg: SensAlg, save_times: &[f64], moving: &[f64]) -> Vec<GradientWarning> {
+        let mut w = Vec::new();
+        if self.branching.on_state() {
+            w.push(GradientWarning::StateDependentSwitch);
+            if matches!(sensealg, SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_)) {
+                w.push(GradientWarning::DiscreteAcrossStateSwitch);
+            }
+        }
+        if self.branching.parameter_time && !self.moving_switches {
+            w.push(GradientWarning::UndeclaredParameterSwitch);
+        }
+        for &t in moving {
+            if save_times.contains(&t) {
+                w.push(GradientWarning::DataOnMovingSwitch { t });
+            }
+        }
+        w
     }
 }
 
@@ -198,6 +287,9 @@ pub struct Gradient {
     pub du0: Vec<f64>,
     /// Work of all the solves it took.
     pub stats: Stats,
+    /// What this gradient cannot see (see [`GradientWarning`]); empty when nothing is known
+    /// to be missing.
+    pub warnings: Vec<GradientWarning>,
 }
 
 /// The loss of the solution saved as `opts` asks, and its gradient with respect to the
@@ -270,7 +362,57 @@ fn dispatch<M: Model>(
     loss: &impl SavedLoss,
     sensealg: SensAlg,
 ) -> Result<Gradient> {
-    match sensealg.resolve(problem, alg) {
+    let facts = Facts::of(problem)?;
+    let mut chosen = sensealg.resolve_with(&facts, alg);
+    check_method(problem, alg, chosen)?;
+    let mut g = run(problem, alg, opts, loss, chosen)?;
+    if sensealg == SensAlg::Auto && g.warnings.contains(&GradientWarning::UncheckedSteps) {
+        // Auto promises a method that is right here: the continuous adjoint controls its
+        // own backward steps.
+        chosen = SensAlg::Interpolating(VjpMethod::Auto);
+        let first = g.stats;
+        g = run(problem, alg, opts, loss, chosen)?;
+        g.stats += first;
+    }
+    let moving: Vec<f64> = if facts.moving_switches {
+        switches::moving_stops(&problem.model, &problem.p, problem.tspan)?.iter().map(|s| s.t).collect()
+    } else {
+        Vec::new()
+    };
+    let saves = match &opts.saveat {
+        crate::SaveAt::Times(ts) => ts.as_slice(),
+        crate::SaveAt::EveryStep => &[],
+    };
+    let mut warnings = facts.warnings(chosen, saves, &moving);
+    warnings.append(&mut g.warnings);
+    g.warnings = warnings;
+    Ok(g)
+}
+
+/// Refuse the combinations that would return a wrong gradient.
+fn check_method<M: Model>(problem: &Problem<M>, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
+    if sensealg.is_forward() {
+        switches::refuse_moving(&problem.model, &problem.p, problem.tspan, sensealg.name())?;
+    }
+    if alg.is_stiff() && sensealg.vjp() == Some(VjpMethod::FiniteDiff) {
+        return Err(DiffsimError::Unsupported {
+            alg: sensealg.name(),
+            why: "finite-difference VJPs are too inaccurate for stiff solves (their error is amplified by the \
+                  stiff adjoint: gradients off by factors); use --vjp forward, tape, compiled-tape or auto"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn run<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &impl SavedLoss,
+    sensealg: SensAlg,
+) -> Result<Gradient> {
+    match sensealg {
         SensAlg::ForwardAd => forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::AllParts), loss),
         SensAlg::ForwardAdValueNorm => {
             forward_ad::forward_ad(problem, alg, &opts.clone().error_norm(ErrorNorm::ValuesOnly), loss)

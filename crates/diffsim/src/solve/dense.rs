@@ -123,6 +123,19 @@ impl<T: Scalar> DenseOutput<T> {
         self.ks.get(self.offsets[i])
     }
 
+    /// The same dense output with every number replaced by its value (an AD number's
+    /// derivative parts dropped).
+    pub(crate) fn values(&self) -> DenseOutput<f64> {
+        let n = self.n;
+        let to_values = |x: &[T]| x.iter().map(|v| v.value()).collect::<Vec<f64>>();
+        let mut out = DenseOutput::new(n, self.ts[0], &to_values(&self.us[..n]), self.segments[0].1);
+        out.segments = self.segments.clone();
+        for i in 0..self.steps() {
+            out.push(self.ts[i + 1], &to_values(&self.us[(i + 1) * n..(i + 2) * n]), &to_values(self.step_data(i)));
+        }
+        out
+    }
+
     /// Evaluate at time `t` (which must lie in the covered span; the caller checks).
     pub(crate) fn evaluate(&self, t: f64, out: &mut [T]) {
         let n = self.n;

@@ -27,6 +27,13 @@ fn just_past(t: f64, dir: f64) -> f64 {
     }
 }
 
+/// The smallest representable step back from `t` against direction `dir`: the stages at the
+/// end of a step that lands on a discontinuity are evaluated there, on the step's side.
+#[inline]
+fn just_before(t: f64, dir: f64) -> f64 {
+    just_past(t, -dir)
+}
+
 /// `h |lambda|` beyond which Tsit5's step is limited by stability (its real stability
 /// interval reaches about -3.5; a little margin).
 const STABILITY_BOUNDARY: f64 = 3.0;
@@ -152,8 +159,17 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             h_try = next_stop - t;
             lands = true;
         }
-        let t_eval = if after_discontinuity { just_past(t, dir) } else { t };
-        stepper.attempt(model, p, t_eval, h_try, &u, &mut u_new, &mut err, &mut stats);
+        let end = if lands { next_stop } else { t + h_try };
+        // Stops other than the last are discontinuities: no stage sees the far side.
+        let at_discontinuity = lands && stop_idx + 1 < stops.len();
+        let times = StepRecord {
+            t,
+            h: h_try,
+            first: if after_discontinuity { just_past(t, dir) } else { t },
+            last: if at_discontinuity { just_before(end, dir) } else { end },
+            end,
+        };
+        stepper.attempt(model, p, &times, &u, &mut u_new, &mut err, &mut stats);
         stats.nsteps += 1;
         // The squared error norm (accept when <= 1).
         let e = if opts.adaptive {
@@ -164,7 +180,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         let finite = e.is_finite() && u_new.iter().all(|x| x.is_finite());
         if finite && e <= 1.0 {
             stats.naccept += 1;
-            let t_new = if lands { next_stop } else { t + h_try };
+            let t_new = end;
             // Save.
             if save_every {
                 sol.t.push(t_new);
@@ -177,7 +193,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                     } else {
                         let theta = (ts - t) / (t_new - t);
                         let interpolant = stepper.interpolant();
-                        let data = stepper.dense_data(model, p, t_eval, h_try, &u, &u_new, &mut stats);
+                        let data = stepper.dense_data(model, p, &times, &u, &u_new, &mut stats);
                         interpolant.evaluate(theta, h_try, &u, &u_new, data, &mut interp);
                         sol.u_flat.extend_from_slice(&interp);
                     }
@@ -186,7 +202,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                 }
             }
             if keep_dense {
-                let data = stepper.dense_data(model, p, t_eval, h_try, &u, &u_new, &mut stats);
+                let data = stepper.dense_data(model, p, &times, &u, &u_new, &mut stats);
                 if let Some(d) = sol.dense.as_mut() {
                     d.push(t_new, &u_new, data);
                 }
@@ -195,9 +211,11 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                 if log.records.len() % opts.record_state_every.max(1) == 0 {
                     log.u_start.extend_from_slice(&u);
                 }
-                log.records.push(StepRecord { t, t_eval, h: h_try, t_new });
+                log.records.push(times);
+                // A step cut to land on a stop says nothing about what accuracy asked for.
+                log.error_sq.push(if lands { f64::NAN } else { e });
             }
-            after_discontinuity = lands && stop_idx + 1 < stops.len();
+            after_discontinuity = at_discontinuity;
             stepper.accept(after_discontinuity);
             std::mem::swap(&mut u, &mut u_new);
             t = t_new;

@@ -5,7 +5,7 @@
 //! coefficients are compile-time constants (zero coefficients vanish).
 
 use super::dense::Interpolant;
-use super::solution::Stats;
+use super::solution::{Stats, StepRecord};
 use super::stepper::Stepper;
 use super::tableau::ExplicitTableau;
 use crate::{Model, Scalar};
@@ -167,8 +167,7 @@ impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for E
         &mut self,
         model: &M,
         p: &[T],
-        t: f64,
-        h: f64,
+        times: &StepRecord,
         u: &[T],
         u_new: &mut [T],
         err: &mut [T],
@@ -176,13 +175,14 @@ impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for E
     ) {
         let tab = R::TAB;
         let n = self.n();
-        self.ensure_f0(model, p, t, u, stats);
+        let h = times.h;
+        self.ensure_f0(model, p, times.first, u, stats);
         self.extras_valid = false;
         let s = tab.stages;
         unrolled!(s, |I| {
             let (done, rest) = self.k.split_at_mut(I * n);
             stage_combination(done, &mut self.tmp, Some(u), h, tab.a[I], n);
-            model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(t + tab.c[I] * h));
+            model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(times.stage_time(tab.c[I])));
             if self.detect && I == s - 2 {
                 self.g_prev.copy_from_slice(&self.tmp);
             }
@@ -209,15 +209,16 @@ impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for E
         stage_combination(&self.k, err, None, h, tab.e, n);
     }
 
-    fn dense_data(&mut self, model: &M, p: &[T], t: f64, h: f64, u: &[T], _u_new: &[T], stats: &mut Stats) -> &[T] {
+    fn dense_data(&mut self, model: &M, p: &[T], times: &StepRecord, u: &[T], _u_new: &[T], stats: &mut Stats) -> &[T] {
         let tab = R::TAB;
+        let h = times.h;
         let n = self.n();
         let total = tab.c.len();
         if !self.extras_valid && total > tab.stages {
             for i in tab.stages..total {
                 let (done, rest) = self.k.split_at_mut(i * n);
                 stage_combination(done, &mut self.tmp, Some(u), h, tab.a[i], n);
-                model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(t + tab.c[i] * h));
+                model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(times.stage_time(tab.c[i])));
             }
             stats.nf += total - tab.stages;
         }

@@ -8,7 +8,7 @@
 use super::dense::Interpolant;
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
-use super::solution::Stats;
+use super::solution::{Stats, StepRecord};
 use super::stepper::Stepper;
 use super::tableau::RosenbrockTableau;
 use crate::Model;
@@ -76,15 +76,14 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
         &mut self,
         model: &M,
         p: &[f64],
-        t: f64,
-        h: f64,
+        times: &StepRecord,
         u: &[f64],
         scratch: &mut [f64],
         stats: &mut Stats,
     ) -> bool {
         let (u_new, err) = scratch.split_at_mut(self.n);
         <Self as Stepper<f64, M>>::accept(self, true);
-        self.attempt(model, p, t, h, u, u_new, err, stats);
+        self.attempt(model, p, times, u, u_new, err, stats);
         err.iter().all(|e| e.is_finite())
     }
 
@@ -144,8 +143,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
         &mut self,
         model: &M,
         p: &[f64],
-        t: f64,
-        h: f64,
+        times: &StepRecord,
         u: &[f64],
         u_new: &mut [f64],
         err: &mut [f64],
@@ -153,6 +151,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
     ) {
         let tab = R::TAB;
         let n = self.n();
+        let (t, h) = (times.first, times.h);
         self.ensure_f0(model, p, t, u, stats);
         self.jc.update(model, p, t, u, &self.f0, stats);
         if !self.w.factor(&self.jc, 1.0 / (tab.gamma * h), -1.0, N, stats) {
@@ -179,7 +178,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
                     }
                     tmp[c] = acc;
                 }
-                model.rhs(rhs, tmp, p, t + tab.c[I] * h);
+                model.rhs(rhs, tmp, p, times.stage_time(tab.c[I]));
                 stats.nf += 1;
                 // + (1/h) sum_j C_ij M k_j (one multiplication by 1/h per component: a
                 // division per coefficient was a visible share of a small system's step)
@@ -230,8 +229,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
         &mut self,
         _model: &M,
         _p: &[f64],
-        _t: f64,
-        _h: f64,
+        _times: &StepRecord,
         _u: &[f64],
         _u_new: &[f64],
         _stats: &mut Stats,

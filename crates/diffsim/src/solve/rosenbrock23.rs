@@ -14,7 +14,7 @@
 use super::dense::Interpolant;
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
-use super::solution::Stats;
+use super::solution::{Stats, StepRecord};
 use super::stepper::Stepper;
 use crate::Model;
 
@@ -83,14 +83,14 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         &mut self,
         model: &M,
         p: &[f64],
-        t: f64,
-        h: f64,
+        times: &StepRecord,
         u: &[f64],
         u_new: &mut [f64],
         err: &mut [f64],
         stats: &mut Stats,
     ) {
         let n = self.n;
+        let (t, h) = (times.first, times.h);
         self.ensure_f0(model, p, t, u, stats);
         self.jc.update(model, p, t, u, &self.f0, stats);
         if !self.w.factor(&self.jc, 1.0, -D * h, 0, stats) {
@@ -107,7 +107,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         for c in 0..n {
             self.tmp[c] = u[c] + 0.5 * h * k1[c];
         }
-        model.rhs(&mut self.f1, &self.tmp, p, t + 0.5 * h);
+        model.rhs(&mut self.f1, &self.tmp, p, times.stage_time(0.5));
         self.jc.mass_mul(k1, &mut self.mk);
         for c in 0..n {
             k2[c] = self.f1[c] - self.mk[c];
@@ -117,7 +117,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
             k2[c] += k1[c];
             u_new[c] = u[c] + h * k2[c];
         }
-        model.rhs(&mut self.f2, u_new, p, t + h);
+        model.rhs(&mut self.f2, u_new, p, times.stage_time(1.0));
         stats.nf += 2;
         // k3 = W^{-1}(f2 - e32 (M k2 - f1) - 2 (M k1 - f0) + h d df/dt)
         for c in 0..n {
@@ -137,8 +137,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         &mut self,
         _model: &M,
         _p: &[f64],
-        _t: f64,
-        _h: f64,
+        _times: &StepRecord,
         _u: &[f64],
         _u_new: &[f64],
         _stats: &mut Stats,

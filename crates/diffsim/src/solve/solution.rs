@@ -100,29 +100,90 @@ pub struct Solution<T = f64> {
     pub(crate) steps: Option<StepLog<T>>,
 }
 
-/// One accepted step as the driver took it.
+/// One step's times as the driver attempts it, and where its stages are evaluated.
+///
+/// A stage at `c` in `(0, 1)` is evaluated at `t + c h`; the first stage (`c = 0`) at
+/// `first`, which is just past `t` when `t` is a discontinuity (a tstop) so that `f` is its
+/// right-hand limit; stages at `c = 1` at `last`, which is just before `end` when the step
+/// lands on a discontinuity, so that they see the piece of `f` the step's interior lies in.
+/// Every stage time lies in `[first, last]`: no stage evaluates `f` on the far side of a
+/// tstop, whichever way the model writes its switch (`t <= s` or `t < s`) and in both
+/// directions of integration.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct StepRecord {
     /// Start of the step.
     pub(crate) t: f64,
-    /// The time the stages were evaluated from (just past `t` after a discontinuity).
-    pub(crate) t_eval: f64,
     /// The step size the stages used.
     pub(crate) h: f64,
+    /// Time of the first stage (just past `t` after a discontinuity).
+    pub(crate) first: f64,
+    /// Time of the stages at the step's end (just before `end` when that is a discontinuity).
+    pub(crate) last: f64,
     /// End of the step (exactly a stop when the step landed on one).
-    pub(crate) t_new: f64,
+    pub(crate) end: f64,
+}
+
+impl StepRecord {
+    /// The time of a stage at `c` (the tableau's node).
+    #[inline(always)]
+    pub(crate) fn stage_time(&self, c: f64) -> f64 {
+        if c == 0.0 {
+            return self.first;
+        }
+        if c == 1.0 {
+            return self.last;
+        }
+        let t = self.t + c * self.h;
+        if self.h > 0.0 {
+            t.max(self.first).min(self.last)
+        } else {
+            t.min(self.first).max(self.last)
+        }
+    }
+
+    /// Whether the step starts at a discontinuity (its first stage is evaluated past `t`).
+    pub(crate) fn after_discontinuity(&self) -> bool {
+        self.first != self.t
+    }
 }
 
 /// The accepted steps of a solve and the state each started from.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StepLog<T> {
     pub(crate) records: Vec<StepRecord>,
+    /// Each accepted step's squared error norm (accepted when at most 1); NaN for a step
+    /// cut short to land on a stop.
+    pub(crate) error_sq: Vec<f64>,
     /// Start states, flat: of every step (`records.len() * n`), or of every
     /// `record_state_every`-th step when the options asked for checkpoints only.
     pub(crate) u_start: Vec<T>,
 }
 
 impl<T: Scalar> Solution<T> {
+    /// The same solution with every number replaced by its value (an AD number's
+    /// derivative parts dropped): the times, steps and records are kept.
+    pub(crate) fn values(&self) -> Solution<f64> {
+        let to_values = |x: &[T]| x.iter().map(|v| v.value()).collect::<Vec<f64>>();
+        Solution {
+            t: self.t.clone(),
+            u_flat: to_values(&self.u_flat),
+            n: self.n,
+            retcode: self.retcode,
+            stats: self.stats,
+            alg: self.alg,
+            t_reached: self.t_reached,
+            dense: self.dense.as_ref().map(DenseOutput::values),
+            u_reached: to_values(&self.u_reached),
+            switched: self.switched,
+            next_step: self.next_step,
+            steps: self.steps.as_ref().map(|log| StepLog {
+                records: log.records.clone(),
+                error_sq: log.error_sq.clone(),
+                u_start: to_values(&log.u_start),
+            }),
+        }
+    }
+
     /// The saved state number `i`.
     pub fn u(&self, i: usize) -> &[T] {
         &self.u_flat[i * self.n..(i + 1) * self.n]

@@ -1,7 +1,7 @@
 //! The interface between the one step-control loop ([`super::driver`]) and a method family.
 
 use super::dense::Interpolant;
-use super::solution::Stats;
+use super::solution::{Stats, StepRecord};
 use crate::{Model, Scalar};
 
 /// One method family's step. The driver owns time, the controller, saving and tstops;
@@ -17,14 +17,14 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
     /// Make sure `f(u, t)` at the start of the step is evaluated (after a start or a
     /// discontinuity), and return it.
     fn ensure_f0(&mut self, model: &M, p: &[T], t: f64, u: &[T], stats: &mut Stats) -> &[T];
-    /// Attempt a step of size `h` from `(t, u)`, writing the candidate and its error estimate.
+    /// Attempt the step `times` (size `times.h`, stages at [`StepRecord::stage_time`]) from
+    /// `u`, writing the candidate and its error estimate.
     #[allow(clippy::too_many_arguments)]
     fn attempt(
         &mut self,
         model: &M,
         p: &[T],
-        t: f64,
-        h: f64,
+        times: &StepRecord,
         u: &[T],
         u_new: &mut [T],
         err: &mut [T],
@@ -32,8 +32,7 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
     );
     /// Step data of the accepted attempt for [`Stepper::interpolant`] (may evaluate extra
     /// stages lazily).
-    #[allow(clippy::too_many_arguments)]
-    fn dense_data(&mut self, model: &M, p: &[T], t: f64, h: f64, u: &[T], u_new: &[T], stats: &mut Stats) -> &[T];
+    fn dense_data(&mut self, model: &M, p: &[T], times: &StepRecord, u: &[T], u_new: &[T], stats: &mut Stats) -> &[T];
     /// The attempt was accepted; the next step starts at its end. `discontinuity`: a tstop
     /// was hit, so `f` at the new start must be evaluated afresh.
     fn accept(&mut self, discontinuity: bool);

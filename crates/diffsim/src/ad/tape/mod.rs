@@ -97,9 +97,11 @@
 //! assert_eq!(dp, [0.0, 1.0, 0.0, 0.0]); // now the rate is p_1
 //! ```
 
+mod branches;
 mod record;
 mod replay;
 
+pub use branches::Branching;
 pub use record::Unreplayable;
 pub use replay::{RhsTape, TapeMode, TapeStats};
 

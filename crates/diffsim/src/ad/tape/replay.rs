@@ -2,7 +2,7 @@
 //! replaying (guards checked) or re-recording, with VJPs, JVPs and Jacobians.
 
 use super::record::{eval, next_gen, Edge, Installed, Op, Recording, Unreplayable};
-use super::TapeVar;
+use super::{Branching, TapeVar};
 use crate::error::{DiffsimError, Result};
 use crate::Model;
 
@@ -141,6 +141,22 @@ impl RhsTape {
     /// Number of guards (comparisons) in the current recording.
     pub fn n_guards(&self) -> usize {
         self.rec.guards.len()
+    }
+
+    /// The branches and kinks of the current recording (`None` before the first):
+    /// which comparisons depend on the state, which compare time with the parameters.
+    ///
+    /// ```
+    /// use diffsim::ad::{RhsTape, TapeMode};
+    /// use diffsim::models::LvPiecewise;
+    /// let mut tape = RhsTape::new(&LvPiecewise, TapeMode::Rerecord);
+    /// tape.at(&LvPiecewise, &[1.0, 2.0], &[0.5, 1.5, 2.5, 3.5], 0.5).unwrap();
+    /// let b = tape.branching().unwrap();
+    /// // Its rate switches at fixed times: no comparison involves the state or a parameter.
+    /// assert!(!b.on_state() && !b.parameter_time);
+    /// ```
+    pub fn branching(&self) -> Option<Branching> {
+        self.ready.then(|| super::branches::classify(&self.rec, self.n, self.np))
     }
 
     /// Why the current recording cannot be replayed at other points, if it cannot.

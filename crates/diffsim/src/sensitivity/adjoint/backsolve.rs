@@ -15,9 +15,10 @@
 //! taken by central differences of the coupled right-hand side.
 
 use super::model::{lock, Buffers};
-use super::{backward_alg, forward_loss, quadrature_uncontrolled, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, Scalar, SolveOptions};
 use std::cell::Cell;
@@ -135,22 +136,29 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     let back_alg = backward_alg(alg, sol.alg);
     let mut z = vec![0.0; m];
     z[..n].copy_from_slice(sol.u_final());
-    let mut sweep = Sweep::new(n, n, &sol.t, &g, problem.tspan, z);
-    let back_opts = quadrature_uncontrolled(opts, 2 * n);
+    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let mut sweep = Sweep::new(n, n, &sol.t, &g, problem.tspan, z).with_switches(jumps.times());
+    let back_opts = backward_options(opts, n, m);
     let hint = Cell::new(0.0);
-    sweep.back_to(problem.tspan.0, |z, a, b, stats| {
-        // Restart u from the forward solution at each save time (stored anyway for the
-        // loss), as diffrax and torchdiffeq do: the backward u's error then builds up over
-        // one interval between saves, not over the whole span.
-        if let Some(i) = sol.t.iter().position(|&t| t == a) {
-            z[..n].copy_from_slice(sol.u(i));
-        }
-        solve_segment(&coupled, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
-    })?;
+    sweep.back_to(
+        problem.tspan.0,
+        |z, a, b, stats| {
+            // Restart u from the forward solution at each save time (stored anyway for the
+            // loss), as diffrax and torchdiffeq do: the backward u's error then builds up over
+            // one interval between saves, not over the whole span.
+            if let Some(i) = sol.t.iter().position(|&t| t == a) {
+                z[..n].copy_from_slice(sol.u(i));
+            }
+            solve_segment(&coupled, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
+        },
+        |z, t| jumps.add(model, &problem.p, t, &z[..n], &z[n..2 * n]),
+    )?;
     sweep.finish();
     let mut stats = sol.stats;
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
-    Ok(Gradient { loss: value, dp: z[2 * n..].to_vec(), du0: z[n..2 * n].to_vec(), stats })
+    let mut dp = z[2 * n..].to_vec();
+    jumps.add_to(&mut dp);
+    Ok(Gradient { loss: value, dp, du0: z[n..2 * n].to_vec(), stats, warnings: Vec::new() })
 }

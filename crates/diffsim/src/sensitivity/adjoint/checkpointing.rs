@@ -5,9 +5,10 @@
 //! of the whole solve's dense output; cost: about one more forward solve.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, quadrature_uncontrolled, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
 use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
 use std::cell::Cell;
@@ -57,11 +58,13 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     let back_alg = backward_alg(alg, sol.alg);
     let buffers = Buffers::new(model, vjp)?;
     let tstops = model.tstops(&problem.p);
-    let back_opts = quadrature_uncontrolled(opts, n);
+    let back_opts = backward_options(opts, 0, n + np);
     // The backward solves carry their step size across segments; the forward re-solves
     // start from the step the forward solve took there instead.
     let (hint, no_hint) = (Cell::new(0.0), Cell::new(0.0));
-    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]);
+    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]).with_switches(jumps.times());
+    let mut u_switch = vec![0.0; n];
     let mut stats = sol.stats;
     let mut end = t1;
     for cp in checkpoints.iter().rev() {
@@ -81,14 +84,23 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
         )?;
         let dense = interval.dense.as_ref().expect("dense output was requested");
         let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
-        sweep.back_to(cp.t, |z, a, b, stats| {
-            solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
-        })?;
+        sweep.back_to(
+            cp.t,
+            |z, a, b, stats| {
+                solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
+            },
+            |z, t| {
+                dense.evaluate(t, &mut u_switch);
+                jumps.add(model, &problem.p, t, &u_switch, &z[..n]);
+            },
+        )?;
         end = cp.t;
     }
     sweep.finish();
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
-    Ok(Gradient { loss: value, dp: z[n..].to_vec(), du0: z[..n].to_vec(), stats })
+    let mut dp = z[n..].to_vec();
+    jumps.add_to(&mut dp);
+    Ok(Gradient { loss: value, dp, du0: z[..n].to_vec(), stats, warnings: Vec::new() })
 }

@@ -1,9 +1,10 @@
 //! Interpolating adjoint: `u(t)` from the forward solve's dense output, kept whole.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, forward_loss, quadrature_uncontrolled, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, SolveOptions};
 use std::cell::Cell;
@@ -25,16 +26,25 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     let tstops = model.tstops(&problem.p);
     let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
     let back_alg = backward_alg(alg, sol.alg);
-    let back_opts = quadrature_uncontrolled(opts, n);
-    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]);
+    let back_opts = backward_options(opts, 0, n + np);
+    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]).with_switches(jumps.times());
+    let mut u_switch = vec![0.0; n];
     let hint = Cell::new(0.0);
-    sweep.back_to(problem.tspan.0, |z, a, b, stats| {
-        solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
-    })?;
+    sweep.back_to(
+        problem.tspan.0,
+        |z, a, b, stats| solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ()),
+        |z, t| {
+            dense.evaluate(t, &mut u_switch);
+            jumps.add(model, &problem.p, t, &u_switch, &z[..n]);
+        },
+    )?;
     sweep.finish();
     let mut stats = sol.stats;
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
-    Ok(Gradient { loss: value, dp: z[n..].to_vec(), du0: z[..n].to_vec(), stats })
+    let mut dp = z[n..].to_vec();
+    jumps.add_to(&mut dp);
+    Ok(Gradient { loss: value, dp, du0: z[..n].to_vec(), stats, warnings: Vec::new() })
 }

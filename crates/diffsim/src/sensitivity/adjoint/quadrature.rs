@@ -1,29 +1,42 @@
 //! Quadrature adjoint: only `lambda` is an ODE state. Its backward solve keeps a dense
-//! output, and `dL/dp = integral of f_p^T lambda dt` is summed step by step by
-//! Gauss-Legendre quadrature (3 nodes, exact for degree 5; 4 for Vern7), with `u` and
-//! `lambda` from the two dense outputs. The parameters leave the adjoint's error control
-//! and its linear algebra (a stiff adjoint factors `n x n`, not `(n + n_p)^2`), for a few
-//! extra VJPs per step: the method for many parameters with a stiff model.
+//! output, and `dL/dp = integral of f_p^T lambda dt` is summed step by step by adaptive
+//! Gauss-Kronrod quadrature, with `u` and `lambda` from the two dense outputs. The
+//! parameters leave the adjoint's linear algebra (a stiff adjoint factors `n x n`, not
+//! `(n + n_p)^2`), for a few extra VJPs per step: the method for many parameters with a
+//! stiff model.
+//!
+//! The quadrature's error is controlled like the solve's: on each adjoint step the 7-point
+//! Kronrod rule is compared with the 3-point Gauss rule it extends, and a step whose
+//! difference exceeds the tolerances is bisected. A smooth integrand passes at once; an
+//! integrand that jumps inside a step (a rate switching at a time the model did not declare
+//! in its tstops, where `f_p` jumps and `lambda` does not) is bisected down to the jump.
+//! Without this, one fixed rule per step missed such jumps by several percent.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
-use crate::{Algorithm, Model, Problem, SolveOptions};
+use crate::{Algorithm, Model, Problem, SolveOptions, Tolerance};
 use std::cell::Cell;
 
-/// Gauss-Legendre nodes on [-1, 1] and weights, 3 points.
-const GL3: [(f64, f64); 3] =
-    [(-0.774_596_669_241_483_4, 5.0 / 9.0), (0.0, 8.0 / 9.0), (0.774_596_669_241_483_4, 5.0 / 9.0)];
-/// Gauss-Legendre nodes on [-1, 1] and weights, 4 points.
-const GL4: [(f64, f64); 4] = [
-    (-0.861_136_311_594_052_6, 0.347_854_845_137_453_9),
-    (-0.339_981_043_584_856_3, 0.652_145_154_862_546_1),
-    (0.339_981_043_584_856_3, 0.652_145_154_862_546_1),
-    (0.861_136_311_594_052_6, 0.347_854_845_137_453_9),
+/// The 7-point Gauss-Kronrod rule on [-1, 1]: nodes and weights of the Kronrod rule, and
+/// the weights of the 3-point Gauss rule whose nodes are among them (0 where not a Gauss node).
+/// Kronrod exact to degree 11, Gauss to degree 5 (unit test).
+const GK7: [(f64, f64, f64); 7] = [
+    (-0.960_491_268_708_020_3, 0.104_656_226_026_467_27, 0.0),
+    (-0.774_596_669_241_483_4, 0.268_488_089_868_333_44, 5.0 / 9.0),
+    (-0.434_243_749_346_802_56, 0.401_397_414_775_962_2, 0.0),
+    (0.0, 0.450_916_538_658_474_1, 8.0 / 9.0),
+    (0.434_243_749_346_802_56, 0.401_397_414_775_962_2, 0.0),
+    (0.774_596_669_241_483_4, 0.268_488_089_868_333_44, 5.0 / 9.0),
+    (0.960_491_268_708_020_3, 0.104_656_226_026_467_27, 0.0),
 ];
+
+/// Bisections of one adjoint step at most (a jump is then located to `2^-40` of the step).
+const MAX_BISECTIONS: u32 = 40;
 
 /// dL/dp and dL/du0 by the quadrature adjoint.
 pub(crate) fn quadrature_adjoint<M: Model>(
@@ -42,54 +55,140 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     let tstops = model.tstops(&problem.p);
     let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: false, tstops: &tstops };
     let back_alg = backward_alg(alg, sol.alg);
-    let rule: &[(f64, f64)] = if back_alg == Algorithm::Vern7 { &GL4 } else { &GL3 };
+    let back_opts = backward_options(opts, 0, n);
+    let smallest = |tol: &Tolerance| match tol {
+        Tolerance::Scalar(x) => *x,
+        Tolerance::PerComponent(v) => v.iter().copied().fold(f64::INFINITY, f64::min),
+    };
+    let tol = (smallest(&opts.rtol), smallest(&opts.atol));
 
     let mut mu = vec![0.0; np];
-    let mut scratch = Scratch { lambda: vec![0.0; n], u: vec![0.0; n], du: vec![0.0; n] };
-    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n]);
+    let mut scratch = Scratch {
+        lambda: vec![0.0; n],
+        u: vec![0.0; n],
+        du: vec![0.0; n],
+        node: vec![0.0; np],
+        kronrod: vec![0.0; np],
+        gauss: vec![0.0; np],
+        pieces: Vec::new(),
+    };
+    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n]).with_switches(jumps.times());
+    let mut u_switch = vec![0.0; n];
     let hint = Cell::new(0.0);
-    sweep.back_to(problem.tspan.0, |z, a, b, stats| {
-        let back = solve_segment(&adjoint, z, &[], (a, b), back_alg, opts, true, &hint, stats)?;
-        let lambda_dense = back.dense.as_ref().expect("dense output was requested");
-        let mut guard = lock(&buffers);
-        integrate_fp_lambda(problem, dense, lambda_dense, rule, &mut guard.vjp, &mut scratch, &mut mu);
-        Ok(())
-    })?;
+    sweep.back_to(
+        problem.tspan.0,
+        |z, a, b, stats| {
+            let back = solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, true, &hint, stats)?;
+            let lambda_dense = back.dense.as_ref().expect("dense output was requested");
+            let mut guard = lock(&buffers);
+            integrate_fp_lambda(problem, dense, lambda_dense, tol, &mut guard.vjp, &mut scratch, &mut mu);
+            Ok(())
+        },
+        |z, t| {
+            dense.evaluate(t, &mut u_switch);
+            jumps.add(model, &problem.p, t, &u_switch, z);
+        },
+    )?;
     sweep.finish();
     let mut stats = sol.stats;
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
-    Ok(Gradient { loss: value, dp: mu, du0: sweep.z, stats })
+    jumps.add_to(&mut mu);
+    Ok(Gradient { loss: value, dp: mu, du0: sweep.z, stats, warnings: Vec::new() })
 }
 
 struct Scratch {
     lambda: Vec<f64>,
     u: Vec<f64>,
     du: Vec<f64>,
+    /// `f_p^T lambda` at one node.
+    node: Vec<f64>,
+    /// The two rules' integrals over one piece.
+    kronrod: Vec<f64>,
+    gauss: Vec<f64>,
+    /// Pieces still to integrate: `(from, to, bisections so far)`.
+    pieces: Vec<(f64, f64, u32)>,
 }
 
-/// `mu += integral of f_p^T lambda` over every step of the adjoint's dense output.
+/// `mu += integral of f_p^T lambda` over every step of the adjoint's dense output, each
+/// step by adaptive Gauss-Kronrod quadrature to the tolerances `(rtol, atol)`.
 fn integrate_fp_lambda<M: Model>(
     problem: &Problem<M>,
     forward: &DenseOutput<f64>,
     lambda: &DenseOutput<f64>,
-    rule: &[(f64, f64)],
+    (rtol, atol): (f64, f64),
     vjp: &mut crate::ad::Vjp,
     s: &mut Scratch,
     mu: &mut [f64],
 ) {
     for step in lambda.ts.windows(2) {
-        // The adjoint runs from a back to b; integral over [b, a] = (a - b)/2 sum w f(node).
-        let (a, b) = (step[0], step[1]);
-        let (mid, half) = (0.5 * (a + b), 0.5 * (a - b));
-        for &(x, w) in rule {
-            let t = mid + half * x;
-            lambda.evaluate(t, &mut s.lambda);
-            forward.evaluate(t, &mut s.u);
-            // VJPs are linear in their vector: fold the weight in.
-            let c = w * half;
-            s.lambda.iter_mut().for_each(|l| *l *= c);
-            vjp.apply(&problem.model, &s.lambda, &s.u, &problem.p, t, &mut s.du, mu);
+        // The adjoint runs from step[0] back to step[1]; a piece (a, b) adds the integral
+        // over [b, a], (a - b)/2 sum w g(node).
+        let step_len = (step[0] - step[1]).abs();
+        s.pieces.push((step[0], step[1], 0));
+        while let Some((a, b, depth)) = s.pieces.pop() {
+            kronrod_and_gauss(problem, forward, lambda, a, b, vjp, s);
+            // The piece's share of the step's absolute tolerance.
+            let abs_tol = atol * (a - b).abs() / step_len;
+            let converged = s
+                .kronrod
+                .iter()
+                .zip(&s.gauss)
+                .zip(mu.iter())
+                .all(|((k, g), m)| (k - g).abs() <= rtol * k.abs().max(m.abs()) + abs_tol);
+            if converged || depth >= MAX_BISECTIONS {
+                mu.iter_mut().zip(&s.kronrod).for_each(|(m, k)| *m += k);
+            } else {
+                let mid = 0.5 * (a + b);
+                s.pieces.push((mid, b, depth + 1));
+                s.pieces.push((a, mid, depth + 1));
+            }
+        }
+    }
+}
+
+/// The Kronrod and Gauss integrals of `f_p^T lambda` over `[b, a]` (signed as `(a - b)`),
+/// into `s.kronrod` and `s.gauss`.
+fn kronrod_and_gauss<M: Model>(
+    problem: &Problem<M>,
+    forward: &DenseOutput<f64>,
+    lambda: &DenseOutput<f64>,
+    a: f64,
+    b: f64,
+    vjp: &mut crate::ad::Vjp,
+    s: &mut Scratch,
+) {
+    let (mid, half) = (0.5 * (a + b), 0.5 * (a - b));
+    s.kronrod.fill(0.0);
+    s.gauss.fill(0.0);
+    for &(x, wk, wg) in &GK7 {
+        let t = mid + half * x;
+        lambda.evaluate(t, &mut s.lambda);
+        forward.evaluate(t, &mut s.u);
+        s.node.fill(0.0);
+        vjp.apply(&problem.model, &s.lambda, &s.u, &problem.p, t, &mut s.du, &mut s.node);
+        for ((k, g), &v) in s.kronrod.iter_mut().zip(s.gauss.iter_mut()).zip(&s.node) {
+            *k += wk * half * v;
+            *g += wg * half * v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GK7;
+
+    #[test]
+    fn kronrod_and_gauss_weights_are_exact_to_their_degrees() {
+        // integral_{-1}^{1} x^d dx = 2 / (d + 1) for even d, 0 for odd.
+        for d in 0..=13 {
+            let exact = if d % 2 == 0 { 2.0 / (d as f64 + 1.0) } else { 0.0 };
+            let k: f64 = GK7.iter().map(|&(x, wk, _)| wk * x.powi(d)).sum();
+            let g: f64 = GK7.iter().map(|&(x, _, wg)| wg * x.powi(d)).sum();
+            let (k_ok, g_ok) = ((k - exact).abs() < 1e-15, (g - exact).abs() < 1e-15);
+            assert_eq!(k_ok, d <= 11 || d % 2 == 1, "Kronrod, degree {d}: {k} vs {exact}");
+            assert_eq!(g_ok, d <= 5 || d % 2 == 1, "Gauss, degree {d}: {g} vs {exact}");
         }
     }
 }

@@ -1,0 +1,276 @@
+//! Gradients across switches in time and state, against central differences of tight
+//! solves: the cases that once came out silently wrong (issue 17). The full matrix over
+//! every method, model kind and data placement is `tests/gradient_matrix.rs` (slow tier).
+
+use super::{gradient, GradientWarning, Loss, SensAlg, VjpMethod};
+use crate::models::LvPiecewise;
+use crate::{solve, Algorithm, DiffsimError, Model, Problem, Scalar, SolveOptions};
+
+/// Central differences with Richardson extrapolation of Vern7 solves at 1e-12:
+/// `[dL/dp..., dL/du0...]`.
+fn reference<M: Model + Clone>(prob: &Problem<M>, opts: &SolveOptions) -> Vec<f64> {
+    let opts = opts.clone().rtol(1e-12).atol(1e-12);
+    let loss = |p: &[f64], u0: &[f64]| {
+        let q = prob.remake(Some(u0.to_vec()), Some(p.to_vec())).unwrap();
+        let sol = solve(&q, Algorithm::Vern7, &opts).unwrap();
+        assert!(sol.retcode.is_success());
+        Loss::Sum.evaluate(&sol.u_flat)
+    };
+    let np = prob.p.len();
+    let mut x: Vec<f64> = prob.p.iter().chain(&prob.u0).copied().collect();
+    let h_of: Vec<f64> = x.iter().map(|v| 1e-3 * v.abs().max(1.0)).collect();
+    let mut out = Vec::new();
+    for i in 0..x.len() {
+        let mut diff = |h: f64| {
+            let xi = x[i];
+            x[i] = xi + h;
+            let up = loss(&x[..np], &x[np..]);
+            x[i] = xi - h;
+            let down = loss(&x[..np], &x[np..]);
+            x[i] = xi;
+            (up - down) / (2.0 * h)
+        };
+        let (coarse, fine) = (diff(h_of[i]), diff(h_of[i] / 2.0));
+        out.push((4.0 * fine - coarse) / 3.0);
+    }
+    out
+}
+
+/// Worst relative error against `reference`, components scaled by the largest.
+fn worst(g: &super::Gradient, reference: &[f64]) -> f64 {
+    let scale = reference.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    g.dp.iter().chain(&g.du0).zip(reference).map(|(a, b)| (a - b).abs() / b.abs().max(1e-3 * scale)).fold(0.0, f64::max)
+}
+
+/// Every method but the value-norm demonstration, each with the default VJP.
+fn methods() -> Vec<SensAlg> {
+    SensAlg::NAMES
+        .iter()
+        .filter(|&&s| s != "forward-ad-value-norm")
+        .map(|s| SensAlg::from_name(s, VjpMethod::Auto).unwrap())
+        .collect()
+}
+
+fn every_tenth(t1: f64) -> Vec<f64> {
+    (0..=(t1 * 10.0).round() as usize).map(|i| i as f64 * 0.1).collect()
+}
+
+/// `lv-piecewise` with its rate switching at the tstops 1, 2, 3, saved every 0.1 (data on
+/// every switch): at a rest point of every piece (the steps then see nothing but the
+/// switches) and away from it.
+#[test]
+fn every_method_is_right_across_declared_switches() {
+    for (u0, p) in [(vec![1.0, 1.0], vec![1.0; 4]), (vec![1.2, 0.8], vec![1.0, 1.5, 0.5, 2.0])] {
+        let prob = Problem::new(LvPiecewise, u0.clone(), p.clone(), (0.0, 4.0)).unwrap();
+        let opts = SolveOptions::default().saveat_times(every_tenth(4.0));
+        let fd = reference(&prob, &opts);
+        let tight = opts.clone().rtol(1e-12).atol(1e-12);
+        for m in methods() {
+            let g = gradient(&prob, Algorithm::Tsit5, &tight, &Loss::Sum, m).unwrap();
+            let e = worst(&g, &fd);
+            assert!(e < 1e-6, "u0 {u0:?} p {p:?} {}: error {e:.2e}\n{:?}\nvs {fd:?}", m.name(), g.dp);
+            assert!(g.warnings.is_empty(), "{}: {:?}", m.name(), g.warnings);
+        }
+    }
+}
+
+/// A rate switching at t = 1.3 inside `rhs`, not declared: the continuous adjoints control
+/// `dL/dp` too, so they resolve the switch like every other method.
+#[derive(Clone)]
+struct Undeclared;
+impl Model for Undeclared {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        3
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        let a = if t <= T::from_f64(1.3) { p[0] } else { p[1] };
+        du[0] = a * u[0] - u[0] * u[1];
+        du[1] = -p[2] * u[1] + u[0] * u[1];
+    }
+}
+
+#[test]
+fn every_method_is_right_across_an_undeclared_switch() {
+    let prob = Problem::new(Undeclared, vec![1.0, 1.0], vec![1.5, 0.7, 1.0], (0.0, 3.0)).unwrap();
+    let opts = SolveOptions::default().saveat_times(every_tenth(3.0));
+    let fd = reference(&prob, &opts);
+    for m in methods() {
+        let g = gradient(&prob, Algorithm::Tsit5, &opts.clone().rtol(1e-12).atol(1e-12), &Loss::Sum, m).unwrap();
+        let e = worst(&g, &fd);
+        assert!(e < 1e-6, "{}: error {e:.2e}", m.name());
+    }
+}
+
+/// The switch time is the parameter `p[3]`, declared as a tstop.
+#[derive(Clone)]
+struct MovingSwitch;
+impl Model for MovingSwitch {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        4
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        let a = if t <= p[3] { p[0] } else { p[1] };
+        du[0] = a * u[0] - u[0] * u[1];
+        du[1] = -p[2] * u[1] + u[0] * u[1];
+    }
+    fn tstops(&self, p: &[f64]) -> Vec<f64> {
+        vec![p[3]]
+    }
+}
+
+#[test]
+fn a_switch_time_parameter_gets_its_derivative_or_an_error() {
+    // Backwards too: the adjoints' jump term holds in either direction of integration.
+    for (tspan, tau) in [((0.0, 3.0), 1.37), ((3.0, 0.0), 1.63)] {
+        let prob = Problem::new(MovingSwitch, vec![1.0, 1.0], vec![1.5, 0.7, 1.0, tau], tspan).unwrap();
+        let saves: Vec<f64> = every_tenth(3.0);
+        let opts = SolveOptions::default().saveat_times(saves);
+        let fd = reference(&prob, &opts);
+        assert!(fd[3].abs() > 0.1, "the switch time matters: {fd:?}");
+        for m in methods() {
+            let tight = opts.clone().rtol(1e-12).atol(1e-12);
+            match gradient(&prob, Algorithm::Tsit5, &tight, &Loss::Sum, m) {
+                Ok(g) => {
+                    let e = worst(&g, &fd);
+                    assert!(e < 1e-6, "{tspan:?} {}: error {e:.2e}: {:?} vs {fd:?}", m.name(), g.dp);
+                }
+                Err(e) => {
+                    assert!(matches!(m, SensAlg::Forward | SensAlg::ForwardAd), "{}: {e}", m.name());
+                    assert!(e.to_string().contains("depends on the parameters"), "{e}");
+                }
+            }
+        }
+        // Auto avoids the forward methods here.
+        let g = gradient(&prob, Algorithm::Tsit5, &opts.clone().rtol(1e-12).atol(1e-12), &Loss::Sum, SensAlg::Auto);
+        assert!(worst(&g.unwrap(), &fd) < 1e-6);
+    }
+}
+
+/// The switch compares time with a parameter but no tstop says so: the gradient is
+/// missing the switch's term, and says so.
+#[derive(Clone)]
+struct HiddenSwitch;
+impl Model for HiddenSwitch {
+    fn n_states(&self) -> usize {
+        1
+    }
+    fn n_params(&self) -> usize {
+        2
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        du[0] = if t <= p[1] { -p[0] * u[0] } else { T::zero() };
+    }
+}
+
+#[test]
+fn an_undeclared_parameter_switch_is_reported() {
+    let prob = Problem::new(HiddenSwitch, vec![1.0], vec![0.5, 0.5], (0.0, 1.0)).unwrap();
+    let opts = SolveOptions::default().saveat_times(vec![1.0]);
+    let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Auto).unwrap();
+    assert!(g.warnings.contains(&GradientWarning::UndeclaredParameterSwitch), "{:?}", g.warnings);
+}
+
+/// A saturating spring `x'' = -k min(x, c) - d x'`: a kink in the state.
+#[derive(Clone)]
+struct Saturating;
+impl Model for Saturating {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        3
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+        du[0] = u[1];
+        du[1] = -p[0] * u[0].min(p[1]) - p[2] * u[1];
+    }
+}
+
+#[test]
+fn a_kink_in_the_state_is_reported_and_auto_avoids_the_discrete_adjoint() {
+    let prob = Problem::new(Saturating, vec![1.0, 0.0], vec![4.0, 0.5, 0.3], (0.0, 3.0)).unwrap();
+    let opts = SolveOptions::default().saveat_times(every_tenth(3.0)).rtol(1e-12).atol(1e-12);
+    let fd = reference(&prob, &SolveOptions::default().saveat_times(every_tenth(3.0)));
+    for m in [SensAlg::Auto, SensAlg::Interpolating(VjpMethod::Auto), SensAlg::Forward] {
+        let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, m).unwrap();
+        assert!(worst(&g, &fd) < 1e-6, "{}: {:.2e}", m.name(), worst(&g, &fd));
+        assert_eq!(g.warnings, vec![GradientWarning::StateDependentSwitch], "{}", m.name());
+    }
+    let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Auto)).unwrap();
+    assert!(g.warnings.contains(&GradientWarning::DiscreteAcrossStateSwitch), "{:?}", g.warnings);
+}
+
+#[test]
+fn finite_difference_vjps_are_refused_for_stiff_solves() {
+    let prob = Problem::new(LvPiecewise, vec![1.2, 0.8], vec![1.0; 4], (0.0, 4.0)).unwrap();
+    let opts = SolveOptions::default().saveat_times(vec![4.0]);
+    for m in [SensAlg::Discrete(VjpMethod::FiniteDiff), SensAlg::Interpolating(VjpMethod::FiniteDiff)] {
+        let e = gradient(&prob, Algorithm::Rodas5P, &opts, &Loss::Sum, m).unwrap_err();
+        assert!(matches!(e, DiffsimError::Unsupported { .. }), "{e}");
+    }
+    // Non-stiff solves keep them.
+    assert!(gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::FiniteDiff)).is_ok());
+}
+
+#[test]
+fn auto_works_with_the_switching_solver() {
+    let prob = Problem::new(LvPiecewise, vec![1.2, 0.8], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
+    let opts = SolveOptions::default().saveat_times(every_tenth(4.0));
+    let fd = reference(&prob, &opts);
+    let g = gradient(&prob, Algorithm::Auto, &opts.clone().rtol(1e-10).atol(1e-10), &Loss::Sum, SensAlg::Auto).unwrap();
+    assert!(worst(&g, &fd) < 1e-6, "{:.2e}", worst(&g, &fd));
+}
+
+#[test]
+fn per_component_tolerances_work_with_the_continuous_adjoints() {
+    let prob = Problem::new(LvPiecewise, vec![1.2, 0.8], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
+    let opts = SolveOptions::default().saveat_times(every_tenth(4.0));
+    let fd = reference(&prob, &opts);
+    let per = opts.clone().rtol(1e-11).atol(vec![1e-11, 1e-12]);
+    for m in methods() {
+        let g = gradient(&prob, Algorithm::Tsit5, &per, &Loss::Sum, m).unwrap();
+        assert!(worst(&g, &fd) < 1e-6, "{}: {:.2e}", m.name(), worst(&g, &fd));
+    }
+}
+
+/// A 32-cell column whose diffusivity switches on the sign of the gradient (convective
+/// adjustment): large enough that `Auto` would take the discrete adjoint for a stiff
+/// method, if the model did not branch on its state.
+#[derive(Clone)]
+struct Column;
+impl Model for Column {
+    fn n_states(&self) -> usize {
+        32
+    }
+    fn n_params(&self) -> usize {
+        2
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+        let n = u.len();
+        let flux = |i: usize| {
+            let g = u[i + 1] - u[i];
+            let k = if g > T::zero() { p[0] } else { p[1] };
+            k * g
+        };
+        for i in 0..n {
+            let right = if i + 1 < n { flux(i) } else { T::zero() };
+            let left = if i > 0 { flux(i - 1) } else { T::zero() };
+            du[i] = right - left;
+        }
+    }
+}
+
+#[test]
+fn auto_never_takes_the_discrete_adjoint_through_state_switches() {
+    let u0: Vec<f64> = (0..32).map(|i| (i as f64 * 0.7).sin()).collect();
+    let prob = Problem::new(Column, u0, vec![10.0, 0.1], (0.0, 1.0)).unwrap();
+    for alg in [Algorithm::Rodas5P, Algorithm::Tsit5] {
+        assert_eq!(SensAlg::Auto.resolve(&prob, alg).unwrap(), SensAlg::Interpolating(VjpMethod::Auto), "{alg:?}");
+    }
+}
