@@ -40,6 +40,7 @@
 //! from its record instead of repeating that work.
 
 mod adjoint;
+mod check;
 mod discrete;
 mod discrete_rosenbrock;
 mod forward;
@@ -50,6 +51,7 @@ mod running_cost;
 
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;
+pub use check::{finite_difference_gradient, gradient_check, GradientCheck};
 pub use loss::Loss;
 pub use running_cost::RunningCost;
 use running_cost::{augmented_options, CostLoss, SavedLoss, WithCost};
