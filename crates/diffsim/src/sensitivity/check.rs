@@ -1,30 +1,5 @@
 //! Checking a gradient against central differences of tight solves: [`gradient_check`],
 //! the reference alone ([`finite_difference_gradient`]) and the result ([`GradientCheck`]).
-//!
-//! # The reference
-//! Every input `x` (each parameter, then each initial state) is moved by `±h` and `±h/2`
-//! and the loss of each moved problem solved tightly; the two central differences
-//! `D(h) = (L(x + h) - L(x - h)) / 2h` are combined by Richardson extrapolation,
-//! `(4 D(h/2) - D(h)) / 3`, which cancels their `h^2` term. Four solves per input, run in
-//! parallel.
-//!
-//! The solves use a high-order method at tight tolerance: Vern7 for the non-stiff methods,
-//! Rodas5P for the stiff ones (and for `Algorithm::Auto` when its own solve of the problem
-//! switched to Rodas5P), at `rtol` and `atol` of `1e-12`, or the user's own where tighter
-//! (`rtol` no tighter than `1e-14`, below which `f64` rounding, not the method, sets the
-//! error), with the same save times, tstops and largest step as the user's options.
-//!
-//! # The step
-//! `h = 1e-3 * max(|x|, 1)`: relative to the input's size, and absolute for inputs near zero
-//! so that they move too. The extrapolated difference has two errors: its truncation error
-//! grows like `h^4` (times the loss's fifth derivative), and the solves' errors, which do not
-//! vary smoothly with `x` (the step sequence changes with it), enter divided by `h`. With a
-//! solve error of `eps ~ 1e-12` relative, `h ~ 1e-3` puts the truncation near `1e-12` and the
-//! solve error near `3 eps / h ~ 3e-9`: about where their sum is least, and far below the
-//! `1e-6` a gradient method is asked to meet. A smaller `h` lets the solves' noise through;
-//! a larger one lets truncation grow fast where the loss is sensitive (long or chaotic
-//! spans). An input that must keep its sign (a rate under a square root) must therefore
-//! not lie within `h` of zero.
 
 use super::adjoint::ByRef;
 use super::{discrete::check_saveat, gradient, Gradient, Loss, SensAlg};
@@ -37,7 +12,7 @@ use std::fmt;
 const REFERENCE_TOL: f64 = 1e-12;
 /// The reference `rtol` is never below this: `f64` rounding dominates there.
 const RTOL_FLOOR: f64 = 1e-14;
-/// The step is this times `max(|x|, 1)` (see the module docs).
+/// The step is this times `max(|x|, 1)` (see [`finite_difference_gradient`]).
 const REL_STEP: f64 = 1e-3;
 /// The relative error's denominator is at least this times the largest `|fd|`.
 const REL_FLOOR: f64 = 1e-8;
@@ -151,10 +126,35 @@ pub fn gradient_check<M: Model>(
 }
 
 /// The gradient of the loss, `[dL/dp..., dL/du0...]`, by Richardson-extrapolated central
-/// differences of tight solves (see the [module docs](self) for the method, its solves and
-/// its step): a reference independent of every gradient method. A moved solve that does not
-/// reach the end of the span is an error naming the input.
+/// differences of tight solves: a reference independent of every gradient method. A moved
+/// solve that does not reach the end of the span is an error naming the input.
 ///
+/// # Method
+/// Every input `x` (each parameter, then each initial state) is moved by `±h` and `±h/2`
+/// and the loss of each moved problem solved tightly; the two central differences
+/// `D(h) = (L(x + h) - L(x - h)) / 2h` are combined by Richardson extrapolation,
+/// `(4 D(h/2) - D(h)) / 3`, which cancels their `h^2` term. Four solves per input, run in
+/// parallel.
+///
+/// The solves use a high-order method at tight tolerance: Vern7 for the non-stiff methods,
+/// Rodas5P for the stiff ones (and for `Algorithm::Auto` when its own solve of the problem
+/// switched to Rodas5P), at `rtol` and `atol` of `1e-12`, or the user's own where tighter
+/// (`rtol` no tighter than `1e-14`, below which `f64` rounding, not the method, sets the
+/// error), with the same save times, tstops and largest step as the user's options.
+///
+/// # The step
+/// `h = 1e-3 * max(|x|, 1)`: relative to the input's size, and absolute for inputs near zero
+/// so that they move too. The extrapolated difference has two errors: its truncation error
+/// grows like `h^4` (times the loss's fifth derivative), and the solves' errors, which do not
+/// vary smoothly with `x` (the step sequence changes with it), enter divided by `h`. With a
+/// solve error of `eps ~ 1e-12` relative, `h ~ 1e-3` puts the truncation near `1e-12` and the
+/// solve error near `3 eps / h ~ 3e-9`: about where their sum is least, and far below the
+/// `1e-6` a gradient method is asked to meet. A smaller `h` lets the solves' noise through;
+/// a larger one lets truncation grow fast where the loss is sensitive (long or chaotic
+/// spans). An input that must keep its sign (a rate under a square root) must therefore
+/// not lie within `h` of zero.
+///
+/// # Example
 /// ```
 /// use diffsim::sensitivity::{finite_difference_gradient, Loss};
 /// use diffsim::{models::LotkaVolterra, Algorithm, Problem, SolveOptions};
