@@ -422,6 +422,31 @@ fn lists_and_spans_parse() {
     assert_eq!(numbers(&m["t"], "t").last().copied(), Some(1e-3));
 }
 
+/// `diffsim grad --check` adds exactly one key to the JSON, the reference in the order
+/// grad_p then grad_u0, and a small error for a right gradient; text output gets the table.
+#[test]
+fn grad_check_reports_central_differences() {
+    let args = ["grad", "--model", "lotka-volterra", "--tspan", "0,1", "--rtol", "1e-10", "--atol", "1e-10"];
+    let plain = json(&[&args[..], &["--json"]].concat());
+    let g = json(&[&args[..], &["--json", "--check"]].concat());
+    let mut expected = keys(&plain);
+    expected.insert("check");
+    assert_eq!(keys(&g), expected);
+    let check = object(&g["check"], "check");
+    assert_eq!(keys(check), set(&["fd", "max_rel_err", "rel_err"]));
+    let fd = numbers(&check["fd"], "fd");
+    let grad: Vec<f64> = [numbers(&g["grad_p"], "grad_p"), numbers(&g["grad_u0"], "grad_u0")].concat();
+    assert_eq!((fd.len(), numbers(&check["rel_err"], "rel_err").len()), (6, 6));
+    for (x, y) in grad.iter().zip(&fd) {
+        assert!((x - y).abs() < 1e-6 * y.abs().max(1.0), "{grad:?} vs {fd:?}");
+    }
+    let max = check["max_rel_err"].as_f64().expect("max_rel_err is a number");
+    assert!(max < 1e-6, "max_rel_err {max}");
+    let text = ok(&[&args[..], &["--check"]].concat());
+    assert!(text.contains("u0[1]") && text.contains("max relative error"), "{text}");
+    assert!(!ok(&args).contains("max relative error"));
+}
+
 /// `diffsim grad --json` keeps its contract, and its dL/dp agrees with central differences
 /// of the loss computed from `diffsim solve --json` at tight tolerance.
 #[test]

@@ -64,6 +64,7 @@
 //! from its record instead of repeating that work.
 
 mod adjoint;
+mod check;
 #[cfg(test)]
 mod discontinuity_tests;
 mod discrete;
@@ -78,6 +79,7 @@ mod switches;
 
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;
+pub use check::{finite_difference_gradient, gradient_check, GradientCheck};
 pub use limits::GradientWarning;
 pub use loss::Loss;
 pub use running_cost::RunningCost;
