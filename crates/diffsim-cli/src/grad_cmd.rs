@@ -85,9 +85,13 @@ impl ZooVisitor for Run<'_> {
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
         let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
             .map_err(|e| e.to_string())?;
-        let sensealg = self.sensealg.resolve(&prob, self.alg).map_err(|e| e.to_string())?;
-        let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, &self.loss, sensealg));
+        let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, &self.loss, self.sensealg));
         let g = g.map_err(|e| e.to_string())?;
+        // What the gradient cannot see goes to stderr, so the JSON on stdout keeps its keys.
+        for w in &g.warnings {
+            eprintln!("warning: {w}");
+        }
+        let sensealg = g.sensealg;
         let vjp = match sensealg.vjp() {
             Some(v) => v.resolve(&prob.model).map_err(|e| e.to_string())?.name(),
             None => "none",

@@ -40,8 +40,15 @@ impl GradientCheck {
     /// Compare `gradient` with a reference `fd` laid out as `[dL/dp..., dL/du0...]`.
     ///
     /// ```
-    /// use diffsim::sensitivity::{Gradient, GradientCheck};
-    /// let g = Gradient { loss: 1.0, dp: vec![2.0], du0: vec![1.0], stats: Default::default() };
+    /// use diffsim::sensitivity::{Gradient, GradientCheck, SensAlg};
+    /// let g = Gradient {
+    ///     loss: 1.0,
+    ///     dp: vec![2.0],
+    ///     du0: vec![1.0],
+    ///     stats: Default::default(),
+    ///     warnings: vec![],
+    ///     sensealg: SensAlg::Forward,
+    /// };
     /// let check = GradientCheck::new(g, vec![2.0, 1.1]).unwrap();
     /// assert!((check.max_rel_err - 0.1 / 1.1).abs() < 1e-15);
     /// assert_eq!(check.worst(), Some((1, "u0[0]".to_string())));

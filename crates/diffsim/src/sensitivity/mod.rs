@@ -292,6 +292,8 @@ pub struct Gradient {
     /// What this gradient cannot see (see [`GradientWarning`]); empty when nothing is known
     /// to be missing.
     pub warnings: Vec<GradientWarning>,
+    /// The method that computed it (what `Auto` became).
+    pub sensealg: SensAlg,
 }
 
 /// The loss of the solution saved as `opts` asks, and its gradient with respect to the
@@ -385,6 +387,7 @@ fn dispatch<M: Model>(
         crate::SaveAt::Times(ts) => ts.as_slice(),
         crate::SaveAt::EveryStep => &[],
     };
+    g.sensealg = chosen;
     let mut warnings = facts.warnings(chosen, saves, &moving);
     warnings.append(&mut g.warnings);
     g.warnings = warnings;

@@ -17,7 +17,7 @@ use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, so
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
-use crate::sensitivity::{Gradient, SavedLoss};
+use crate::sensitivity::{Gradient, SavedLoss, SensAlg};
 use crate::solve::DenseOutput;
 use crate::{Algorithm, Model, Problem, SolveOptions, Tolerance};
 use std::cell::Cell;
@@ -95,7 +95,7 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
     jumps.add_to(&mut mu);
-    Ok(Gradient { loss: value, dp: mu, du0: sweep.z, stats, warnings: Vec::new() })
+    Ok(Gradient { loss: value, dp: mu, du0: sweep.z, stats, warnings: Vec::new(), sensealg: SensAlg::Auto })
 }
 
 struct Scratch {

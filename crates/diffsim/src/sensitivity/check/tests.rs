@@ -143,7 +143,14 @@ fn a_wrong_gradient_fails_the_check() {
 
 #[test]
 fn relative_errors_follow_their_definition() {
-    let gradient = |dp: Vec<f64>, du0: Vec<f64>| Gradient { loss: 0.0, dp, du0, stats: Default::default() };
+    let gradient = |dp: Vec<f64>, du0: Vec<f64>| Gradient {
+        loss: 0.0,
+        dp,
+        du0,
+        stats: Default::default(),
+        warnings: Vec::new(),
+        sensealg: SensAlg::Forward,
+    };
     // Relative to |fd|, and to 1e-8 of the largest |fd| where the reference is zero.
     let check = GradientCheck::new(gradient(vec![1.5, 1e-9], vec![0.0]), vec![1.0, 0.0, 0.0]).unwrap();
     assert_eq!(check.rel_err, vec![0.5, 1e-9 / 1e-8, 0.0]);
