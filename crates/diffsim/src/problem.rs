@@ -149,6 +149,21 @@ impl<M: Model> Problem<M> {
         Ok(Self { model, u0, p, tspan })
     }
 
+    /// Check the problem as [`Problem::new`] does: sizes against the model, finite values,
+    /// a non-empty finite span. The solves and gradients call it first, so a problem whose
+    /// public fields were changed after `new` is an error in the user's terms, not a panic
+    /// inside the model.
+    ///
+    /// ```
+    /// use diffsim::{models::Lorenz, Problem};
+    /// let mut prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap();
+    /// prob.p.push(1.0);
+    /// assert!(prob.validate().unwrap_err().to_string().contains("p has length 4"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        check_inputs(&self.model, &self.u0, &self.p, self.tspan)
+    }
+
     /// The same problem with other initial values and/or parameters (checked).
     pub fn remake(&self, u0: Option<Vec<f64>>, p: Option<Vec<f64>>) -> Result<Self>
     where

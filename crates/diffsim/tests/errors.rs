@@ -103,3 +103,101 @@ fn interpolation_outside_the_solution_is_an_error() {
     let e = no_dense.interpolate(0.5).unwrap_err();
     assert!(e.to_string().contains("dense(true)"), "{e}");
 }
+
+mod boundary {
+    //! Sizes and options checked where the user hands them over: no panics, no silent
+    //! truncation, errors in the user's terms.
+
+    use diffsim::models::LotkaVolterra;
+    use diffsim::sensitivity::{gradient, gradient_with_running_cost, Loss, RunningCost, SensAlg, VjpMethod};
+    use diffsim::{solve, Algorithm, DiffsimError, Model, Problem, RetCode, Scalar, SolveOptions, Tolerance};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn lv() -> Problem<LotkaVolterra> {
+        Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap()
+    }
+
+    /// `f(sensealg, alg)` for every sensealg (the adjoints with two VJPs) with Tsit5 and Rodas5P:
+    /// the cases that panicked or returned something other than the expected error.
+    fn every_method(mut f: impl FnMut(SensAlg, Algorithm) -> Result<(), String>) -> Vec<String> {
+        let mut bad = Vec::new();
+        for name in SensAlg::NAMES {
+            for vjp in [VjpMethod::Auto, VjpMethod::CompiledTape] {
+                for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
+                    let sensealg = SensAlg::from_name(name, vjp).unwrap();
+                    match catch_unwind(AssertUnwindSafe(|| f(sensealg, alg))) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(why)) => bad.push(format!("{name} {vjp:?} {alg}: {why}")),
+                        Err(_) => bad.push(format!("{name} {vjp:?} {alg}: panicked")),
+                    }
+                }
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn loss_data_of_the_wrong_length_is_an_error_for_every_method() {
+        let prob = lv();
+        // Two save times x two states: 4 values.
+        let opts = SolveOptions::default().rtol(1e-6).atol(1e-6).saveat_times(vec![0.5, 1.0]);
+        for (loss, name) in [
+            (Loss::Weighted(vec![1.0, 2.0, 3.0].into()), "Weighted"),
+            (Loss::squared_error(vec![1.0; 5]), "SquaredError"),
+        ] {
+            let bad = every_method(|sensealg, alg| match gradient(&prob, alg, &opts, &loss, sensealg) {
+                Err(e @ DiffsimError::SizeMismatch { expected: 4, .. }) if e.to_string().contains(name) => Ok(()),
+                other => Err(format!("{other:?}")),
+            });
+            assert!(bad.is_empty(), "{name}:\n{}", bad.join("\n"));
+        }
+    }
+
+    struct Prey;
+    impl RunningCost for Prey {
+        fn cost<T: Scalar>(&self, u: &[T], _p: &[T], _t: T) -> T {
+            u[0]
+        }
+    }
+
+    #[test]
+    fn loss_data_of_the_wrong_length_is_an_error_with_a_running_cost() {
+        let prob = lv();
+        let opts = SolveOptions::default().saveat_times(vec![0.5]);
+        for sensealg in [SensAlg::Forward, SensAlg::ForwardAd, SensAlg::Discrete(VjpMethod::Auto)] {
+            let loss = Loss::Weighted(vec![1.0; 4].into());
+            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &loss, &Prey, sensealg).unwrap_err();
+            assert!(matches!(e, DiffsimError::SizeMismatch { expected: 2, got: 4, .. }), "{sensealg:?}: {e}");
+            assert!(e.to_string().contains("Weighted"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_problem_changed_to_the_wrong_sizes_is_an_error_for_every_method() {
+        let opts = SolveOptions::default().saveat_times(vec![0.5, 1.0]);
+        let edits: [(&str, fn(&mut Problem<LotkaVolterra>)); 4] = [
+            ("p", |prob| prob.p.push(1.0)),
+            ("p", |prob| {
+                prob.p.pop();
+            }),
+            ("u0", |prob| prob.u0.push(1.0)),
+            ("u0", |prob| prob.u0[1] = f64::NAN),
+        ];
+        for (what, edit) in edits {
+            let mut prob = lv();
+            edit(&mut prob);
+            let bad = every_method(|sensealg, alg| match gradient(&prob, alg, &opts, &Loss::Sum, sensealg) {
+                Err(DiffsimError::SizeMismatch { what: w, expected, .. }) if w == what => {
+                    let model = if what == "p" { 4 } else { 2 };
+                    (expected == model).then_some(()).ok_or(format!("expected {expected}"))
+                }
+                Err(DiffsimError::NonFinite { what: w, index: 1 }) if w == what => Ok(()),
+                other => Err(format!("{other:?}")),
+            });
+            assert!(bad.is_empty(), "{what}:\n{}", bad.join("\n"));
+            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &Prey, SensAlg::Forward);
+            assert!(e.is_err(), "{what}: running cost");
+            assert!(solve(&prob, Algorithm::Tsit5, &opts).is_err(), "{what}: solve");
+        }
+    }
+}
