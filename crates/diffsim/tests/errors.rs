@@ -200,4 +200,23 @@ mod boundary {
             assert!(solve(&prob, Algorithm::Tsit5, &opts).is_err(), "{what}: solve");
         }
     }
+
+    #[test]
+    fn checkpointing_runs_on_a_reversed_span() {
+        // Lotka-Volterra is conservative: backwards in time it is as tame as forwards.
+        let prob = Problem::new(LotkaVolterra, vec![1.2, 0.8], vec![1.5, 1.0, 3.0, 1.0], (6.0, 0.0)).unwrap();
+        let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![4.5, 2.0, 0.0]);
+        let loss = Loss::SumSq;
+        let run = |s| gradient(&prob, Algorithm::Tsit5, &opts, &loss, s).unwrap();
+        let checkpointed = run(SensAlg::Checkpointing(VjpMethod::Auto));
+        assert!(checkpointed.stats.naccept > 2 * diffsim::sensitivity::STEPS_PER_CHECKPOINT);
+        for reference in [SensAlg::Interpolating(VjpMethod::Auto), SensAlg::Forward] {
+            let r = run(reference);
+            let scale = r.dp.iter().chain(&r.du0).fold(0.0f64, |m, x| m.max(x.abs()));
+            for (a, b) in checkpointed.dp.iter().chain(&checkpointed.du0).zip(r.dp.iter().chain(&r.du0)) {
+                assert!((a - b).abs() <= 1e-6 * scale, "{reference:?}: {a} vs {b}");
+            }
+        }
+    }
+
 }
