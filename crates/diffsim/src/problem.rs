@@ -60,7 +60,8 @@ pub trait Model: Send + Sync {
     fn vjp(&self, _w: &[f64], _u: &[f64], _p: &[f64], _t: f64, _du: &mut [f64], _dp: &mut [f64]) -> bool {
         false
     }
-    /// Whether [`Model::vjp`] is implemented (lets `VjpMethod::Auto` prefer it).
+    /// Whether [`Model::vjp`] is implemented. `VjpMethod::Auto` prefers a model's own VJP;
+    /// without this it finds one by calling `vjp` once with zero weights.
     fn has_vjp(&self) -> bool {
         false
     }

@@ -219,4 +219,40 @@ mod boundary {
         }
     }
 
+    /// `u' = -p u`, with a hand-written VJP but without `has_vjp`; counts its VJP calls.
+    #[derive(Default)]
+    struct VjpOnly(std::sync::atomic::AtomicUsize);
+    impl Model for VjpOnly {
+        fn n_states(&self) -> usize {
+            1
+        }
+        fn n_params(&self) -> usize {
+            1
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+            du[0] = -p[0] * u[0];
+        }
+        fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            du[0] -= p[0] * w[0];
+            dp[0] -= u[0] * w[0];
+            true
+        }
+    }
+
+    #[test]
+    fn a_model_vjp_is_used_without_has_vjp() {
+        let prob = Problem::new(VjpOnly::default(), vec![2.0], vec![0.7], (0.0, 1.0)).unwrap();
+        let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![1.0]);
+        // L = u(1) = u0 exp(-p): dL/dp = -u0 exp(-p), dL/du0 = exp(-p).
+        let e = (-0.7f64).exp();
+        for vjp in [VjpMethod::Auto, VjpMethod::Model] {
+            let before = prob.model.0.load(std::sync::atomic::Ordering::Relaxed);
+            let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Interpolating(vjp)).unwrap();
+            assert!((g.dp[0] + 2.0 * e).abs() < 1e-8 && (g.du0[0] - e).abs() < 1e-8, "{vjp:?}: {g:?}");
+            // The model's VJP did the adjoint's work (the probe is one call).
+            assert!(prob.model.0.load(std::sync::atomic::Ordering::Relaxed) - before > 10, "{vjp:?}");
+        }
+    }
+
 }
