@@ -255,4 +255,30 @@ mod boundary {
         }
     }
 
+    /// `u' = sqrt(u) - 1`: from u = 0 every step leaves the model's domain (u < 0).
+    struct SqrtDecay;
+    impl Model for SqrtDecay {
+        fn n_states(&self) -> usize {
+            1
+        }
+        fn n_params(&self) -> usize {
+            0
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+            du[0] = u[0].sqrt() - T::one();
+        }
+    }
+
+    #[test]
+    fn a_solve_that_cannot_step_ends_quickly_with_its_partial_solution() {
+        for t0 in [0.0, 1.0, -1.0] {
+            let prob = Problem::new(SqrtDecay, vec![0.0], vec![], (t0, t0 + 1.0)).unwrap();
+            let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default()).unwrap();
+            // The solution has no real continuation past t0: a NaN state, not a small step.
+            assert_eq!(sol.retcode, RetCode::Unstable, "t0 = {t0}");
+            assert!(sol.stats.nsteps < 100, "t0 = {t0}: {} attempts", sol.stats.nsteps);
+            assert_eq!((sol.t.as_slice(), sol.u_flat.as_slice(), sol.t_reached), (&[t0][..], &[0.0][..], t0));
+        }
+    }
+
 }
