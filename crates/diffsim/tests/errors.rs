@@ -281,4 +281,19 @@ mod boundary {
         }
     }
 
+    #[test]
+    fn tolerances_below_the_precision_are_errors() {
+        let prob = lv();
+        for rtol in [Tolerance::Scalar(1e-15), Tolerance::Scalar(1e-16), Tolerance::PerComponent(vec![1e-8, 1e-17])] {
+            let opts = SolveOptions::default().rtol(rtol);
+            let e = solve(&prob, Algorithm::Tsit5, &opts).unwrap_err();
+            assert!(matches!(e, DiffsimError::InvalidTolerance(_)), "{e}");
+            assert!(e.to_string().contains("smallest usable rtol is 2.2e-14"), "{e}");
+        }
+        // Pure absolute control (rtol = 0) and the tightest usable rtol are fine.
+        for rtol in [0.0, 100.0 * f64::EPSILON] {
+            let sol = solve(&prob, Algorithm::Vern7, &SolveOptions::default().rtol(rtol).atol(1e-12)).unwrap();
+            assert!(sol.retcode.is_success(), "{rtol}");
+        }
+    }
 }
