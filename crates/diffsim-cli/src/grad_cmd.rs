@@ -62,13 +62,13 @@ pub fn run(a: &GradArgs) -> Result<(), String> {
     let (prob, alg, mut opts) = solve_cmd::setup(&solve_args)?;
     if matches!(opts.saveat, SaveAt::EveryStep) {
         // A loss needs fixed data times: default to 11 points across the span.
-        let (t0, t1) = prob.tspan;
+        let (t0, t1) = prob.tspan();
         opts = opts.saveat_times((0..=10).map(|i| t0 + (t1 - t0) * i as f64 / 10.0).collect());
     }
     // Through the `ZooModel` enum itself, not each concrete model (as `solve` does): every
     // model type instantiates the whole gradient stack, and eight of them made this binary
     // the slowest build in CI, for a match per right-hand side at run time.
-    Run { a, prob: &prob, alg, opts: &opts, loss, sensealg }.visit(prob.model)
+    Run { a, prob: &prob, alg, opts: &opts, loss, sensealg }.visit(*prob.model())
 }
 
 struct Run<'a> {
@@ -83,7 +83,7 @@ struct Run<'a> {
 impl ZooVisitor for Run<'_> {
     type Output = Result<(), String>;
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
-        let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
+        let prob = Problem::new(model, self.prob.u0().to_vec(), self.prob.p().to_vec(), self.prob.tspan())
             .map_err(|e| e.to_string())?;
         let (g, secs) = timed(self.a.solve.repeat, || gradient(&prob, self.alg, self.opts, &self.loss, self.sensealg));
         let g = g.map_err(|e| e.to_string())?;
@@ -93,7 +93,7 @@ impl ZooVisitor for Run<'_> {
         }
         let sensealg = g.sensealg;
         let vjp = match sensealg.vjp() {
-            Some(v) => v.resolve(&prob.model).map_err(|e| e.to_string())?.name(),
+            Some(v) => v.resolve(prob.model()).map_err(|e| e.to_string())?.name(),
             None => "none",
         };
         let check = if self.a.check {

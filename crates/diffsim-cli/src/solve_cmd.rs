@@ -102,7 +102,7 @@ pub fn setup(a: &SolveArgs) -> Result<(Problem<ZooModel>, Algorithm, SolveOption
         let stops = parse::list("--tstops", s)?;
         // The library skips stops outside the span (a model's breakpoints may lie beyond a
         // shorter span); a stop typed on the command line outside it is a mistake.
-        let (t0, t1) = prob.tspan;
+        let (t0, t1) = prob.tspan();
         if let Some(t) = stops.iter().find(|&&t| (t - t0) * (t1 - t0) < 0.0 || (t - t1) * (t0 - t1) < 0.0) {
             return Err(format!("--tstops: {t} lies outside the span {t0},{t1}"));
         }
@@ -143,7 +143,7 @@ pub fn stats_json(s: &Stats) -> Value {
 
 pub fn run(a: &SolveArgs) -> Result<(), String> {
     let (prob, alg, opts) = setup(a)?;
-    prob.model.visit(Run { a, prob: &prob, alg, opts: &opts })
+    prob.model().visit(Run { a, prob: &prob, alg, opts: &opts })
 }
 
 /// Runs the command on the concrete model type (no enum dispatch inside the solver).
@@ -157,7 +157,7 @@ struct Run<'a> {
 impl ZooVisitor for Run<'_> {
     type Output = Result<(), String>;
     fn visit<M: Model + Clone + 'static>(self, model: M) -> Self::Output {
-        let prob = Problem::new(model, self.prob.u0.clone(), self.prob.p.clone(), self.prob.tspan)
+        let prob = Problem::new(model, self.prob.u0().to_vec(), self.prob.p().to_vec(), self.prob.tspan())
             .map_err(|e| e.to_string())?;
         run_concrete(self.a, &prob, self.alg, self.opts)
     }
@@ -230,14 +230,14 @@ fn run_ensemble<M: Model + Clone>(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
     let members: Vec<Member> = (0..n)
         .map(|_| {
-            let p = prob.p.iter().map(|&x| x * 2f64.powf(rng.random_range(-1.0..=1.0))).collect();
+            let p = prob.p().iter().map(|&x| x * 2f64.powf(rng.random_range(-1.0..=1.0))).collect();
             Member { u0: None, p: Some(p) }
         })
         .collect();
     // Ensembles keep only what they are asked to save: by default the end point.
     let mut opts = opts.clone();
     if matches!(opts.saveat, diffsim::SaveAt::EveryStep) {
-        opts = opts.saveat_times(vec![prob.tspan.1]);
+        opts = opts.saveat_times(vec![prob.tspan().1]);
     }
     let (sols, secs) = timed(a.repeat, || solve_ensemble(prob, alg, &opts, &members));
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

@@ -237,7 +237,7 @@ fn finish<P: Physics + Clone>(
     // lv-ude: the truth and the recovered equations' own prediction.
     let (truth, discovered) = match &lv_in {
         Some((_, found)) => {
-            (lv_truth(&ex.fit.problem.u0, &fine)?, Some(found.predict(&fine).map_err(|e| e.to_string())?))
+            (lv_truth(ex.fit.problem.u0(), &fine)?, Some(found.predict(&fine).map_err(|e| e.to_string())?))
         }
         None => (Vec::new(), None),
     };
@@ -306,7 +306,7 @@ fn finish<P: Physics + Clone>(
         let mut recovered = [Vec::new(), Vec::new()];
         let mut nn = [0.0; 2];
         for (&t, u) in fine.iter().zip(truth.chunks(n)) {
-            ex.fit.problem.model.network_term(u, &p, &mut nn);
+            ex.fit.problem.model().network_term(u, &p, &mut nn);
             learned[0].push((t, nn[0]));
             learned[1].push((t, nn[1]));
             let eq = found.terms_at(u);
@@ -339,7 +339,7 @@ fn finish<P: Physics + Clone>(
         let equations_extrapolation =
             relative_rms_after(t_end, &fine, discovered.as_deref().unwrap_or_default(), &truth);
         // The recovered equations are a result worth keeping, like the parameters.
-        let model = &found.fit.problem.model;
+        let model = found.fit.problem.model();
         let vars = ["x", "y"];
         let terms_json: Vec<_> = model
             .terms()

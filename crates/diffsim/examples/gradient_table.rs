@@ -141,7 +141,7 @@ fn main() {
         SensAlg::ForwardAd,
     ];
     let mut prob = ex.fit.problem.clone();
-    prob.p.copy_from_slice(&ex.p0);
+    prob.set_p(&ex.p0).unwrap();
     row("spiral NODE (252 p) Tsit5", &prob, ex.fit.alg, &ex.fit.opts, &ex.fit.loss, &nn, budget);
 
     for n in [64, 128] {

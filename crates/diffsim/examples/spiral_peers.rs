@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut grad = vec![0.0; ex.p0.len()];
     for (label, p) in &param_sets {
         let forward_steps = {
-            ex.fit.problem.p.copy_from_slice(p);
+            ex.fit.problem.set_p(p)?;
             diffsim::solve(&ex.fit.problem, ex.fit.alg, &ex.fit.opts)?.stats
         };
         for sensealg in methods {
@@ -110,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let seconds = start.elapsed().as_secs_f64();
         let final_loss = ex.fit.loss(&report.final_x);
         let steps = {
-            ex.fit.problem.p.copy_from_slice(&report.final_x);
+            ex.fit.problem.set_p(&report.final_x)?;
             diffsim::solve(&ex.fit.problem, ex.fit.alg, &ex.fit.opts)?.stats.nsteps
         };
         println!(

@@ -60,7 +60,8 @@ pub trait Model: Send + Sync {
     fn vjp(&self, _w: &[f64], _u: &[f64], _p: &[f64], _t: f64, _du: &mut [f64], _dp: &mut [f64]) -> bool {
         false
     }
-    /// Whether [`Model::vjp`] is implemented (lets `VjpMethod::Auto` prefer it).
+    /// Whether [`Model::vjp`] is implemented. `VjpMethod::Auto` prefers a model's own VJP;
+    /// without this it finds one by calling `vjp` once with zero weights.
     fn has_vjp(&self) -> bool {
         false
     }
@@ -121,25 +122,45 @@ pub trait Model: Send + Sync {
     }
 }
 
-/// A model with its initial state, parameters and time span.
+/// A model with its initial state, parameters and time span, checked when built and
+/// whenever they change (the fields are read through accessors and set through checked
+/// setters, so a problem never holds inputs its model cannot take).
 ///
 /// ```
 /// use diffsim::{models::Lorenz, Problem};
-/// let prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap();
-/// assert_eq!(prob.u0.len(), 3);
-/// // Sizes are checked: Lorenz has three states.
+/// let mut prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap();
+/// assert_eq!(prob.u0().len(), 3);
+/// // Sizes are checked: Lorenz has three states and three parameters.
 /// assert!(Problem::new(Lorenz, vec![1.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).is_err());
+/// assert!(prob.set_p(&[10.0, 28.0]).is_err());
+/// prob.set_p(&[10.0, 20.0, 8.0 / 3.0]).unwrap();
+/// assert_eq!(prob.p()[1], 20.0);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Problem<M> {
+    pub(crate) model: M,
+    pub(crate) u0: Vec<f64>,
+    pub(crate) p: Vec<f64>,
+    pub(crate) tspan: (f64, f64),
+}
+
+impl<M> Problem<M> {
     /// The model.
-    pub model: M,
-    /// Initial state at `tspan.0`.
-    pub u0: Vec<f64>,
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+    /// Initial state at `tspan().0`.
+    pub fn u0(&self) -> &[f64] {
+        &self.u0
+    }
     /// Parameters.
-    pub p: Vec<f64>,
+    pub fn p(&self) -> &[f64] {
+        &self.p
+    }
     /// Start and end time; the end may lie before the start (integration backwards).
-    pub tspan: (f64, f64),
+    pub fn tspan(&self) -> (f64, f64) {
+        self.tspan
+    }
 }
 
 impl<M: Model> Problem<M> {
@@ -147,6 +168,28 @@ impl<M: Model> Problem<M> {
     pub fn new(model: M, u0: Vec<f64>, p: Vec<f64>, tspan: (f64, f64)) -> Result<Self> {
         check_inputs(&model, &u0, &p, tspan)?;
         Ok(Self { model, u0, p, tspan })
+    }
+
+    /// Replace the parameters in place (checked as in [`Problem::new`]; no allocation, for
+    /// loops over many parameter values).
+    pub fn set_p(&mut self, p: &[f64]) -> Result<()> {
+        check_inputs(&self.model, &self.u0, p, self.tspan)?;
+        self.p.copy_from_slice(p);
+        Ok(())
+    }
+
+    /// Replace the initial state in place (checked as in [`Problem::new`]).
+    pub fn set_u0(&mut self, u0: &[f64]) -> Result<()> {
+        check_inputs(&self.model, u0, &self.p, self.tspan)?;
+        self.u0.copy_from_slice(u0);
+        Ok(())
+    }
+
+    /// Check the problem as [`Problem::new`] does: sizes against the model, finite values,
+    /// a non-empty finite span. The gradients call it first: the library's own code may
+    /// change the fields after `new` (a fit writes the optimizer's parameters).
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_inputs(&self.model, &self.u0, &self.p, self.tspan)
     }
 
     /// The same problem with other initial values and/or parameters (checked).
@@ -186,4 +229,55 @@ pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], ts
         return Err(DiffsimError::InvalidSpan { t0, t1, why: "the span is empty (t0 == t1)" });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::LotkaVolterra;
+    use crate::sensitivity::{gradient, gradient_with_running_cost, Loss, RunningCost, SensAlg, VjpMethod};
+    use crate::{solve, Algorithm, SolveOptions};
+
+    struct Prey;
+    impl RunningCost for Prey {
+        fn cost<T: Scalar>(&self, u: &[T], _p: &[T], _t: T) -> T {
+            u[0]
+        }
+    }
+
+    /// The library's own code may write the fields (a fit sets the optimizer's parameters):
+    /// every gradient and solve checks the problem first, in the user's terms.
+    #[test]
+    fn a_problem_changed_after_new_is_an_error_for_every_method() {
+        let opts = SolveOptions::default().saveat_times(vec![0.5, 1.0]);
+        type Edit = fn(&mut Problem<LotkaVolterra>);
+        let edits: [(&str, Edit); 4] = [
+            ("p", |prob| prob.p.push(1.0)),
+            ("p", |prob| {
+                prob.p.pop();
+            }),
+            ("u0", |prob| prob.u0.push(1.0)),
+            ("u0", |prob| prob.u0[1] = f64::NAN),
+        ];
+        for (what, edit) in edits {
+            let mut prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
+            edit(&mut prob);
+            let expected = if what == "p" { 4 } else { 2 };
+            let in_user_terms = |e: DiffsimError| match e {
+                DiffsimError::SizeMismatch { what: w, expected: x, .. } => w == what && x == expected,
+                DiffsimError::NonFinite { what: w, index } => w == what && index == 1,
+                _ => false,
+            };
+            for name in SensAlg::NAMES {
+                for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
+                    let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
+                    let e = gradient(&prob, alg, &opts, &Loss::Sum, sensealg).unwrap_err();
+                    assert!(in_user_terms(e.clone()), "{what} {name} {alg}: {e}");
+                }
+            }
+            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &Prey, SensAlg::Forward);
+            assert!(in_user_terms(e.unwrap_err()), "{what}: running cost");
+            assert!(in_user_terms(solve(&prob, Algorithm::Tsit5, &opts).unwrap_err()), "{what}: solve");
+        }
+    }
 }

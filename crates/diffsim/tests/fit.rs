@@ -24,7 +24,7 @@ fn neural_ode_gradient_by_every_method_matches_finite_differences() {
         })
         .collect();
     let scale = fd.iter().map(|x| x.abs()).fold(0.0, f64::max);
-    ex.fit.problem.p.copy_from_slice(&p0);
+    ex.fit.problem.set_p(&p0).unwrap();
     for sensealg in [
         SensAlg::Discrete(VjpMethod::Model),
         SensAlg::Discrete(VjpMethod::Forward),
@@ -82,8 +82,8 @@ fn lv_ude_learns_the_interaction_terms() {
         let found = examples::discover_lv(&mut ex, &report.best_x).unwrap();
         assert!(found.loss < 2.0 * report.best_loss, "refitted loss {} vs network {}", found.loss, report.best_loss);
         assert!(found.compared >= 4);
-        let terms = found.fit.problem.model.terms();
-        let library = found.fit.problem.model.library();
+        let terms = found.fit.problem.model().terms();
+        let library = found.fit.problem.model().library();
         let xy = (0..library.len()).find(|&j| library.exponents(j) == [1, 1]).unwrap();
         let (beta, gamma) = (examples::LV_PARAMS[1], examples::LV_PARAMS[2]);
         let c = &found.coefficients;

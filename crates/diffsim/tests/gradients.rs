@@ -13,16 +13,16 @@ fn finite_differences<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: 
     };
     let mut out = Vec::new();
     for which in 0..2 {
-        let base = if which == 0 { &prob.p } else { &prob.u0 };
+        let base = if which == 0 { prob.p() } else { prob.u0() };
         for i in 0..base.len() {
             let h = 1e-5 * base[i].abs().max(1.0);
-            let (mut up, mut down) = (base.clone(), base.clone());
+            let (mut up, mut down) = (base.to_vec(), base.to_vec());
             up[i] += h;
             down[i] -= h;
             let (lu, ld) = if which == 0 {
-                (eval(up, prob.u0.clone()), eval(down, prob.u0.clone()))
+                (eval(up, prob.u0().to_vec()), eval(down, prob.u0().to_vec()))
             } else {
-                (eval(prob.p.clone(), up), eval(prob.p.clone(), down))
+                (eval(prob.p().to_vec(), up), eval(prob.p().to_vec(), down))
             };
             out.push((lu - ld) / (2.0 * h));
         }
@@ -320,7 +320,7 @@ fn continuous_adjoints_and_forward_sensitivities_on_stiff_robertson() {
     }
     for sensealg in sensealgs {
         let g = gradient(&prob, Algorithm::Rodas5P, &opts, &loss, sensealg).unwrap();
-        let got: Vec<f64> = g.dp.iter().zip(&prob.p).map(|(d, p)| d * p).collect();
+        let got: Vec<f64> = g.dp.iter().zip(prob.p()).map(|(d, p)| d * p).collect();
         let e = worst_rel(&got, &fd);
         assert!(e < 1e-6, "{sensealg:?}: relative error {e:.2e}\n got {got:?}\n fd  {fd:?}");
     }
@@ -336,7 +336,7 @@ fn backsolve_goes_wrong_on_stiff_robertson_where_checkpointing_does_not() {
     let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).saveat_times(times.to_vec());
     let error = |sensealg| {
         gradient(&prob, Algorithm::Rodas5P, &opts, &loss, sensealg).map(|g| {
-            let got: Vec<f64> = g.dp.iter().zip(&prob.p).map(|(d, p)| d * p).collect();
+            let got: Vec<f64> = g.dp.iter().zip(prob.p()).map(|(d, p)| d * p).collect();
             worst_rel(&got, &fd)
         })
     };

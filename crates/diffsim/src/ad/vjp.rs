@@ -104,13 +104,15 @@ impl VjpMethod {
         Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// The method actually used for `model`: `Auto` resolved, `Model` checked.
+    /// The method actually used for `model`: `Auto` resolved, `Model` checked. A model
+    /// has a VJP of its own when [`Model::has_vjp`] says so or when its [`Model::vjp`]
+    /// reports success ([`offers_vjp`]).
     pub fn resolve<M: Model>(self, model: &M) -> Result<VjpMethod> {
         match self {
-            VjpMethod::Auto if model.has_vjp() => Ok(VjpMethod::Model),
+            VjpMethod::Auto | VjpMethod::Model if offers_vjp(model) => Ok(VjpMethod::Model),
             VjpMethod::Auto if model.n_states() + model.n_params() > AUTO_TAPE_ABOVE => Ok(VjpMethod::CompiledTape),
             VjpMethod::Auto => Ok(VjpMethod::Forward),
-            VjpMethod::Model if !model.has_vjp() => Err(DiffsimError::InvalidOption {
+            VjpMethod::Model => Err(DiffsimError::InvalidOption {
                 name: "vjp",
                 why: "this model has no hand-written VJP (Model::vjp); use forward, compiled-tape, tape or finite"
                     .into(),
@@ -118,6 +120,21 @@ impl VjpMethod {
             other => Ok(other),
         }
     }
+}
+
+/// Whether `model` has a VJP of its own: [`Model::has_vjp`] says so, or its [`Model::vjp`],
+/// called once with zero weights at the origin (states and parameters zero, `t = 0`),
+/// returns `true`. A model that writes `vjp` but forgets `has_vjp` then still gets its own
+/// VJP rather than AD in its place. Zero weights make the probe's accumulation zero, and it
+/// goes to scratch buffers anyway.
+pub(crate) fn offers_vjp<M: Model>(model: &M) -> bool {
+    if model.has_vjp() {
+        return true;
+    }
+    let (n, np) = (model.n_states(), model.n_params());
+    let (zeros_n, zeros_p) = (vec![0.0; n], vec![0.0; np]);
+    let (mut du, mut dp) = (vec![0.0; n], vec![0.0; np]);
+    model.vjp(&zeros_n, &zeros_n, &zeros_p, 0.0, &mut du, &mut dp)
 }
 
 /// Buffers for VJPs of one model, reused across calls (no allocation per product).
@@ -213,7 +230,7 @@ impl Vjp {
             VjpMethod::Model | VjpMethod::Auto => {
                 self.evals += 1;
                 if !model.vjp(w, u, p, t, du, dp) {
-                    // `resolve` checked has_vjp; a model that says yes but declines is served
+                    // `resolve` found a model VJP; one that declines at this point is served
                     // by forward mode rather than silently returning nothing.
                     self.forward(model, w, u, p, t, du, dp);
                 }
@@ -451,5 +468,37 @@ mod tests {
     fn model_method_requires_a_model_vjp() {
         assert!(Vjp::new(&Lorenz, VjpMethod::Model).is_err());
         assert_eq!(Vjp::new(&Lorenz, VjpMethod::Auto).unwrap().method(), VjpMethod::Forward);
+    }
+
+    /// `u' = -p u` with a hand-written VJP, without `has_vjp`.
+    struct VjpOnly;
+    impl Model for VjpOnly {
+        fn n_states(&self) -> usize {
+            1
+        }
+        fn n_params(&self) -> usize {
+            1
+        }
+        fn rhs<T: crate::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+            du[0] = -p[0] * u[0];
+        }
+        fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+            du[0] -= p[0] * w[0];
+            dp[0] -= u[0] * w[0];
+            true
+        }
+    }
+
+    #[test]
+    fn a_model_vjp_is_found_without_has_vjp() {
+        assert!(!VjpOnly.has_vjp());
+        for method in [VjpMethod::Auto, VjpMethod::Model] {
+            let mut vjp = Vjp::new(&VjpOnly, method).unwrap();
+            assert_eq!(vjp.method(), VjpMethod::Model, "{method:?}");
+            let (mut du, mut dp) = ([0.0], [0.0]);
+            vjp.apply(&VjpOnly, &[2.0], &[3.0], &[0.5], 0.0, &mut du, &mut dp);
+            // The model's own products, against the derivatives of -p u by hand.
+            assert_eq!((du, dp, vjp.evals), ([-1.0], [-6.0], 1), "{method:?}");
+        }
     }
 }

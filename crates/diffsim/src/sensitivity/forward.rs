@@ -168,6 +168,8 @@ pub(crate) fn forward_sensitivity<M: Model>(
     opts: &SolveOptions,
     loss: &impl SavedLoss,
 ) -> Result<Gradient> {
+    // Sizes in the user's terms (u0, p): past this point the only system is the augmented one.
+    problem.validate()?;
     let model = &problem.model;
     if model.mass_matrix().is_some() {
         return Err(DiffsimError::Unsupported {

@@ -26,18 +26,33 @@ impl Loss {
         Loss::SquaredError(data.into())
     }
 
-    /// Check that the loss fits `len` saved values.
+    /// Check that the loss fits `len` saved values (save times x states): the data of
+    /// `SquaredError` and the weights of `Weighted` must have exactly that length.
+    ///
+    /// ```
+    /// use diffsim::sensitivity::Loss;
+    /// assert!(Loss::Weighted(vec![1.0, 2.0].into()).check(2).is_ok());
+    /// let e = Loss::Weighted(vec![1.0, 2.0].into()).check(4).unwrap_err();
+    /// assert!(e.to_string().contains("Weighted"));
+    /// ```
     pub fn check(&self, len: usize) -> Result<()> {
-        match self {
-            Loss::SquaredError(d) if d.len() != len => {
-                Err(DiffsimError::SizeMismatch { what: "loss data (save times x states)", expected: len, got: d.len() })
-            }
-            _ => Ok(()),
+        let (what, got) = match self {
+            Loss::SquaredError(d) => ("Loss::SquaredError data (save times x states)", d.len()),
+            Loss::Weighted(w) => ("Loss::Weighted weights (save times x states)", w.len()),
+            Loss::Sum | Loss::SumSq => return Ok(()),
+        };
+        if got != len {
+            return Err(DiffsimError::SizeMismatch { what, expected: len, got });
         }
+        Ok(())
     }
 
-    /// Evaluate on saved values of any number type.
+    /// Evaluate on saved values of any number type. Values that do not fit the loss's data
+    /// ([`Loss::check`]) give NaN, never a loss of the data's first values only.
     pub fn evaluate<T: Scalar>(&self, values: &[T]) -> T {
+        if self.check(values.len()).is_err() {
+            return T::from_f64(f64::NAN);
+        }
         let mut acc = T::zero();
         match self {
             Loss::Sum => values.iter().for_each(|&v| acc += v),
@@ -56,7 +71,13 @@ impl Loss {
     }
 
     /// The loss and its gradient with respect to every saved value (`out`, same length).
+    /// Lengths that do not fit ([`Loss::check`], or `out` not as long as `values`) give NaN
+    /// in the loss and in every entry of `out`.
     pub fn value_and_gradient(&self, values: &[f64], out: &mut [f64]) -> f64 {
+        if self.check(values.len()).is_err() || out.len() != values.len() {
+            out.fill(f64::NAN);
+            return f64::NAN;
+        }
         match self {
             Loss::Sum => out.fill(1.0),
             Loss::SumSq => out.copy_from_slice(values),
@@ -95,5 +116,18 @@ mod tests {
             }
         }
         assert!(Loss::squared_error(vec![0.0; 2]).check(3).is_err());
+    }
+
+    #[test]
+    fn lengths_that_do_not_fit_give_nan_not_a_panic() {
+        for loss in [Loss::squared_error(vec![1.0; 2]), Loss::Weighted(vec![2.0; 2].into())] {
+            assert!(loss.check(3).is_err() && loss.check(2).is_ok(), "{loss:?}");
+            assert!(loss.evaluate(&[1.0f64; 3]).is_nan(), "{loss:?}");
+            let mut out = [0.0; 3];
+            assert!(loss.value_and_gradient(&[1.0; 3], &mut out).is_nan(), "{loss:?}");
+            assert!(out.iter().all(|x| x.is_nan()), "{loss:?}");
+        }
+        let mut short = [0.0; 1];
+        assert!(Loss::Sum.value_and_gradient(&[1.0; 2], &mut short).is_nan());
     }
 }

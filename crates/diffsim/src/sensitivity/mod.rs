@@ -86,7 +86,7 @@ pub use running_cost::RunningCost;
 use running_cost::{augmented_options, CostLoss, SavedLoss, WithCost};
 
 use crate::error::{DiffsimError, Result};
-use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, Scalar, Solution, SolveOptions, Stats};
+use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, SaveAt, Scalar, Solution, SolveOptions, Stats};
 
 /// How the gradient is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,7 +317,7 @@ pub fn gradient<M: Model>(
     loss: &Loss,
     sensealg: SensAlg,
 ) -> Result<Gradient> {
-    discrete::check_saveat(opts)?;
+    check_request(problem, opts, loss)?;
     dispatch(problem, alg, opts, loss, sensealg)
 }
 
@@ -348,7 +348,7 @@ pub fn gradient_with_running_cost<M: Model, C: RunningCost>(
     cost: &C,
     sensealg: SensAlg,
 ) -> Result<Gradient> {
-    discrete::check_saveat(opts)?;
+    check_request(problem, opts, loss)?;
     let n = problem.u0.len();
     let mut u0 = problem.u0.clone();
     u0.push(0.0);
@@ -357,6 +357,18 @@ pub fn gradient_with_running_cost<M: Model, C: RunningCost>(
     let mut g = dispatch(&augmented, alg, &aug_opts, &CostLoss { inner: loss, n, saves }, sensealg)?;
     g.du0.truncate(n);
     Ok(g)
+}
+
+/// What every gradient checks before any solve, in the user's terms: the problem (its
+/// public fields may have changed since [`Problem::new`]), fixed save times, and the loss's
+/// data against them (save times x states).
+fn check_request<M: Model>(problem: &Problem<M>, opts: &SolveOptions, loss: &Loss) -> Result<()> {
+    problem.validate()?;
+    discrete::check_saveat(opts)?;
+    if let SaveAt::Times(times) = &opts.saveat {
+        loss.check(times.len() * problem.model.n_states())?;
+    }
+    Ok(())
 }
 
 fn dispatch<M: Model>(

@@ -265,7 +265,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             stats.nreject += 1;
             after_reject = true;
             h = h_try * controller.reject(e);
-            let floor = opts.dt_min.max(4.0 * f64::EPSILON * t.abs());
+            let floor = opts.dt_min.max(4.0 * f64::EPSILON * t.abs().max(t0.abs()).max(t1.abs()));
             if h.abs() < floor || !opts.adaptive {
                 break if finite { RetCode::DtLessThanMin } else { RetCode::Unstable };
             }

@@ -233,9 +233,26 @@ impl SolveOptions {
         self
     }
 
+    /// The smallest usable positive relative tolerance: 100 machine epsilons of `f64`.
+    /// Below it the error estimate is rounding noise, and a solve would take steps at
+    /// the precision floor until it runs out of attempts. An `rtol` of 0 (absolute error
+    /// control only, with a positive `atol`) is allowed.
+    pub const MIN_RTOL: f64 = 100.0 * f64::EPSILON;
+
     /// Check everything that does not depend on the model.
     pub(crate) fn validate(&self, tspan: (f64, f64)) -> Result<()> {
         let bad = |name, why: String| Err(DiffsimError::InvalidOption { name, why });
+        let rtols = match &self.rtol {
+            Tolerance::Scalar(r) => std::slice::from_ref(r),
+            Tolerance::PerComponent(v) => v.as_slice(),
+        };
+        if let Some(r) = rtols.iter().find(|&&r| r > 0.0 && r < Self::MIN_RTOL) {
+            return Err(DiffsimError::InvalidTolerance(format!(
+                "rtol = {r:e} is below what f64 arithmetic resolves; the smallest usable rtol is {:.1e} \
+                 (or 0 for absolute error control with atol alone)",
+                Self::MIN_RTOL
+            )));
+        }
         if let (Tolerance::Scalar(r), Tolerance::Scalar(a)) = (&self.rtol, &self.atol) {
             if *r == 0.0 && *a == 0.0 {
                 return Err(DiffsimError::InvalidTolerance(

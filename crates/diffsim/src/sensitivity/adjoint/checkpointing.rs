@@ -45,7 +45,8 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     let mut keep = |t: f64, u: &[f64]| {
         steps += 1;
         if steps % STEPS_PER_CHECKPOINT == 0 && t != t1 {
-            checkpoints.push(Checkpoint { t, h: Some(t - t_prev), u: u.to_vec() });
+            // A step size is a magnitude (the span may run backwards).
+            checkpoints.push(Checkpoint { t, h: Some((t - t_prev).abs()), u: u.to_vec() });
         }
         t_prev = t;
         true
