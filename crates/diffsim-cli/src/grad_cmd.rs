@@ -17,7 +17,8 @@ pub struct GradArgs {
     pub loss: String,
     /// forward, forward-ad, forward-ad-value-norm, backsolve, interpolating, checkpointing,
     /// quadrature, discrete, discrete-checkpointing, or auto (explicit methods: forward-ad for at most 8 parameters
-    /// plus states, else discrete; stiff methods: interpolating; never backsolve).
+    /// plus states, else discrete; stiff methods: interpolating, discrete from 32 states; never the
+    /// discrete adjoint for a model that switches on its state; never backsolve).
     #[arg(long, default_value = "auto")]
     pub sensealg: String,
     /// How adjoints get vector-Jacobian products: model (its own), forward (forward-mode
