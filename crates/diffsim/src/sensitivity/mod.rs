@@ -204,9 +204,11 @@ impl SensAlg {
             return self;
         }
         // The discrete adjoint is exact for the solver's steps, but at a kink in the state
-        // those steps do not control the sensitivities' error; a model that may switch
-        // there (or hides its branches) gets a continuous adjoint.
-        let discrete_reliable = !facts.branching.on_state() && !facts.branching.hidden;
+        // those steps do not control the sensitivities' error; a model seen to switch there
+        // gets a continuous adjoint. (One that hides its values from the recording, such as
+        // a network with a custom activation given as plain functions, is not assumed to
+        // switch: that would cost the neural ODEs their fastest method.)
+        let discrete_reliable = !facts.branching.on_state();
         let small = facts.n + facts.np <= 8;
         match alg {
             // The switching solver: only the continuous adjoints follow its change of method.

@@ -24,6 +24,14 @@ impl From<Vec<f64>> for Tolerance {
 }
 
 impl Tolerance {
+    /// The smallest value (the scalar itself, or the tightest component).
+    pub(crate) fn smallest(&self) -> f64 {
+        match self {
+            Tolerance::Scalar(x) => *x,
+            Tolerance::PerComponent(v) => v.iter().copied().fold(f64::INFINITY, f64::min),
+        }
+    }
+
     /// Expand to one value per component, checking the values.
     pub(crate) fn expand(&self, n: usize, name: &'static str) -> Result<Vec<f64>> {
         let v = match self {

@@ -72,9 +72,8 @@ fn backward_options(opts: &SolveOptions, n_u: usize, m: usize) -> SolveOptions {
     let widen = |tol: &Tolerance| match tol {
         Tolerance::Scalar(x) => Tolerance::Scalar(*x),
         Tolerance::PerComponent(v) => {
-            let smallest = v.iter().copied().fold(f64::INFINITY, f64::min);
             let own = v.iter().copied().take(n_u);
-            Tolerance::PerComponent(own.chain(std::iter::repeat(smallest)).take(m).collect())
+            Tolerance::PerComponent(own.chain(std::iter::repeat(tol.smallest())).take(m).collect())
         }
     };
     SolveOptions { error_states: None, rtol: widen(&opts.rtol), atol: widen(&opts.atol), ..opts.clone() }

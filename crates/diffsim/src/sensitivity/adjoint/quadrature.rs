@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss, SensAlg};
 use crate::solve::DenseOutput;
-use crate::{Algorithm, Model, Problem, SolveOptions, Tolerance};
+use crate::{Algorithm, Model, Problem, SolveOptions};
 use std::cell::Cell;
 
 /// The 7-point Gauss-Kronrod rule on [-1, 1]: nodes and weights of the Kronrod rule, and
@@ -56,11 +56,7 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: false, tstops: &tstops };
     let back_alg = backward_alg(alg, sol.alg);
     let back_opts = backward_options(opts, 0, n);
-    let smallest = |tol: &Tolerance| match tol {
-        Tolerance::Scalar(x) => *x,
-        Tolerance::PerComponent(v) => v.iter().copied().fold(f64::INFINITY, f64::min),
-    };
-    let tol = (smallest(&opts.rtol), smallest(&opts.atol));
+    let tol = (opts.rtol.smallest(), opts.atol.smallest());
 
     let mut mu = vec![0.0; np];
     let mut scratch = Scratch {
