@@ -4,6 +4,9 @@ use diffsim::models::ZooModel;
 use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Model, Problem, SolveOptions};
 
+#[path = "gradients/matrix.rs"]
+mod matrix;
+
 /// Central differences of the loss of tight Vern7 solves, for p then u0.
 fn finite_differences<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: &Loss) -> Vec<f64> {
     let opts = SolveOptions::default().rtol(1e-13).atol(1e-13).saveat_times(times.to_vec());
@@ -174,16 +177,30 @@ fn discrete_adjoint_through_dense_output() {
 /// and `a`. `WithNet`: `u' = A u + MLP(u)`, a small network inside the right-hand side.
 /// `LvWithIntegral`: Lotka-Volterra with the running cost's integral written out as a third
 /// state by hand, the independent reference for the running-cost gradients.
+/// `UndeclaredSwitch`: Lotka-Volterra whose prey rate switches from `p[0]` to `p[4]` at
+/// t = 1.5, a switch no tstop declares. `MovingSwitch`: its prey rate switches from `p[0]`
+/// to `p[1]` at `t = p[3]`, a tstop. `SaturatingSpring`: `x'' = -k min(x, c)`, a kink in the
+/// state. `Chain`: `u_i' = -a_i u_i + b_i u_{i-1} + c_i` with `u_{-1} = 1`, three parameters
+/// per state.
 #[derive(Clone)]
 enum Custom {
     Driven,
     WithNet(diffsim::nn::Mlp),
     LvWithIntegral,
+    UndeclaredSwitch,
+    MovingSwitch,
+    SaturatingSpring,
+    Chain,
 }
+
+/// States of `Custom::Chain`.
+const CHAIN: usize = 7;
+
 impl Model for Custom {
     fn n_states(&self) -> usize {
         match self {
             Custom::LvWithIntegral => 3,
+            Custom::Chain => CHAIN,
             _ => 2,
         }
     }
@@ -191,11 +208,40 @@ impl Model for Custom {
         match self {
             Custom::Driven => 3,
             Custom::WithNet(net) => net.n_params(),
-            Custom::LvWithIntegral => 4,
+            Custom::LvWithIntegral | Custom::MovingSwitch => 4,
+            Custom::UndeclaredSwitch => 5,
+            Custom::SaturatingSpring => 2,
+            Custom::Chain => 3 * CHAIN,
+        }
+    }
+    fn tstops(&self, p: &[f64]) -> Vec<f64> {
+        match self {
+            Custom::MovingSwitch => vec![p[3]],
+            _ => Vec::new(),
         }
     }
     fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         match self {
+            Custom::UndeclaredSwitch => {
+                let a = if t <= T::from_f64(1.5) { p[0] } else { p[4] };
+                du[0] = a * u[0] - p[1] * u[0] * u[1];
+                du[1] = -p[2] * u[1] + p[3] * u[0] * u[1];
+            }
+            Custom::MovingSwitch => {
+                let a = if t <= p[3] { p[0] } else { p[1] };
+                du[0] = a * u[0] - u[0] * u[1];
+                du[1] = -p[2] * u[1] + u[0] * u[1];
+            }
+            Custom::SaturatingSpring => {
+                du[0] = u[1];
+                du[1] = -p[0] * u[0].min(p[1]);
+            }
+            Custom::Chain => {
+                for i in 0..CHAIN {
+                    let upstream = if i == 0 { T::one() } else { u[i - 1] };
+                    du[i] = -p[3 * i] * u[i] + p[3 * i + 1] * upstream + p[3 * i + 2];
+                }
+            }
             Custom::Driven => {
                 du[0] = u[1];
                 du[1] = -p[0] * u[0] - p[1] * u[1] + p[2] * t.sin() * u[0];

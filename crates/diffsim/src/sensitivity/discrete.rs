@@ -39,7 +39,7 @@ use super::records::{RecordStore, Recording};
 use super::switches::JumpTerms;
 #[cfg(doc)]
 use super::STEPS_PER_CHECKPOINT;
-use super::{Gradient, SavedLoss, SensAlg};
+use super::{Gradient, SavedLoss};
 
 /// The tableau of an explicit algorithm.
 fn explicit_tableau(alg: Algorithm) -> Option<&'static ExplicitTableau> {
@@ -193,7 +193,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
     }
     stats.nf += sweep.vjp.evals;
     jumps.add_to(&mut sweep.dp);
-    Ok(Gradient { loss: value, dp: sweep.dp, du0: lambda, stats, warnings: Vec::new(), sensealg: SensAlg::Auto })
+    Ok(Gradient::computed(value, sweep.dp, lambda, stats))
 }
 
 /// A step whose error estimate is below this (squared, in units of the tolerance) was not

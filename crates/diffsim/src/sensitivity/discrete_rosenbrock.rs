@@ -40,7 +40,7 @@ use crate::{solve, Algorithm, Model, Problem, SolveOptions, Stats};
 use super::discrete::{add, attribute_saves, values_left_steps_unchecked, SavedAt};
 use super::limits::GradientWarning;
 use super::switches::JumpTerms;
-use super::{Gradient, SavedLoss, SensAlg};
+use super::{Gradient, SavedLoss};
 
 /// Relative size of the central-difference step in the second-order term
 /// (about the cube root of the machine epsilon).
@@ -236,7 +236,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     } else {
         Vec::new()
     };
-    Ok(Gradient { loss: value, dp, du0: lambda, stats, warnings, sensealg: SensAlg::Auto })
+    Ok(Gradient { warnings, ..Gradient::computed(value, dp, lambda, stats) })
 }
 
 /// Add `grad_(u, p) z^T (J(u, p, t) k + hd f_t(u, p, t))` (with `z` in `b.z`) to `ubar`

@@ -12,7 +12,7 @@
 //! augmented state. Works with every method: a stiff method gets the augmented Jacobian,
 //! `J` exactly (AD) and the dependence of `S'` on `u` by central differences.
 
-use super::{require_success, Gradient, SavedLoss, SensAlg};
+use super::{require_success, Gradient, SavedLoss};
 use crate::ad::{Dual, ForwardJacobian};
 use crate::error::{DiffsimError, Result};
 use crate::{Algorithm, Model, Problem, Scalar, SolveOptions, Tolerance};
@@ -235,12 +235,5 @@ pub(crate) fn forward_sensitivity<M: Model>(
     let mut stats = sol.stats;
     // Count evaluations of the model itself (each augmented one is several, on duals).
     stats.nf = prob.model.buffers.lock().unwrap_or_else(|e| e.into_inner()).evals;
-    Ok(Gradient {
-        loss: value,
-        dp: grad[..np].to_vec(),
-        du0: grad[np..].to_vec(),
-        stats,
-        warnings: Vec::new(),
-        sensealg: SensAlg::Auto,
-    })
+    Ok(Gradient::computed(value, grad[..np].to_vec(), grad[np..].to_vec(), stats))
 }

@@ -1,6 +1,6 @@
 //! Forward-mode AD through an explicit solver.
 
-use super::{require_success, Gradient, SavedLoss, SensAlg};
+use super::{require_success, Gradient, SavedLoss};
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
 use crate::{solve_explicit, Algorithm, Model, Problem, SolveOptions, Stats};
@@ -46,12 +46,5 @@ pub(crate) fn forward_ad<M: Model>(
         let width = CHUNK.min(total - start);
         grad[start..start + width].copy_from_slice(&l.d[..width]);
     }
-    Ok(Gradient {
-        loss: value,
-        dp: grad[..np].to_vec(),
-        du0: grad[np..].to_vec(),
-        stats,
-        warnings: Vec::new(),
-        sensealg: SensAlg::Auto,
-    })
+    Ok(Gradient::computed(value, grad[..np].to_vec(), grad[np..].to_vec(), stats))
 }

@@ -218,7 +218,7 @@ impl SensAlg {
             }
             _ if alg.is_stiff() => SensAlg::Interpolating(VjpMethod::Auto),
             // Forward-mode methods do not differentiate a switch time that moves.
-            _ if small && !facts.moving_switches => SensAlg::ForwardAd,
+            _ if small && facts.moving.is_empty() => SensAlg::ForwardAd,
             _ if discrete_reliable => SensAlg::Discrete(VjpMethod::Auto),
             _ => SensAlg::Interpolating(VjpMethod::Auto),
         }
@@ -235,8 +235,8 @@ struct Facts {
     n: usize,
     np: usize,
     branching: crate::ad::Branching,
-    /// The model lists a tstop that moves with the parameters.
-    moving_switches: bool,
+    /// The model's tstops that move with the parameters, in the order of integration.
+    moving: Vec<f64>,
 }
 
 impl Facts {
@@ -246,12 +246,12 @@ impl Facts {
             n: problem.u0.len(),
             np: problem.p.len(),
             branching: limits::probe(&problem.model, &problem.u0, &problem.p, problem.tspan.0),
-            moving_switches: !moving.is_empty(),
+            moving: moving.iter().map(|s| s.t).collect(),
         })
     }
 
     /// The warnings a gradient by `sensealg` carries.
-    fn warnings(&self, sensealg: SensAlg, save_times: &[f64], moving: &[f64]) -> Vec<GradientWarning> {
+    fn warnings(&self, sensealg: SensAlg, save_times: &[f64]) -> Vec<GradientWarning> {
         let mut w = Vec::new();
         if self.branching.on_state() {
             w.push(GradientWarning::StateDependentSwitch);
@@ -259,10 +259,10 @@ impl Facts {
                 w.push(GradientWarning::DiscreteAcrossStateSwitch);
             }
         }
-        if self.branching.parameter_time && !self.moving_switches {
+        if self.branching.parameter_time && self.moving.is_empty() {
             w.push(GradientWarning::UndeclaredParameterSwitch);
         }
-        for &t in moving {
+        for &t in &self.moving {
             if save_times.contains(&t) {
                 w.push(GradientWarning::DataOnMovingSwitch { t });
             }
@@ -296,6 +296,14 @@ pub struct Gradient {
     pub warnings: Vec<GradientWarning>,
     /// The method that computed it (what `Auto` became).
     pub sensealg: SensAlg,
+}
+
+impl Gradient {
+    /// A gradient as a method returns it: [`gradient`] then says which method ran and adds
+    /// what the gradient cannot see.
+    pub(crate) fn computed(loss: f64, dp: Vec<f64>, du0: Vec<f64>, stats: Stats) -> Self {
+        Gradient { loss, dp, du0, stats, warnings: Vec::new(), sensealg: SensAlg::Auto }
+    }
 }
 
 /// The loss of the solution saved as `opts` asks, and its gradient with respect to the
@@ -382,7 +390,7 @@ fn dispatch<M: Model>(
 ) -> Result<Gradient> {
     let facts = Facts::of(problem)?;
     let mut chosen = sensealg.resolve_with(&facts, alg);
-    check_method(problem, alg, chosen)?;
+    check_method(&facts, alg, chosen)?;
     let mut g = run(problem, alg, opts, loss, chosen)?;
     if sensealg == SensAlg::Auto && g.warnings.contains(&GradientWarning::UncheckedSteps) {
         // Auto promises a method that is right here: the continuous adjoint controls its
@@ -392,26 +400,21 @@ fn dispatch<M: Model>(
         g = run(problem, alg, opts, loss, chosen)?;
         g.stats += first;
     }
-    let moving: Vec<f64> = if facts.moving_switches {
-        switches::moving_stops(&problem.model, &problem.p, problem.tspan)?.iter().map(|s| s.t).collect()
-    } else {
-        Vec::new()
-    };
     let saves = match &opts.saveat {
-        crate::SaveAt::Times(ts) => ts.as_slice(),
-        crate::SaveAt::EveryStep => &[],
+        SaveAt::Times(ts) => ts.as_slice(),
+        SaveAt::EveryStep => &[],
     };
     g.sensealg = chosen;
-    let mut warnings = facts.warnings(chosen, saves, &moving);
+    let mut warnings = facts.warnings(chosen, saves);
     warnings.append(&mut g.warnings);
     g.warnings = warnings;
     Ok(g)
 }
 
 /// Refuse the combinations that would return a wrong gradient.
-fn check_method<M: Model>(problem: &Problem<M>, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
-    if sensealg.is_forward() {
-        switches::refuse_moving(&problem.model, &problem.p, problem.tspan, sensealg.name())?;
+fn check_method(facts: &Facts, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
+    if let (true, Some(&t)) = (sensealg.is_forward(), facts.moving.first()) {
+        return Err(switches::moving_refusal(sensealg.name(), t));
     }
     if alg.is_stiff() && sensealg.vjp() == Some(VjpMethod::FiniteDiff) {
         return Err(DiffsimError::Unsupported {
@@ -419,6 +422,15 @@ fn check_method<M: Model>(problem: &Problem<M>, alg: Algorithm, sensealg: SensAl
             why: "finite-difference VJPs are too inaccurate for stiff solves (their error is amplified by the \
                   stiff adjoint: gradients off by factors); use --vjp forward, tape, compiled-tape or auto"
                 .into(),
+        });
+    }
+    if let (Some(VjpMethod::FiniteDiff), Some(&t)) = (sensealg.vjp(), facts.moving.first()) {
+        return Err(DiffsimError::Unsupported {
+            alg: sensealg.name(),
+            why: format!(
+                "a finite-difference VJP differences f across the switch at t = {t} that moves with p \
+                 (the jump term would be off by orders of magnitude); use --vjp forward, tape, compiled-tape or auto"
+            ),
         });
     }
     Ok(())

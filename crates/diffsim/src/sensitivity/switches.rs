@@ -43,6 +43,11 @@ pub(crate) fn moving_stops<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) ->
         s
     };
     let base = sorted(p);
+    if base.is_empty() {
+        // Most models have no switches: spare the differences (two tstops calls per
+        // parameter, every gradient; a network has hundreds of parameters).
+        return Ok(Vec::new());
+    }
     let mut dt_dp = vec![vec![0.0; p.len()]; base.len()];
     let mut moved = vec![false; base.len()];
     let mut q = p.to_vec();
@@ -83,21 +88,17 @@ pub(crate) fn moving_stops<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) ->
         .collect())
 }
 
-/// Refuse `method` for a model with moving switches (forward methods do not carry the term).
-pub(crate) fn refuse_moving<M: Model>(model: &M, p: &[f64], tspan: (f64, f64), method: &'static str) -> Result<()> {
-    let moving = moving_stops(model, p, tspan)?;
-    if let Some(s) = moving.first() {
-        return Err(DiffsimError::Unsupported {
-            alg: method,
-            why: format!(
-                "the model's switch time {} (a tstop) depends on the parameters, and this method does not \
-                 differentiate where a switch lies; use an adjoint (interpolating, checkpointing, quadrature, \
-                 discrete) or auto",
-                s.t
-            ),
-        });
+/// The refusal of `method` (a forward method, which does not carry the switch's term) for a
+/// model whose switch at `t` moves with the parameters.
+pub(crate) fn moving_refusal(method: &'static str, t: f64) -> DiffsimError {
+    DiffsimError::Unsupported {
+        alg: method,
+        why: format!(
+            "the model's switch time {t} (a tstop) depends on the parameters, and this method does not \
+             differentiate where a switch lies; use an adjoint (interpolating, checkpointing, quadrature, \
+             discrete) or auto"
+        ),
     }
-    Ok(())
 }
 
 /// The moving switches of a problem and the sum of their terms so far.

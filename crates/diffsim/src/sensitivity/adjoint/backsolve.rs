@@ -19,7 +19,7 @@ use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, so
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
-use crate::sensitivity::{Gradient, SavedLoss, SensAlg};
+use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, Scalar, SolveOptions};
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -160,5 +160,5 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     let z = sweep.z;
     let mut dp = z[2 * n..].to_vec();
     jumps.add_to(&mut dp);
-    Ok(Gradient { loss: value, dp, du0: z[n..2 * n].to_vec(), stats, warnings: Vec::new(), sensealg: SensAlg::Auto })
+    Ok(Gradient::computed(value, dp, z[n..2 * n].to_vec(), stats))
 }

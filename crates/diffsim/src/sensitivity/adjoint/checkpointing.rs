@@ -9,7 +9,7 @@ use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, S
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
-use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss, SensAlg};
+use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
 use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
 use std::cell::Cell;
 
@@ -103,5 +103,5 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     let z = sweep.z;
     let mut dp = z[n..].to_vec();
     jumps.add_to(&mut dp);
-    Ok(Gradient { loss: value, dp, du0: z[..n].to_vec(), stats, warnings: Vec::new(), sensealg: SensAlg::Auto })
+    Ok(Gradient::computed(value, dp, z[..n].to_vec(), stats))
 }

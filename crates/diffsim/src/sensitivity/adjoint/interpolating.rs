@@ -5,7 +5,7 @@ use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, so
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
-use crate::sensitivity::{Gradient, SavedLoss, SensAlg};
+use crate::sensitivity::{Gradient, SavedLoss};
 use crate::{Algorithm, Model, Problem, SolveOptions};
 use std::cell::Cell;
 
@@ -46,5 +46,5 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     let z = sweep.z;
     let mut dp = z[n..].to_vec();
     jumps.add_to(&mut dp);
-    Ok(Gradient { loss: value, dp, du0: z[..n].to_vec(), stats, warnings: Vec::new(), sensealg: SensAlg::Auto })
+    Ok(Gradient::computed(value, dp, z[..n].to_vec(), stats))
 }

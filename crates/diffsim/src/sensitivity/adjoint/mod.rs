@@ -64,8 +64,7 @@ fn reject_mass_matrix<M: Model>(model: &M, name: &'static str) -> Result<()> {
 ///
 /// Every state is under error control, `mu` included: `mu` feeds nothing back, but it *is*
 /// the gradient, and `f_p^T lambda` can change where `lambda` does not (a rate that switches
-/// inside a step): left out of the norm, `mu` rode on the steps `lambda` needed and was
-/// several percent off across undeclared switches. A per-component `atol` is the user's for
+/// inside a step), so steps sized for `lambda` alone do not bound its error. A per-component `atol` is the user's for
 /// the model's states and its smallest value for the adjoint's (whose scale the user's
 /// per-state values do not describe); the same for `rtol`.
 fn backward_options(opts: &SolveOptions, n_u: usize, m: usize) -> SolveOptions {

@@ -9,15 +9,15 @@
 //! Kronrod rule is compared with the 3-point Gauss rule it extends, and a step whose
 //! difference exceeds the tolerances is bisected. A smooth integrand passes at once; an
 //! integrand that jumps inside a step (a rate switching at a time the model did not declare
-//! in its tstops, where `f_p` jumps and `lambda` does not) is bisected down to the jump.
-//! Without this, one fixed rule per step missed such jumps by several percent.
+//! in its tstops, where `f_p` jumps and `lambda` does not) is bisected down to the jump,
+//! where one fixed rule per step would carry an error proportional to the jump.
 
 use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
-use crate::sensitivity::{Gradient, SavedLoss, SensAlg};
+use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
 use crate::{Algorithm, Model, Problem, SolveOptions};
 use std::cell::Cell;
@@ -91,7 +91,7 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
     jumps.add_to(&mut mu);
-    Ok(Gradient { loss: value, dp: mu, du0: sweep.z, stats, warnings: Vec::new(), sensealg: SensAlg::Auto })
+    Ok(Gradient::computed(value, mu, sweep.z, stats))
 }
 
 struct Scratch {
