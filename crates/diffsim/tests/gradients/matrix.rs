@@ -3,11 +3,10 @@
 //! (`finite_difference_gradient`). Methods that refuse a combination by design must return
 //! the documented error; warnings the docs promise must be present.
 //!
-//! The full matrix is the slow tier (`cargo test --profile ci -p diffsim --test
-//! gradients matrix -- --ignored --nocapture` also prints the worst error per sensealg and
-//! model); a representative slice runs in CI. Its models are `ZooModel`s and variants of
-//! `Custom`, so the matrix compiles no gradient stack of its own. A failure names its cell: model, data
-//! placement, sensealg, VJP, then the error or the worst component.
+//! `cargo test --profile ci -p diffsim --test gradients matrix -- --nocapture` also prints
+//! the worst error per sensealg and model. Its models are `ZooModel`s and variants of
+//! `Custom`, so the matrix compiles no gradient stack of its own. A failure names its cell:
+//! model, data placement, sensealg, VJP, then the error or the worst component.
 
 use super::{zoo, Custom, CHAIN};
 use diffsim::models::ZooModel;
@@ -346,35 +345,8 @@ fn assert_cells(cells: &[Cell]) {
     assert!(failures.is_empty(), "{} of {} cells failed:\n{}", failures.len(), cells.len(), failures.join("\n"));
 }
 
-/// Data just before and after each switch (the lib's tests put data on them).
+/// All of it: it runs in about a second (the models are small), so CI runs the whole matrix.
 #[test]
-fn ci_slice_data_around_switches() {
-    let slice = [
-        SensAlg::Discrete(VjpMethod::Auto),
-        SensAlg::Interpolating(VjpMethod::Auto),
-        SensAlg::Quadrature(VjpMethod::Auto),
-    ];
-    let cells = run(&tstops(), |placement, s| placement == "around" && slice.contains(&s));
-    assert_eq!(cells.len(), slice.len());
-    assert_cells(&cells);
-}
-
-#[test]
-fn ci_slice_refusals() {
-    let stiff = run(&stiff(), |placement, s| {
-        placement == "on" && matches!(s, SensAlg::ForwardAd | SensAlg::Interpolating(VjpMethod::FiniteDiff))
-    });
-    let moving = run(&moving(), |placement, s| {
-        placement == "on" && matches!(s, SensAlg::Forward | SensAlg::Discrete(VjpMethod::FiniteDiff))
-    });
-    let cells: Vec<Cell> = stiff.into_iter().chain(moving).collect();
-    assert_eq!(cells.len(), 4);
-    assert!(cells.iter().all(|c| c.error.is_none()), "every cell here must refuse");
-    assert_cells(&cells);
-}
-
-#[test]
-#[ignore = "slow tier: the full gradient matrix"]
 fn full_gradient_matrix() {
     let all = |_: &str, _: SensAlg| true;
     let mut cells = run(&at_rest(), all);
