@@ -97,7 +97,7 @@ if [ -z "${SKIP_SPIRAL:-}" ]; then
   say "spiral neural ODE gradients: diffrax, torchdiffeq (a few minutes; SKIP_SPIRAL=1 skips)"
   "$PY" "$HERE/spiral_peers.py" --budget "$BUDGET" ${SPIRAL_ARGS:-} > "$SP" 2>>"$LOG"
   say "spiral neural ODE gradients: diffsim"
-  (cd "$ROOT" && cargo run --release -q -p diffsim --example spiral_peers -- "$SP" "$BUDGET") >>"$SP" 2>>"$LOG" \
+  (cd "$ROOT" && cargo bench -q -p diffsim --bench spiral_peers -- "$SP" "$BUDGET") >>"$SP" 2>>"$LOG" \
     || say "diffsim spiral_peers failed (see $LOG)"
 fi
 GR="$OUT/gradients.jsonl"

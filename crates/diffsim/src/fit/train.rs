@@ -1,5 +1,6 @@
 //! Fitting a model's parameters to data through the solver.
 
+use crate::error::DiffsimError;
 use crate::optim::{
     minimize_with_callback, resume_with_callback, Control, MinimizeOptions, MinimizeReport, OptimError, Optimizer,
     Progress,
@@ -63,10 +64,14 @@ impl<M: Model + Clone> Fit<M> {
 }
 
 impl<M: Model> Fit<M> {
-    /// The loss at `p` and its gradient in `grad`. A failed solve or a non-finite value
-    /// gives a NaN loss (the optimizers then skip the step and keep the parameters).
+    /// The loss at `p` and its gradient in `grad`. A failed solve, a non-finite value or a
+    /// `p` or `grad` of the wrong length gives a NaN loss (the optimizers then skip the step
+    /// and keep the parameters; [`Fit::train`] checks the length up front).
     pub fn loss_and_gradient(&mut self, p: &[f64], grad: &mut [f64]) -> f64 {
-        self.problem.p.copy_from_slice(p);
+        if grad.len() != p.len() || self.problem.set_p(p).is_err() {
+            grad.fill(f64::NAN);
+            return f64::NAN;
+        }
         match gradient(&self.problem, self.alg, &self.opts, &self.loss, self.sensealg) {
             Ok(g) => {
                 grad.copy_from_slice(&g.dp);
@@ -86,9 +91,11 @@ impl<M: Model> Fit<M> {
         }
     }
 
-    /// The loss at `p` without a gradient.
+    /// The loss at `p` without a gradient (NaN where [`Fit::loss_and_gradient`] gives NaN).
     pub fn loss(&mut self, p: &[f64]) -> f64 {
-        self.problem.p.copy_from_slice(p);
+        if self.problem.set_p(p).is_err() {
+            return f64::NAN;
+        }
         match solve(&self.problem, self.alg, &self.opts) {
             Ok(sol) if sol.retcode.is_success() && self.loss.check(sol.u_flat.len()).is_ok() => {
                 self.loss.evaluate(&sol.u_flat) + self.l2 * p.iter().map(|x| x * x).sum::<f64>()
@@ -99,7 +106,7 @@ impl<M: Model> Fit<M> {
 
     /// Solve with parameters `p` and the given options (e.g. a finer save grid, a longer span).
     pub fn predict(&mut self, p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> crate::Result<Solution> {
-        self.problem.p.copy_from_slice(p);
+        self.problem.set_p(p)?;
         let span = std::mem::replace(&mut self.problem.tspan, tspan);
         let sol = solve(&self.problem, self.alg, opts);
         self.problem.tspan = span;
@@ -117,6 +124,10 @@ impl<M: Model> Fit<M> {
         resume_from: Option<&Path>,
         callback: impl FnMut(&Progress<'_>) -> Control,
     ) -> Result<MinimizeReport, OptimError> {
+        let expected = self.problem.model.n_params();
+        if resume_from.is_none() && p0.len() != expected {
+            return Err(DiffsimError::SizeMismatch { what: "p0", got: p0.len(), expected }.into());
+        }
         let objective = |p: &[f64], g: &mut [f64]| self.loss_and_gradient(p, g);
         match resume_from {
             Some(path) => resume_with_callback(path, objective, optimizer, options, callback),

@@ -1,10 +1,10 @@
 //! Gradients across switches in time and state, against central differences of tight
 //! solves: the cases that once came out silently wrong (issue 17). The full matrix over
-//! every method, model kind and data placement is `tests/gradient_matrix.rs` (slow tier).
+//! every method, model kind and data placement is `tests/it/gradients/matrix.rs`.
 
+use super::test_models::TestModel::{self, *};
 use super::{finite_difference_gradient, gradient, GradientWarning, Loss, SensAlg, VjpMethod};
-use crate::models::LvPiecewise;
-use crate::{Algorithm, DiffsimError, Model, Problem, Scalar, SolveOptions};
+use crate::{Algorithm, DiffsimError, Model, Problem, SolveOptions};
 
 /// Central differences of tight Vern7 solves (see [`finite_difference_gradient`]):
 /// `[dL/dp..., dL/du0...]` of the sum of the saved values.
@@ -52,22 +52,6 @@ fn every_method_is_right_across_declared_switches() {
 
 /// A rate switching at t = 1.3 inside `rhs`, not declared: the continuous adjoints control
 /// `dL/dp` too, so they resolve the switch like every other method.
-#[derive(Clone)]
-struct Undeclared;
-impl Model for Undeclared {
-    fn n_states(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        3
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        let a = if t <= T::from_f64(1.3) { p[0] } else { p[1] };
-        du[0] = a * u[0] - u[0] * u[1];
-        du[1] = -p[2] * u[1] + u[0] * u[1];
-    }
-}
-
 #[test]
 fn every_method_is_right_across_an_undeclared_switch() {
     let prob = Problem::new(Undeclared, vec![1.0, 1.0], vec![1.5, 0.7, 1.0], (0.0, 3.0)).unwrap();
@@ -77,26 +61,6 @@ fn every_method_is_right_across_an_undeclared_switch() {
         let g = gradient(&prob, Algorithm::Tsit5, &opts.clone().rtol(1e-12).atol(1e-12), &Loss::Sum, m).unwrap();
         let e = worst(&g, &fd);
         assert!(e < 1e-6, "{}: error {e:.2e}", m.name());
-    }
-}
-
-/// The switch time is the parameter `p[3]`, declared as a tstop.
-#[derive(Clone)]
-struct MovingSwitch;
-impl Model for MovingSwitch {
-    fn n_states(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        let a = if t <= p[3] { p[0] } else { p[1] };
-        du[0] = a * u[0] - u[0] * u[1];
-        du[1] = -p[2] * u[1] + u[0] * u[1];
-    }
-    fn tstops(&self, p: &[f64]) -> Vec<f64> {
-        vec![p[3]]
     }
 }
 
@@ -130,42 +94,12 @@ fn a_switch_time_parameter_gets_its_derivative_or_an_error() {
 
 /// The switch compares time with a parameter but no tstop says so: the gradient is
 /// missing the switch's term, and says so.
-#[derive(Clone)]
-struct HiddenSwitch;
-impl Model for HiddenSwitch {
-    fn n_states(&self) -> usize {
-        1
-    }
-    fn n_params(&self) -> usize {
-        2
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        du[0] = if t <= p[1] { -p[0] * u[0] } else { T::zero() };
-    }
-}
-
 #[test]
 fn an_undeclared_parameter_switch_is_reported() {
     let prob = Problem::new(HiddenSwitch, vec![1.0], vec![0.5, 0.5], (0.0, 1.0)).unwrap();
     let opts = SolveOptions::default().saveat_times(vec![1.0]);
     let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Auto).unwrap();
     assert!(g.warnings.contains(&GradientWarning::UndeclaredParameterSwitch), "{:?}", g.warnings);
-}
-
-/// A saturating spring `x'' = -k min(x, c) - d x'`: a kink in the state.
-#[derive(Clone)]
-struct Saturating;
-impl Model for Saturating {
-    fn n_states(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        3
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
-        du[0] = u[1];
-        du[1] = -p[0] * u[0].min(p[1]) - p[2] * u[1];
-    }
 }
 
 #[test]
@@ -228,37 +162,12 @@ fn per_component_tolerances_work_with_the_continuous_adjoints() {
     }
 }
 
-/// A 32-cell column whose diffusivity switches on the sign of the gradient (convective
-/// adjustment): large enough that `Auto` would take the discrete adjoint for a stiff
-/// method, if the model did not branch on its state.
-#[derive(Clone)]
-struct Column;
-impl Model for Column {
-    fn n_states(&self) -> usize {
-        32
-    }
-    fn n_params(&self) -> usize {
-        2
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
-        let n = u.len();
-        let flux = |i: usize| {
-            let g = u[i + 1] - u[i];
-            let k = if g > T::zero() { p[0] } else { p[1] };
-            k * g
-        };
-        for i in 0..n {
-            let right = if i + 1 < n { flux(i) } else { T::zero() };
-            let left = if i > 0 { flux(i - 1) } else { T::zero() };
-            du[i] = right - left;
-        }
-    }
-}
-
+/// The convective column is large enough that `Auto` would take the discrete adjoint for a
+/// stiff method, if the model did not branch on its state.
 #[test]
 fn auto_never_takes_the_discrete_adjoint_through_state_switches() {
     let u0: Vec<f64> = (0..32).map(|i| (i as f64 * 0.7).sin()).collect();
-    let prob = Problem::new(Column, u0, vec![10.0, 0.1], (0.0, 1.0)).unwrap();
+    let prob = Problem::new(TestModel::Column, u0, vec![10.0, 0.1], (0.0, 1.0)).unwrap();
     for alg in [Algorithm::Rodas5P, Algorithm::Tsit5] {
         assert_eq!(SensAlg::Auto.resolve(&prob, alg).unwrap(), SensAlg::Interpolating(VjpMethod::Auto), "{alg:?}");
     }

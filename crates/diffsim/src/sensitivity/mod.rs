@@ -76,6 +76,8 @@ mod loss;
 mod records;
 mod running_cost;
 mod switches;
+#[cfg(test)]
+mod test_models;
 
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;

@@ -2,28 +2,12 @@
 //! reference meets a closed form.
 
 use super::*;
-use crate::models::LotkaVolterra;
+use crate::sensitivity::test_models::TestModel::{self, BlowUp, Decay, Lv, WrongVjp};
 use crate::sensitivity::VjpMethod;
-use crate::Scalar;
-
-/// `u' = -p0 u`.
-struct Decay;
-
-impl Model for Decay {
-    fn n_states(&self) -> usize {
-        1
-    }
-    fn n_params(&self) -> usize {
-        1
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
-        du[0] = -p[0] * u[0];
-    }
-}
 
 const DECAY_SAVES: [f64; 3] = [0.5, 1.0, 2.0];
 
-fn decay() -> (Problem<Decay>, SolveOptions) {
+fn decay() -> (Problem<TestModel>, SolveOptions) {
     let prob = Problem::new(Decay, vec![2.0], vec![0.7], (0.0, 2.0)).unwrap();
     (prob, SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(DECAY_SAVES.to_vec()))
 }
@@ -41,47 +25,9 @@ fn decay_errors(fd: &[f64]) -> [f64; 2] {
     [0, 1].map(|i| (fd[i] - exact[i]).abs() / exact[i].abs())
 }
 
-/// Decay whose hand-written VJP doubles `dL/dp`.
-struct WrongVjp;
-
-impl Model for WrongVjp {
-    fn n_states(&self) -> usize {
-        1
-    }
-    fn n_params(&self) -> usize {
-        1
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        Decay.rhs(du, u, p, t)
-    }
-    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        du[0] -= p[0] * w[0];
-        dp[0] -= 2.0 * u[0] * w[0];
-        true
-    }
-    fn has_vjp(&self) -> bool {
-        true
-    }
-}
-
-/// `u' = p0 u^2`, which blows up at `t = 1 / (p0 u0)`.
-struct BlowUp;
-
-impl Model for BlowUp {
-    fn n_states(&self) -> usize {
-        1
-    }
-    fn n_params(&self) -> usize {
-        1
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
-        du[0] = p[0] * u[0] * u[0];
-    }
-}
-
 #[test]
 fn a_correct_gradient_passes_and_the_table_names_every_input() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
+    let prob = Problem::new(Lv, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
     let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![0.25, 0.5, 0.75, 1.0]);
     let check = gradient_check(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::ForwardAd).unwrap();
     assert!(check.max_rel_err < 1e-7, "{check}");

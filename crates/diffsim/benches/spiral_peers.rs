@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! bench/peers/.venv/bin/python bench/peers/spiral_peers.py > spiral.jsonl
-//! cargo run --release -p diffsim --example spiral_peers -- spiral.jsonl [BUDGET_S] >> spiral.jsonl
+//! cargo bench -q -p diffsim --bench spiral_peers -- spiral.jsonl [BUDGET_S] >> spiral.jsonl
 //! bench/peers/.venv/bin/python bench/peers/spiral_peers.py --table spiral.jsonl
 //! ```
 //!
@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` appends `--bench`.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let path = args.first().ok_or("usage: spiral_peers PEERS.jsonl [BUDGET_SECONDS]")?;
     let budget: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
     let records: Vec<Value> = std::fs::read_to_string(path)?

@@ -4,7 +4,6 @@ use diffsim::models::ZooModel;
 use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Model, Problem, SolveOptions};
 
-#[path = "gradients/matrix.rs"]
 mod matrix;
 
 /// Central differences of the loss of tight Vern7 solves, for p then u0.

@@ -1,7 +1,6 @@
 //! Options and behaviour: tstops, saveat, backward integration, callbacks, return codes.
 
-mod common;
-use common::{exact, max_err, Exact, U0};
+use crate::common::{exact, max_err, Exact, U0};
 use diffsim::models::{LotkaVolterra, LvPiecewise};
 use diffsim::{solve, solve_with_callback, Algorithm, Model, Problem, RetCode, Scalar, SolveOptions};
 

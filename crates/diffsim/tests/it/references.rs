@@ -1,8 +1,7 @@
 //! Solutions against independent references: literature values and other methods at
 //! tight tolerance.
 
-mod common;
-use common::rel_err;
+use crate::common::rel_err;
 use diffsim::models::{Lorenz, Robertson, RobertsonDae, VanDerPol};
 use diffsim::{solve, Algorithm, Problem, SolveOptions};
 

@@ -1,8 +1,7 @@
 //! Measured convergence order of every method, and the accuracy of each dense output,
 //! against the exact solution of a nonlinear, non-autonomous problem.
 
-mod common;
-use common::{exact, max_err, Exact, U0};
+use crate::common::{exact, max_err, Exact, U0};
 use diffsim::{solve, Algorithm, Problem, SolveOptions};
 
 const T1: f64 = 2.0;

@@ -270,6 +270,38 @@ mod boundary {
         }
     }
 
+    /// A fit's objective takes the optimizer's `p`: a wrong length is a NaN loss (which the
+    /// optimizers skip), an error from `predict` and from `train` before it starts.
+    #[test]
+    fn a_fit_checks_the_parameters_it_is_handed() {
+        use diffsim::fit::Fit;
+        use diffsim::optim::{Adam, Control, MinimizeOptions, OptimError};
+        let opts = SolveOptions::default().saveat_times(vec![0.5, 1.0]);
+        let mut fit = Fit {
+            problem: lv(),
+            alg: Algorithm::Tsit5,
+            opts: opts.clone(),
+            loss: Loss::Sum,
+            sensealg: SensAlg::Auto,
+            l2: 0.0,
+        };
+        let mut grad = vec![0.0; 3];
+        assert!(fit.loss_and_gradient(&[1.5, 1.0, 3.0], &mut grad).is_nan());
+        assert!(grad.iter().all(|g| g.is_nan()));
+        let mut grad = vec![0.0; 3];
+        assert!(fit.loss_and_gradient(&[1.5, 1.0, 3.0, 1.0], &mut grad).is_nan(), "grad of the wrong length");
+        assert!(fit.loss(&[1.5, 1.0]).is_nan());
+        let e = fit.predict(&[1.5], (0.0, 1.0), &opts).unwrap_err();
+        assert!(matches!(e, DiffsimError::SizeMismatch { what: "p", got: 1, expected: 4 }), "{e}");
+        let e = fit
+            .train(&[1.5, 1.0], &mut Adam::new(0.01), &MinimizeOptions::default(), None, |_| Control::Continue)
+            .unwrap_err();
+        assert!(matches!(e, OptimError::Input(DiffsimError::SizeMismatch { what: "p0", .. })), "{e}");
+        // The right length works.
+        let mut grad = vec![0.0; 4];
+        assert!(fit.loss_and_gradient(&[1.5, 1.0, 3.0, 1.0], &mut grad).is_finite());
+    }
+
     #[test]
     fn tolerances_below_the_precision_are_errors() {
         let prob = lv();

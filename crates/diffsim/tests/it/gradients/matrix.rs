@@ -3,7 +3,7 @@
 //! (`finite_difference_gradient`). Methods that refuse a combination by design must return
 //! the documented error; warnings the docs promise must be present.
 //!
-//! `cargo test --profile ci -p diffsim --test gradients matrix -- --nocapture` also prints
+//! `cargo test --profile ci -p diffsim --test it matrix -- --nocapture` also prints
 //! the worst error per sensealg and model. Its models are `ZooModel`s and variants of
 //! `Custom`, so the matrix compiles no gradient stack of its own. A failure names its cell:
 //! model, data placement, sensealg, VJP, then the error or the worst component.

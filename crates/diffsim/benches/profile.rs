@@ -3,11 +3,14 @@
 //! repeated spiral neural-ODE loss-and-gradient evaluations (discrete adjoint, at the network
 //! after 300 Adam(0.05) iterations, where the solves take as many steps as late in training;
 //! prints the fastest and the median).
-//! `cargo run --release -p diffsim --example profile -- [tsit5|vern7|rober|spiral] [REPEATS]`
+//! `cargo bench -p diffsim --bench profile -- [tsit5|vern7|rober|spiral] [REPEATS]` (or the
+//! binary it builds under `target/release/deps/profile-*`, for a profiler).
 use diffsim::{models::*, *};
 fn main() {
-    let which = std::env::args().nth(1).unwrap_or_default();
-    let n: u32 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    // `cargo bench` appends `--bench`.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let which = args.first().cloned().unwrap_or_default();
+    let n: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);
     if which == "spiral" {
         spiral_gradients(n);
         return;

@@ -1,0 +1,16 @@
+//! The integration tests, one binary: each test binary links the library and compiles its
+//! own copy of every generic path its models use (a solver per model type, the gradient
+//! stack per model type), so one binary builds the shared ones once. The tests that count
+//! allocations with their own global allocator (`tape`, `nn_alloc`) stay separate binaries.
+
+mod behaviour;
+mod common;
+mod convergence;
+mod ensemble;
+mod errors;
+mod fit;
+mod gradients;
+mod nn;
+mod optim;
+mod references;
+mod stiff;
