@@ -3,8 +3,8 @@
 //! repeated spiral neural-ODE loss-and-gradient evaluations (discrete adjoint, at the network
 //! after 300 Adam(0.05) iterations, where the solves take as many steps as late in training;
 //! prints the fastest and the median).
-//! `cargo bench -p diffsim --bench profile -- [tsit5|vern7|rober|spiral] [REPEATS]` (or the
-//! binary it builds under `target/release/deps/profile-*`, for a profiler).
+//! `cargo bench -p diffsim --bench profile -- [[zoo-]tsit5|[zoo-]vern7|[zoo-]rober|spiral]
+//! [REPEATS]` (or the binary it builds under `target/release/deps/profile-*`, for a profiler).
 use diffsim::{models::*, *};
 fn main() {
     // `cargo bench` appends `--bench`.
@@ -15,27 +15,50 @@ fn main() {
         spiral_gradients(n);
         return;
     }
-    let (steps, el) = if which == "rober" {
-        let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
+    // `zoo-` solves the same problem through the `ZooModel` enum (the dispatch the CLI
+    // would use to compile each solver once for all zoo models), to measure its cost.
+    let (name, through_zoo) = match which.strip_prefix("zoo-") {
+        Some(rest) => (rest, true),
+        None => (which.as_str(), false),
+    };
+    let (steps, el) = if name == "rober" {
         let opts = SolveOptions::default().rtol(1e-6).atol(1e-10).saveat_times(vec![1e5]);
-        let t = std::time::Instant::now();
-        let mut steps = 0;
-        for _ in 0..n {
-            steps = solve(&prob, Algorithm::Rodas5P, &opts).unwrap().stats.naccept;
+        let (u0, p, span) = (vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5));
+        if through_zoo {
+            timed_solves(&Problem::new(zoo("robertson"), u0, p, span).unwrap(), Algorithm::Rodas5P, &opts, n)
+        } else {
+            timed_solves(&Problem::new(Robertson, u0, p, span).unwrap(), Algorithm::Rodas5P, &opts, n)
         }
-        (steps, t.elapsed())
     } else {
-        let prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 100.0)).unwrap();
-        let alg = if which == "vern7" { Algorithm::Vern7 } else { Algorithm::Tsit5 };
+        let alg = if name == "vern7" { Algorithm::Vern7 } else { Algorithm::Tsit5 };
         let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(vec![100.0]);
-        let t = std::time::Instant::now();
-        let mut steps = 0;
-        for _ in 0..n {
-            steps = solve(&prob, alg, &opts).unwrap().stats.naccept;
+        let (u0, p, span) = (vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 100.0));
+        if through_zoo {
+            timed_solves(&Problem::new(zoo("lorenz"), u0, p, span).unwrap(), alg, &opts, n)
+        } else {
+            timed_solves(&Problem::new(Lorenz, u0, p, span).unwrap(), alg, &opts, n)
         }
-        (steps, t.elapsed())
     };
     println!("{which}: {steps} steps {:?} per solve", el / n);
+}
+
+fn zoo(name: &str) -> ZooModel {
+    lookup(name).unwrap().model
+}
+
+/// Accepted steps of one solve and the time of `n`.
+fn timed_solves<M: Model>(
+    prob: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    n: u32,
+) -> (usize, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let mut steps = 0;
+    for _ in 0..n {
+        steps = solve(prob, alg, opts).unwrap().stats.naccept;
+    }
+    (steps, t.elapsed())
 }
 
 fn spiral_gradients(n: u32) {

@@ -108,13 +108,20 @@ mod boundary {
     //! Sizes and options checked where the user hands them over: no panics, no silent
     //! truncation, errors in the user's terms.
 
-    use diffsim::models::LotkaVolterra;
+    use diffsim::models::ZooModel;
     use diffsim::sensitivity::{gradient, gradient_with_running_cost, Loss, RunningCost, SensAlg, VjpMethod};
     use diffsim::{solve, Algorithm, DiffsimError, Model, Problem, RetCode, Scalar, SolveOptions, Tolerance};
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
-    fn lv() -> Problem<LotkaVolterra> {
-        Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap()
+    /// Lotka-Volterra as a `ZooModel`, the type the gradient tests already compile the
+    /// gradient stack for (each model type costs the build a copy of it).
+    fn lv() -> Problem<ZooModel> {
+        lv_on(vec![1.0, 1.0], (0.0, 1.0))
+    }
+
+    fn lv_on(u0: Vec<f64>, tspan: (f64, f64)) -> Problem<ZooModel> {
+        let model = diffsim::models::lookup("lotka-volterra").unwrap().model;
+        Problem::new(model, u0, vec![1.5, 1.0, 3.0, 1.0], tspan).unwrap()
     }
 
     /// `f(sensealg, alg)` for every sensealg (the adjoints with two VJPs) with Tsit5 and Rodas5P:
@@ -193,7 +200,7 @@ mod boundary {
     #[test]
     fn checkpointing_runs_on_a_reversed_span() {
         // Lotka-Volterra is conservative: backwards in time it is as tame as forwards.
-        let prob = Problem::new(LotkaVolterra, vec![1.2, 0.8], vec![1.5, 1.0, 3.0, 1.0], (6.0, 0.0)).unwrap();
+        let prob = lv_on(vec![1.2, 0.8], (6.0, 0.0));
         let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![4.5, 2.0, 0.0]);
         let loss = Loss::SumSq;
         let run = |s| gradient(&prob, Algorithm::Tsit5, &opts, &loss, s).unwrap();
