@@ -53,6 +53,12 @@ pub enum DiffsimError {
         /// Why, and what to use instead.
         why: String,
     },
+    /// The model contradicts itself (for example its `STATES` and its `n_states()`).
+    #[error("the model is inconsistent: {why}")]
+    InvalidModel {
+        /// What disagrees, and how to fix it.
+        why: String,
+    },
     /// A name (model, algorithm) that is not known.
     #[error("unknown {kind} '{name}'; choose one of: {choices}")]
     Unknown {

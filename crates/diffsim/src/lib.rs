@@ -34,6 +34,8 @@
 //! The stiff methods ([`Algorithm::Rodas5P`], [`Algorithm::Rodas4`],
 //! [`Algorithm::Rosenbrock23`]) take the Jacobian from forward-mode AD unless the model
 //! supplies one, and accept a mass matrix (index-1 DAEs). See [`solve`] for the method table.
+//! What a model may compute itself besides `rhs` (a Jacobian, `df/dt`, a hand-written VJP)
+//! is one small trait each, handed over by [`Model::derivatives`] ([`capabilities`]).
 
 #![warn(missing_docs)]
 // Numerical kernels index several arrays in lockstep; index loops read like the maths.
@@ -41,6 +43,7 @@
 
 pub mod ad;
 mod blocks;
+pub mod capabilities;
 pub mod ensemble;
 mod error;
 pub mod fit;

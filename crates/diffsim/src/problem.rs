@@ -1,12 +1,15 @@
 //! The model trait and the problem type.
 
+use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// A differential equation `M u' = f(u, p, t)`, written once, generically over the number
 /// type so that values, Jacobians and gradients all come from the same code.
 ///
-/// Only [`Model::n_states`], [`Model::n_params`] and [`Model::rhs`] are required.
+/// Only [`Model::n_states`], [`Model::n_params`] and [`Model::rhs`] are required; the
+/// problem's structure (a mass matrix, switch times) and derivatives the model computes
+/// itself ([`Model::derivatives`]) are optional.
 ///
 /// ```
 /// use diffsim::{Model, Scalar};
@@ -21,6 +24,12 @@ use crate::Scalar;
 /// }
 /// ```
 pub trait Model: Send + Sync {
+    /// The number of states when every value of the type has the same one (`None`, the
+    /// default, when it is known only from [`Model::n_states`]). Optional: a model that
+    /// states it gets solvers compiled for exactly that size, and only for it (a model
+    /// without it gets steppers for sizes 1-4 and any size, picked at run time). It must
+    /// equal `n_states()`; a solve checks.
+    const STATES: Option<usize> = None;
     /// Number of states (the length of `u`).
     fn n_states(&self) -> usize;
     /// Number of parameters (the length of `p`).
@@ -28,20 +37,6 @@ pub trait Model: Send + Sync {
     /// Write `f(u, p, t)` into `du`. Slices have lengths `n_states` / `n_params`.
     /// Branch on values with the scalar's own comparisons (`t <= T::from_f64(1.0)`).
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T);
-    /// An analytic Jacobian `J[i * n + j] = d f_i / d u_j` (row-major), if the model has one.
-    /// Return `true` when `jac` was written; the default returns `false` and the solvers
-    /// use forward-mode AD instead.
-    fn jacobian(&self, _jac: &mut [f64], _u: &[f64], _p: &[f64], _t: f64) -> bool {
-        false
-    }
-    /// `df/dt` at `(u, p, t)`, if the model computes it itself. Return `true` when `dfdt`
-    /// was written; by default the Rosenbrock methods get it by forward-mode AD in `t`.
-    /// A model whose time dependence AD cannot see (values computed outside the number
-    /// type, such as an interpolated input) must provide it: Rosenbrock methods lose
-    /// their order, and take tiny steps, on stiff problems with a wrong `df/dt`.
-    fn time_derivative(&self, _dfdt: &mut [f64], _u: &[f64], _p: &[f64], _t: f64) -> bool {
-        false
-    }
     /// The mass matrix `M` (row-major, `n * n`), `None` for the identity. A singular `M`
     /// makes the problem an index-1 DAE, which the Rosenbrock methods handle.
     fn mass_matrix(&self) -> Option<Vec<f64>> {
@@ -52,73 +47,36 @@ pub trait Model: Send + Sync {
     fn tstops(&self, _p: &[f64]) -> Vec<f64> {
         Vec::new()
     }
-    /// A hand-written vector-Jacobian product at `(u, p, t)`: accumulate
-    /// `du += (df/du)^T w` and `dp += (df/dp)^T w`. Adjoint methods call it once or more
-    /// per stage, so models with a cheap reverse pass (a neural network's own backward pass)
-    /// should provide it. Return `true` when done; the default returns `false`, and the
-    /// adjoints use AD instead (see [`crate::ad::VjpMethod`]).
-    fn vjp(&self, _w: &[f64], _u: &[f64], _p: &[f64], _t: f64, _du: &mut [f64], _dp: &mut [f64]) -> bool {
-        false
+    /// The derivatives the model computes itself (an analytic Jacobian, `df/dt`, a
+    /// hand-written VJP; see [`crate::capabilities`]). The default has none, and the library
+    /// gets each by AD of [`Model::rhs`]. Every path that can use one does.
+    fn derivatives(&self) -> Derivatives<'_> {
+        Derivatives::none()
     }
-    /// Whether [`Model::vjp`] is implemented. `VjpMethod::Auto` prefers a model's own VJP;
-    /// without this it finds one by calling `vjp` once with zero weights.
-    fn has_vjp(&self) -> bool {
-        false
+}
+
+/// A borrowed model is a model: a `Problem` can hold `&M`.
+impl<M: Model> Model for &M {
+    const STATES: Option<usize> = M::STATES;
+    fn n_states(&self) -> usize {
+        (**self).n_states()
     }
-    /// Length of the record [`Model::rhs_record`] keeps per evaluation; 0 (the default)
-    /// means the model keeps none.
-    ///
-    /// The discrete adjoint calls [`Model::vjp`] at exactly the points the forward solve
-    /// evaluated `f` at. A model whose VJP repeats work of `f` (a neural network's forward
-    /// pass, before its backward pass) can keep that work in a record during the forward
-    /// solve and start its VJP from it ([`Model::vjp_from_record`]).
-    fn record_len(&self) -> usize {
-        0
+    fn n_params(&self) -> usize {
+        (**self).n_params()
     }
-    /// `f(u, p, t)` in `f64`, as [`Model::rhs`] (bit for bit), also writing into `record`
-    /// (of [`Model::record_len`]) what [`Model::vjp_from_record`] needs at this point. It
-    /// must write the whole record whenever `record_len() > 0`.
-    fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, _record: &mut [f64]) {
-        self.rhs(du, u, p, t)
+    #[inline]
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        (**self).rhs(du, u, p, t)
     }
-    /// [`Model::vjp`] at a point `f` was evaluated at by [`Model::rhs_record`] with the same
-    /// `p`, which left `record`. The default ignores the record. Returning `false` means
-    /// nothing was accumulated (the caller then uses another VJP).
-    #[allow(clippy::too_many_arguments)]
-    fn vjp_from_record(
-        &self,
-        w: &[f64],
-        u: &[f64],
-        p: &[f64],
-        t: f64,
-        _record: &[f64],
-        du: &mut [f64],
-        dp: &mut [f64],
-    ) -> bool {
-        self.vjp(w, u, p, t, du, dp)
+    fn mass_matrix(&self) -> Option<Vec<f64>> {
+        (**self).mass_matrix()
     }
-    /// [`Model::vjp_from_record`] that may leave (part of) its `dp` contribution pending in
-    /// `pending`, a buffer the caller owns: the caller passes it to [`Model::flush_pending`]
-    /// before it reads `dp` (the discrete adjoint does so after each step's stages, so a
-    /// model can add a step's parameter gradients in one pass). The default does not defer.
-    #[allow(clippy::too_many_arguments)]
-    fn vjp_from_record_pending(
-        &self,
-        w: &[f64],
-        u: &[f64],
-        p: &[f64],
-        t: f64,
-        record: &[f64],
-        du: &mut [f64],
-        dp: &mut [f64],
-        _pending: &mut Vec<f64>,
-    ) -> bool {
-        self.vjp_from_record(w, u, p, t, record, du, dp)
+    fn tstops(&self, p: &[f64]) -> Vec<f64> {
+        (**self).tstops(p)
     }
-    /// Add what [`Model::vjp_from_record_pending`] left in `pending` to `dp`, in the order it
-    /// was left, and clear `pending`. The default has nothing to add.
-    fn flush_pending(&self, _p: &[f64], pending: &mut Vec<f64>, _dp: &mut [f64]) {
-        pending.clear();
+    #[inline]
+    fn derivatives(&self) -> Derivatives<'_> {
+        (**self).derivatives()
     }
 }
 
@@ -209,6 +167,13 @@ impl<M: Model> Problem<M> {
 /// Validate sizes, finiteness and the span of a problem's inputs.
 pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], tspan: (f64, f64)) -> Result<()> {
     let n = model.n_states();
+    if let Some(fixed) = M::STATES.filter(|&s| s != n) {
+        return Err(DiffsimError::InvalidModel {
+            why: format!(
+                "Model::STATES is Some({fixed}) but n_states() is {n}; make them agree, or leave STATES as None"
+            ),
+        });
+    }
     if u0.len() != n {
         return Err(DiffsimError::SizeMismatch { what: "u0", expected: n, got: u0.len() });
     }
@@ -234,15 +199,31 @@ pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], ts
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::LotkaVolterra;
-    use crate::sensitivity::{gradient, gradient_with_running_cost, Loss, RunningCost, SensAlg, VjpMethod};
+    use crate::sensitivity::test_models::{TestCost, TestModel};
+    use crate::sensitivity::{gradient, gradient_with_running_cost, Loss, SensAlg, VjpMethod};
     use crate::{solve, Algorithm, SolveOptions};
 
-    struct Prey;
-    impl RunningCost for Prey {
-        fn cost<T: Scalar>(&self, u: &[T], _p: &[T], _t: T) -> T {
-            u[0]
+    /// A model type whose stated size disagrees with its `n_states()`.
+    struct Liar;
+    impl Model for Liar {
+        const STATES: Option<usize> = Some(2);
+        fn n_states(&self) -> usize {
+            1
         }
+        fn n_params(&self) -> usize {
+            0
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+            du[0] = -u[0];
+        }
+    }
+
+    #[test]
+    fn a_stated_size_must_be_the_models_size() {
+        let e = Problem::new(Liar, vec![1.0], vec![], (0.0, 1.0)).err().expect("the sizes disagree");
+        assert!(matches!(&e, DiffsimError::InvalidModel { why } if why.contains("STATES is Some(2)")), "{e}");
+        // Borrowed, too.
+        assert!(Problem::new(&Liar, vec![1.0], vec![], (0.0, 1.0)).is_err());
     }
 
     /// The library's own code may write the fields (a fit sets the optimizer's parameters):
@@ -250,7 +231,7 @@ mod tests {
     #[test]
     fn a_problem_changed_after_new_is_an_error_for_every_method() {
         let opts = SolveOptions::default().saveat_times(vec![0.5, 1.0]);
-        type Edit = fn(&mut Problem<LotkaVolterra>);
+        type Edit = fn(&mut Problem<TestModel>);
         let edits: [(&str, Edit); 4] = [
             ("p", |prob| prob.p.push(1.0)),
             ("p", |prob| {
@@ -260,7 +241,7 @@ mod tests {
             ("u0", |prob| prob.u0[1] = f64::NAN),
         ];
         for (what, edit) in edits {
-            let mut prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
+            let mut prob = Problem::new(TestModel::Lv, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
             edit(&mut prob);
             let expected = if what == "p" { 4 } else { 2 };
             let in_user_terms = |e: DiffsimError| match e {
@@ -275,7 +256,7 @@ mod tests {
                     assert!(in_user_terms(e.clone()), "{what} {name} {alg}: {e}");
                 }
             }
-            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &Prey, SensAlg::Forward);
+            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &TestCost, SensAlg::Forward);
             assert!(in_user_terms(e.unwrap_err()), "{what}: running cost");
             assert!(in_user_terms(solve(&prob, Algorithm::Tsit5, &opts).unwrap_err()), "{what}: solve");
         }

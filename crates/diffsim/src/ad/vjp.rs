@@ -36,8 +36,9 @@
 //! at every point, which makes `CompiledTape` as fast as `Tape` there, never wrong.
 
 use super::{Dual, RhsTape, TapeMode, TapeStats};
+use crate::capabilities::Workspace;
 use crate::error::{DiffsimError, Result};
-use crate::Model;
+use crate::problem::Model;
 
 /// Chunk width of the forward-mode VJP.
 const CHUNK: usize = 8;
@@ -57,7 +58,7 @@ pub enum VjpMethod {
     /// more than [`AUTO_TAPE_ABOVE`] inputs (`n + n_p`), forward mode for smaller ones.
     #[default]
     Auto,
-    /// The model's own [`Model::vjp`] (an error if it has none).
+    /// The model's own VJP ([`crate::capabilities::AnalyticVjp`]; an error if it has none).
     Model,
     /// Forward-mode AD: the Jacobian in chunks of 8 columns, then `J^T w`.
     Forward,
@@ -104,37 +105,22 @@ impl VjpMethod {
         Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// The method actually used for `model`: `Auto` resolved, `Model` checked. A model
-    /// has a VJP of its own when [`Model::has_vjp`] says so or when its [`Model::vjp`]
-    /// reports success ([`offers_vjp`]).
+    /// The method actually used for `model`: `Auto` resolved, `Model` checked (a model has
+    /// a VJP of its own when its [`Model::derivatives`] include one).
     pub fn resolve<M: Model>(self, model: &M) -> Result<VjpMethod> {
         match self {
-            VjpMethod::Auto | VjpMethod::Model if offers_vjp(model) => Ok(VjpMethod::Model),
+            VjpMethod::Auto | VjpMethod::Model if model.derivatives().has_vjp() => Ok(VjpMethod::Model),
             VjpMethod::Auto if model.n_states() + model.n_params() > AUTO_TAPE_ABOVE => Ok(VjpMethod::CompiledTape),
             VjpMethod::Auto => Ok(VjpMethod::Forward),
             VjpMethod::Model => Err(DiffsimError::InvalidOption {
                 name: "vjp",
-                why: "this model has no hand-written VJP (Model::vjp); use forward, compiled-tape, tape or finite"
+                why: "this model has no hand-written VJP (AnalyticVjp in Model::derivatives); use forward, \
+                      compiled-tape, tape or finite"
                     .into(),
             }),
             other => Ok(other),
         }
     }
-}
-
-/// Whether `model` has a VJP of its own: [`Model::has_vjp`] says so, or its [`Model::vjp`],
-/// called once with zero weights at the origin (states and parameters zero, `t = 0`),
-/// returns `true`. A model that writes `vjp` but forgets `has_vjp` then still gets its own
-/// VJP rather than AD in its place. Zero weights make the probe's accumulation zero, and it
-/// goes to scratch buffers anyway.
-pub(crate) fn offers_vjp<M: Model>(model: &M) -> bool {
-    if model.has_vjp() {
-        return true;
-    }
-    let (n, np) = (model.n_states(), model.n_params());
-    let (zeros_n, zeros_p) = (vec![0.0; n], vec![0.0; np]);
-    let (mut du, mut dp) = (vec![0.0; n], vec![0.0; np]);
-    model.vjp(&zeros_n, &zeros_n, &zeros_p, 0.0, &mut du, &mut dp)
 }
 
 /// Buffers for VJPs of one model, reused across calls (no allocation per product).
@@ -158,9 +144,11 @@ pub(crate) fn offers_vjp<M: Model>(model: &M) -> bool {
 /// let stats = tape.tape_stats().unwrap();
 /// assert_eq!((stats.recordings, stats.replays, tape.evals), (1, 1, 2));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Vjp {
     method: VjpMethod,
+    /// The model's own VJP's workspace, made at its first use.
+    workspace: Option<Workspace>,
     u: Vec<Dual<CHUNK>>,
     p: Vec<Dual<CHUNK>>,
     out: Vec<Dual<CHUNK>>,
@@ -174,6 +162,26 @@ pub struct Vjp {
     /// Number of right-hand-side evaluations (on any number type, recordings and replays of
     /// the tape included) so far.
     pub evals: usize,
+}
+
+/// A clone starts without the model's workspace (it makes its own at its first use).
+impl Clone for Vjp {
+    fn clone(&self) -> Self {
+        Self {
+            method: self.method,
+            workspace: None,
+            u: self.u.clone(),
+            p: self.p.clone(),
+            out: self.out.clone(),
+            uf: self.uf.clone(),
+            pf: self.pf.clone(),
+            fa: self.fa.clone(),
+            fb: self.fb.clone(),
+            tape: self.tape.clone(),
+            auto_tape: self.auto_tape,
+            evals: self.evals,
+        }
+    }
 }
 
 impl Vjp {
@@ -192,6 +200,7 @@ impl Vjp {
             tape,
             auto_tape,
             method,
+            workspace: None,
             u: vec![Dual::default(); n],
             p: vec![Dual::default(); np],
             out: vec![Dual::default(); n],
@@ -227,14 +236,15 @@ impl Vjp {
         dp: &mut [f64],
     ) {
         match self.method {
-            VjpMethod::Model | VjpMethod::Auto => {
-                self.evals += 1;
-                if !model.vjp(w, u, p, t, du, dp) {
-                    // `resolve` found a model VJP; one that declines at this point is served
-                    // by forward mode rather than silently returning nothing.
-                    self.forward(model, w, u, p, t, du, dp);
+            VjpMethod::Model | VjpMethod::Auto => match model.derivatives().analytic_vjp() {
+                Some(own) => {
+                    self.evals += 1;
+                    let ws = self.workspace.get_or_insert_with(|| own.workspace());
+                    own.vjp(ws, w, u, p, t, du, dp);
                 }
-            }
+                // A model handed here other than the one `resolve` saw: AD, never nothing.
+                None => self.forward(model, w, u, p, t, du, dp),
+            },
             VjpMethod::Forward => self.forward(model, w, u, p, t, du, dp),
             VjpMethod::FiniteDiff => self.finite(model, w, u, p, t, du, dp),
             VjpMethod::Tape | VjpMethod::CompiledTape => {
@@ -243,6 +253,32 @@ impl Vjp {
                 }
             }
         }
+    }
+
+    /// [`Vjp::apply`] from a record the model's [`crate::capabilities::RecordedVjp`] left at
+    /// this point in the forward solve (with its workspace); `false` (nothing done) when the
+    /// model keeps no records or `record` is not one of its records.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply_from_record<M: Model>(
+        &mut self,
+        model: &M,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+        pending: &mut Vec<f64>,
+    ) -> bool {
+        let Some(own) = model.derivatives().record_vjp() else { return false };
+        if record.len() != own.record_len() {
+            return false;
+        }
+        self.evals += 1;
+        let ws = self.workspace.get_or_insert_with(|| own.workspace());
+        own.vjp_from_record(ws, w, u, p, t, record, du, dp, pending);
+        true
     }
 
     /// The VJP on the tape; `false` (nothing done) when the sizes do not fit the model.
@@ -470,9 +506,9 @@ mod tests {
         assert_eq!(Vjp::new(&Lorenz, VjpMethod::Auto).unwrap().method(), VjpMethod::Forward);
     }
 
-    /// `u' = -p u` with a hand-written VJP, without `has_vjp`.
-    struct VjpOnly;
-    impl Model for VjpOnly {
+    /// `u' = -p u` with a hand-written VJP.
+    struct OwnVjp;
+    impl Model for OwnVjp {
         fn n_states(&self) -> usize {
             1
         }
@@ -482,23 +518,39 @@ mod tests {
         fn rhs<T: crate::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
             du[0] = -p[0] * u[0];
         }
-        fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+        fn derivatives(&self) -> crate::capabilities::Derivatives<'_> {
+            crate::capabilities::Derivatives::none().vjp(self)
+        }
+    }
+    impl crate::capabilities::AnalyticVjp for OwnVjp {
+        /// Counts the calls made with this workspace.
+        type Workspace = usize;
+        fn workspace(&self) -> usize {
+            0
+        }
+        fn vjp(&self, calls: &mut usize, w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) {
+            *calls += 1;
             du[0] -= p[0] * w[0];
             dp[0] -= u[0] * w[0];
-            true
         }
     }
 
     #[test]
-    fn a_model_vjp_is_found_without_has_vjp() {
-        assert!(!VjpOnly.has_vjp());
+    fn a_model_vjp_is_used_with_its_own_workspace() {
         for method in [VjpMethod::Auto, VjpMethod::Model] {
-            let mut vjp = Vjp::new(&VjpOnly, method).unwrap();
+            let mut vjp = Vjp::new(&OwnVjp, method).unwrap();
             assert_eq!(vjp.method(), VjpMethod::Model, "{method:?}");
-            let (mut du, mut dp) = ([0.0], [0.0]);
-            vjp.apply(&VjpOnly, &[2.0], &[3.0], &[0.5], 0.0, &mut du, &mut dp);
-            // The model's own products, against the derivatives of -p u by hand.
-            assert_eq!((du, dp, vjp.evals), ([-1.0], [-6.0], 1), "{method:?}");
+            for k in 1..=2 {
+                let (mut du, mut dp) = ([0.0], [0.0]);
+                vjp.apply(&OwnVjp, &[2.0], &[3.0], &[0.5], 0.0, &mut du, &mut dp);
+                // The model's own products, against the derivatives of -p u by hand.
+                assert_eq!((du, dp, vjp.evals), ([-1.0], [-6.0], k), "{method:?}");
+            }
+            // One workspace, made once and kept: it counted both calls.
+            let ws = vjp.workspace.as_ref().and_then(|w| w.downcast_ref::<usize>());
+            assert_eq!(ws, Some(&2), "{method:?}");
+            // Through a borrowed model, too.
+            assert_eq!(Vjp::new(&&OwnVjp, method).unwrap().method(), VjpMethod::Model);
         }
     }
 }

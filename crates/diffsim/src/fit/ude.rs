@@ -4,15 +4,16 @@
 //! `map` is an elementwise input transformation (identity, or for example `u^3` in the
 //! spiral benchmark). A neural ODE is the case without physics ([`NoPhysics`]).
 //!
-//! The model's [`Model::vjp`] uses the network's own backward pass and forward-mode AD for
+//! The model's VJP ([`AnalyticVjp`]) uses the network's own backward pass and forward-mode AD for
 //! the (small) physics part, so every adjoint gets its VJPs at the cost of about two network
 //! evaluations, independent of the number of parameters.
 
 use crate::ad::Dual;
+use crate::capabilities::{AnalyticVjp, Derivatives, RecordedVjp};
 use crate::error::{DiffsimError, Result};
 use crate::nn::{Activation, Mlp, MlpWorkspace};
-use crate::{Model, Scalar};
-use std::sync::Mutex;
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// The known part of a universal differential equation, written once for every number type.
 pub trait Physics: Send + Sync {
@@ -37,9 +38,9 @@ impl Physics for NoPhysics {
     }
 }
 
-/// Buffers of the hand-written VJP.
+/// Buffers of the hand-written VJP: each adjoint owns one ([`AnalyticVjp::Workspace`]).
 #[derive(Clone, Debug)]
-struct Scratch {
+pub struct UdeWorkspace {
     ws: MlpWorkspace<f64>,
     x: Vec<f64>,
     y: Vec<f64>,
@@ -52,6 +53,7 @@ struct Scratch {
 /// `u' = physics(u, t) + NN(map(u); p)`; the parameters are the network's.
 ///
 /// ```
+/// use diffsim::capabilities::AnalyticVjp;
 /// use diffsim::fit::{NoPhysics, Ude};
 /// use diffsim::nn::{Activation, Init, Mlp};
 /// use diffsim::Model;
@@ -59,9 +61,12 @@ struct Scratch {
 /// let p = net.init_params(Init::GlorotUniform, 1, 1.0);
 /// let model = Ude::new(NoPhysics, net, Activation::Identity).unwrap();
 /// let (mut du, mut dp) = (vec![0.0; 2], vec![0.0; model.n_params()]);
-/// assert!(model.vjp(&[1.0, 0.0], &[0.5, 0.2], &p, 0.0, &mut du, &mut dp));
+/// // Its hand-written VJP, which every adjoint uses.
+/// assert!(model.derivatives().has_vjp());
+/// let mut ws = model.workspace();
+/// model.vjp(&mut ws, &[1.0, 0.0], &[0.5, 0.2], &p, 0.0, &mut du, &mut dp);
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Ude<P> {
     physics: P,
     net: Mlp,
@@ -69,21 +74,6 @@ pub struct Ude<P> {
     /// The network sees `map(u) * in_scale` and contributes `out_scale * NN(..)`.
     in_scale: Vec<f64>,
     out_scale: Vec<f64>,
-    scratch: Mutex<Scratch>,
-}
-
-impl<P: Clone> Clone for Ude<P> {
-    fn clone(&self) -> Self {
-        let scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Self {
-            physics: self.physics.clone(),
-            net: self.net.clone(),
-            input: self.input,
-            in_scale: self.in_scale.clone(),
-            out_scale: self.out_scale.clone(),
-            scratch: Mutex::new(scratch),
-        }
-    }
 }
 
 impl<P: Physics> Ude<P> {
@@ -98,16 +88,7 @@ impl<P: Physics> Ude<P> {
                 got: net.n_outputs(),
             });
         }
-        let scratch = Scratch {
-            ws: net.workspace(1),
-            x: vec![0.0; n],
-            y: vec![0.0; n],
-            xbar: vec![0.0; n],
-            ud: vec![Dual::default(); n],
-            fd: vec![Dual::default(); n],
-            w: vec![0.0; n],
-        };
-        Ok(Self { physics, net, input, in_scale: vec![1.0; n], out_scale: vec![1.0; n], scratch: Mutex::new(scratch) })
+        Ok(Self { physics, net, input, in_scale: vec![1.0; n], out_scale: vec![1.0; n] })
     }
 
     /// Scale the network's inputs (after the map) and outputs per state, so that a network
@@ -193,6 +174,7 @@ impl<P: Physics> Ude<P> {
     #[allow(clippy::too_many_arguments)]
     fn vjp_with(
         &self,
+        s: &mut UdeWorkspace,
         w: &[f64],
         u: &[f64],
         p: &[f64],
@@ -201,13 +183,13 @@ impl<P: Physics> Ude<P> {
         du: &mut [f64],
         dp: &mut [f64],
         pending: Option<&mut Vec<f64>>,
-    ) -> bool {
+    ) {
         let n = self.in_scale.len();
         if u.len() != n || w.len() != n || du.len() != n || p.len() != self.net.n_params() || dp.len() != p.len() {
-            return false;
+            return;
         }
-        // From a record, a network of the one-sweep backward pass needs no workspace, so no
-        // lock either (`backward_record_fused` declines other shapes, doing nothing).
+        // From a record, a network of the one-sweep backward pass needs no network workspace
+        // (`backward_record_fused` declines other shapes, doing nothing).
         if let Some(record) = record.filter(|_| n <= 4) {
             let (mut wn, mut xbar) = ([0.0; 4], [0.0; 4]);
             for i in 0..n {
@@ -219,12 +201,10 @@ impl<P: Physics> Ude<P> {
                 None => self.net.backward_record_fused(p, record, &wn[..n], &mut xbar[..n], dp),
             };
             if done {
-                self.finish_input_adjoint(du, &xbar[..n], w, u, t);
-                return true;
+                self.finish_input_adjoint(s, du, &xbar[..n], w, u, t);
+                return;
             }
         }
-        let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let s = &mut *guard;
         for i in 0..n {
             s.w[i] = w[i] * self.out_scale[i];
         }
@@ -243,7 +223,6 @@ impl<P: Physics> Ude<P> {
         if self.physics.is_present() {
             self.physics_vjp(s, w, u, t, du);
         }
-        true
     }
 
     /// `record` when it has the network's record length (a record the model left), else `None`.
@@ -254,11 +233,10 @@ impl<P: Physics> Ude<P> {
     /// After a fused backward pass gave the network input's adjoint `xbar`: `du` gets it
     /// through the input map, and the physics' VJP.
     #[inline(always)]
-    fn finish_input_adjoint(&self, du: &mut [f64], xbar: &[f64], w: &[f64], u: &[f64], t: f64) {
+    fn finish_input_adjoint(&self, s: &mut UdeWorkspace, du: &mut [f64], xbar: &[f64], w: &[f64], u: &[f64], t: f64) {
         self.add_input_adjoint(du, xbar, u);
         if self.physics.is_present() {
-            let mut guard = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-            self.physics_vjp(&mut guard, w, u, t, du);
+            self.physics_vjp(s, w, u, t, du);
         }
     }
 
@@ -271,7 +249,7 @@ impl<P: Physics> Ude<P> {
     }
 
     /// `du += (d physics / du)^T w` by forward-mode AD, eight state directions at a time.
-    fn physics_vjp(&self, s: &mut Scratch, w: &[f64], u: &[f64], t: f64, du: &mut [f64]) {
+    fn physics_vjp(&self, s: &mut UdeWorkspace, w: &[f64], u: &[f64], t: f64, du: &mut [f64]) {
         let n = u.len();
         let mut start = 0;
         while start < n {
@@ -305,9 +283,31 @@ impl<P: Physics> Model for Ude<P> {
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         self.eval_with(du, u, t, |x, y| self.net.forward(p, x, y));
     }
-    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        self.vjp_with(w, u, p, t, None, du, dp, None)
+    fn derivatives(&self) -> Derivatives<'_> {
+        Derivatives::none().recorded_vjp(self)
     }
+}
+
+impl<P: Physics> AnalyticVjp for Ude<P> {
+    type Workspace = UdeWorkspace;
+    fn workspace(&self) -> UdeWorkspace {
+        let n = self.in_scale.len();
+        UdeWorkspace {
+            ws: self.net.workspace(1),
+            x: vec![0.0; n],
+            y: vec![0.0; n],
+            xbar: vec![0.0; n],
+            ud: vec![Dual::default(); n],
+            fd: vec![Dual::default(); n],
+            w: vec![0.0; n],
+        }
+    }
+    fn vjp(&self, ws: &mut UdeWorkspace, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) {
+        self.vjp_with(ws, w, u, p, t, None, du, dp, None)
+    }
+}
+
+impl<P: Physics> RecordedVjp for Ude<P> {
     fn record_len(&self) -> usize {
         self.net.record_len()
     }
@@ -316,18 +316,7 @@ impl<P: Physics> Model for Ude<P> {
     }
     fn vjp_from_record(
         &self,
-        w: &[f64],
-        u: &[f64],
-        p: &[f64],
-        t: f64,
-        record: &[f64],
-        du: &mut [f64],
-        dp: &mut [f64],
-    ) -> bool {
-        self.vjp_with(w, u, p, t, self.checked_record(record), du, dp, None)
-    }
-    fn vjp_from_record_pending(
-        &self,
+        ws: &mut UdeWorkspace,
         w: &[f64],
         u: &[f64],
         p: &[f64],
@@ -336,14 +325,11 @@ impl<P: Physics> Model for Ude<P> {
         du: &mut [f64],
         dp: &mut [f64],
         pending: &mut Vec<f64>,
-    ) -> bool {
-        self.vjp_with(w, u, p, t, self.checked_record(record), du, dp, Some(pending))
+    ) {
+        self.vjp_with(ws, w, u, p, t, self.checked_record(record), du, dp, Some(pending))
     }
     fn flush_pending(&self, _p: &[f64], pending: &mut Vec<f64>, dp: &mut [f64]) {
         self.net.flush_pending(pending, dp);
-    }
-    fn has_vjp(&self) -> bool {
-        true
     }
 }
 
@@ -373,6 +359,24 @@ mod tests {
         }
     }
 
+    /// The VJP from a record, with what it left pending added.
+    #[allow(clippy::too_many_arguments)]
+    fn from_record(
+        model: &Ude<Damped>,
+        ws: &mut UdeWorkspace,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) {
+        let mut pending = Vec::new();
+        model.vjp_from_record(ws, w, u, p, t, record, du, dp, &mut pending);
+        model.flush_pending(p, &mut pending, dp);
+    }
+
     #[test]
     fn hand_written_vjp_matches_forward_mode() {
         let net = Mlp::with_hidden(&[2, 7, 7, 2], Activation::Tanh).unwrap();
@@ -380,7 +384,8 @@ mod tests {
         let model = Ude::new(Damped, net, CUBE).unwrap().with_scales(&[2.0, 0.5], &[3.0, 0.7]).unwrap();
         let (u, w) = ([0.7, -0.4], [0.3, -1.1]);
         let (mut du, mut dp) = (vec![0.0; 2], vec![0.0; p.len()]);
-        assert!(model.vjp(&w, &u, &p, 0.3, &mut du, &mut dp));
+        let mut ws = model.workspace();
+        model.vjp(&mut ws, &w, &u, &p, 0.3, &mut du, &mut dp);
         let mut reference = Vjp::new(&model, VjpMethod::Forward).unwrap();
         let (mut du_ref, mut dp_ref) = (vec![0.0; 2], vec![0.0; p.len()]);
         reference.apply(&model, &w, &u, &p, 0.3, &mut du_ref, &mut dp_ref);
@@ -394,7 +399,7 @@ mod tests {
         model.rhs_record(&mut f_rec, &u, &p, 0.3, &mut record);
         assert_eq!(f, f_rec);
         let (mut du_rec, mut dp_rec) = (vec![0.0; 2], vec![0.0; p.len()]);
-        assert!(model.vjp_from_record(&w, &u, &p, 0.3, &record, &mut du_rec, &mut dp_rec));
+        from_record(&model, &mut ws, &w, &u, &p, 0.3, &record, &mut du_rec, &mut dp_rec);
         assert_eq!((du_rec, dp_rec), (du, dp));
     }
 
@@ -414,8 +419,9 @@ mod tests {
             assert!(record.iter().all(|x| x.is_finite()), "{n} states: record not written");
             let (mut du, mut dp) = (vec![0.0; n], vec![0.0; p.len()]);
             let (mut du_rec, mut dp_rec) = (vec![0.0; n], vec![0.0; p.len()]);
-            assert!(model.vjp(&w, &u, &p, 0.2, &mut du, &mut dp));
-            assert!(model.vjp_from_record(&w, &u, &p, 0.2, &record, &mut du_rec, &mut dp_rec));
+            let mut ws = model.workspace();
+            model.vjp(&mut ws, &w, &u, &p, 0.2, &mut du, &mut dp);
+            from_record(&model, &mut ws, &w, &u, &p, 0.2, &record, &mut du_rec, &mut dp_rec);
             assert_eq!((du_rec, dp_rec), (du, dp), "{n} states");
         }
     }

@@ -1,12 +1,15 @@
 //! Small classic test problems.
 
-use crate::{Model, Scalar};
+use crate::capabilities::{AnalyticJacobian, Derivatives};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// The Lorenz system, p = [sigma, rho, beta] (chaotic at 10, 28, 8/3).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Lorenz;
 
 impl Model for Lorenz {
+    const STATES: Option<usize> = Some(3);
     fn n_states(&self) -> usize {
         3
     }
@@ -28,6 +31,7 @@ impl Model for Lorenz {
 pub struct LotkaVolterra;
 
 impl Model for LotkaVolterra {
+    const STATES: Option<usize> = Some(2);
     fn n_states(&self) -> usize {
         2
     }
@@ -48,6 +52,7 @@ impl Model for LotkaVolterra {
 pub struct Robertson;
 
 impl Model for Robertson {
+    const STATES: Option<usize> = Some(3);
     fn n_states(&self) -> usize {
         3
     }
@@ -62,11 +67,16 @@ impl Model for Robertson {
         du[1] = k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3;
         du[2] = k2 * y2 * y2;
     }
-    fn jacobian(&self, j: &mut [f64], u: &[f64], p: &[f64], _t: f64) -> bool {
+    fn derivatives(&self) -> Derivatives<'_> {
+        Derivatives::none().jacobian(self)
+    }
+}
+
+impl AnalyticJacobian for Robertson {
+    fn jacobian(&self, j: &mut [f64], u: &[f64], p: &[f64], _t: f64) {
         let (y2, y3) = (u[1], u[2]);
         let (k1, k2, k3) = (p[0], p[1], p[2]);
         j.copy_from_slice(&[-k1, k3 * y3, k3 * y2, k1, -2.0 * k2 * y2 - k3 * y3, -k3 * y2, 0.0, 2.0 * k2 * y2, 0.0]);
-        true
     }
 }
 
@@ -76,6 +86,7 @@ impl Model for Robertson {
 pub struct RobertsonDae;
 
 impl Model for RobertsonDae {
+    const STATES: Option<usize> = Some(3);
     fn n_states(&self) -> usize {
         3
     }
@@ -102,6 +113,7 @@ impl Model for RobertsonDae {
 pub struct VanDerPol;
 
 impl Model for VanDerPol {
+    const STATES: Option<usize> = Some(2);
     fn n_states(&self) -> usize {
         2
     }
@@ -120,6 +132,7 @@ impl Model for VanDerPol {
 pub struct Pendulum;
 
 impl Model for Pendulum {
+    const STATES: Option<usize> = Some(2);
     fn n_states(&self) -> usize {
         2
     }
@@ -140,6 +153,7 @@ impl Model for Pendulum {
 pub struct LvPiecewise;
 
 impl Model for LvPiecewise {
+    const STATES: Option<usize> = Some(2);
     fn n_states(&self) -> usize {
         2
     }

@@ -9,8 +9,10 @@ mod classic;
 pub use brusselator::Brusselator1D;
 pub use classic::{Lorenz, LotkaVolterra, LvPiecewise, Pendulum, Robertson, RobertsonDae, VanDerPol};
 
+use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// Any model of the zoo.
 #[derive(Clone, Copy, Debug)]
@@ -59,8 +61,8 @@ impl Model for ZooModel {
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         each!(self, m => m.rhs(du, u, p, t))
     }
-    fn jacobian(&self, jac: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
-        each!(self, m => m.jacobian(jac, u, p, t))
+    fn derivatives(&self) -> Derivatives<'_> {
+        each!(self, m => m.derivatives())
     }
     fn mass_matrix(&self) -> Option<Vec<f64>> {
         each!(self, m => m.mass_matrix())

@@ -1,7 +1,6 @@
 //! Checking a gradient against central differences of tight solves: [`gradient_check`],
 //! the reference alone ([`finite_difference_gradient`]) and the result ([`GradientCheck`]).
 
-use super::adjoint::ByRef;
 use super::{discrete::check_saveat, gradient, Gradient, Loss, SensAlg};
 use crate::error::{DiffsimError, Result};
 use crate::{solve, Algorithm, JacobianMethod, Model, Problem, SolveOptions, Tolerance};
@@ -251,7 +250,7 @@ impl<'a, M: Model> Reference<'a, M> {
             Input::Param(i) => p[i] = x,
             Input::State(i) => u0[i] = x,
         }
-        let moved = Problem::new(ByRef(&self.problem.model), u0, p, self.problem.tspan)?;
+        let moved = Problem::new(&self.problem.model, u0, p, self.problem.tspan)?;
         let sol = solve(&moved, self.alg, &self.opts)?;
         if !sol.retcode.is_success() {
             return Err(DiffsimError::InvalidOption {

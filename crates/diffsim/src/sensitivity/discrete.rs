@@ -139,13 +139,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
                     }
                 };
             }
-            match n {
-                1 => sweep_all!(1),
-                2 => sweep_all!(2),
-                3 => sweep_all!(3),
-                4 => sweep_all!(4),
-                _ => sweep_all!(0),
-            }
+            crate::solve::by_size!(M, n, sweep_all)
         }
         Some(every) => {
             let every = every.max(1);
@@ -332,13 +326,11 @@ impl ExplicitSweep {
             let t = rec.stage_time(tab.c[i]);
             let (y, ybar) = (&self.y[..n], &mut self.ybar[..n]);
             let record = self.records.as_mut().and_then(|r| r.get(t, y));
-            match record {
-                Some(record)
-                    if model.vjp_from_record_pending(w, y, p, t, record, ybar, &mut self.dp, &mut self.pending) =>
-                {
-                    self.vjp.evals += 1;
-                }
-                _ => self.vjp.apply(model, w, y, p, t, ybar, &mut self.dp),
+            let from_record = record.is_some_and(|record| {
+                self.vjp.apply_from_record(model, w, y, p, t, record, ybar, &mut self.dp, &mut self.pending)
+            });
+            if !from_record {
+                self.vjp.apply(model, w, y, p, t, ybar, &mut self.dp);
             }
             add(&mut self.ubar[..n], &self.ybar[..n], 1.0);
             for (j, &a) in tab.a[i].iter().enumerate() {
@@ -347,8 +339,11 @@ impl ExplicitSweep {
                 }
             }
         }
-        // The stages' parameter gradients, in one pass (see `Model::vjp_from_record_pending`).
-        model.flush_pending(p, &mut self.pending, &mut self.dp);
+        // The stages' parameter gradients, in one pass (see `RecordedVjp::vjp_from_record`).
+        match model.derivatives().record_vjp() {
+            Some(own) => own.flush_pending(p, &mut self.pending, &mut self.dp),
+            None => self.pending.clear(),
+        }
         std::mem::swap(&mut self.lambda, &mut self.ubar);
     }
 }
@@ -407,6 +402,7 @@ pub(crate) fn check_saveat(opts: &SolveOptions) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capabilities::{AnalyticVjp, Derivatives, RecordedVjp};
     use crate::sensitivity::Loss;
     use crate::Scalar;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -429,16 +425,29 @@ mod tests {
         fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
             du[0] = -p[0] * u[0] + p[1] * t.sin() * u[0] * u[0];
         }
-        fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-            self.plain.fetch_add(1, Relaxed);
+        fn derivatives(&self) -> Derivatives<'_> {
+            Derivatives::none().recorded_vjp(self)
+        }
+    }
+
+    impl Recorded {
+        fn products(w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) {
             du[0] += w[0] * (-p[0] + 2.0 * p[1] * t.sin() * u[0]);
             dp[0] += -w[0] * u[0];
             dp[1] += w[0] * t.sin() * u[0] * u[0];
-            true
         }
-        fn has_vjp(&self) -> bool {
-            true
+    }
+
+    impl AnalyticVjp for Recorded {
+        type Workspace = ();
+        fn workspace(&self) {}
+        fn vjp(&self, _: &mut (), w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) {
+            self.plain.fetch_add(1, Relaxed);
+            Self::products(w, u, p, t, du, dp);
         }
+    }
+
+    impl RecordedVjp for Recorded {
         fn record_len(&self) -> usize {
             2
         }
@@ -448,6 +457,7 @@ mod tests {
         }
         fn vjp_from_record(
             &self,
+            _: &mut (),
             w: &[f64],
             u: &[f64],
             p: &[f64],
@@ -455,10 +465,11 @@ mod tests {
             record: &[f64],
             du: &mut [f64],
             dp: &mut [f64],
-        ) -> bool {
+            _pending: &mut Vec<f64>,
+        ) {
             assert_eq!(record, &[t, u[0]]);
             self.from_record.fetch_add(1, Relaxed);
-            self.vjp(w, u, p, t, du, dp) && self.plain.fetch_sub(1, Relaxed) > 0
+            Self::products(w, u, p, t, du, dp);
         }
     }
 

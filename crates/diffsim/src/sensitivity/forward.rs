@@ -14,6 +14,7 @@
 
 use super::{require_success, Gradient, SavedLoss};
 use crate::ad::{Dual, ForwardJacobian};
+use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::{DiffsimError, Result};
 use crate::{Algorithm, Model, Problem, Scalar, SolveOptions, Tolerance};
 use std::sync::Mutex;
@@ -96,7 +97,16 @@ impl<M: Model> Model for Augmented<'_, M> {
         let mut b = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         self.eval(dz, z, t.value(), &mut b);
     }
-    fn jacobian(&self, jac: &mut [f64], z: &[f64], _p: &[f64], t: f64) -> bool {
+    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
+        self.model.tstops(self.p)
+    }
+    fn derivatives(&self) -> Derivatives<'_> {
+        Derivatives::none().jacobian(self).time_derivative(self)
+    }
+}
+
+impl<M: Model> AnalyticJacobian for Augmented<'_, M> {
+    fn jacobian(&self, jac: &mut [f64], z: &[f64], _p: &[f64], t: f64) {
         // Lower block-triangular: J on the diagonal blocks, d(S')/du in the first block
         // column (second derivatives of f, by central differences).
         let n = self.model.n_states();
@@ -105,7 +115,10 @@ impl<M: Model> Model for Augmented<'_, M> {
         let mut guard = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         let b = &mut *guard;
         let mut jac_u = std::mem::take(&mut b.jac_u);
-        b.evals += b.jac.evaluate(self.model, &z[..n], self.p, t, &mut jac_u, None);
+        match self.model.derivatives().analytic_jacobian() {
+            Some(own) => own.jacobian(&mut jac_u, &z[..n], self.p, t),
+            None => b.evals += b.jac.evaluate(self.model, &z[..n], self.p, t, &mut jac_u, None),
+        }
         for block in 0..=self.columns() {
             let o = block * n;
             for i in 0..n {
@@ -128,9 +141,11 @@ impl<M: Model> Model for Augmented<'_, M> {
             }
         }
         (b.z, b.dz_plus, b.dz_minus) = (zz, plus, minus);
-        true
     }
-    fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) -> bool {
+}
+
+impl<M: Model> AnalyticTimeDerivative for Augmented<'_, M> {
+    fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) {
         let delta = 1e-6 * t.abs().max(1e-3);
         let mut guard = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         let b = &mut *guard;
@@ -141,10 +156,6 @@ impl<M: Model> Model for Augmented<'_, M> {
             *d = (a - c) / (2.0 * delta);
         }
         (b.dz_plus, b.dz_minus) = (plus, minus);
-        true
-    }
-    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
-        self.model.tstops(self.p)
     }
 }
 

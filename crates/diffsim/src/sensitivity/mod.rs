@@ -59,11 +59,13 @@
 //!
 //! Through explicit methods, with the model's own VJP, the sweep calls the VJP at exactly
 //! the points the forward solve evaluated `f` at. A model that keeps records of its
-//! evaluations ([`crate::Model::record_len`]; the UDE model keeps its network's forward pass)
+//! evaluations ([`crate::capabilities::RecordedVjp`]; the UDE model keeps its network's forward pass)
 //! has them filed by the exact bits of `(t, u)` during the forward solve, and each VJP starts
 //! from its record instead of repeating that work.
 
 mod adjoint;
+#[cfg(test)]
+mod capability_tests;
 mod check;
 #[cfg(test)]
 mod discontinuity_tests;
@@ -77,7 +79,7 @@ mod records;
 mod running_cost;
 mod switches;
 #[cfg(test)]
-mod test_models;
+pub(crate) mod test_models;
 
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;

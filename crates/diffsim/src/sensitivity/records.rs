@@ -1,9 +1,9 @@
 //! Records of the forward solve's evaluations, so the discrete adjoint's VJPs can start
-//! from them ([`Model::record_len`]).
+//! from them ([`crate::capabilities::RecordedVjp`]).
 //!
 //! The discrete adjoint calls the VJP at exactly the points `(t, Y)` the forward solve
 //! evaluated `f` at (it rebuilds the stage inputs bit for bit). [`Recording`] wraps the model
-//! for the forward solve: each `f64` evaluation goes through [`Model::rhs_record`] and its
+//! for the forward solve: each `f64` evaluation goes through `RecordedVjp::rhs_record` and its
 //! record is filed under the exact bits of `(t, Y)`. The sweep looks each stage up; a miss
 //! (a point the forward solve did not evaluate, or a full store) falls back to the plain VJP,
 //! so records only ever save work. `p` is fixed for the lifetime of a store (one gradient
@@ -13,8 +13,10 @@
 //! the network passes of a gradient.
 
 use crate::blocks::{BlockSlice, BlockVec};
+use crate::capabilities::Derivatives;
 use crate::nn::simd::{as_float, as_float_mut};
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -217,7 +219,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 impl<'a, M: Model> Recording<'a, M> {
     /// Record when `on`, the model keeps records and this thread's slot is free.
     pub(crate) fn new(model: &'a M, on: bool) -> Self {
-        let len = model.record_len();
+        let len = model.derivatives().record_len();
         let id = (on && len > 0)
             .then(|| {
                 LIVE.with(|live| {
@@ -267,6 +269,7 @@ impl<M> Drop for Recording<'_, M> {
 }
 
 impl<M: Model> Model for Recording<'_, M> {
+    const STATES: Option<usize> = M::STATES;
     fn n_states(&self) -> usize {
         self.model.n_states()
     }
@@ -284,9 +287,10 @@ impl<M: Model> Model for Recording<'_, M> {
                     return false;
                 }
                 let tf = t.value();
+                let Some(own) = self.model.derivatives().record_vjp() else { return false };
                 match store.insert(tf, uf) {
                     Some(record) => {
-                        self.model.rhs_record(duf, uf, pf, tf, record);
+                        own.rhs_record(duf, uf, pf, tf, record);
                         true
                     }
                     None => false,
@@ -299,29 +303,21 @@ impl<M: Model> Model for Recording<'_, M> {
         }
         self.model.rhs(du, u, p, t)
     }
-    fn jacobian(&self, jac: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
-        self.model.jacobian(jac, u, p, t)
-    }
-    fn time_derivative(&self, dfdt: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
-        self.model.time_derivative(dfdt, u, p, t)
-    }
     fn mass_matrix(&self) -> Option<Vec<f64>> {
         self.model.mass_matrix()
     }
     fn tstops(&self, p: &[f64]) -> Vec<f64> {
         self.model.tstops(p)
     }
-    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        self.model.vjp(w, u, p, t, du, dp)
-    }
-    fn has_vjp(&self) -> bool {
-        self.model.has_vjp()
+    fn derivatives(&self) -> Derivatives<'_> {
+        self.model.derivatives()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capabilities::{AnalyticVjp, RecordedVjp};
 
     #[test]
     fn records_are_found_by_exact_bits_only() {
@@ -365,12 +361,38 @@ mod tests {
         fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
             du[0] = -u[0];
         }
+        fn derivatives(&self) -> Derivatives<'_> {
+            Derivatives::none().recorded_vjp(self)
+        }
+    }
+    impl AnalyticVjp for Decay {
+        type Workspace = ();
+        fn workspace(&self) {}
+        fn vjp(&self, _: &mut (), w: &[f64], _u: &[f64], _p: &[f64], _t: f64, du: &mut [f64], _dp: &mut [f64]) {
+            du[0] -= w[0];
+        }
+    }
+    impl RecordedVjp for Decay {
         fn record_len(&self) -> usize {
             1
         }
         fn rhs_record(&self, du: &mut [f64], u: &[f64], _p: &[f64], _t: f64, record: &mut [f64]) {
             du[0] = -u[0];
             record[0] = u[0];
+        }
+        fn vjp_from_record(
+            &self,
+            ws: &mut (),
+            w: &[f64],
+            u: &[f64],
+            p: &[f64],
+            t: f64,
+            _record: &[f64],
+            du: &mut [f64],
+            dp: &mut [f64],
+            _pending: &mut Vec<f64>,
+        ) {
+            self.vjp(ws, w, u, p, t, du, dp)
         }
     }
 

@@ -4,11 +4,12 @@
 //! model under the same error control, and `q(t1)` joins the loss. Every sensitivity method
 //! then differentiates it as it does the model: the continuous adjoints see the running
 //! cost as the `-dg/du` forcing of `lambda` and the `dg/dp` term of `mu`, the discrete
-//! adjoint and forward modes see one more state. A model's own VJP is kept and the cost's
-//! gradient added by forward-mode AD.
+//! adjoint and forward modes see one more state. What the model computes itself (its
+//! Jacobian, `df/dt`, VJP, records) is kept and the cost's part added by forward-mode AD.
 
 use super::Loss;
 use crate::ad::Dual;
+use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, AnalyticVjp, Derivatives, RecordedVjp, Workspace};
 use crate::error::Result;
 use crate::{Model, Scalar, SolveOptions, Tolerance};
 
@@ -39,6 +40,10 @@ pub(crate) struct WithCost<'a, M, C> {
 }
 
 impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
+    const STATES: Option<usize> = match M::STATES {
+        Some(n) => Some(n + 1),
+        None => None,
+    };
     fn n_states(&self) -> usize {
         self.model.n_states() + 1
     }
@@ -64,19 +69,55 @@ impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
     fn tstops(&self, p: &[f64]) -> Vec<f64> {
         self.model.tstops(p)
     }
-    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        let n = self.model.n_states();
-        if !self.model.vjp(&w[..n], &u[..n], p, t, &mut du[..n], dp) {
-            return false;
+    /// What the model computes itself, extended to the cost's state (the cost's own
+    /// derivatives by forward-mode AD).
+    fn derivatives(&self) -> Derivatives<'_> {
+        let inner = self.model.derivatives();
+        let mut d = Derivatives::none();
+        if inner.has_jacobian() {
+            d = d.jacobian(self);
         }
-        // + w_q * grad g, by forward AD over (u, p) in chunks of 8.
-        let wq = w[n];
+        if inner.has_time_derivative() {
+            d = d.time_derivative(self);
+        }
+        if inner.record_vjp().is_some() {
+            d = d.recorded_vjp(self);
+        } else if inner.has_vjp() {
+            d = d.vjp(self);
+        }
+        d
+    }
+}
+
+/// The model's VJP workspace and the cost's dual numbers.
+pub(crate) struct CostWorkspace {
+    inner: Workspace,
+    ud: Vec<Dual<8>>,
+    pd: Vec<Dual<8>>,
+}
+
+impl<M: Model, C: RunningCost> WithCost<'_, M, C> {
+    /// `du += w_q dg/du`, `dp += w_q dg/dp`, by forward AD over `(u, p)` in chunks of 8.
+    #[allow(clippy::too_many_arguments)]
+    fn add_cost_gradient(
+        &self,
+        ws: &mut CostWorkspace,
+        wq: f64,
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        du: &mut [f64],
+        dp: &mut [f64],
+    ) {
         if wq == 0.0 {
-            return true;
+            return;
         }
-        let np = p.len();
-        let mut ud: Vec<Dual<8>> = u[..n].iter().map(|&x| Dual::constant(x)).collect();
-        let mut pd: Vec<Dual<8>> = p.iter().map(|&x| Dual::constant(x)).collect();
+        let (n, np) = (u.len(), p.len());
+        let CostWorkspace { ud, pd, .. } = ws;
+        ud.clear();
+        ud.extend(u.iter().map(|&x| Dual::constant(x)));
+        pd.clear();
+        pd.extend(p.iter().map(|&x| Dual::constant(x)));
         for start in (0..n + np).step_by(8) {
             let end = (start + 8).min(n + np);
             for j in start..end {
@@ -86,7 +127,7 @@ impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
                     pd[j - n] = Dual::variable(p[j - n], j - start);
                 }
             }
-            let g = self.cost.cost(&ud, &pd, Dual::constant(t));
+            let g = self.cost.cost(ud, pd, Dual::constant(t));
             for j in start..end {
                 if j < n {
                     du[j] += wq * g.d[j - start];
@@ -97,10 +138,105 @@ impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
                 }
             }
         }
-        true
     }
-    fn has_vjp(&self) -> bool {
-        self.model.has_vjp()
+}
+
+impl<M: Model, C: RunningCost> AnalyticJacobian for WithCost<'_, M, C> {
+    /// The model's Jacobian in the top-left block, `dg/du` in the last row; nothing
+    /// depends on the cost's state.
+    fn jacobian(&self, jac: &mut [f64], u: &[f64], p: &[f64], t: f64) {
+        let n = self.model.n_states();
+        if let Some(own) = self.model.derivatives().analytic_jacobian() {
+            own.jacobian(&mut jac[..n * n], &u[..n], p, t);
+        }
+        // Spread the model's rows (n wide) to the augmented rows (n + 1 wide), last first.
+        for i in (0..n).rev() {
+            jac.copy_within(i * n..(i + 1) * n, i * (n + 1));
+            jac[i * (n + 1) + n] = 0.0;
+        }
+        let last = &mut jac[n * (n + 1)..];
+        last.fill(0.0);
+        let mut ud: Vec<Dual<8>> = u[..n].iter().map(|&x| Dual::constant(x)).collect();
+        let pd: Vec<Dual<8>> = p.iter().map(|&x| Dual::constant(x)).collect();
+        for start in (0..n).step_by(8) {
+            let end = (start + 8).min(n);
+            for j in start..end {
+                ud[j] = Dual::variable(u[j], j - start);
+            }
+            let g = self.cost.cost(&ud, &pd, Dual::constant(t));
+            for j in start..end {
+                last[j] = g.d[j - start];
+                ud[j] = Dual::constant(u[j]);
+            }
+        }
+    }
+}
+
+impl<M: Model, C: RunningCost> AnalyticTimeDerivative for WithCost<'_, M, C> {
+    /// The model's `df/dt`, and `dg/dt` by forward AD.
+    fn time_derivative(&self, dfdt: &mut [f64], u: &[f64], p: &[f64], t: f64) {
+        let n = self.model.n_states();
+        if let Some(own) = self.model.derivatives().analytic_time_derivative() {
+            own.time_derivative(&mut dfdt[..n], &u[..n], p, t);
+        }
+        let ud: Vec<Dual<1>> = u[..n].iter().map(|&x| Dual::constant(x)).collect();
+        let pd: Vec<Dual<1>> = p.iter().map(|&x| Dual::constant(x)).collect();
+        dfdt[n] = self.cost.cost(&ud, &pd, Dual::variable(t, 0)).d[0];
+    }
+}
+
+impl<M: Model, C: RunningCost> AnalyticVjp for WithCost<'_, M, C> {
+    type Workspace = CostWorkspace;
+    fn workspace(&self) -> CostWorkspace {
+        let inner =
+            self.model.derivatives().analytic_vjp().map_or_else(|| Box::new(()) as Workspace, |v| v.workspace());
+        CostWorkspace { inner, ud: Vec::new(), pd: Vec::new() }
+    }
+    /// The model's own VJP on its states, the cost's gradient by forward AD.
+    fn vjp(&self, ws: &mut CostWorkspace, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) {
+        let n = self.model.n_states();
+        if let Some(own) = self.model.derivatives().analytic_vjp() {
+            own.vjp(&mut ws.inner, &w[..n], &u[..n], p, t, &mut du[..n], dp);
+        }
+        self.add_cost_gradient(ws, w[n], &u[..n], p, t, &mut du[..n], dp);
+    }
+}
+
+impl<M: Model, C: RunningCost> RecordedVjp for WithCost<'_, M, C> {
+    fn record_len(&self) -> usize {
+        self.model.derivatives().record_len()
+    }
+    fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
+        let n = self.model.n_states();
+        match self.model.derivatives().record_vjp() {
+            Some(own) => own.rhs_record(&mut du[..n], &u[..n], p, t, record),
+            None => self.model.rhs(&mut du[..n], &u[..n], p, t),
+        }
+        du[n] = self.cost.cost(&u[..n], p, t);
+    }
+    fn vjp_from_record(
+        &self,
+        ws: &mut CostWorkspace,
+        w: &[f64],
+        u: &[f64],
+        p: &[f64],
+        t: f64,
+        record: &[f64],
+        du: &mut [f64],
+        dp: &mut [f64],
+        pending: &mut Vec<f64>,
+    ) {
+        let n = self.model.n_states();
+        if let Some(own) = self.model.derivatives().record_vjp() {
+            own.vjp_from_record(&mut ws.inner, &w[..n], &u[..n], p, t, record, &mut du[..n], dp, pending);
+        }
+        self.add_cost_gradient(ws, w[n], &u[..n], p, t, &mut du[..n], dp);
+    }
+    fn flush_pending(&self, p: &[f64], pending: &mut Vec<f64>, dp: &mut [f64]) {
+        match self.model.derivatives().record_vjp() {
+            Some(own) => own.flush_pending(p, pending, dp),
+            None => pending.clear(),
+        }
     }
 }
 

@@ -68,7 +68,7 @@ impl JacobianCache {
         self.storage_chosen = true;
         let pattern = match self.method {
             JacobianMethod::SparseAd => JacobianPattern::detect(model, u, p, t).ok(),
-            JacobianMethod::Auto if self.n >= SPARSE_MIN_STATES && !model.jacobian(&mut self.jac, u, p, t) => {
+            JacobianMethod::Auto if self.n >= SPARSE_MIN_STATES && !model.derivatives().has_jacobian() => {
                 JacobianPattern::detect_branch_free(model, u, p, t)
                     .ok()
                     .flatten()
@@ -93,15 +93,28 @@ impl JacobianCache {
             self.choose_storage(model, u, p, t);
         }
         if let Some((sparse, values)) = self.sparse.as_mut() {
-            let dfdt = (!model.time_derivative(&mut self.dfdt, u, p, t)).then_some(&mut self.dfdt[..]);
+            let derivatives = model.derivatives();
+            let dfdt = match derivatives.analytic_time_derivative() {
+                Some(d) => {
+                    d.time_derivative(&mut self.dfdt, u, p, t);
+                    None
+                }
+                None => Some(&mut self.dfdt[..]),
+            };
             sparse.evaluate(model, u, p, t, values, dfdt);
             self.valid = true;
             return;
         }
-        let analytic = self.method == JacobianMethod::Auto && model.jacobian(&mut self.jac, u, p, t);
-        if analytic {
+        let derivatives = model.derivatives();
+        let own_dfdt = derivatives.analytic_time_derivative();
+        if let Some(own_dfdt) = own_dfdt {
+            own_dfdt.time_derivative(&mut self.dfdt, u, p, t);
+        }
+        let analytic = derivatives.analytic_jacobian().filter(|_| self.method == JacobianMethod::Auto);
+        if let Some(jacobian) = analytic {
+            jacobian.jacobian(&mut self.jac, u, p, t);
             // Time derivative by forward AD (cheap: one chunk), unless the model has its own.
-            if !model.time_derivative(&mut self.dfdt, u, p, t) {
+            if own_dfdt.is_none() {
                 self.forward.time_derivative(model, u, p, t, &mut self.dfdt);
             }
         } else if self.method == JacobianMethod::FiniteDiff {
@@ -112,11 +125,11 @@ impl JacobianCache {
                 t,
                 f0,
                 &mut self.jac,
-                Some(&mut self.dfdt),
+                own_dfdt.is_none().then_some(&mut self.dfdt[..]),
                 &mut self.work_u,
                 &mut self.work_f,
             );
-        } else if model.time_derivative(&mut self.dfdt, u, p, t) {
+        } else if own_dfdt.is_some() {
             self.forward.evaluate(model, u, p, t, &mut self.jac, None);
         } else {
             self.forward.evaluate(model, u, p, t, &mut self.jac, Some(&mut self.dfdt));

@@ -213,6 +213,39 @@ pub(crate) fn solve_unsized<M: Model>(
     }
 }
 
+/// The stepper size a model of type `M` with `n` states gets: its [`Model::STATES`] when it
+/// states one, else `n` (chosen at run time). Size 0 means any size.
+pub(crate) const fn fixed_states<M: Model>() -> usize {
+    match M::STATES {
+        Some(n) => n,
+        None => 0,
+    }
+}
+
+/// Run `$go!(SIZE)` for a model of type `$m` with `$n` states: sizes 1-4 get steppers
+/// specialised to them (component loops unroll), others the stepper for any size (0).
+/// A model type that states its size ([`Model::STATES`]) compiles only its own: the match
+/// is on a constant, and the arms it cannot take are never instantiated.
+macro_rules! by_size {
+    ($m:ty, $n:expr, $go:ident) => {
+        match const { $crate::solve::fixed_states::<$m>() } {
+            0 => match $n {
+                1 => $go!(1),
+                2 => $go!(2),
+                3 => $go!(3),
+                4 => $go!(4),
+                _ => $go!(0),
+            },
+            1 => $go!(1),
+            2 => $go!(2),
+            3 => $go!(3),
+            4 => $go!(4),
+            _ => $go!(0),
+        }
+    };
+}
+pub(crate) use by_size;
+
 /// A Rodas-family solve with a stepper specialised to small sizes.
 fn solve_rosenbrock<M: Model, R: rosenbrock::RosenbrockMethod>(
     model: &M,
@@ -229,13 +262,7 @@ fn solve_rosenbrock<M: Model, R: rosenbrock::RosenbrockMethod>(
             driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
         }};
     }
-    match model.n_states() {
-        1 => go!(1),
-        2 => go!(2),
-        3 => go!(3),
-        4 => go!(4),
-        _ => go!(0),
-    }
+    by_size!(M, model.n_states(), go)
 }
 
 /// Solve with an explicit method on any number type (for example dual numbers, to
@@ -259,13 +286,7 @@ pub fn solve_explicit<T: Scalar, M: Model>(
                     driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
                 }};
             }
-            match n {
-                1 => go!(1),
-                2 => go!(2),
-                3 => go!(3),
-                4 => go!(4),
-                _ => go!(0),
-            }
+            by_size!(M, n, go)
         }};
     }
     match alg {

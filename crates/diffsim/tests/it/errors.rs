@@ -108,6 +108,7 @@ mod boundary {
     //! Sizes and options checked where the user hands them over: no panics, no silent
     //! truncation, errors in the user's terms.
 
+    use diffsim::capabilities::{AnalyticVjp, Derivatives};
     use diffsim::models::ZooModel;
     use diffsim::sensitivity::{gradient, gradient_with_running_cost, Loss, RunningCost, SensAlg, VjpMethod};
     use diffsim::{solve, Algorithm, DiffsimError, Model, Problem, RetCode, Scalar, SolveOptions, Tolerance};
@@ -215,7 +216,7 @@ mod boundary {
         }
     }
 
-    /// `u' = -p u`, with a hand-written VJP but without `has_vjp`; counts its VJP calls.
+    /// `u' = -p u`, with a hand-written VJP that counts its calls.
     #[derive(Default)]
     struct VjpOnly(std::sync::atomic::AtomicUsize);
     impl Model for VjpOnly {
@@ -228,16 +229,22 @@ mod boundary {
         fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
             du[0] = -p[0] * u[0];
         }
-        fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
+        fn derivatives(&self) -> Derivatives<'_> {
+            Derivatives::none().vjp(self)
+        }
+    }
+    impl AnalyticVjp for VjpOnly {
+        type Workspace = ();
+        fn workspace(&self) {}
+        fn vjp(&self, _: &mut (), w: &[f64], u: &[f64], p: &[f64], _t: f64, du: &mut [f64], dp: &mut [f64]) {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             du[0] -= p[0] * w[0];
             dp[0] -= u[0] * w[0];
-            true
         }
     }
 
     #[test]
-    fn a_model_vjp_is_used_without_has_vjp() {
+    fn a_model_vjp_does_the_adjoints_work() {
         let prob = Problem::new(VjpOnly::default(), vec![2.0], vec![0.7], (0.0, 1.0)).unwrap();
         let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![1.0]);
         // L = u(1) = u0 exp(-p): dL/dp = -u0 exp(-p), dL/du0 = exp(-p).
@@ -246,7 +253,6 @@ mod boundary {
             let before = prob.model().0.load(std::sync::atomic::Ordering::Relaxed);
             let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Interpolating(vjp)).unwrap();
             assert!((g.dp[0] + 2.0 * e).abs() < 1e-8 && (g.du0[0] - e).abs() < 1e-8, "{vjp:?}: {g:?}");
-            // The model's VJP did the adjoint's work (the probe is one call).
             assert!(prob.model().0.load(std::sync::atomic::Ordering::Relaxed) - before > 10, "{vjp:?}");
         }
     }

@@ -1,6 +1,7 @@
 //! Stiff machinery: Jacobians by AD, finite differences and by hand agree; mass matrices.
 
 use diffsim::ad::{jacobian_fd, ForwardJacobian};
+use diffsim::capabilities::AnalyticJacobian;
 use diffsim::models::{lookup, Brusselator1D, Robertson};
 use diffsim::{solve, Algorithm, JacobianMethod, Model, Problem, SolveOptions};
 
@@ -8,7 +9,7 @@ use diffsim::{solve, Algorithm, JacobianMethod, Model, Problem, SolveOptions};
 fn ad_jacobian_matches_the_analytic_one_and_finite_differences() {
     let (u, p, t) = ([0.8, 2e-5, 0.2], [0.04, 3e7, 1e4], 0.3);
     let mut analytic = vec![0.0; 9];
-    assert!(Robertson.jacobian(&mut analytic, &u, &p, t));
+    Robertson.jacobian(&mut analytic, &u, &p, t);
     let mut ad = vec![0.0; 9];
     let mut dfdt = vec![1.0; 3];
     ForwardJacobian::new(3, 3).evaluate(&Robertson, &u, &p, t, &mut ad, Some(&mut dfdt));

@@ -17,6 +17,7 @@
 use super::model::{lock, Buffers};
 use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
+use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::Result;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
@@ -71,7 +72,16 @@ impl<M: Model> Model for BacksolveModel<'_, M> {
     fn rhs<T: Scalar>(&self, dz: &mut [T], z: &[T], _p: &[T], t: T) {
         self.eval(dz, z, t.value());
     }
-    fn jacobian(&self, jac: &mut [f64], z: &[f64], _p: &[f64], t: f64) -> bool {
+    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
+        self.tstops.to_vec()
+    }
+    fn derivatives(&self) -> Derivatives<'_> {
+        Derivatives::none().jacobian(self).time_derivative(self)
+    }
+}
+
+impl<M: Model> AnalyticJacobian for BacksolveModel<'_, M> {
+    fn jacobian(&self, jac: &mut [f64], z: &[f64], _p: &[f64], t: f64) {
         // Central differences in u and lambda; nothing depends on mu.
         let m = z.len();
         let n = self.model.n_states();
@@ -91,9 +101,11 @@ impl<M: Model> Model for BacksolveModel<'_, M> {
                 jac[i * m + j] = (fp[i] - fm[i]) / (2.0 * h);
             }
         }
-        true
     }
-    fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) -> bool {
+}
+
+impl<M: Model> AnalyticTimeDerivative for BacksolveModel<'_, M> {
+    fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) {
         let m = z.len();
         let delta = 1e-6 * t.abs().max(1e-3);
         let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,10 +116,6 @@ impl<M: Model> Model for BacksolveModel<'_, M> {
         for ((d, a), b) in dfdt.iter_mut().zip(fp.iter()).zip(fm.iter()) {
             *d = (a - b) / (2.0 * delta);
         }
-        true
-    }
-    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
-        self.tstops.to_vec()
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) use interpolating::interpolating_adjoint;
 pub(crate) use quadrature::quadrature_adjoint;
 
 use crate::error::{DiffsimError, Result};
-use crate::{solve, Algorithm, Model, Problem, SaveAt, Scalar, Solution, SolveOptions, Stats, Tolerance};
+use crate::{solve, Algorithm, Model, Problem, SaveAt, Solution, SolveOptions, Stats, Tolerance};
 use std::cell::Cell;
 
 use super::{require_success, SavedLoss};
@@ -237,7 +237,7 @@ fn solve_segment<M: Model>(
 ) -> Result<Solution<f64>> {
     let dt = if step_hint.get() > 0.0 { Some(step_hint.get()) } else { opts.dt };
     let seg_opts = SolveOptions { saveat: SaveAt::Times(vec![span.1]), dense: Some(dense), dt, ..opts.clone() };
-    let prob = Problem::new(ByRef(model), z.to_vec(), p.to_vec(), span)?;
+    let prob = Problem::new(model, z.to_vec(), p.to_vec(), span)?;
     let sol = crate::solve::solve_unsized(&prob, alg, &seg_opts, None)?;
     if sol.next_step > 0.0 {
         step_hint.set(sol.next_step);
@@ -246,57 +246,6 @@ fn solve_segment<M: Model>(
     *stats += sol.stats;
     z.copy_from_slice(sol.u(0));
     Ok(sol)
-}
-
-/// Lets a borrowed model stand in a `Problem` (which owns its model).
-pub(crate) struct ByRef<'a, M>(pub(crate) &'a M);
-
-impl<M: Model> Model for ByRef<'_, M> {
-    fn n_states(&self) -> usize {
-        self.0.n_states()
-    }
-    fn n_params(&self) -> usize {
-        self.0.n_params()
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        self.0.rhs(du, u, p, t)
-    }
-    fn jacobian(&self, jac: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
-        self.0.jacobian(jac, u, p, t)
-    }
-    fn time_derivative(&self, dfdt: &mut [f64], u: &[f64], p: &[f64], t: f64) -> bool {
-        self.0.time_derivative(dfdt, u, p, t)
-    }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
-        self.0.mass_matrix()
-    }
-    fn tstops(&self, p: &[f64]) -> Vec<f64> {
-        self.0.tstops(p)
-    }
-    fn vjp(&self, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]) -> bool {
-        self.0.vjp(w, u, p, t, du, dp)
-    }
-    fn has_vjp(&self) -> bool {
-        self.0.has_vjp()
-    }
-    fn record_len(&self) -> usize {
-        self.0.record_len()
-    }
-    fn rhs_record(&self, du: &mut [f64], u: &[f64], p: &[f64], t: f64, record: &mut [f64]) {
-        self.0.rhs_record(du, u, p, t, record)
-    }
-    fn vjp_from_record(
-        &self,
-        w: &[f64],
-        u: &[f64],
-        p: &[f64],
-        t: f64,
-        record: &[f64],
-        du: &mut [f64],
-        dp: &mut [f64],
-    ) -> bool {
-        self.0.vjp_from_record(w, u, p, t, record, du, dp)
-    }
 }
 
 /// The forward solve with its loss and `dL/du` at every save.

@@ -6,6 +6,7 @@
 //! ```
 
 use crate::ad::{Dual, Vjp, VjpMethod};
+use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::Result;
 use crate::solve::DenseOutput;
 use crate::{Model, Scalar};
@@ -101,7 +102,16 @@ impl<M: Model> Model for AdjointModel<'_, M> {
         // Values only: the adjoint's own derivatives come from `jacobian`.
         self.eval(dz, z, t.value(), &mut lock(self.buffers));
     }
-    fn jacobian(&self, jac: &mut [f64], _z: &[f64], _p: &[f64], t: f64) -> bool {
+    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
+        self.tstops.to_vec()
+    }
+    fn derivatives(&self) -> Derivatives<'_> {
+        Derivatives::none().jacobian(self).time_derivative(self)
+    }
+}
+
+impl<M: Model> AnalyticJacobian for AdjointModel<'_, M> {
+    fn jacobian(&self, jac: &mut [f64], _z: &[f64], _p: &[f64], t: f64) {
         // d(lambda')/d(lambda) = -J^T, d(mu')/d(lambda) = -f_p^T, nothing depends on mu.
         let n = self.model.n_states();
         let m = self.n_states();
@@ -132,9 +142,11 @@ impl<M: Model> Model for AdjointModel<'_, M> {
             }
             start = end;
         }
-        true
     }
-    fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) -> bool {
+}
+
+impl<M: Model> AnalyticTimeDerivative for AdjointModel<'_, M> {
+    fn time_derivative(&self, dfdt: &mut [f64], z: &[f64], _p: &[f64], t: f64) {
         // u(t) comes from the dense output, which AD in t does not see: central differences.
         let delta = 1e-6 * t.abs().max(1e-3);
         let m = z.len();
@@ -147,10 +159,6 @@ impl<M: Model> Model for AdjointModel<'_, M> {
             *d = (a - c) / (2.0 * delta);
         }
         (b.up, b.down) = (up, down);
-        true
-    }
-    fn tstops(&self, _p: &[f64]) -> Vec<f64> {
-        self.tstops.to_vec()
     }
 }
 
@@ -180,7 +188,12 @@ mod tests {
             let z = [0.3, -2.0, 1.5, 0.1, 0.2, 0.3];
             let z = &z[..m];
             let mut jac = vec![0.0; m * m];
-            assert!(adj.jacobian(&mut jac, z, &[], 3.0));
+            adj.derivatives().analytic_jacobian().expect("the adjoint has its Jacobian").jacobian(
+                &mut jac,
+                z,
+                &[],
+                3.0,
+            );
             for j in 0..m {
                 let (mut zp, mut zm) = (z.to_vec(), z.to_vec());
                 zp[j] += 1e-3;

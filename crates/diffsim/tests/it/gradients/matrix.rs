@@ -170,7 +170,7 @@ impl Cell {
 /// Every sensealg but the value-norm demonstration, with every VJP that applies.
 fn all_methods<M: Model>(case: &Case<M>) -> Vec<SensAlg> {
     let mut vjps = vec![VjpMethod::Auto, VjpMethod::Forward, VjpMethod::Tape, VjpMethod::CompiledTape];
-    if case.problem.model().has_vjp() {
+    if case.problem.model().derivatives().has_vjp() {
         vjps.push(VjpMethod::Model);
     }
     // Refused for stiff solves: kept to check the refusal.
