@@ -2,11 +2,13 @@
 
 use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
-use diffsim::fit::examples::{self, discover_lv, lv_term_errors, Example, LvDiscovery, LvRecipe, LvTruth, LV_PARAMS};
 use diffsim::fit::{Physics, Ude};
 use diffsim::optim::{Control, MinimizeOptions, MinimizeReport, Progress};
 use diffsim::sensitivity::{SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Problem, SolveOptions};
+use diffsim_examples::{
+    self as examples, discover_lv, lv_term_errors, Example, LvDiscovery, LvRecipe, LvTruth, LV_PARAMS,
+};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -8,10 +8,10 @@
 //! Peak memory: Lotka-Volterra on [0, 2000] at rtol = atol = 1e-9 (tens of thousands of
 //! steps), heap bytes above the baseline during one gradient call.
 
-use diffsim::fit::examples;
 use diffsim::models::{self, Lorenz, Robertson};
 use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Model, Problem, SolveOptions};
+use diffsim_examples as examples;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;

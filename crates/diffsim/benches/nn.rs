@@ -48,8 +48,8 @@ fn mlp(c: &mut Criterion) {
 }
 
 fn spiral(c: &mut Criterion) {
-    use diffsim::fit::examples;
     use diffsim::optim::{Control, MinimizeOptions};
+    use diffsim_examples as examples;
     let mut ex = examples::spiral(0, 1e-7, 1e-9).unwrap();
     let p0 = ex.p0.clone();
     let opts = MinimizeOptions::default();

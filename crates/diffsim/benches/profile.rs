@@ -62,7 +62,7 @@ fn timed_solves<M: Model>(
 }
 
 fn spiral_gradients(n: u32) {
-    let mut ex = diffsim::fit::examples::spiral(0, 1e-7, 1e-9).unwrap();
+    let mut ex = diffsim_examples::spiral(0, 1e-7, 1e-9).unwrap();
     let opts = diffsim::optim::MinimizeOptions::default().max_iters(300);
     let p0 = ex.p0.clone();
     let report = ex

@@ -13,9 +13,9 @@
 //! (parameters, method) in the peers' format, with `loss` to check that the networks agree,
 //! and one for 300 Adam(0.05) iterations from the initial network (case `adam300`).
 
-use diffsim::fit::examples;
 use diffsim::optim::{Adam, Control, MinimizeOptions};
 use diffsim::sensitivity::{SensAlg, VjpMethod};
+use diffsim_examples as examples;
 use serde_json::{json, Value};
 use std::time::Instant;
 

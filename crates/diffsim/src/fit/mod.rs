@@ -1,5 +1,5 @@
-//! Fitting models to data: universal differential equations, the training loop, and the
-//! worked examples.
+//! Fitting models to data: universal differential equations, the training loop, and
+//! equations recovered from a trained network.
 //!
 //! - [`Ude`]: known physics plus a neural network in one model, with a hand-written VJP
 //!   (the network's backward pass), so adjoints cost little per parameter.
@@ -9,19 +9,10 @@
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
-//! - [`examples`]: the spiral neural ODE and the Lotka-Volterra UDE.
 //!
-//! ```
-//! use diffsim::fit::examples;
-//! use diffsim::optim::{Adam, MinimizeOptions};
-//! let mut ex = examples::spiral(0, 1e-6, 1e-8).unwrap();
-//! let start = ex.fit.loss(&ex.p0.clone());
-//! let opts = MinimizeOptions::default().max_iters(20);
-//! let report = ex.fit.train(&ex.p0.clone(), &mut Adam::new(0.05), &opts, None, |_| diffsim::optim::Control::Continue).unwrap();
-//! assert!(report.best_loss < start);
-//! ```
+//! The worked examples (the spiral neural ODE, the Lotka-Volterra UDE and their training
+//! recipes) are the `diffsim-examples` crate, built on this crate's public API.
 
-pub mod examples;
 mod polynomial_ude;
 mod sparse;
 mod train;

@@ -102,8 +102,21 @@ impl<P: Physics> Model for PolynomialUde<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::examples::{LvLinear, LvTruth};
     use crate::fit::Stlsq;
+    use crate::models::LotkaVolterra;
+
+    /// Lotka-Volterra's linear terms, the known physics.
+    #[derive(Clone, Copy)]
+    struct LvLinear {
+        alpha: f64,
+        delta: f64,
+    }
+    impl Physics for LvLinear {
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _t: T) {
+            du[0] = u[0].scale(self.alpha);
+            du[1] = -u[1].scale(self.delta);
+        }
+    }
 
     #[test]
     fn from_a_sparse_fit_it_is_the_fitted_system() {
@@ -119,7 +132,7 @@ mod tests {
         let (mut got, mut want) = ([0.0; 2], [0.0; 2]);
         for u in states.chunks(2) {
             model.rhs(&mut got, u, &p, 0.0);
-            LvTruth.rhs(&mut want, u, &[1.3, 0.9, 0.8, 1.8], 0.0);
+            LotkaVolterra.rhs(&mut want, u, &[1.3, 0.9, 1.8, 0.8], 0.0);
             for k in 0..2 {
                 assert!((got[k] - want[k]).abs() < 1e-9 * want[k].abs().max(1.0));
             }

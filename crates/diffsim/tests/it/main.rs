@@ -8,7 +8,6 @@ mod common;
 mod convergence;
 mod ensemble;
 mod errors;
-mod fit;
 mod gradients;
 mod nn;
 mod optim;

@@ -1,9 +1,9 @@
 //! Training universal differential equations: gradients of a neural ODE by every method,
 //! the two worked examples, and checkpoint-resume.
 
-use diffsim::fit::examples::{self, lv_term_errors};
 use diffsim::optim::{Adam, Chain, Control, MinimizeOptions};
 use diffsim::sensitivity::{gradient, SensAlg, VjpMethod};
+use diffsim_examples::{self as examples, lv_term_errors};
 
 /// The spiral network's gradient (252 parameters) by every method against central
 /// differences of tight solves.

@@ -1,10 +1,10 @@
 //! The spiral neural ODE: 252 network parameters trained through Tsit5 with the discrete
 //! adjoint, 300 Adam iterations.
 //!
-//! `cargo run --release --example spiral`
+//! `cargo run --release -p diffsim-examples --example spiral`
 
-use diffsim::fit::examples;
 use diffsim::optim::{Adam, Control, MinimizeOptions};
+use diffsim_examples as examples;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

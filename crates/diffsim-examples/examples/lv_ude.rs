@@ -2,10 +2,10 @@
 //! network learns the interaction terms from 21 noisy points: four starts of Adam on growing
 //! intervals and then on all the data, the best refined by L-BFGS.
 //!
-//! `cargo run --release -p diffsim --example lv_ude`
+//! `cargo run --release -p diffsim-examples --example lv_ude`
 
-use diffsim::fit::examples::{self, lv_term_errors};
 use diffsim::optim::{Control, MinimizeOptions};
+use diffsim_examples::{self as examples, lv_term_errors};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,15 +1,25 @@
-//! The two training examples: the spiral neural ODE and the Lotka-Volterra UDE.
+//! The worked training examples of diffsim, built on its public API only: the spiral
+//! neural ODE and the Lotka-Volterra universal differential equation, with the recipes that
+//! train them and the reports on what the network learned.
 //!
 //! Both build their data from a known true system, so what the network learned can be
-//! checked against the truth.
+//! checked against the truth. The CLI's `train` command, the examples and the benchmarks
+//! use them.
+//!
+//! ```
+//! use diffsim::optim::{Adam, Control, MinimizeOptions};
+//! let mut ex = diffsim_examples::spiral(0, 1e-6, 1e-8).unwrap();
+//! let start = ex.fit.loss(&ex.p0.clone());
+//! let opts = MinimizeOptions::default().max_iters(20);
+//! let report = ex.fit.train(&ex.p0.clone(), &mut Adam::new(0.05), &opts, None, |_| Control::Continue).unwrap();
+//! assert!(report.best_loss < start);
+//! ```
 
-use super::ude::{NoPhysics, Physics, Ude, CUBE};
-use super::{best_subsets, Fit, PolynomialLibrary, PolynomialUde, SparseFit};
-use crate::error::Result;
-use crate::nn::{Activation, Init, Mlp};
-use crate::optim::{Adam, Chain, Control, Lbfgs, MinimizeOptions, MinimizeReport, OptimError, Progress, Schedule};
-use crate::sensitivity::{Loss, SensAlg};
-use crate::{solve, Algorithm, Model, Problem, Scalar, SolveOptions};
+use diffsim::fit::{best_subsets, Fit, NoPhysics, Physics, PolynomialLibrary, PolynomialUde, SparseFit, Ude, CUBE};
+use diffsim::nn::{Activation, Init, Mlp};
+use diffsim::optim::{Adam, Chain, Control, Lbfgs, MinimizeOptions, MinimizeReport, OptimError, Progress, Schedule};
+use diffsim::sensitivity::{Loss, SensAlg};
+use diffsim::{solve, Algorithm, Model, Problem, Result, Scalar, SolveOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -182,7 +192,7 @@ impl<P: Physics> Example<Ude<P>> {
         }
         // Golden-ratio increments: distinct, well-spread seeds for the ChaCha stream.
         let seed = self.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        self.fit.problem.model.net().init_params(Init::GlorotUniform, seed, self.init_scale)
+        self.fit.problem.model().net().init_params(Init::GlorotUniform, seed, self.init_scale)
     }
 }
 
@@ -238,7 +248,7 @@ pub fn train_lv_ude(
     callback: impl FnMut(&Progress<'_>) -> Control,
 ) -> std::result::Result<MinimizeReport, OptimError> {
     if recipe.starts == 0 {
-        return Err(crate::DiffsimError::InvalidOption {
+        return Err(diffsim::DiffsimError::InvalidOption {
             name: "starts",
             why: "at least one network initialisation is needed".into(),
         }
@@ -327,7 +337,7 @@ pub fn lv_term_errors(ex: &Example<Ude<LvLinear>>, p: &[f64]) -> (f64, f64) {
     let (mut worst, mut se, mut st) = (0.0_f64, 0.0, 0.0);
     let mut nn = [0.0; 2];
     for u in ex.truth.chunks(2) {
-        ex.fit.problem.model.network_term(u, p, &mut nn);
+        ex.fit.problem.model().network_term(u, p, &mut nn);
         let truth = [-beta * u[0] * u[1], gamma * u[0] * u[1]];
         for k in 0..2 {
             worst = worst.max((nn[k] - truth[k]).abs());
@@ -357,7 +367,7 @@ impl LvDiscovery {
     /// The recovered interaction terms (the polynomial part of each equation) at state `u`.
     pub fn terms_at(&self, u: &[f64]) -> [f64; 2] {
         let mut out = [0.0; 2];
-        self.fit.problem.model.add_terms(&mut out, u, &self.coefficients);
+        self.fit.problem.model().add_terms(&mut out, u, &self.coefficients);
         out
     }
 
@@ -366,13 +376,13 @@ impl LvDiscovery {
     pub fn predict(&self, times: &[f64]) -> Result<Vec<f64>> {
         let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(times.to_vec());
         let mut fit = self.fit.clone();
-        let span = (fit.problem.tspan.0, times.last().copied().unwrap_or(fit.problem.tspan.1));
+        let span = (fit.problem.tspan().0, times.last().copied().unwrap_or(fit.problem.tspan().1));
         Ok(fit.predict(&self.coefficients, span, &opts)?.u_flat)
     }
 
     /// The recovered equations, one line per state, e.g. `x' = 1.3 x - 0.901 x y`.
     pub fn equations(&self) -> [String; 2] {
-        let model = &self.fit.problem.model;
+        let model = &self.fit.problem.model();
         let vars = ["x", "y"];
         let known = [format!("{} x", LV_PARAMS[0]), format!("-{} y", LV_PARAMS[3])];
         [0, 1].map(|i| {
@@ -407,11 +417,11 @@ const MAX_REFIT_STEPS: usize = 2000;
 /// The network is only trusted where it was trained; the data decide the final model. The
 /// true terms are `-0.9 x y` and `0.8 x y`.
 pub fn discover_lv(ex: &mut Example<Ude<LvLinear>>, p: &[f64]) -> std::result::Result<LvDiscovery, OptimError> {
-    let span = ex.fit.problem.tspan;
+    let span = ex.fit.problem.tspan();
     let times = linspace(span.0, span.1, 201);
     let sol = ex.fit.predict(p, span, &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(times))?;
     if !sol.retcode.is_success() {
-        return Err(crate::DiffsimError::InvalidOption {
+        return Err(diffsim::DiffsimError::InvalidOption {
             name: "trained parameters",
             why: format!("the trained model does not solve over the data window ({:?})", sol.retcode),
         }
@@ -420,12 +430,12 @@ pub fn discover_lv(ex: &mut Example<Ude<LvLinear>>, p: &[f64]) -> std::result::R
     let states = sol.u_flat;
     let mut targets = vec![0.0; states.len()];
     for (u, out) in states.chunks(2).zip(targets.chunks_mut(2)) {
-        ex.fit.problem.model.network_term(u, p, out);
+        ex.fit.problem.model().network_term(u, p, out);
     }
     let library = PolynomialLibrary::new(2, 0, 3)?;
     let features = library.features(&states)?;
     let sizes = best_subsets(&features, library.len(), &targets, 2, MAX_DISCOVERED_TERMS, 1e-12)?;
-    let physics = *ex.fit.problem.model.physics();
+    let physics = *ex.fit.problem.model().physics();
     let n_data = ex.data.len() as f64;
     let mut best: Option<(f64, LvDiscovery)> = None;
     for kx in 0..sizes.len() {
@@ -436,7 +446,7 @@ pub fn discover_lv(ex: &mut Example<Ude<LvLinear>>, p: &[f64]) -> std::result::R
             regression.coefficients[nt..].copy_from_slice(&sizes[ky].coefficients[nt..]);
             regression.relative_residual[1] = sizes[ky].relative_residual[1];
             let (model, c0) = PolynomialUde::from_sparse_fit(physics, library.clone(), &regression)?;
-            let problem = Problem::new(model, ex.fit.problem.u0.clone(), c0.clone(), span)?;
+            let problem = Problem::new(model, ex.fit.problem.u0().to_vec(), c0.clone(), span)?;
             let mut fit = Fit {
                 problem,
                 alg: ex.fit.alg,
@@ -466,7 +476,7 @@ pub fn discover_lv(ex: &mut Example<Ude<LvLinear>>, p: &[f64]) -> std::result::R
             }
         }
     }
-    let (_, found) = best.ok_or_else(|| crate::DiffsimError::InvalidOption {
+    let (_, found) = best.ok_or_else(|| diffsim::DiffsimError::InvalidOption {
         name: "trained parameters",
         why: "no sparse model of the network's terms could be fitted to the data".into(),
     })?;
