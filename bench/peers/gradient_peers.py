@@ -4,7 +4,7 @@
 Every case measures the median wall time of ONE evaluation of a loss and its gradient with
 respect to both the parameters p and the initial state u0, after JIT compilation / warm-up,
 in float64, on one thread. The problems are those of diffsim's own `gradient_table` bench program
-(crates/diffsim/benches/gradient_table.rs):
+(crates/diffsim-examples/benches/gradient_table.rs):
 
     lorenz           u0=[1,0,0], p=[10,28,8/3], t in [0,1], saved at 0,0.1,..,1 (11 times,
                      t0 included), rtol=atol=1e-8, loss = 1/2 sum of squares of every

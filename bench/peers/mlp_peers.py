@@ -20,7 +20,7 @@ machine) unless --threads says otherwise. One JSON object per line on stdout:
      "threads": 1, "seconds": ..., ...}
 
 diffsim's side of the comparison is not measured here: it is the criterion benchmark
-crates/diffsim/benches/nn.rs (`cargo bench -p diffsim --bench nn -- mlp_`; the same two
+crates/diffsim-examples/benches/nn.rs (`cargo bench -p diffsim-examples --bench nn -- mlp_`; the same two
 networks, batch 1 and 64, forward and forward+backward with input and parameter adjoints).
 `--table ... --criterion DIR` reads its medians from DIR (criterion's output directory,
 target/criterion by default, or $CRITERION_HOME; run.sh uses results/criterion) and adds
@@ -136,7 +136,7 @@ def table(paths, crit=None):
         out.append(f"| {k[0]} | {k[1]} | {k[2]} | " + " | ".join(cells) + " |")
     print("\n".join(out))
     print("\ntimes in microseconds (median per call)"
-          + ("; diffsim = criterion median of crates/diffsim/benches/nn.rs (same networks and "
+          + ("; diffsim = criterion median of crates/diffsim-examples/benches/nn.rs (same networks and "
              "batches; its weights and inputs are its own, which does not change the work); "
              "ratio < 1: diffsim faster" if have_crit else ""))
 

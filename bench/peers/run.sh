@@ -17,7 +17,7 @@
 #                     Brusselator; diffsim CLI vs diffrax and torchdiffeq)
 #   GRADIENT_ARGS="..." extra gradient_peers.py arguments (e.g. "--quick" or "--only lorenz,diffrax")
 #   SKIP_MLP=1        skip the MLP forward+backward comparison (mlp_peers.py for PyTorch;
-#                     `cargo bench -p diffsim --bench nn -- mlp_` for diffsim unless SKIP_BUILD=1)
+#                     `cargo bench -p diffsim-examples --bench nn -- mlp_` for diffsim unless SKIP_BUILD=1)
 #   PYTHON=python3    interpreter used to create the venv
 set -uo pipefail
 
@@ -97,7 +97,7 @@ if [ -z "${SKIP_SPIRAL:-}" ]; then
   say "spiral neural ODE gradients: diffrax, torchdiffeq (a few minutes; SKIP_SPIRAL=1 skips)"
   "$PY" "$HERE/spiral_peers.py" --budget "$BUDGET" ${SPIRAL_ARGS:-} > "$SP" 2>>"$LOG"
   say "spiral neural ODE gradients: diffsim"
-  (cd "$ROOT" && cargo bench -q -p diffsim --bench spiral_peers -- "$SP" "$BUDGET") >>"$SP" 2>>"$LOG" \
+  (cd "$ROOT" && cargo bench -q -p diffsim-examples --bench spiral_peers -- "$SP" "$BUDGET") >>"$SP" 2>>"$LOG" \
     || say "diffsim spiral_peers failed (see $LOG)"
 fi
 GR="$OUT/gradients.jsonl"
@@ -115,8 +115,8 @@ if [ -z "${SKIP_MLP:-}" ]; then
   if [ -z "${SKIP_BUILD:-}" ]; then
     # diffsim's side is its criterion benchmark of the same networks; its medians land in
     # results/criterion and `mlp_peers.py --table --criterion` reads them.
-    say "MLP forward+backward: diffsim (cargo bench -p diffsim --bench nn -- mlp_)"
-    (cd "$ROOT" && CRITERION_HOME="$CRIT" cargo bench -p diffsim --bench nn -- mlp_) >>"$LOG" 2>&1 \
+    say "MLP forward+backward: diffsim (cargo bench -p diffsim-examples --bench nn -- mlp_)"
+    (cd "$ROOT" && CRITERION_HOME="$CRIT" cargo bench -p diffsim-examples --bench nn -- mlp_) >>"$LOG" 2>&1 \
       || say "diffsim nn bench failed (see $LOG)"
   fi
 fi

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! bench/peers/.venv/bin/python bench/peers/spiral_peers.py > spiral.jsonl
-//! cargo bench -q -p diffsim --bench spiral_peers -- spiral.jsonl [BUDGET_S] >> spiral.jsonl
+//! cargo bench -q -p diffsim-examples --bench spiral_peers -- spiral.jsonl [BUDGET_S] >> spiral.jsonl
 //! bench/peers/.venv/bin/python bench/peers/spiral_peers.py --table spiral.jsonl
 //! ```
 //!

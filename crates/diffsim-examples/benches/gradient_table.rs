@@ -1,7 +1,7 @@
 //! Gradient cost of every sensitivity method, as a ratio to one forward solve, and peak
 //! heap memory of the adjoints on a long solve. Prints markdown tables.
 //!
-//! `cargo bench -p diffsim --bench gradient_table [-- quick]`
+//! `cargo bench -p diffsim-examples --bench gradient_table [-- quick]`
 //!
 //! Problems: Lorenz on [0, 1], Robertson on [0, 40] (stiff), the 252-parameter spiral
 //! neural ODE, and the 1-D Brusselator (method of lines, 2N states for N = 64 and 128).

@@ -3,7 +3,7 @@
 //! repeated spiral neural-ODE loss-and-gradient evaluations (discrete adjoint, at the network
 //! after 300 Adam(0.05) iterations, where the solves take as many steps as late in training;
 //! prints the fastest and the median).
-//! `cargo bench -p diffsim --bench profile -- [[zoo-]tsit5|[zoo-]vern7|[zoo-]rober|spiral]
+//! `cargo bench -p diffsim-examples --bench profile -- [[zoo-]tsit5|[zoo-]vern7|[zoo-]rober|spiral]
 //! [REPEATS]` (or the binary it builds under `target/release/deps/profile-*`, for a profiler).
 use diffsim::{models::*, *};
 fn main() {
