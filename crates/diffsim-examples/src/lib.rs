@@ -50,6 +50,7 @@ pub struct Example<M> {
 pub struct SpiralTruth;
 
 impl Model for SpiralTruth {
+    const STATES: Option<usize> = Some(2);
     fn n_states(&self) -> usize {
         2
     }
@@ -68,6 +69,7 @@ impl Model for SpiralTruth {
 pub struct LvTruth;
 
 impl Model for LvTruth {
+    const STATES: Option<usize> = Some(2);
     fn n_states(&self) -> usize {
         2
     }

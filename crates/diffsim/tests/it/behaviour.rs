@@ -32,6 +32,7 @@ fn tstops_are_hit_exactly() {
 fn piecewise_model_matches_pieces_solved_separately() {
     struct Lv(f64);
     impl Model for Lv {
+        const STATES: Option<usize> = Some(2);
         fn n_states(&self) -> usize {
             2
         }
@@ -134,6 +135,7 @@ fn max_steps_returns_the_partial_solution() {
 fn non_finite_right_hand_side_gives_unstable() {
     struct Breaks;
     impl Model for Breaks {
+        const STATES: Option<usize> = Some(1);
         fn n_states(&self) -> usize {
             1
         }
@@ -160,6 +162,7 @@ fn non_finite_right_hand_side_gives_unstable() {
 fn finite_time_blow_up_gives_dt_less_than_min() {
     struct Blow;
     impl Model for Blow {
+        const STATES: Option<usize> = Some(1);
         fn n_states(&self) -> usize {
             1
         }

@@ -220,6 +220,7 @@ mod boundary {
     #[derive(Default)]
     struct VjpOnly(std::sync::atomic::AtomicUsize);
     impl Model for VjpOnly {
+        const STATES: Option<usize> = Some(1);
         fn n_states(&self) -> usize {
             1
         }
@@ -260,6 +261,7 @@ mod boundary {
     /// `u' = sqrt(u) - 1`: from u = 0 every step leaves the model's domain (u < 0).
     struct SqrtDecay;
     impl Model for SqrtDecay {
+        const STATES: Option<usize> = Some(1);
         fn n_states(&self) -> usize {
             1
         }

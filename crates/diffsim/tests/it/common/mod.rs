@@ -9,6 +9,7 @@ use diffsim::{Model, Scalar};
 pub struct Exact;
 
 impl Model for Exact {
+    const STATES: Option<usize> = Some(3);
     fn n_states(&self) -> usize {
         3
     }
