@@ -13,15 +13,10 @@
 //!
 //! `Auto` picks `Model` when the model has one; else `CompiledTape` when the model has more
 //! than [`AUTO_TAPE_ABOVE`] = 16 inputs (`n + n_p`, three or more chunks of duals), else
-//! `Forward`. Measured (`benches/tape.rs`, and three runs of min-of-60 interleaved timings
-//! of one VJP at a new point each call, on a shared 2-core machine), forward time /
-//! compiled-tape time: Lorenz (6 inputs) 1.35-1.4, Brusselator with 9 / 11 / 15 inputs
-//! 1.1-1.2 / 1.0-1.1 / 0.86-1.1, with 19 / 35 / 67 inputs 1.2-1.75 / 1.8-2.4 / 2.8-5.9, a
-//! 2-50-2 tanh MLP neural ODE (254 inputs) 14 (activations by `chain`: re-recorded) to 24
-//! (by `chain_fn`: replayed). Through whole gradients (discrete adjoint, Tsit5) the
-//! compiled tape takes 0.9x / 0.7x / 0.25x the forward-mode time on the Brusselator with
-//! 9 / 19 / 67 inputs. Up to 16 inputs the two are within run-to-run noise of each other
-//! and forward mode has no recording to go stale, so `Auto` keeps it there.
+//! `Forward`: up to that size the two are within run-to-run noise of each other, forward
+//! mode has no recording to go stale, and past it the tape's cost (independent of the
+//! number of inputs) wins by more the larger the model (`benches/tape.rs`; the measurements
+//! are in `bench/peers/README.md`, "Measurements behind the library's defaults").
 //! When `Auto` chose the compiled tape and the model's recording turns out not to be
 //! replayable (it reads values, see [`super::Unreplayable`]), a model with at most
 //! [`AUTO_RERECORD_MAX`] = 32 inputs is served by forward mode from then on: re-recording at

@@ -49,9 +49,9 @@
 //! (see `fastmath`). Layers on a few inputs (1 to 4: the first layer of a UDE network on its
 //! states) have their own loops, vectorised across outputs, and a network `n -> h -> n` on
 //! such a state runs its backward pass in one sweep over the hidden units (see `fused`;
-//! bit-identical to the layer-by-layer kernels). Measured on a 2-50-2 tanh
-//! network (`f64`, one input, Zen 3): about 0.16 us forward and 0.36 us forward plus
-//! backward, from 0.9 and 1.3 us with the scalar C-library tanh kernels.
+//! bit-identical to the layer-by-layer kernels). The vectorised activations are what make
+//! a small network's pass fast (measurements: `benches/nn.rs` in diffsim-examples, and
+//! `bench/peers/README.md`, "Measurements behind the library's defaults").
 //!
 //! ```
 //! use diffsim::nn::{Activation, Init, Mlp};

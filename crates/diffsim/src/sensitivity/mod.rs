@@ -278,10 +278,9 @@ impl Facts {
 /// From this many states on, `Auto` with Rodas4/Rodas5P picks the discrete adjoint: it
 /// re-takes the forward steps with the forward solve's (sparse, when the model is) Jacobian
 /// and factors, where the continuous adjoints solve an `n + n_p` stiff system backwards with
-/// a dense Jacobian. Measured on the 1-D Brusselator with 128 and 256 states: discrete 10 and
-/// 22 ms, interpolating 84 and 450 ms. Below it the choice is a toss-up and `Auto` keeps
-/// interpolating: with a squared loss, Robertson on [0, 1e5] took 0.83 ms discrete and
-/// 1.7 ms interpolating, Van der Pol (mu = 100) 2.1 ms discrete and 1.4 ms interpolating.
+/// a dense Jacobian, whose cost grows much faster with the size. Below it the choice is a
+/// toss-up and `Auto` keeps interpolating (the measurements are in `bench/peers/README.md`,
+/// "Measurements behind the library's defaults").
 pub const AUTO_STIFF_DISCRETE_FROM: usize = 32;
 
 /// A loss and its gradient.

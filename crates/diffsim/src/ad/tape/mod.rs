@@ -50,19 +50,13 @@
 //!
 //! # Cost
 //!
-//! Recording costs about 10-15 ns per operation (one thread-local pointer load and three
-//! pushes onto buffers that keep their capacity); a compiled replay plus the reverse sweep
-//! about 4-5 ns per operation, with no allocation after the first recording. One VJP at a
-//! new point, min of 60 interleaved timings on a shared 2-core machine:
-//!
-//! | model (inputs) | forward-mode duals | re-recorded tape | compiled tape |
-//! |---|---|---|---|
-//! | Lorenz (6) | 0.10 us | 0.14 us | 0.08 us |
-//! | Brusselator, 8 points (19) | 1.1-1.2 us | 1.4 us | 0.7-0.8 us |
-//! | Brusselator, 32 points (67) | 12-16 us | 5.1 us | 2.7-3.2 us |
-//! | 2-50-2 tanh MLP via `chain_fn` (254) | 70-95 us | 4.3-6.3 us | 2.8-3.9 us |
-//!
-//! (`benches/tape.rs` has these; [`crate::ad::VjpMethod`] documents which method `Auto` picks.)
+//! Recording is one thread-local pointer load and three pushes onto buffers that keep their
+//! capacity per operation; a compiled replay plus the reverse sweep touches each operation
+//! twice, with no allocation after the first recording. A VJP on the tape costs the same
+//! whatever the number of inputs, where forward-mode duals cost one pass per eight inputs:
+//! the tape wins on large models, duals on small ones (`benches/tape.rs`; the measurements
+//! are in `bench/peers/README.md`, "Measurements behind the library's defaults";
+//! [`crate::ad::VjpMethod`] documents which method `Auto` picks).
 //!
 //! Why our own: Rust has no maintained scalar reverse-mode AD crate that runs generic
 //! `Scalar` code, records comparisons, and replays without allocation. The recorder is
