@@ -1,0 +1,200 @@
+//! The library's layers, checked from its source: every `use crate::...` in non-test code
+//! must point at the same layer or one below. The table below is the one place that says
+//! which module sits where (see DESIGN.md, "Layering").
+//!
+//! Imports through the crate root's re-exports (`use crate::{Model, solve}`) are mapped to
+//! the module that defines the item, so they cannot hide a dependency's direction. Test code
+//! (files named `*test*` and everything after a file's first `#[cfg(test)]`) may import
+//! anything: tests use the model zoo. This is a separate test binary because it compiles in
+//! a second (it uses none of the library's generic code).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Each top-level module of `src/` and its layer, lowest first. A module may import from
+/// modules of its own layer or below.
+const LAYERS: &[(&str, u32)] = &[
+    // Numbers and plumbing.
+    ("error", 0),
+    ("scalar", 0),
+    ("blocks", 0),
+    // The model contract.
+    ("problem", 1),
+    ("capabilities", 1),
+    // Networks and optimizers need only the numbers (`nn` uses the dual numbers of `ad`).
+    ("nn", 2),
+    ("optim", 2),
+    // Derivatives of a model: duals, the tape, Jacobians, VJPs, sparsity.
+    ("ad", 2),
+    // The model zoo needs only the contract.
+    ("models", 2),
+    ("solve", 3),
+    ("ensemble", 4),
+    ("sensitivity", 4),
+    ("fit", 5),
+];
+
+/// Names the crate root re-exports, and the module that defines each.
+const ROOT_REEXPORTS: &[(&str, &str)] = &[
+    ("DiffsimError", "error"),
+    ("Result", "error"),
+    ("Model", "problem"),
+    ("Problem", "problem"),
+    ("Scalar", "scalar"),
+    ("solve", "solve"),
+    ("solve_explicit", "solve"),
+    ("solve_with_callback", "solve"),
+    ("Algorithm", "solve"),
+    ("ErrorNorm", "solve"),
+    ("JacobianMethod", "solve"),
+    ("RetCode", "solve"),
+    ("SaveAt", "solve"),
+    ("Solution", "solve"),
+    ("SolveOptions", "solve"),
+    ("Stats", "solve"),
+    ("Tolerance", "solve"),
+];
+
+/// Upward imports that exist today, each to be removed (issue 18); the test fails on any
+/// other, and on any of these that is gone (so the list shrinks with the code).
+const KNOWN_EXCEPTIONS: &[(&str, &str)] = &[
+    // `ZooEntry::default_alg`: a model's preferred algorithm belongs to the CLI's catalogue.
+    ("models", "solve"),
+];
+
+fn layer(module: &str) -> Option<u32> {
+    LAYERS.iter().find(|(m, _)| *m == module).map(|&(_, l)| l)
+}
+
+/// The top-level modules a `use crate::...;` statement names (root re-exports resolved).
+fn imported_modules(statement: &str) -> Vec<String> {
+    let path = statement.trim_start_matches("use crate::").trim_end_matches(';').trim();
+    let firsts: Vec<&str> = match path.strip_prefix('{') {
+        // `{a::b, C, d::{e, f}}`: the first segment of each top-level item.
+        Some(inner) => {
+            let (mut depth, mut start, mut items) = (0, 0, Vec::new());
+            let inner = inner.strip_suffix('}').unwrap_or(inner);
+            for (i, c) in inner.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        items.push(&inner[start..i]);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            items.push(&inner[start..]);
+            items.into_iter().map(|s| s.trim().split("::").next().unwrap_or("").trim()).collect()
+        }
+        None => vec![path.split("::").next().unwrap_or("")],
+    };
+    firsts
+        .into_iter()
+        .map(|s| s.split(" as ").next().unwrap_or(s).trim())
+        .filter(|s| !s.is_empty() && *s != "self")
+        .map(|s| ROOT_REEXPORTS.iter().find(|(n, _)| *n == s).map_or(s, |&(_, m)| m).to_string())
+        .collect()
+}
+
+/// Every `use crate::...;` statement (joined across lines) of the non-test part of `source`:
+/// an item under `#[cfg(test)]` is skipped, and a `#[cfg(test)] mod name {` block ends the
+/// scan (test modules close their files).
+fn use_statements(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    let mut skip_next = false;
+    for line in source.lines() {
+        let line = line.trim();
+        if line == "#[cfg(test)]" {
+            skip_next = true;
+            continue;
+        }
+        if skip_next && !line.is_empty() {
+            skip_next = false;
+            if line.starts_with("mod ") && line.ends_with('{') {
+                break;
+            }
+            continue;
+        }
+        if let Some(cur) = current.as_mut() {
+            cur.push_str(line);
+        } else if line.starts_with("use crate::") || line.starts_with("pub(crate) use crate::") {
+            current = Some(line.trim_start_matches("pub(crate) ").to_string());
+        }
+        if current.as_ref().is_some_and(|c| c.ends_with(';')) {
+            out.push(current.take().unwrap_or_default());
+        }
+    }
+    out
+}
+
+fn visit(dir: &Path, src: &Path, found: &mut BTreeSet<(String, String, String)>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("src is readable").flatten().collect();
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            visit(&path, src, found);
+            continue;
+        }
+        let rel = path.strip_prefix(src).unwrap_or(&path).to_string_lossy().to_string();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if !rel.ends_with(".rs") || rel == "lib.rs" || name.contains("test") {
+            continue;
+        }
+        let module = rel.split('/').next().unwrap_or("").trim_end_matches(".rs").to_string();
+        let source = std::fs::read_to_string(&path).expect("a source file is readable");
+        for statement in use_statements(&source) {
+            for target in imported_modules(&statement) {
+                if target != module {
+                    found.insert((module.clone(), target, rel.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_import_points_at_the_same_layer_or_below() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut edges = BTreeSet::new();
+    visit(&src, &src, &mut edges);
+    assert!(edges.len() > 30, "the scan found too few imports to be reading the source: {edges:?}");
+    let mut bad = Vec::new();
+    let mut seen_exceptions = BTreeSet::new();
+    for (from, to, file) in &edges {
+        let (Some(lf), Some(lt)) = (layer(from), layer(to)) else {
+            bad.push(format!("{file}: {from} -> {to}: a module missing from LAYERS"));
+            continue;
+        };
+        if lt > lf {
+            if KNOWN_EXCEPTIONS.contains(&(from.as_str(), to.as_str())) {
+                seen_exceptions.insert((from.clone(), to.clone()));
+            } else {
+                bad.push(format!("{file}: {from} (layer {lf}) imports {to} (layer {lt})"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "imports against the layering:\n{}", bad.join("\n"));
+    for (from, to) in KNOWN_EXCEPTIONS {
+        assert!(
+            seen_exceptions.contains(&(from.to_string(), to.to_string())),
+            "{from} -> {to} no longer happens: remove it from KNOWN_EXCEPTIONS"
+        );
+    }
+}
+
+#[test]
+fn the_import_parser_reads_every_form() {
+    assert_eq!(imported_modules("use crate::solve::driver;"), ["solve"]);
+    assert_eq!(imported_modules("use crate::{Model, ad::Dual, nn::{Mlp, Init}};"), ["problem", "ad", "nn"]);
+    assert_eq!(imported_modules("use crate::{self as c, Scalar as S};"), ["scalar"]);
+    let src = "use crate::error::Result;\nuse crate::{\n    solve,\n    Model,\n};\n#[cfg(test)]\nuse crate::models::Lorenz;\n\
+               use crate::ad::Dual;\n#[cfg(test)]\nmod tests {\n    use crate::fit::Fit;\n}\n";
+    assert_eq!(
+        use_statements(src),
+        ["use crate::error::Result;", "use crate::{solve,Model,};", "use crate::ad::Dual;"]
+    );
+}
