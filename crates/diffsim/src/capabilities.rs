@@ -117,10 +117,9 @@ pub trait ErasedVjp: Sync {
     fn vjp(&self, ws: &mut Workspace, w: &[f64], u: &[f64], p: &[f64], t: f64, du: &mut [f64], dp: &mut [f64]);
 }
 
-/// [`RecordedVjp`] behind a type-erased workspace. Implemented for every [`RecordedVjp`].
-pub trait ErasedRecordedVjp: Sync {
-    /// [`AnalyticVjp::workspace`], boxed.
-    fn workspace(&self) -> Workspace;
+/// [`RecordedVjp`] behind a type-erased workspace (the plain VJP's, [`ErasedVjp`]).
+/// Implemented for every [`RecordedVjp`].
+pub trait ErasedRecordedVjp: ErasedVjp {
     /// [`RecordedVjp::record_len`].
     fn record_len(&self) -> usize;
     /// [`RecordedVjp::rhs_record`].
@@ -163,9 +162,6 @@ impl<V: AnalyticVjp> ErasedVjp for V {
 }
 
 impl<V: RecordedVjp> ErasedRecordedVjp for V {
-    fn workspace(&self) -> Workspace {
-        Box::new(AnalyticVjp::workspace(self))
-    }
     fn record_len(&self) -> usize {
         RecordedVjp::record_len(self)
     }
