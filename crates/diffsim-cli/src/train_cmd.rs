@@ -7,7 +7,7 @@ use diffsim::optim::{Control, MinimizeOptions, MinimizeReport, Progress};
 use diffsim::sensitivity::{SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Problem, SolveOptions};
 use diffsim_examples::{
-    self as examples, discover_lv, lv_term_errors, Example, LvDiscovery, LvRecipe, LvTruth, LV_PARAMS,
+    self as examples, discover_lv, lv_term_errors, Example, LvDiscovery, LvRecipe, LvTruth, Worked, LV_PARAMS,
 };
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -160,9 +160,9 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
             ex.fit.sensealg = sensealg;
             let iters = a.iters.unwrap_or(300);
             bar.total = iters + a.lbfgs;
-            let initial_loss = ex.fit.loss(&ex.p0.clone());
+            let initial_loss = ex.loss(&ex.p0.clone());
             let start = Instant::now();
-            let report = examples::train_spiral(&mut ex, iters, a.lbfgs, &options, resume, |p| bar.tick(p))
+            let report = examples::train_spiral(&mut ex, iters, a.lbfgs, &options, resume, &mut |p| bar.tick(p))
                 .map_err(|e| e.to_string())?;
             bar.finish();
             let seconds = start.elapsed().as_secs_f64();
@@ -187,9 +187,9 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
                     recipe.starts
                 ));
             }
-            let initial_loss = ex.fit.loss(&ex.p0.clone());
+            let initial_loss = ex.loss(&ex.p0.clone());
             let start = Instant::now();
-            let report = examples::train_lv_ude(&mut ex, &recipe, &options, resume, |p| bar.tick(p))
+            let report = examples::train_lv_ude(&mut ex, &recipe, &options, resume, &mut |p| bar.tick(p))
                 .map_err(|e| e.to_string())?;
             bar.finish();
             let seconds = start.elapsed().as_secs_f64();
@@ -210,18 +210,21 @@ fn finish<P: Physics + Clone>(
     seconds: f64,
     out: &Path,
     lv_in: Option<((f64, f64), LvDiscovery)>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, String>
+where
+    Example<Ude<P>>: Worked,
+{
     let p = report.best_x.clone();
     let mut grad = vec![0.0; p.len()];
     let mut times: Vec<f64> = (0..21)
         .map(|_| {
             let t = Instant::now();
-            ex.fit.loss_and_gradient(&p, &mut grad);
+            ex.loss_and_gradient(&p, &mut grad);
             t.elapsed().as_secs_f64()
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    let sensealg = ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).map_err(|e| e.to_string())?.name();
+    let sensealg = ex.sensealg_name().map_err(|e| e.to_string())?;
 
     let params_file = out.join(format!("{}-params.json", a.example));
     let body = json!({"example": a.example, "seed": a.seed, "loss": report.best_loss, "params": p}).to_string();
@@ -233,7 +236,6 @@ fn finish<P: Physics + Clone>(
     let horizon = if lv_in.is_some() { 8.0 } else { t_end };
     let fine: Vec<f64> = (0..=400).map(|i| horizon * i as f64 / 400.0).collect();
     let pred = ex
-        .fit
         .predict(&p, (0.0, horizon), &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone()))
         .map_err(|e| e.to_string())?;
     // lv-ude: the truth and the recovered equations' own prediction.

@@ -53,7 +53,7 @@ fn spiral(c: &mut Criterion) {
     let mut ex = examples::spiral(0, 1e-7, 1e-9).unwrap();
     let p0 = ex.p0.clone();
     let opts = MinimizeOptions::default();
-    let trained = examples::train_spiral(&mut ex, 100, 0, &opts, None, |_| Control::Continue).unwrap().best_x;
+    let trained = examples::train_spiral(&mut ex, 100, 0, &opts, None, &mut |_| Control::Continue).unwrap().best_x;
     let mut grad = vec![0.0; p0.len()];
     let mut group = c.benchmark_group("spiral_loss_and_gradient");
     for (name, p) in [("untrained", &p0), ("adam100", &trained)] {

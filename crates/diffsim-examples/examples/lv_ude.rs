@@ -5,16 +5,16 @@
 //! `cargo run --release -p diffsim-examples --example lv_ude`
 
 use diffsim::optim::{Control, MinimizeOptions};
-use diffsim_examples::{self as examples, lv_term_errors};
+use diffsim_examples::{self as examples, lv_term_errors, Worked};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ex = examples::lv_ude(1, 1e-6, 1e-6)?;
-    let initial = ex.fit.loss(&ex.p0.clone());
+    let initial = ex.loss(&ex.p0.clone());
     println!("lv-ude: {} network parameters, initial loss {initial:.4}", ex.p0.len());
     let start = Instant::now();
     let recipe = examples::LvRecipe::default();
-    let report = examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, |p| {
+    let report = examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, &mut |p| {
         if p.iteration % 250 == 0 {
             println!("  iteration {:4} ({})  loss {:.6}", p.iteration, p.optimizer, p.loss);
         }

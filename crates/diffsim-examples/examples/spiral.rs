@@ -4,7 +4,7 @@
 //! `cargo run --release -p diffsim-examples --example spiral`
 
 use diffsim::optim::{Adam, Control, MinimizeOptions};
-use diffsim_examples as examples;
+use diffsim_examples::{self as examples, Worked};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,21 +15,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut times: Vec<f64> = (0..50)
         .map(|_| {
             let t = Instant::now();
-            ex.fit.loss_and_gradient(&p0, &mut grad);
+            ex.loss_and_gradient(&p0, &mut grad);
             t.elapsed().as_secs_f64()
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    let initial = ex.fit.loss(&p0);
+    let initial = ex.loss(&p0);
     println!("spiral: {} parameters, initial loss {initial:.4}", p0.len());
-    println!(
-        "one loss-and-gradient ({}): {:.3} ms (median of 50)",
-        ex.fit.sensealg.resolve(&ex.fit.problem, ex.fit.alg).expect("the spiral has no tstops").name(),
-        times[25] * 1e3
-    );
+    println!("one loss-and-gradient ({}): {:.3} ms (median of 50)", ex.sensealg_name()?, times[25] * 1e3);
     let start = Instant::now();
     let opts = MinimizeOptions::default().max_iters(300);
-    let report = ex.fit.train(&p0, &mut Adam::new(0.05), &opts, None, |p| {
+    let report = ex.train(&p0, &mut Adam::new(0.05), &opts, None, &mut |p| {
         if p.iteration % 50 == 0 {
             println!("  iteration {:4}  loss {:.6}", p.iteration, p.loss);
         }

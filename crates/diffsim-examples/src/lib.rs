@@ -8,21 +8,26 @@
 //!
 //! ```
 //! use diffsim::optim::{Adam, Control, MinimizeOptions};
+//! use diffsim_examples::Worked;
 //! let mut ex = diffsim_examples::spiral(0, 1e-6, 1e-8).unwrap();
-//! let start = ex.fit.loss(&ex.p0.clone());
+//! let p0 = ex.p0.clone();
+//! let start = ex.loss(&p0);
 //! let opts = MinimizeOptions::default().max_iters(20);
-//! let report = ex.fit.train(&ex.p0.clone(), &mut Adam::new(0.05), &opts, None, |_| Control::Continue).unwrap();
+//! let report = ex.train(&p0, &mut Adam::new(0.05), &opts, None, &mut |_| Control::Continue).unwrap();
 //! assert!(report.best_loss < start);
 //! ```
 
 use diffsim::fit::{best_subsets, Fit, NoPhysics, Physics, PolynomialLibrary, PolynomialUde, SparseFit, Ude, CUBE};
 use diffsim::nn::{Activation, Init, Mlp};
-use diffsim::optim::{Adam, Chain, Control, Lbfgs, MinimizeOptions, MinimizeReport, OptimError, Progress, Schedule};
-use diffsim::sensitivity::{Loss, SensAlg};
-use diffsim::{solve, Algorithm, Model, Problem, Result, Scalar, SolveOptions};
+use diffsim::optim::{
+    Adam, Chain, Control, Lbfgs, MinimizeOptions, MinimizeReport, OptimError, Optimizer, Progress, Schedule,
+};
+use diffsim::sensitivity::{gradient, Gradient, Loss, SensAlg};
+use diffsim::{solve, Algorithm, Model, Problem, Result, Scalar, Solution, SolveOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use std::path::Path;
 
 /// A training example: the fit, a seeded start, and the data it was made from.
 #[derive(Clone, Debug)]
@@ -44,6 +49,89 @@ pub struct Example<M> {
     /// The noise-free truth at the data times.
     pub truth: Vec<f64>,
 }
+
+/// The spiral example's type: a network alone (no known physics).
+pub type Spiral = Example<Ude<NoPhysics>>;
+
+/// The lv-ude example's type: the known linear terms plus a network.
+pub type LvUde = Example<Ude<LvLinear>>;
+
+/// What the example programs, their tests and the CLI do with a worked example, as
+/// functions compiled once, here.
+///
+/// `Fit`'s methods are generic over the model, so each crate that calls them compiles the
+/// whole solve-and-gradient stack for the example's model again (minutes of optimised
+/// build per caller, since generic code is not shared between crates). These methods are
+/// not generic: a caller links to the copy in this crate. `Fit` stays the API to learn from;
+/// this trait is only the examples' build-time economy.
+pub trait Worked {
+    /// [`Fit::loss`].
+    fn loss(&mut self, p: &[f64]) -> f64;
+    /// [`Fit::loss_and_gradient`].
+    fn loss_and_gradient(&mut self, p: &[f64], grad: &mut [f64]) -> f64;
+    /// The gradient of the fit's loss at `p` by `sensealg` (the fit keeps its own method).
+    fn gradient_by(&mut self, p: &[f64], sensealg: SensAlg) -> Result<Gradient>;
+    /// [`Fit::predict`].
+    fn predict(&mut self, p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> Result<Solution>;
+    /// The name of the gradient method the fit's `sensealg` resolves to.
+    fn sensealg_name(&self) -> Result<&'static str>;
+    /// [`Fit::train`], with the optimizer and the callback as trait objects.
+    fn train(
+        &mut self,
+        p0: &[f64],
+        optimizer: &mut dyn Optimizer,
+        options: &MinimizeOptions,
+        resume_from: Option<&Path>,
+        callback: &mut dyn FnMut(&Progress<'_>) -> Control,
+    ) -> std::result::Result<MinimizeReport, OptimError>;
+    /// The network's term alone at state `u` ([`Ude::network_term`]).
+    fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]);
+}
+
+macro_rules! worked {
+    ($ty:ty) => {
+        impl Worked for $ty {
+            #[inline(never)]
+            fn loss(&mut self, p: &[f64]) -> f64 {
+                self.fit.loss(p)
+            }
+            #[inline(never)]
+            fn loss_and_gradient(&mut self, p: &[f64], grad: &mut [f64]) -> f64 {
+                self.fit.loss_and_gradient(p, grad)
+            }
+            #[inline(never)]
+            fn gradient_by(&mut self, p: &[f64], sensealg: SensAlg) -> Result<Gradient> {
+                let fit = &mut self.fit;
+                fit.problem.set_p(p)?;
+                gradient(&fit.problem, fit.alg, &fit.opts, &fit.loss, sensealg)
+            }
+            #[inline(never)]
+            fn predict(&mut self, p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> Result<Solution> {
+                self.fit.predict(p, tspan, opts)
+            }
+            #[inline(never)]
+            fn sensealg_name(&self) -> Result<&'static str> {
+                Ok(self.fit.sensealg.resolve(&self.fit.problem, self.fit.alg)?.name())
+            }
+            #[inline(never)]
+            fn train(
+                &mut self,
+                p0: &[f64],
+                optimizer: &mut dyn Optimizer,
+                options: &MinimizeOptions,
+                resume_from: Option<&Path>,
+                callback: &mut dyn FnMut(&Progress<'_>) -> Control,
+            ) -> std::result::Result<MinimizeReport, OptimError> {
+                self.fit.train(p0, optimizer, options, resume_from, callback)
+            }
+            fn network_term(&self, u: &[f64], p: &[f64], out: &mut [f64]) {
+                self.fit.problem.model().network_term(u, p, out)
+            }
+        }
+    };
+}
+worked!(Spiral);
+worked!(LvUde);
 
 /// The spiral's true system `u' = ((u.^3)^T A)^T`, `A = [[-0.1, 2], [-2, -0.1]]`.
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +204,7 @@ fn truth<M: Model>(model: M, u0: Vec<f64>, p: Vec<f64>, times: &[f64]) -> Result
 /// The spiral neural ODE (the DiffEqFlux / torchdiffeq / diffrax benchmark): u0 = [2, 0],
 /// 30 points on [0, 1.5], network `u -> u.^3 -> Dense(2, 50, tanh) -> Dense(50, 2)`
 /// (252 parameters), loss = sum of squared errors, Tsit5 at the given tolerances.
-pub fn spiral(seed: u64, rtol: f64, atol: f64) -> Result<Example<Ude<NoPhysics>>> {
+pub fn spiral(seed: u64, rtol: f64, atol: f64) -> Result<Spiral> {
     let times = linspace(0.0, 1.5, 30);
     let u0 = vec![2.0, 0.0];
     let data = truth(SpiralTruth, u0.clone(), vec![], &times)?;
@@ -140,18 +228,12 @@ pub fn spiral(seed: u64, rtol: f64, atol: f64) -> Result<Example<Ude<NoPhysics>>
 /// u0 = [0.44249296, 4.6280594], data every 0.25 on [0, 5] with 5 % seeded Gaussian noise
 /// (of each state's mean magnitude). The linear terms are known; a network
 /// `2 -> 5 -> 5 -> 5 -> 2` (tanh, weights initialised at a tenth of Glorot's size) learns the interaction terms `-beta x y` and `gamma x y`.
-pub fn lv_ude(seed: u64, rtol: f64, atol: f64) -> Result<Example<Ude<LvLinear>>> {
+pub fn lv_ude(seed: u64, rtol: f64, atol: f64) -> Result<LvUde> {
     lv_ude_with(seed, rtol, atol, Activation::Tanh, 0.1)
 }
 
 /// [`lv_ude`] with another hidden activation and initial weight scale.
-pub fn lv_ude_with(
-    seed: u64,
-    rtol: f64,
-    atol: f64,
-    hidden: Activation,
-    init_scale: f64,
-) -> Result<Example<Ude<LvLinear>>> {
+pub fn lv_ude_with(seed: u64, rtol: f64, atol: f64, hidden: Activation, init_scale: f64) -> Result<LvUde> {
     let times = linspace(0.0, 5.0, 21);
     let u0 = vec![0.442_492_96, 4.628_059_4];
     let clean = truth(LvTruth, u0.clone(), LV_PARAMS.to_vec(), &times)?;
@@ -243,11 +325,11 @@ const LV_MIN_LR: f64 = 0.001;
 /// The report is phase 2's, with phase 1's evaluations added, and with the chosen start's
 /// full-data history (and iterations) put before phase 2's.
 pub fn train_lv_ude(
-    ex: &mut Example<Ude<LvLinear>>,
+    ex: &mut LvUde,
     recipe: &LvRecipe,
     options: &MinimizeOptions,
-    resume_from: Option<&std::path::Path>,
-    callback: impl FnMut(&Progress<'_>) -> Control,
+    resume_from: Option<&Path>,
+    callback: &mut dyn FnMut(&Progress<'_>) -> Control,
 ) -> std::result::Result<MinimizeReport, OptimError> {
     if recipe.starts == 0 {
         return Err(diffsim::DiffsimError::InvalidOption {
@@ -273,7 +355,7 @@ pub fn train_lv_ude(
         }
     }
     let options = MinimizeOptions { max_iters: recipe.lbfgs_iters, ..options.clone() };
-    let mut report = ex.fit.train(&p, &mut Lbfgs::default(), &options, resume_from, callback)?;
+    let mut report = ex.train(&p, &mut Lbfgs::default(), &options, resume_from, callback)?;
     report.evaluations += evaluations;
     // Phase 2 starts at the best start's best point, so its best is never worse.
     if let Some(start) = best_start {
@@ -288,11 +370,7 @@ pub fn train_lv_ude(
 /// Phase 1 of [`train_lv_ude`] for one start: the growing windows, then Adam and a short
 /// L-BFGS run on all the data. The report is the full-data run's, with the windows'
 /// evaluations added.
-fn explore_lv_start(
-    ex: &Example<Ude<LvLinear>>,
-    mut p: Vec<f64>,
-    recipe: &LvRecipe,
-) -> std::result::Result<MinimizeReport, OptimError> {
+fn explore_lv_start(ex: &LvUde, mut p: Vec<f64>, recipe: &LvRecipe) -> std::result::Result<MinimizeReport, OptimError> {
     let mut evaluations = 0;
     if recipe.stage_iters > 0 {
         for t_end in [1.25, 2.5, 3.75] {
@@ -316,12 +394,12 @@ fn explore_lv_start(
 
 /// The spiral recipe: Adam (0.05) for `adam_iters`, then L-BFGS for `lbfgs_iters` (may be 0).
 pub fn train_spiral(
-    ex: &mut Example<Ude<NoPhysics>>,
+    ex: &mut Spiral,
     adam_iters: u64,
     lbfgs_iters: u64,
     options: &MinimizeOptions,
-    resume_from: Option<&std::path::Path>,
-    callback: impl FnMut(&Progress<'_>) -> Control,
+    resume_from: Option<&Path>,
+    callback: &mut dyn FnMut(&Progress<'_>) -> Control,
 ) -> std::result::Result<MinimizeReport, OptimError> {
     let mut chain = Chain::new().then(Adam::new(0.05), adam_iters);
     if lbfgs_iters > 0 {
@@ -329,12 +407,12 @@ pub fn train_spiral(
     }
     let options = MinimizeOptions { max_iters: adam_iters + lbfgs_iters, ..options.clone() };
     let p0 = ex.p0.clone();
-    ex.fit.train(&p0, &mut chain, &options, resume_from, callback)
+    ex.train(&p0, &mut chain, &options, resume_from, callback)
 }
 
 /// How well the learned interaction terms match `-beta x y` and `gamma x y` along the true
 /// trajectory at the data times: (largest absolute error, relative RMS error).
-pub fn lv_term_errors(ex: &Example<Ude<LvLinear>>, p: &[f64]) -> (f64, f64) {
+pub fn lv_term_errors(ex: &LvUde, p: &[f64]) -> (f64, f64) {
     let (beta, gamma) = (LV_PARAMS[1], LV_PARAMS[2]);
     let (mut worst, mut se, mut st) = (0.0_f64, 0.0, 0.0);
     let mut nn = [0.0; 2];
@@ -418,7 +496,7 @@ const MAX_REFIT_STEPS: usize = 2000;
 ///
 /// The network is only trusted where it was trained; the data decide the final model. The
 /// true terms are `-0.9 x y` and `0.8 x y`.
-pub fn discover_lv(ex: &mut Example<Ude<LvLinear>>, p: &[f64]) -> std::result::Result<LvDiscovery, OptimError> {
+pub fn discover_lv(ex: &mut LvUde, p: &[f64]) -> std::result::Result<LvDiscovery, OptimError> {
     let span = ex.fit.problem.tspan();
     let times = linspace(span.0, span.1, 201);
     let sol = ex.fit.predict(p, span, &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(times))?;

@@ -2,8 +2,8 @@
 //! the two worked examples, and checkpoint-resume.
 
 use diffsim::optim::{Adam, Chain, Control, MinimizeOptions};
-use diffsim::sensitivity::{gradient, SensAlg, VjpMethod};
-use diffsim_examples::{self as examples, lv_term_errors};
+use diffsim::sensitivity::{SensAlg, VjpMethod};
+use diffsim_examples::{self as examples, lv_term_errors, Worked};
 
 /// The spiral network's gradient (252 parameters) by every method against central
 /// differences of tight solves.
@@ -12,8 +12,8 @@ fn neural_ode_gradient_by_every_method_matches_finite_differences() {
     let mut ex = examples::spiral(3, 1e-11, 1e-11).unwrap();
     let p0 = ex.p0.clone();
     // A tighter copy for the differences.
-    let mut tight = ex.fit.clone();
-    tight.opts = tight.opts.clone().rtol(1e-13).atol(1e-13);
+    let mut tight = ex.clone();
+    tight.fit.opts = tight.fit.opts.clone().rtol(1e-13).atol(1e-13);
     let fd: Vec<f64> = (0..p0.len())
         .map(|i| {
             let h = 1e-6;
@@ -24,7 +24,6 @@ fn neural_ode_gradient_by_every_method_matches_finite_differences() {
         })
         .collect();
     let scale = fd.iter().map(|x| x.abs()).fold(0.0, f64::max);
-    ex.fit.problem.set_p(&p0).unwrap();
     for sensealg in [
         SensAlg::Discrete(VjpMethod::Model),
         SensAlg::Discrete(VjpMethod::Forward),
@@ -37,7 +36,7 @@ fn neural_ode_gradient_by_every_method_matches_finite_differences() {
         SensAlg::ForwardAd,
         SensAlg::Auto,
     ] {
-        let g = gradient(&ex.fit.problem, ex.fit.alg, &ex.fit.opts, &ex.fit.loss, sensealg).unwrap();
+        let g = ex.gradient_by(&p0, sensealg).unwrap();
         let worst = g.dp.iter().zip(&fd).map(|(a, b)| (a - b).abs() / scale).fold(0.0, f64::max);
         assert!(worst < 1e-6, "{sensealg:?}: relative error {worst:.2e}");
     }
@@ -46,9 +45,9 @@ fn neural_ode_gradient_by_every_method_matches_finite_differences() {
 #[test]
 fn spiral_training_reduces_the_loss_a_hundredfold() {
     let mut ex = examples::spiral(0, 1e-7, 1e-9).unwrap();
-    let initial = ex.fit.loss(&ex.p0.clone());
+    let initial = ex.loss(&ex.p0.clone());
     let report =
-        examples::train_spiral(&mut ex, 300, 0, &MinimizeOptions::default(), None, |_| Control::Continue).unwrap();
+        examples::train_spiral(&mut ex, 300, 0, &MinimizeOptions::default(), None, &mut |_| Control::Continue).unwrap();
     assert!(report.best_loss < initial / 100.0, "{initial} -> {}", report.best_loss);
 }
 
@@ -73,7 +72,8 @@ fn lv_ude_learns_the_interaction_terms() {
         assert!(before > 0.9, "the untrained network should not know the terms ({before})");
         let recipe = examples::LvRecipe::default();
         let report =
-            examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, |_| Control::Continue).unwrap();
+            examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, &mut |_| Control::Continue)
+                .unwrap();
         assert!(report.best_loss < 4.0, "seed {seed}: loss {}", report.best_loss);
         let (_, after) = lv_term_errors(&ex, &report.best_x);
         assert!(after < 0.9 * before, "seed {seed}: relative RMS error of the learned terms {after}");
@@ -110,13 +110,12 @@ fn resuming_from_a_checkpoint_reproduces_an_uninterrupted_run() {
     let mut ex = examples::spiral(0, 1e-6, 1e-8).unwrap();
     let p0 = ex.p0.clone();
     let straight = ex
-        .fit
-        .train(&p0, &mut chain(), &MinimizeOptions::default().max_iters(20), None, |_| Control::Continue)
+        .train(&p0, &mut chain(), &MinimizeOptions::default().max_iters(20), None, &mut |_| Control::Continue)
         .unwrap();
     let first = MinimizeOptions::default().max_iters(15).checkpoint(&ckpt, 5);
-    ex.fit.train(&p0, &mut chain(), &first, None, |_| Control::Continue).unwrap();
+    ex.train(&p0, &mut chain(), &first, None, &mut |_| Control::Continue).unwrap();
     let rest = MinimizeOptions::default().max_iters(20).checkpoint(&ckpt, 5);
-    let resumed = ex.fit.train(&p0, &mut chain(), &rest, Some(&ckpt), |_| Control::Continue).unwrap();
+    let resumed = ex.train(&p0, &mut chain(), &rest, Some(&ckpt), &mut |_| Control::Continue).unwrap();
     assert_eq!(straight.final_x, resumed.final_x);
     assert_eq!(straight.best_x, resumed.best_x);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -133,9 +132,10 @@ fn lv_ude_resumes_its_refinement() {
         examples::LvRecipe { starts: 2, stage_iters: 20, adam_iters: 30, explore_lbfgs_iters: 5, lbfgs_iters: 15 };
     let mut ex = examples::lv_ude(2, 1e-6, 1e-6).unwrap();
     let straight =
-        examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, |_| Control::Continue).unwrap();
+        examples::train_lv_ude(&mut ex, &recipe, &MinimizeOptions::default(), None, &mut |_| Control::Continue)
+            .unwrap();
     let options = MinimizeOptions::default().checkpoint(&ckpt, 1);
-    let stopped = examples::train_lv_ude(&mut ex, &recipe, &options, None, |p| {
+    let stopped = examples::train_lv_ude(&mut ex, &recipe, &options, None, &mut |p| {
         if p.iteration >= 6 {
             Control::Stop
         } else {
@@ -144,9 +144,9 @@ fn lv_ude_resumes_its_refinement() {
     })
     .unwrap();
     assert_ne!(stopped.final_x, straight.final_x, "the first run should stop early");
-    let resumed = examples::train_lv_ude(&mut ex, &recipe, &options, Some(&ckpt), |_| Control::Continue).unwrap();
+    let resumed = examples::train_lv_ude(&mut ex, &recipe, &options, Some(&ckpt), &mut |_| Control::Continue).unwrap();
     assert_eq!(straight.final_x, resumed.final_x);
-    assert!(examples::train_lv_ude(&mut ex, &examples::LvRecipe { starts: 0, ..recipe }, &options, None, |_| {
+    assert!(examples::train_lv_ude(&mut ex, &examples::LvRecipe { starts: 0, ..recipe }, &options, None, &mut |_| {
         Control::Continue
     })
     .is_err());
