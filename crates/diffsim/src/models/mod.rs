@@ -35,6 +35,27 @@ pub enum ZooModel {
     LvPiecewise(LvPiecewise),
 }
 
+/// Each zoo model converts into the enum: `ZooModel::from(Lorenz)`.
+macro_rules! into_zoo {
+    ($($variant:ident($model:ident)),*) => {$(
+        impl From<$model> for ZooModel {
+            fn from(m: $model) -> Self {
+                ZooModel::$variant(m)
+            }
+        }
+    )*};
+}
+into_zoo!(
+    Lorenz(Lorenz),
+    LotkaVolterra(LotkaVolterra),
+    Robertson(Robertson),
+    RobertsonDae(RobertsonDae),
+    VanDerPol(VanDerPol),
+    Pendulum(Pendulum),
+    Brusselator(Brusselator1D),
+    LvPiecewise(LvPiecewise)
+);
+
 macro_rules! each {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {

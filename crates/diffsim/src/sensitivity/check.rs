@@ -250,8 +250,8 @@ impl<'a, M: Model> Reference<'a, M> {
             Input::Param(i) => p[i] = x,
             Input::State(i) => u0[i] = x,
         }
-        let moved = Problem::new(&self.problem.model, u0, p, self.problem.tspan)?;
-        let sol = solve(&moved, self.alg, &self.opts)?;
+        let sol =
+            crate::solve::solve_parts(&self.problem.model, &u0, &p, self.problem.tspan, self.alg, &self.opts, None)?;
         if !sol.retcode.is_success() {
             return Err(DiffsimError::InvalidOption {
                 name: "problem",

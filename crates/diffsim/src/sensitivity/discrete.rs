@@ -239,7 +239,8 @@ fn tangent_controlled_solve<M: Model>(
     let p: Vec<Dual<1>> = problem.p.iter().enumerate().map(|(i, &x)| seed(x, i)).collect();
     let u0: Vec<Dual<1>> = problem.u0.iter().enumerate().map(|(i, &x)| seed(x, np + i)).collect();
     let opts = opts.clone().error_norm(ErrorNorm::AllParts);
-    let sol = solve_explicit(&problem.model, &u0, &p, problem.tspan, alg, &opts, None)?;
+    // A fallback (see its caller): the stepper for any size is enough.
+    let sol = crate::solve::solve_explicit_unsized(&problem.model, &u0, &p, problem.tspan, alg, &opts)?;
     Ok(sol.values())
 }
 

@@ -226,8 +226,7 @@ pub(crate) fn forward_sensitivity<M: Model>(
         dense: Some(false),
         ..opts.clone()
     };
-    let prob = Problem::new(augmented, z0, Vec::new(), problem.tspan)?;
-    let sol = crate::solve::solve_unsized(&prob, alg, &aug_opts, None)?;
+    let sol = crate::solve::solve_unsized(&augmented, &z0, &[], problem.tspan, alg, &aug_opts, None)?;
     require_success(&sol)?;
     let saves = sol.len();
     let values: Vec<f64> = (0..saves).flat_map(|i| sol.u(i)[..n].to_vec()).collect();
@@ -245,6 +244,6 @@ pub(crate) fn forward_sensitivity<M: Model>(
     }
     let mut stats = sol.stats;
     // Count evaluations of the model itself (each augmented one is several, on duals).
-    stats.nf = prob.model.buffers.lock().unwrap_or_else(|e| e.into_inner()).evals;
+    stats.nf = augmented.buffers.lock().unwrap_or_else(|e| e.into_inner()).evals;
     Ok(Gradient::computed(value, grad[..np].to_vec(), grad[np..].to_vec(), stats))
 }

@@ -38,6 +38,221 @@ fn just_before(t: f64, dir: f64) -> f64 {
 /// interval reaches about -3.5; a little margin).
 const STABILITY_BOUNDARY: f64 = 3.0;
 
+/// The solve's error control, independent of the number type: tolerances expanded per
+/// component and how many leading components the error norm sees.
+struct ErrorControl {
+    atol: Vec<f64>,
+    rtol: Vec<f64>,
+    controlled: usize,
+}
+
+impl ErrorControl {
+    fn new(opts: &SolveOptions, n: usize) -> Result<Self> {
+        let atol = opts.atol.expand(n, "atol")?;
+        let rtol = opts.rtol.expand(n, "rtol")?;
+        if atol.iter().zip(&rtol).any(|(a, r)| *a == 0.0 && *r == 0.0) {
+            return Err(crate::DiffsimError::InvalidTolerance(
+                "a component has atol = rtol = 0; at least one must be positive".into(),
+            ));
+        }
+        let controlled = opts.error_states.map_or(n, |k| k.clamp(1, n.max(1)));
+        Ok(Self { atol, rtol, controlled })
+    }
+}
+
+/// Times sorted in the direction of integration (`dir` = +1 or -1).
+///
+/// This and the other helpers that do not depend on the number type, the model or the
+/// stepper are plain functions on purpose: inside the generic loop, each closure-taking
+/// library call (a sort, a retain) would be compiled again for every combination.
+fn sort_along(ts: &mut [f64], dir: f64) {
+    ts.sort_by(|a, b| ((a - b) * dir).total_cmp(&0.0));
+}
+
+/// The times steps must land on: the model's discontinuities and the user's stops strictly
+/// inside the span, then the end, sorted along the integration without repeats.
+fn stop_times(model_stops: Vec<f64>, user_stops: &[f64], (t0, t1): (f64, f64)) -> Vec<f64> {
+    let dir = (t1 - t0).signum();
+    let mut stops: Vec<f64> = model_stops
+        .into_iter()
+        .chain(user_stops.iter().copied())
+        .filter(|&s| (s - t0) * dir > 0.0 && (s - t1) * dir < 0.0)
+        .collect();
+    stops.push(t1);
+    sort_along(&mut stops, dir);
+    stops.dedup();
+    stops
+}
+
+/// What to save: every step (`true`), or the given times, sorted along the integration.
+fn save_plan(saveat: &SaveAt, dir: f64) -> (bool, Vec<f64>) {
+    match saveat {
+        SaveAt::EveryStep => (true, Vec::new()),
+        SaveAt::Times(ts) => {
+            let mut ts = ts.clone();
+            sort_along(&mut ts, dir);
+            (false, ts)
+        }
+    }
+}
+
+/// The smallest step the controller may shrink to before the solve gives up.
+fn step_floor(opts: &SolveOptions, t: f64, (t0, t1): (f64, f64)) -> f64 {
+    opts.dt_min.max(4.0 * f64::EPSILON * t.abs().max(t0.abs()).max(t1.abs()))
+}
+
+fn all_finite<T: Scalar>(x: &[T]) -> bool {
+    x.iter().all(|v| v.is_finite())
+}
+
+/// Hairer's rule for auto-switching: stiff after 15 stability-limited accepted steps, reset
+/// by 6 others; and a power-iteration probe of J's spectral radius (see `stiffness`).
+struct StiffnessWatch {
+    probe: PowerIteration,
+    probe_hits: u32,
+    stiff_count: u32,
+    nonstiff_count: u32,
+}
+
+impl StiffnessWatch {
+    fn new(n: usize, n_params: usize) -> Self {
+        Self { probe: PowerIteration::new(n, n_params), probe_hits: 0, stiff_count: 0, nonstiff_count: 0 }
+    }
+
+    /// After an accepted step of size `h`: has the problem turned stiff?
+    #[allow(clippy::too_many_arguments)]
+    fn turned_stiff<T: Scalar, M: Model>(
+        &mut self,
+        model: &M,
+        p: &[T],
+        t: f64,
+        u: &[T],
+        h: f64,
+        naccept: usize,
+        stiffness_ratio: Option<f64>,
+    ) -> bool {
+        // Every 25 accepted steps: is h beyond what stability allows?
+        if naccept % 25 == 0 {
+            let rho = self.probe.estimate(model, p, t, u, 4);
+            self.probe_hits = if h.abs() * rho > STABILITY_BOUNDARY { self.probe_hits + 1 } else { 0 };
+            if self.probe_hits >= 2 {
+                return true;
+            }
+        }
+        self.count(stiffness_ratio.unwrap_or(0.0) > 1.0)
+    }
+
+    fn count(&mut self, limited: bool) -> bool {
+        if limited {
+            self.nonstiff_count = 0;
+            self.stiff_count += 1;
+            return self.stiff_count >= 15;
+        }
+        self.nonstiff_count += 1;
+        if self.nonstiff_count >= 6 {
+            self.stiff_count = 0;
+        }
+        false
+    }
+}
+
+/// The first step: the user's `dt`, or the standard estimate from `f(t0, u0)`.
+#[allow(clippy::too_many_arguments)]
+fn first_step<T: Scalar, M: Model, S: Stepper<T, M>>(
+    model: &M,
+    p: &[T],
+    t0: f64,
+    u0: &[T],
+    span: f64,
+    opts: &SolveOptions,
+    control: &ErrorControl,
+    stepper: &mut S,
+    stats: &mut Stats,
+) -> f64 {
+    let dir = span.signum();
+    match opts.dt {
+        Some(dt) => dir * dt.min(span.abs()),
+        None => {
+            let n = u0.len();
+            let (mut a, mut b) = (vec![T::zero(); n], vec![T::zero(); n]);
+            let f0 = stepper.ensure_f0(model, p, t0, u0, stats).to_vec();
+            let (h, evals) = initial_step(
+                model,
+                p,
+                t0,
+                u0,
+                &f0,
+                span,
+                stepper.order(),
+                &control.atol,
+                &control.rtol,
+                control.controlled,
+                &mut a,
+                &mut b,
+            );
+            stats.nf += evals;
+            h
+        }
+    }
+}
+
+/// The saved values of an accepted step from `(t, u)` to `(times.end, u_new)`: the new state
+/// (saving every step), or the save times the step passed, interpolated on its dense output.
+#[allow(clippy::too_many_arguments)]
+fn save_accepted<T: Scalar, M: Model, S: Stepper<T, M>>(
+    sol: &mut Solution<T>,
+    plan: &mut SavePlan,
+    model: &M,
+    p: &[T],
+    stepper: &mut S,
+    times: &StepRecord,
+    u: &[T],
+    u_new: &[T],
+    interp: &mut [T],
+    stats: &mut Stats,
+) {
+    let (t, t_new, dir) = (times.t, times.end, plan.dir);
+    if plan.every_step {
+        sol.t.push(t_new);
+        sol.u_flat.extend_from_slice(u_new);
+        return;
+    }
+    while plan.next < plan.times.len() && (plan.times[plan.next] - t_new) * dir <= 0.0 {
+        let ts = plan.times[plan.next];
+        if ts == t_new {
+            sol.u_flat.extend_from_slice(u_new);
+        } else {
+            let theta = (ts - t) / (t_new - t);
+            let interpolant = stepper.interpolant();
+            let data = stepper.dense_data(model, p, times, u, u_new, stats);
+            interpolant.evaluate(theta, times.h, u, u_new, data, interp);
+            sol.u_flat.extend_from_slice(interp);
+        }
+        sol.t.push(ts);
+        plan.next += 1;
+    }
+}
+
+/// Save times and the next one due.
+struct SavePlan {
+    every_step: bool,
+    /// The direction of integration (+1 or -1).
+    dir: f64,
+    times: Vec<f64>,
+    next: usize,
+}
+
+impl SavePlan {
+    /// How many times the initial state is saved (a save time may repeat).
+    fn due_at_start(&self, t0: f64) -> usize {
+        if self.every_step {
+            1
+        } else {
+            self.times.iter().take_while(|&&ts| ts == t0).count()
+        }
+    }
+}
+
 /// Integrate with `stepper` from `tspan.0` to `tspan.1`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
@@ -51,38 +266,19 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     mut callback: Option<StepCallback<'_, T>>,
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
+    // Set-up: checks, tolerances, stops and save times.
     check_inputs(model, u0, p, tspan)?;
     opts.validate(tspan)?;
     let n = model.n_states();
-    let atol = opts.atol.expand(n, "atol")?;
-    let controlled = opts.error_states.map_or(n, |k| k.clamp(1, n.max(1)));
-    let rtol = opts.rtol.expand(n, "rtol")?;
-    if atol.iter().zip(&rtol).any(|(a, r)| *a == 0.0 && *r == 0.0) {
-        return Err(crate::DiffsimError::InvalidTolerance(
-            "a component has atol = rtol = 0; at least one must be positive".into(),
-        ));
-    }
+    let control = ErrorControl::new(opts, n)?;
     let (t0, t1) = tspan;
     let dir = (t1 - t0).signum();
     let span = t1 - t0;
-
-    // Stops: the model's discontinuities, the user's, and the end; strictly after t0.
     let pv: Vec<f64> = p.iter().map(|x| x.value()).collect();
-    let mut stops: Vec<f64> = model.tstops(&pv).into_iter().chain(opts.tstops.iter().copied()).collect();
-    stops.retain(|&s| (s - t0) * dir > 0.0 && (s - t1) * dir < 0.0);
-    stops.push(t1);
-    stops.sort_by(|a, b| ((a - b) * dir).total_cmp(&0.0));
-    stops.dedup();
-
-    let (save_every, mut save_times) = match &opts.saveat {
-        SaveAt::EveryStep => (true, Vec::new()),
-        SaveAt::Times(ts) => {
-            let mut ts = ts.clone();
-            ts.sort_by(|a, b| ((a - b) * dir).total_cmp(&0.0));
-            (false, ts)
-        }
-    };
-    let keep_dense = opts.dense.unwrap_or(save_every);
+    let stops = stop_times(model.tstops(&pv), &opts.tstops, tspan);
+    let (every_step, save_times) = save_plan(&opts.saveat, dir);
+    let mut plan = SavePlan { every_step, dir, times: save_times, next: 0 };
+    let keep_dense = opts.dense.unwrap_or(every_step);
 
     let mut stats = Stats::default();
     let mut sol = Solution {
@@ -99,17 +295,13 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, stepper.interpolant())),
         steps: opts.record_steps.then(StepLog::default),
     };
-    let mut si = 0; // next save time
-    if save_every {
+    // The initial state, when it is to be saved.
+    let at_start = plan.due_at_start(t0);
+    for _ in 0..at_start {
         sol.t.push(t0);
         sol.u_flat.extend_from_slice(u0);
-    } else {
-        while si < save_times.len() && save_times[si] == t0 {
-            sol.t.push(t0);
-            sol.u_flat.extend_from_slice(u0);
-            si += 1;
-        }
     }
+    plan.next = if every_step { 0 } else { at_start };
 
     let mut t = t0;
     let mut u = u0.to_vec();
@@ -117,34 +309,20 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     let mut err = vec![T::zero(); n];
     let mut interp = vec![T::zero(); n];
 
-    let f0_finite = stepper.ensure_f0(model, p, t, &u, &mut stats).iter().all(|x| x.is_finite());
-    if !f0_finite {
+    if !all_finite(stepper.ensure_f0(model, p, t, &u, &mut stats)) {
         sol.retcode = RetCode::InitialFailure;
         sol.stats = stats;
         return Ok(sol);
     }
-    let mut h = match opts.dt {
-        Some(dt) => dir * dt.min(span.abs()),
-        None => {
-            let mut a = vec![T::zero(); n];
-            let mut b = vec![T::zero(); n];
-            let f0 = stepper.ensure_f0(model, p, t, &u, &mut stats).to_vec();
-            let (h, evals) =
-                initial_step(model, p, t, &u, &f0, span, stepper.order(), &atol, &rtol, controlled, &mut a, &mut b);
-            stats.nf += evals;
-            h
-        }
-    };
+    let mut h = first_step(model, p, t0, u0, span, opts, &control, stepper, &mut stats);
     let mut controller = PiController::new(stepper.error_order());
     let mut stop_idx = 0;
     let mut after_discontinuity = false;
     let mut after_reject = false;
-    // Hairer's rule: stiff after 15 stability-limited accepted steps, reset by 6 others;
-    // and a power-iteration probe of J's spectral radius (see `stiffness`).
-    let (mut stiff_count, mut nonstiff_count) = (0u32, 0u32);
-    let mut probe = stop_when_stiff.then(|| PowerIteration::new(n, p.len()));
-    let mut probe_hits = 0;
+    let mut watch = stop_when_stiff.then(|| StiffnessWatch::new(n, p.len()));
 
+    // The step loop: attempt, then accept (save, record, land on stops, callbacks, stiffness
+    // watch, next step size) or reject (shrink, or give up at the floor).
     let retcode = loop {
         if stats.nsteps >= opts.max_steps {
             break RetCode::MaxIters;
@@ -173,103 +351,61 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         stats.nsteps += 1;
         // The squared error norm (accept when <= 1).
         let e = if opts.adaptive {
-            error_norm_sq(&err[..controlled], &u, &u_new, &atol, &rtol, opts.error_norm)
+            let c = control.controlled;
+            error_norm_sq(&err[..c], &u, &u_new, &control.atol, &control.rtol, opts.error_norm)
         } else {
             0.0
         };
-        let finite = e.is_finite() && u_new.iter().all(|x| x.is_finite());
-        if finite && e <= 1.0 {
-            stats.naccept += 1;
-            let t_new = end;
-            // Save.
-            if save_every {
-                sol.t.push(t_new);
-                sol.u_flat.extend_from_slice(&u_new);
-            } else {
-                while si < save_times.len() && (save_times[si] - t_new) * dir <= 0.0 {
-                    let ts = save_times[si];
-                    if ts == t_new {
-                        sol.u_flat.extend_from_slice(&u_new);
-                    } else {
-                        let theta = (ts - t) / (t_new - t);
-                        let interpolant = stepper.interpolant();
-                        let data = stepper.dense_data(model, p, &times, &u, &u_new, &mut stats);
-                        interpolant.evaluate(theta, h_try, &u, &u_new, data, &mut interp);
-                        sol.u_flat.extend_from_slice(&interp);
-                    }
-                    sol.t.push(ts);
-                    si += 1;
-                }
-            }
-            if keep_dense {
-                let data = stepper.dense_data(model, p, &times, &u, &u_new, &mut stats);
-                if let Some(d) = sol.dense.as_mut() {
-                    d.push(t_new, &u_new, data);
-                }
-            }
-            if let Some(log) = sol.steps.as_mut() {
-                if log.records.len() % opts.record_state_every.max(1) == 0 {
-                    log.u_start.extend_from_slice(&u);
-                }
-                log.records.push(times);
-                // A step cut to land on a stop says nothing about what accuracy asked for.
-                log.error_sq.push(if lands { f64::NAN } else { e });
-            }
-            after_discontinuity = at_discontinuity;
-            stepper.accept(after_discontinuity);
-            std::mem::swap(&mut u, &mut u_new);
-            t = t_new;
-            sol.t_reached = t;
-            if lands {
-                stop_idx += 1;
-                if stop_idx == stops.len() {
-                    break RetCode::Success;
-                }
-            }
-            if let Some(cb) = callback.as_mut() {
-                if !cb(t, &u) {
-                    break RetCode::Terminated;
-                }
-            }
-            if let Some(probe) = probe.as_mut() {
-                // Every 25 accepted steps: is h beyond what stability allows?
-                if stats.naccept % 25 == 0 {
-                    let rho = probe.estimate(model, p, t, &u, 4);
-                    probe_hits = if h_try.abs() * rho > STABILITY_BOUNDARY { probe_hits + 1 } else { 0 };
-                    if probe_hits >= 2 {
-                        sol.switched = true;
-                        break RetCode::Success;
-                    }
-                }
-                if stepper.stiffness_ratio().unwrap_or(0.0) > 1.0 {
-                    nonstiff_count = 0;
-                    stiff_count += 1;
-                    if stiff_count >= 15 {
-                        sol.switched = true;
-                        break RetCode::Success;
-                    }
-                } else {
-                    nonstiff_count += 1;
-                    if nonstiff_count >= 6 {
-                        stiff_count = 0;
-                    }
-                }
-            }
-            if opts.adaptive {
-                // A step shortened to land on a stop says little about the next one.
-                let h_base = if lands { dir * h.abs().max(h_try.abs()) } else { h_try };
-                h = h_base * controller.accept(e, after_reject);
-            }
-            after_reject = false;
-        } else {
+        let finite = e.is_finite() && all_finite(&u_new);
+        if !(finite && e <= 1.0) {
             stats.nreject += 1;
             after_reject = true;
             h = h_try * controller.reject(e);
-            let floor = opts.dt_min.max(4.0 * f64::EPSILON * t.abs().max(t0.abs()).max(t1.abs()));
-            if h.abs() < floor || !opts.adaptive {
+            if h.abs() < step_floor(opts, t, tspan) || !opts.adaptive {
                 break if finite { RetCode::DtLessThanMin } else { RetCode::Unstable };
             }
+            continue;
         }
+        stats.naccept += 1;
+        save_accepted(&mut sol, &mut plan, model, p, stepper, &times, &u, &u_new, &mut interp, &mut stats);
+        if keep_dense {
+            let data = stepper.dense_data(model, p, &times, &u, &u_new, &mut stats);
+            if let Some(d) = sol.dense.as_mut() {
+                d.push(end, &u_new, data);
+            }
+        }
+        if let Some(log) = sol.steps.as_mut() {
+            // A step cut to land on a stop says nothing about what accuracy asked for.
+            log.push(times, &u, if lands { f64::NAN } else { e }, opts.record_state_every);
+        }
+        after_discontinuity = at_discontinuity;
+        stepper.accept(after_discontinuity);
+        std::mem::swap(&mut u, &mut u_new);
+        t = end;
+        sol.t_reached = t;
+        if lands {
+            stop_idx += 1;
+            if stop_idx == stops.len() {
+                break RetCode::Success;
+            }
+        }
+        if let Some(cb) = callback.as_mut() {
+            if !cb(t, &u) {
+                break RetCode::Terminated;
+            }
+        }
+        if let Some(w) = watch.as_mut() {
+            if w.turned_stiff(model, p, t, &u, h_try, stats.naccept, stepper.stiffness_ratio()) {
+                sol.switched = true;
+                break RetCode::Success;
+            }
+        }
+        if opts.adaptive {
+            // A step shortened to land on a stop says little about the next one.
+            let h_base = if lands { dir * h.abs().max(h_try.abs()) } else { h_try };
+            h = h_base * controller.accept(e, after_reject);
+        }
+        after_reject = false;
     };
     sol.retcode = retcode;
     sol.stats = stats;
@@ -277,6 +413,5 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         sol.next_step = h.abs();
     }
     sol.u_reached = u;
-    save_times.clear();
     Ok(sol)
 }

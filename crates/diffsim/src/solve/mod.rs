@@ -139,7 +139,21 @@ pub fn solve_with_callback<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
+    solve_parts(&problem.model, &problem.u0, &problem.p, problem.tspan, alg, opts, callback)
+}
+
+/// [`solve_with_callback`] on a model, initial state, parameters and span given apart: for
+/// the library's own solves of a user's model at other inputs (a `Problem<&M>` would compile
+/// every solver again for the reference type).
+pub(crate) fn solve_parts<M: Model>(
+    m: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    callback: Option<StepCallback<'_, f64>>,
+) -> Result<Solution<f64>> {
     let n = m.n_states();
     match alg {
         Algorithm::Rosenbrock23 => {
@@ -166,13 +180,16 @@ pub fn solve_with_callback<M: Model>(
 /// only the steppers for any size are instantiated, not those specialised to 1-4 states.
 /// These systems are rarely tiny, and every specialisation is compiled once per model
 /// type: for four internal systems per model this kept test builds several times longer.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn solve_unsized<M: Model>(
-    problem: &Problem<M>,
+    m: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
     alg: Algorithm,
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
     let n = m.n_states();
     macro_rules! go {
         ($stepper:expr) => {{
@@ -276,6 +293,32 @@ pub fn solve_explicit<T: Scalar, M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, T>>,
 ) -> Result<Solution<T>> {
+    explicit_sized::<T, M, true>(model, u0, p, tspan, alg, opts, callback)
+}
+
+/// [`solve_explicit`] with only the stepper for any size: for the library's occasional
+/// solves (see [`solve_unsized`]).
+pub(crate) fn solve_explicit_unsized<T: Scalar, M: Model>(
+    model: &M,
+    u0: &[T],
+    p: &[T],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+) -> Result<Solution<T>> {
+    explicit_sized::<T, M, false>(model, u0, p, tspan, alg, opts, None)
+}
+
+/// The explicit solve, with steppers specialised to small sizes when `SIZED`.
+fn explicit_sized<T: Scalar, M: Model, const SIZED: bool>(
+    model: &M,
+    u0: &[T],
+    p: &[T],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    callback: Option<StepCallback<'_, T>>,
+) -> Result<Solution<T>> {
     let n = model.n_states();
     // Small systems (the common case) get steppers specialised to their size.
     macro_rules! run {
@@ -286,7 +329,11 @@ pub fn solve_explicit<T: Scalar, M: Model>(
                     driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
                 }};
             }
-            by_size!(M, n, go)
+            if SIZED {
+                by_size!(M, n, go)
+            } else {
+                go!(0)
+            }
         }};
     }
     match alg {

@@ -159,6 +159,18 @@ pub(crate) struct StepLog<T> {
     pub(crate) u_start: Vec<T>,
 }
 
+impl<T: Scalar> StepLog<T> {
+    /// Record an accepted step from state `u` with squared error norm `error_sq`, keeping the
+    /// start state of every `state_every`-th step.
+    pub(crate) fn push(&mut self, step: StepRecord, u: &[T], error_sq: f64, state_every: usize) {
+        if self.records.len() % state_every.max(1) == 0 {
+            self.u_start.extend_from_slice(u);
+        }
+        self.records.push(step);
+        self.error_sq.push(error_sq);
+    }
+}
+
 impl<T: Scalar> Solution<T> {
     /// The same solution with every number replaced by its value (an AD number's
     /// derivative parts dropped): the times, steps and records are kept.

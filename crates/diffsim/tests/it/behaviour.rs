@@ -1,7 +1,7 @@
 //! Options and behaviour: tstops, saveat, backward integration, callbacks, return codes.
 
 use crate::common::{exact, max_err, Exact, U0};
-use diffsim::models::{LotkaVolterra, LvPiecewise};
+use diffsim::models::{LotkaVolterra, LvPiecewise, Robertson, ZooModel};
 use diffsim::{solve, solve_with_callback, Algorithm, Model, Problem, RetCode, Scalar, SolveOptions};
 
 const ALL_FIXED: [Algorithm; 7] = [
@@ -16,7 +16,7 @@ const ALL_FIXED: [Algorithm; 7] = [
 
 #[test]
 fn tstops_are_hit_exactly() {
-    let prob = Problem::new(LvPiecewise, vec![1.0, 1.0], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
+    let prob = Problem::new(ZooModel::from(LvPiecewise), vec![1.0, 1.0], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
     for alg in ALL_FIXED {
         let sol = solve(&prob, alg, &SolveOptions::default().tstops(vec![0.3, 2.7]).rtol(1e-6)).unwrap();
         assert!(sol.retcode.is_success());
@@ -52,14 +52,14 @@ fn piecewise_model_matches_pieces_solved_separately() {
         let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![i as f64 + 1.0]);
         u = solve(&piece, Algorithm::Vern7, &opts).unwrap().u(0).to_vec();
     }
-    let prob = Problem::new(LvPiecewise, vec![1.0, 1.0], rates.to_vec(), (0.0, 4.0)).unwrap();
+    let prob = Problem::new(ZooModel::from(LvPiecewise), vec![1.0, 1.0], rates.to_vec(), (0.0, 4.0)).unwrap();
     for alg in [Algorithm::Tsit5, Algorithm::Vern7, Algorithm::Rodas5P] {
         let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![4.0]);
         let sol = solve(&prob, alg, &opts).unwrap();
         assert!(max_err(sol.u(0), &u) < 1e-7, "{alg}: {:?} vs {u:?}", sol.u(0));
     }
     // Backwards through the same discontinuities back to the start.
-    let back = Problem::new(LvPiecewise, u.clone(), rates.to_vec(), (4.0, 0.0)).unwrap();
+    let back = Problem::new(ZooModel::from(LvPiecewise), u.clone(), rates.to_vec(), (4.0, 0.0)).unwrap();
     let sol = solve(&back, Algorithm::Vern7, &SolveOptions::default().rtol(1e-11).atol(1e-11)).unwrap();
     assert!(max_err(sol.last().unwrap(), &[1.0, 1.0]) < 1e-8, "{:?}", sol.last());
 }
@@ -101,7 +101,8 @@ fn saveat_returns_exactly_the_requested_times() {
 
 #[test]
 fn callback_sees_every_accepted_step_and_can_stop_the_solve() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
+    let prob =
+        Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     let mut seen = Vec::new();
     let mut cb = |t: f64, _u: &[f64]| {
         seen.push(t);
@@ -115,7 +116,8 @@ fn callback_sees_every_accepted_step_and_can_stop_the_solve() {
 
 #[test]
 fn max_steps_returns_the_partial_solution() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
+    let prob =
+        Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     for alg in ALL_FIXED {
         let sol = solve(&prob, alg, &SolveOptions::default().max_steps(10)).unwrap();
         assert_eq!(sol.retcode, RetCode::MaxIters, "{alg}");
@@ -181,7 +183,8 @@ fn finite_time_blow_up_gives_dt_less_than_min() {
 
 #[test]
 fn dt_max_limits_the_steps() {
-    let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
+    let prob =
+        Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().dt_max(0.01)).unwrap();
     assert!(sol.t.windows(2).all(|w| w[1] - w[0] <= 0.01 + 1e-12));
     assert!(sol.stats.naccept >= 1000);
@@ -189,11 +192,11 @@ fn dt_max_limits_the_steps() {
 
 #[test]
 fn auto_switches_only_when_the_problem_is_stiff() {
-    let lv = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
+    let lv =
+        Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     let sol = solve(&lv, Algorithm::Auto, &SolveOptions::default()).unwrap();
     assert_eq!(sol.alg, Algorithm::Tsit5);
-    let rober =
-        Problem::new(diffsim::models::Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
+    let rober = Problem::new(ZooModel::from(Robertson), vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
     let sol = solve(&rober, Algorithm::Auto, &SolveOptions::default().rtol(1e-6).atol(1e-10)).unwrap();
     assert_eq!(sol.alg, Algorithm::Rodas5P);
     assert!(sol.retcode.is_success());

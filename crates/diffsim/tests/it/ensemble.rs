@@ -1,12 +1,12 @@
 //! Ensembles: input order, determinism, per-member results.
 
 use diffsim::ensemble::{solve_ensemble, Member};
-use diffsim::models::Robertson;
+use diffsim::models::{Robertson, ZooModel};
 use diffsim::{solve, Algorithm, Problem, RetCode, SolveOptions};
 
 #[test]
 fn ensemble_matches_individual_solves_in_input_order_whatever_the_thread_count() {
-    let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e3)).unwrap();
+    let prob = Problem::new(ZooModel::from(Robertson), vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e3)).unwrap();
     let opts = SolveOptions::default().rtol(1e-6).atol(1e-10).saveat_times(vec![1.0, 1e3]);
     let mut members: Vec<Member> =
         (0..40).map(|i| Member { u0: None, p: Some(vec![0.04 * (1.0 + i as f64 / 10.0), 3e7, 1e4]) }).collect();

@@ -1,10 +1,10 @@
 //! Every bad-input path is a typed error with a message that says what to do; none panics.
 
-use diffsim::models::{Lorenz, RobertsonDae};
+use diffsim::models::{Lorenz, RobertsonDae, ZooModel};
 use diffsim::{solve, Algorithm, DiffsimError, Problem, SolveOptions, Tolerance};
 
-fn lorenz() -> Problem<Lorenz> {
-    Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap()
+fn lorenz() -> Problem<ZooModel> {
+    Problem::new(ZooModel::from(Lorenz), vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap()
 }
 
 fn err_of(opts: SolveOptions) -> DiffsimError {
@@ -14,17 +14,18 @@ fn err_of(opts: SolveOptions) -> DiffsimError {
 #[test]
 fn problem_inputs_are_checked() {
     let p = vec![10.0, 28.0, 8.0 / 3.0];
-    let e = Problem::new(Lorenz, vec![1.0, 0.0], p.clone(), (0.0, 1.0)).unwrap_err();
+    let e = Problem::new(ZooModel::from(Lorenz), vec![1.0, 0.0], p.clone(), (0.0, 1.0)).unwrap_err();
     assert_eq!(e, DiffsimError::SizeMismatch { what: "u0", expected: 3, got: 2 });
     assert!(e.to_string().contains("pass exactly 3 values"));
-    let e = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![1.0], (0.0, 1.0)).unwrap_err();
+    let e = Problem::new(ZooModel::from(Lorenz), vec![1.0, 0.0, 0.0], vec![1.0], (0.0, 1.0)).unwrap_err();
     assert!(matches!(e, DiffsimError::SizeMismatch { what: "p", .. }));
-    let e = Problem::new(Lorenz, vec![1.0, f64::NAN, 0.0], p.clone(), (0.0, 1.0)).unwrap_err();
+    let e = Problem::new(ZooModel::from(Lorenz), vec![1.0, f64::NAN, 0.0], p.clone(), (0.0, 1.0)).unwrap_err();
     assert_eq!(e, DiffsimError::NonFinite { what: "u0", index: 1 });
-    let e = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, f64::INFINITY, 1.0], (0.0, 1.0)).unwrap_err();
+    let e = Problem::new(ZooModel::from(Lorenz), vec![1.0, 0.0, 0.0], vec![10.0, f64::INFINITY, 1.0], (0.0, 1.0))
+        .unwrap_err();
     assert_eq!(e, DiffsimError::NonFinite { what: "p", index: 1 });
     for span in [(1.0, 1.0), (0.0, f64::INFINITY), (f64::NAN, 1.0)] {
-        let e = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], p.clone(), span).unwrap_err();
+        let e = Problem::new(ZooModel::from(Lorenz), vec![1.0, 0.0, 0.0], p.clone(), span).unwrap_err();
         assert!(matches!(e, DiffsimError::InvalidSpan { .. }), "{span:?}");
     }
 }
@@ -71,13 +72,14 @@ fn options_are_checked() {
 
 #[test]
 fn methods_refuse_what_they_cannot_solve() {
-    let dae = Problem::new(RobertsonDae, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1.0)).unwrap();
+    let dae =
+        Problem::new(ZooModel::from(RobertsonDae), vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1.0)).unwrap();
     for alg in [Algorithm::Tsit5, Algorithm::Dp5, Algorithm::Vern7, Algorithm::Bs3] {
         let e = solve(&dae, alg, &SolveOptions::default()).unwrap_err();
         assert!(e.to_string().contains("use rodas5p"), "{alg}: {e}");
     }
     let e = diffsim::solve_explicit::<f64, _>(
-        &Lorenz,
+        &ZooModel::from(Lorenz),
         &[1.0, 0.0, 0.0],
         &[10.0, 28.0, 2.0],
         (0.0, 1.0),
@@ -110,7 +112,7 @@ mod boundary {
 
     use diffsim::capabilities::{AnalyticVjp, Derivatives};
     use diffsim::models::ZooModel;
-    use diffsim::sensitivity::{gradient, gradient_with_running_cost, Loss, RunningCost, SensAlg, VjpMethod};
+    use diffsim::sensitivity::{gradient, gradient_with_running_cost, Loss, SensAlg, VjpMethod};
     use diffsim::{solve, Algorithm, DiffsimError, Model, Problem, RetCode, Scalar, SolveOptions, Tolerance};
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -161,20 +163,14 @@ mod boundary {
         }
     }
 
-    struct Prey;
-    impl RunningCost for Prey {
-        fn cost<T: Scalar>(&self, u: &[T], _p: &[T], _t: T) -> T {
-            u[0]
-        }
-    }
-
     #[test]
     fn loss_data_of_the_wrong_length_is_an_error_with_a_running_cost() {
         let prob = lv();
         let opts = SolveOptions::default().saveat_times(vec![0.5]);
         for sensealg in [SensAlg::Forward, SensAlg::ForwardAd, SensAlg::Discrete(VjpMethod::Auto)] {
             let loss = Loss::Weighted(vec![1.0; 4].into());
-            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &loss, &Prey, sensealg).unwrap_err();
+            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &loss, &crate::common::Cost, sensealg)
+                .unwrap_err();
             assert!(matches!(e, DiffsimError::SizeMismatch { expected: 2, got: 4, .. }), "{sensealg:?}: {e}");
             assert!(e.to_string().contains("Weighted"), "{e}");
         }

@@ -404,13 +404,7 @@ fn backsolve_goes_wrong_on_stiff_robertson_where_checkpointing_does_not() {
     }
 }
 
-/// `g = b x y + sin(t) x`: depends on the states, a parameter and time.
-struct Cost;
-impl diffsim::sensitivity::RunningCost for Cost {
-    fn cost<T: diffsim::Scalar>(&self, u: &[T], p: &[T], t: T) -> T {
-        p[1] * u[0] * u[1] + t.sin() * u[0]
-    }
-}
+use crate::common::Cost;
 
 /// Every method differentiates `sum of saved values + integral of g` like central
 /// differences of the hand-augmented model (save times without t1, so the integral's save

@@ -2,7 +2,7 @@
 
 use diffsim::ad::{jacobian_fd, ForwardJacobian};
 use diffsim::capabilities::AnalyticJacobian;
-use diffsim::models::{lookup, Brusselator1D, Robertson};
+use diffsim::models::{lookup, Brusselator1D, Robertson, ZooModel};
 use diffsim::{solve, Algorithm, JacobianMethod, Model, Problem, SolveOptions};
 
 #[test]
@@ -54,7 +54,7 @@ fn chunked_jacobian_of_a_large_system_matches_finite_differences() {
 
 #[test]
 fn every_jacobian_method_gives_the_same_solution() {
-    let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 40.0)).unwrap();
+    let prob = Problem::new(ZooModel::from(Robertson), vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 40.0)).unwrap();
     let reference = [0.715_827_068_7, 9.185_534_764e-6, 0.284_163_745_7];
     // SparseAd on three states: the sparse LU path at a size the solver otherwise unrolls.
     for jm in [JacobianMethod::Auto, JacobianMethod::ForwardAd, JacobianMethod::FiniteDiff, JacobianMethod::SparseAd] {

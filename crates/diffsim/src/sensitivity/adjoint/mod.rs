@@ -237,8 +237,7 @@ fn solve_segment<M: Model>(
 ) -> Result<Solution<f64>> {
     let dt = if step_hint.get() > 0.0 { Some(step_hint.get()) } else { opts.dt };
     let seg_opts = SolveOptions { saveat: SaveAt::Times(vec![span.1]), dense: Some(dense), dt, ..opts.clone() };
-    let prob = Problem::new(model, z.to_vec(), p.to_vec(), span)?;
-    let sol = crate::solve::solve_unsized(&prob, alg, &seg_opts, None)?;
+    let sol = crate::solve::solve_unsized(model, z, p, span, alg, &seg_opts, None)?;
     if sol.next_step > 0.0 {
         step_hint.set(sol.next_step);
     }

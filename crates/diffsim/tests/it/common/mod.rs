@@ -37,3 +37,14 @@ pub fn max_err(a: &[f64], b: &[f64]) -> f64 {
 pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1e-300)).fold(0.0, f64::max)
 }
+
+/// The tests' running cost `g = b x y + sin(t) x` (for two states and `p[1] = b`): depends
+/// on the states, a parameter and time. One type for every test, because each running-cost
+/// type compiles the whole gradient stack again.
+pub struct Cost;
+
+impl diffsim::sensitivity::RunningCost for Cost {
+    fn cost<T: Scalar>(&self, u: &[T], p: &[T], t: T) -> T {
+        p[1] * u[0] * u[1] + t.sin() * u[0]
+    }
+}
