@@ -56,9 +56,10 @@ pub fn run(a: &GradArgs) -> Result<(), String> {
     let (loss, sensealg) = parse(a)?;
     let mut solve_args = a.solve.clone();
     if solve_args.alg == "auto" {
-        // Gradients need one fixed method: the model's suitable one (stiff or not).
+        // Gradients need one fixed method: Rodas5P for a stiff model, else Tsit5.
         let entry = diffsim::models::lookup(&solve_args.model).map_err(|e| e.to_string())?;
-        solve_args.alg = entry.default_alg.name().into();
+        let alg = if entry.stiff { diffsim::Algorithm::Rodas5P } else { diffsim::Algorithm::Tsit5 };
+        solve_args.alg = alg.name().into();
     }
     let (prob, alg, mut opts) = solve_cmd::setup(&solve_args)?;
     if matches!(opts.saveat, SaveAt::EveryStep) {

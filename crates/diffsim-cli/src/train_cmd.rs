@@ -201,7 +201,8 @@ pub fn train(a: &TrainArgs) -> Result<Outcome, String> {
     }
 }
 
-/// Time the gradient, write parameters and plots.
+/// Time the gradient, write parameters and plots, and for lv-ude the report on what the
+/// network learned and the equations recovered from it.
 fn finish<P: Physics + Clone>(
     a: &TrainArgs,
     ex: &mut Example<Ude<P>>,
@@ -215,36 +216,75 @@ where
     Example<Ude<P>>: Worked,
 {
     let p = report.best_x.clone();
-    let mut grad = vec![0.0; p.len()];
-    let mut times: Vec<f64> = (0..21)
-        .map(|_| {
-            let t = Instant::now();
-            ex.loss_and_gradient(&p, &mut grad);
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
+    let seconds_per_grad = median_gradient_seconds(ex, &p);
     let sensealg = ex.sensealg_name().map_err(|e| e.to_string())?;
-
     let params_file = out.join(format!("{}-params.json", a.example));
     let body = json!({"example": a.example, "seed": a.seed, "loss": report.best_loss, "params": p}).to_string();
     write_atomic(&params_file, &body)?;
 
-    // Fit (and for lv-ude, extrapolation) against the data and the truth.
-    let n = 2;
+    // The trained model on a fine grid (for lv-ude, extrapolated past the data), with the
+    // truth and the recovered equations' own prediction for lv-ude.
     let t_end = ex.times.last().copied().unwrap_or(1.0);
     let horizon = if lv_in.is_some() { 8.0 } else { t_end };
     let fine: Vec<f64> = (0..=400).map(|i| horizon * i as f64 / 400.0).collect();
-    let pred = ex
-        .predict(&p, (0.0, horizon), &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone()))
-        .map_err(|e| e.to_string())?;
-    // lv-ude: the truth and the recovered equations' own prediction.
-    let (truth, discovered) = match &lv_in {
-        Some((_, found)) => {
-            (lv_truth(ex.fit.problem.u0(), &fine)?, Some(found.predict(&fine).map_err(|e| e.to_string())?))
-        }
-        None => (Vec::new(), None),
+    let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone());
+    let pred = ex.predict(&p, (0.0, horizon), &opts).map_err(|e| e.to_string())?.u_flat;
+    let lv = match &lv_in {
+        Some((_, found)) => Some(LvCurves {
+            truth: lv_truth(ex.fit.problem.u0(), &fine)?,
+            recovered: found.predict(&fine).map_err(|e| e.to_string())?,
+        }),
+        None => None,
     };
+    let curves = Curves { fine: &fine, pred: &pred, lv: lv.as_ref() };
+    let mut plots = vec![plot_fit(a, ex, &curves, out)?, plot_loss(a, &report, out)?];
+    let lv = match (lv_in, &lv) {
+        (Some((terms, found)), Some(lv)) => {
+            Some(lv_report(a, ex, &p, &curves, lv, t_end, terms, &found, out, &mut plots)?)
+        }
+        _ => None,
+    };
+    Ok(Outcome { initial_loss, report, seconds, seconds_per_grad, sensealg, plots, params_file, lv })
+}
+
+/// Median seconds of one loss-and-gradient at `p` (21 runs).
+fn median_gradient_seconds<E: Worked>(ex: &mut E, p: &[f64]) -> f64 {
+    let mut grad = vec![0.0; p.len()];
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = Instant::now();
+            ex.loss_and_gradient(p, &mut grad);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// lv-ude's extra curves at the fine times: the truth and the recovered equations' solution.
+struct LvCurves {
+    truth: Vec<f64>,
+    recovered: Vec<f64>,
+}
+
+/// The solutions the plots draw, flat with 2 states, at `fine`.
+struct Curves<'a> {
+    fine: &'a [f64],
+    pred: &'a [f64],
+    lv: Option<&'a LvCurves>,
+}
+
+impl Curves<'_> {
+    /// State `k` of a flat 2-state solution at the fine times.
+    fn state(&self, values: &[f64], k: usize) -> Vec<(f64, f64)> {
+        self.fine.iter().zip(values.chunks(2)).map(|(&t, u)| (t, u[k])).collect()
+    }
+}
+
+/// The data, the trained model and (lv-ude) the truth and the recovered equations, one
+/// panel per state.
+fn plot_fit<P: Physics>(a: &TrainArgs, ex: &Example<Ude<P>>, c: &Curves, out: &Path) -> Result<PathBuf, String> {
+    let n = 2;
     let mut panels = Vec::new();
     for k in 0..n {
         let mut curves = vec![
@@ -253,40 +293,31 @@ where
                 points: ex.times.iter().zip(ex.data.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
                 style: Style::Markers,
             },
-            Curve {
-                label: "trained model".into(),
-                points: pred.t.iter().zip(pred.states()).map(|(&t, u)| (t, u[k])).collect(),
-                style: Style::Line,
-            },
+            Curve { label: "trained model".into(), points: c.state(c.pred, k), style: Style::Line },
         ];
-        if let Some(eq_pred) = &discovered {
+        if let Some(lv) = c.lv {
             // The truth first and wide, so the recovered equations show on top of it.
-            curves.insert(
-                0,
-                Curve {
-                    label: "truth".into(),
-                    points: fine.iter().zip(truth.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
-                    style: Style::Wide,
-                },
-            );
+            curves.insert(0, Curve { label: "truth".into(), points: c.state(&lv.truth, k), style: Style::Wide });
             curves.push(Curve {
                 label: "recovered equations".into(),
-                points: fine.iter().zip(eq_pred.chunks(n)).map(|(&t, u)| (t, u[k])).collect(),
+                points: c.state(&lv.recovered, k),
                 style: Style::Line,
             });
         }
         panels.push(Panel { x_desc: "t".into(), y_desc: format!("u[{k}]"), curves, log_y: false });
     }
-    let mut plots = Vec::new();
     let fit_plot = out.join(format!("{}-fit.png", a.example));
-    let title = if lv_in.is_some() {
+    let title = if c.lv.is_some() {
         "lv-ude: data (t <= 5), trained UDE, recovered equations and truth (extrapolated to t = 8)"
     } else {
         "spiral: data and trained neural ODE"
     };
     plot::panels(&fit_plot.to_string_lossy(), title, &panels)?;
-    plots.push(fit_plot);
+    Ok(fit_plot)
+}
 
+/// The training loss per iteration, on a log scale.
+fn plot_loss(a: &TrainArgs, report: &MinimizeReport, out: &Path) -> Result<PathBuf, String> {
     let loss_plot = out.join(format!("{}-loss.png", a.example));
     let history: Vec<(f64, f64)> = report.history.iter().enumerate().map(|(i, &l)| ((i + 1) as f64, l)).collect();
     plot::panels(
@@ -299,81 +330,81 @@ where
             log_y: true,
         }],
     )?;
-    plots.push(loss_plot);
+    Ok(loss_plot)
+}
 
-    let mut lv = None;
-    if let Some((terms, found)) = lv_in {
-        // Learned vs true interaction terms along the true trajectory.
-        let (beta, gamma) = (LV_PARAMS[1], LV_PARAMS[2]);
-        let mut learned = [Vec::new(), Vec::new()];
-        let mut exact = [Vec::new(), Vec::new()];
-        let mut recovered = [Vec::new(), Vec::new()];
-        let mut nn = [0.0; 2];
-        for (&t, u) in fine.iter().zip(truth.chunks(n)) {
-            ex.fit.problem.model().network_term(u, &p, &mut nn);
-            learned[0].push((t, nn[0]));
-            learned[1].push((t, nn[1]));
-            let eq = found.terms_at(u);
-            recovered[0].push((t, eq[0]));
-            recovered[1].push((t, eq[1]));
-            exact[0].push((t, -beta * u[0] * u[1]));
-            exact[1].push((t, gamma * u[0] * u[1]));
+/// lv-ude's report: the learned, recovered and true interaction terms along the true
+/// trajectory (a plot), the extrapolation errors, and the recovered equations (a JSON file).
+#[allow(clippy::too_many_arguments)]
+fn lv_report<P: Physics>(
+    a: &TrainArgs,
+    ex: &Example<Ude<P>>,
+    p: &[f64],
+    c: &Curves,
+    lv: &LvCurves,
+    t_end: f64,
+    term_errors: (f64, f64),
+    found: &LvDiscovery,
+    out: &Path,
+    plots: &mut Vec<PathBuf>,
+) -> Result<LvOutcome, String> {
+    let (beta, gamma) = (LV_PARAMS[1], LV_PARAMS[2]);
+    let mut learned = [Vec::new(), Vec::new()];
+    let mut exact = [Vec::new(), Vec::new()];
+    let mut recovered = [Vec::new(), Vec::new()];
+    let mut nn = [0.0; 2];
+    for (&t, u) in c.fine.iter().zip(lv.truth.chunks(2)) {
+        ex.fit.problem.model().network_term(u, p, &mut nn);
+        let eq = found.terms_at(u);
+        for k in 0..2 {
+            learned[k].push((t, nn[k]));
+            recovered[k].push((t, eq[k]));
         }
-        let names = ["-beta x y", "gamma x y"];
-        let panels: Vec<Panel> = (0..2)
-            .map(|k| Panel {
-                x_desc: "t (data on [0, 5])".into(),
-                y_desc: names[k].into(),
-                curves: vec![
-                    Curve { label: format!("true {}", names[k]), points: exact[k].clone(), style: Style::Wide },
-                    Curve { label: "learned by the network".into(), points: learned[k].clone(), style: Style::Line },
-                    Curve { label: "recovered equation".into(), points: recovered[k].clone(), style: Style::Line },
-                ],
-                log_y: false,
-            })
-            .collect();
-        let terms_plot = out.join("lv-ude-terms.png");
-        plot::panels(
-            &terms_plot.to_string_lossy(),
-            "lv-ude: learned, recovered and true interaction terms along the true trajectory",
-            &panels,
-        )?;
-        plots.push(terms_plot);
-        let extrapolation = relative_rms_after(t_end, &fine, &pred.u_flat, &truth);
-        let equations_extrapolation =
-            relative_rms_after(t_end, &fine, discovered.as_deref().unwrap_or_default(), &truth);
-        // The recovered equations are a result worth keeping, like the parameters.
-        let model = found.fit.problem.model();
-        let vars = ["x", "y"];
-        let terms_json: Vec<_> = model
-            .terms()
-            .iter()
-            .zip(&found.coefficients)
-            .map(|(&(i, j), &c)| json!({"state": vars[i], "term": model.library().name(j, &vars), "coefficient": c}))
-            .collect();
-        let equations_file = out.join("lv-ude-equations.json");
-        let body = json!({"example": a.example, "seed": a.seed, "equations": found.equations(),
-                          "terms": terms_json, "loss": found.loss,
-                          "extrapolation_relative_rms": equations_extrapolation})
-        .to_string();
-        write_atomic(&equations_file, &body)?;
-        lv = Some(LvOutcome {
-            term_errors: terms,
-            extrapolation,
-            equations: found.equations(),
-            equations_extrapolation,
-            compared: found.compared,
-        });
+        exact[0].push((t, -beta * u[0] * u[1]));
+        exact[1].push((t, gamma * u[0] * u[1]));
     }
-    Ok(Outcome {
-        initial_loss,
-        report,
-        seconds,
-        seconds_per_grad: times[times.len() / 2],
-        sensealg,
-        plots,
-        params_file,
-        lv,
+    let names = ["-beta x y", "gamma x y"];
+    let panels: Vec<Panel> = (0..2)
+        .map(|k| Panel {
+            x_desc: "t (data on [0, 5])".into(),
+            y_desc: names[k].into(),
+            curves: vec![
+                Curve { label: format!("true {}", names[k]), points: exact[k].clone(), style: Style::Wide },
+                Curve { label: "learned by the network".into(), points: learned[k].clone(), style: Style::Line },
+                Curve { label: "recovered equation".into(), points: recovered[k].clone(), style: Style::Line },
+            ],
+            log_y: false,
+        })
+        .collect();
+    let terms_plot = out.join("lv-ude-terms.png");
+    plot::panels(
+        &terms_plot.to_string_lossy(),
+        "lv-ude: learned, recovered and true interaction terms along the true trajectory",
+        &panels,
+    )?;
+    plots.push(terms_plot);
+    let extrapolation = relative_rms_after(t_end, c.fine, c.pred, &lv.truth);
+    let equations_extrapolation = relative_rms_after(t_end, c.fine, &lv.recovered, &lv.truth);
+    // The recovered equations are a result worth keeping, like the parameters.
+    let model = found.fit.problem.model();
+    let vars = ["x", "y"];
+    let terms_json: Vec<_> = model
+        .terms()
+        .iter()
+        .zip(&found.coefficients)
+        .map(|(&(i, j), &c)| json!({"state": vars[i], "term": model.library().name(j, &vars), "coefficient": c}))
+        .collect();
+    let body = json!({"example": a.example, "seed": a.seed, "equations": found.equations(),
+                      "terms": terms_json, "loss": found.loss,
+                      "extrapolation_relative_rms": equations_extrapolation})
+    .to_string();
+    write_atomic(&out.join("lv-ude-equations.json"), &body)?;
+    Ok(LvOutcome {
+        term_errors,
+        extrapolation,
+        equations: found.equations(),
+        equations_extrapolation,
+        compared: found.compared,
     })
 }
 

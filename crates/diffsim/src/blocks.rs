@@ -3,7 +3,7 @@
 //! A solve appends per-step data (dense output, records of evaluations) without knowing how
 //! many steps it will take. One `Vec` grown by doubling copies the whole history at every
 //! growth (glibc's realloc copies inside its heap once repeated solves have raised its mmap
-//! threshold): that was 15-20 % of a 10k-step Tsit5 solve of Lorenz. Here blocks double in
+//! threshold), a large share of a long solve of a small system. Here blocks double in
 //! size up to [`MAX_BLOCK`] elements, so a short solve allocates little and nothing moves.
 
 /// Elements in the first block; later blocks double up to [`MAX_BLOCK`].

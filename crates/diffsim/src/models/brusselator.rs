@@ -1,7 +1,8 @@
 //! The 1-D Brusselator reaction-diffusion system by the method of lines (Hairer & Wanner,
 //! Solving ODEs II, problem BRUS): a medium-size stiff system whose size is a choice.
 
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// `u_t = A + u^2 v - (B + 1) u + alpha u_xx`, `v_t = B u - u^2 v + alpha v_xx` on
 /// x in (0, 1) with u = 1, v = 3 at both ends, on `n` interior points (2 n states,

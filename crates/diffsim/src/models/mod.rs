@@ -126,8 +126,8 @@ pub struct ZooEntry {
     pub u0: Vec<f64>,
     /// Default time span.
     pub tspan: (f64, f64),
-    /// A suitable default method.
-    pub default_alg: crate::Algorithm,
+    /// Stiff at its default parameters and span (an implicit method is the sensible choice).
+    pub stiff: bool,
 }
 
 /// The zoo's names (`brusselator` also accepts `brusselator-N` for N interior points).
@@ -151,8 +151,9 @@ pub const NAMES: [&str; 8] = [
 /// assert!(diffsim::models::lookup("nope").is_err());
 /// ```
 pub fn lookup(name: &str) -> Result<ZooEntry> {
-    use crate::Algorithm::*;
-    let e = |description, model, param_names: &[&'static str], p: &[f64], u0: Vec<f64>, tspan, default_alg| ZooEntry {
+    const STIFF: bool = true;
+    const NONSTIFF: bool = false;
+    let e = |description, model, param_names: &[&'static str], p: &[f64], u0: Vec<f64>, tspan, stiff| ZooEntry {
         name: name.to_string(),
         description,
         model,
@@ -160,7 +161,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
         p: p.to_vec(),
         u0,
         tspan,
-        default_alg,
+        stiff,
     };
     Ok(match name {
         "lorenz" => e(
@@ -170,7 +171,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[10.0, 28.0, 8.0 / 3.0],
             vec![1.0, 0.0, 0.0],
             (0.0, 100.0),
-            Tsit5,
+            NONSTIFF,
         ),
         "lotka-volterra" => e(
             "predator-prey",
@@ -179,7 +180,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[1.5, 1.0, 3.0, 1.0],
             vec![1.0, 1.0],
             (0.0, 10.0),
-            Tsit5,
+            NONSTIFF,
         ),
         "robertson" => e(
             "stiff chemical kinetics",
@@ -188,7 +189,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[0.04, 3e7, 1e4],
             vec![1.0, 0.0, 0.0],
             (0.0, 1e5),
-            Rodas5P,
+            STIFF,
         ),
         "robertson-dae" => e(
             "Robertson as an index-1 DAE (mass matrix)",
@@ -197,7 +198,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[0.04, 3e7, 1e4],
             vec![1.0, 0.0, 0.0],
             (0.0, 1e5),
-            Rodas5P,
+            STIFF,
         ),
         "van-der-pol" => e(
             "relaxation oscillator, stiff for large mu",
@@ -206,7 +207,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[1e3],
             vec![2.0, 0.0],
             (0.0, 3.0),
-            Rodas5P,
+            STIFF,
         ),
         "pendulum" => e(
             "damped nonlinear pendulum",
@@ -215,7 +216,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[9.81, 0.0],
             vec![1.0, 0.0],
             (0.0, 10.0),
-            Tsit5,
+            NONSTIFF,
         ),
         "lv-piecewise" => e(
             "Lotka-Volterra with a rate switching at t = 1, 2, 3",
@@ -224,7 +225,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[1.0, 1.0, 1.0, 1.0],
             vec![1.0, 1.0],
             (0.0, 4.0),
-            Tsit5,
+            NONSTIFF,
         ),
         _ => {
             let grid = if name == "brusselator" {
@@ -242,7 +243,7 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
                         &[1.0, 3.0, 0.02],
                         b.initial_state(),
                         (0.0, 10.0),
-                        Rodas5P,
+                        STIFF,
                     )
                 }
                 _ => {

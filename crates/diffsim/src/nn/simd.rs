@@ -5,9 +5,9 @@
 //! tanh network kernels are throughput-bound (a division and a polynomial per unit, a few
 //! short matrix-vector products), so wider lanes make them markedly faster. [`wide`]
 //! compiles its closure's body twice more, with AVX2 and with AVX-512F enabled, and picks
-//! the widest version the CPU runs (the CPU check is a cached load). AVX-512 gained 3-4 %
-//! per spiral gradient over AVX2 (on a Xeon with both, measured interleaved); most of the
-//! hot loops are blocks of four lanes, which it does not widen. FMA is deliberately not
+//! the widest version the CPU runs (the CPU check is a cached load). AVX-512 gains little
+//! over AVX2 (bench/peers/README.md): most of the hot loops are blocks of four lanes, which
+//! it does not widen. FMA is deliberately not
 //! used: the wide code does the same IEEE operations in the same order as the SSE2 code
 //! (no reduction is reordered; the dot products already keep eight explicit lanes), so
 //! results are bit-identical on every x86-64 machine and a trained network does not depend

@@ -82,9 +82,8 @@ pub(crate) fn discrete_adjoint<M: Model>(
     let model = &problem.model;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let mut fwd_opts = opts.clone();
-    fwd_opts.record_steps = true;
+    fwd_opts.record_steps = Some(checkpoint_every.unwrap_or(1));
     fwd_opts.dense = Some(checkpoint_every.is_none());
-    fwd_opts.record_state_every = checkpoint_every.unwrap_or(1);
     let vjp = Vjp::new(model, vjp)?;
     // The model's own VJP can start from records of the forward solve's evaluations.
     let recording = Recording::new(model, checkpoint_every.is_none() && vjp.method() == VjpMethod::Model);

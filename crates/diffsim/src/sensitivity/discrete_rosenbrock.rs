@@ -34,6 +34,7 @@
 use crate::ad::{Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
 use crate::solve::rosenbrock::{Rodas4, Rodas5P, Rosenbrock, RosenbrockMethod};
+use crate::solve::tableau::RosenbrockTableau;
 use crate::solve::StepRecord;
 use crate::{solve, Algorithm, Model, Problem, SolveOptions, Stats};
 
@@ -101,7 +102,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     let tab = R::TAB;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let every = checkpoint_every.unwrap_or(1).max(1);
-    let fwd_opts = SolveOptions { record_steps: true, record_state_every: every, dense: Some(false), ..opts.clone() };
+    let fwd_opts = SolveOptions { record_steps: Some(every), dense: Some(false), ..opts.clone() };
     let sol = solve(problem, alg, &fwd_opts)?;
     let (value, g) = super::saved_loss_gradient(&sol, loss)?;
     let log = sol.steps.as_ref().expect("record_steps was set");
@@ -140,13 +141,9 @@ fn sweep<M: Model, R: RosenbrockMethod>(
         if every > 1 && (idx + 1 == records.len() || (idx + 1) % every == 0) {
             let first = idx / every * every;
             seg_u[..n].copy_from_slice(&log.u_start[first / every * n..(first / every + 1) * n]);
-            for j in 0..idx - first {
-                let r = &records[first + j];
-                let (done, next) = seg_u.split_at_mut((j + 1) * n);
-                if !stepper.retake(model, p, r, &done[j * n..], &mut scratch, &mut stats) {
-                    return Err(retake_failed(r.t));
-                }
-                next[..n].copy_from_slice(&scratch[..n]);
+            let replayed = &records[first..idx];
+            if let Err(t) = replay(&mut stepper, model, p, replayed, n, &mut seg_u, &mut scratch, &mut stats) {
+                return Err(retake_failed(t));
             }
         }
         let u = if every > 1 {
@@ -166,26 +163,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
             return Err(retake_failed(rec.t));
         }
         let k = stepper.stages();
-        // Seed: u_new = u + sum m_i k_i, and the saved points inside the step.
-        ubar.copy_from_slice(&lambda);
-        b.kbar.fill(0.0);
-        for (i, &m) in tab.m.iter().enumerate() {
-            add(&mut b.kbar[i * n..(i + 1) * n], &lambda, m);
-        }
-        for &(s, kind) in saves {
-            if let SavedAt::Theta(theta) = kind {
-                let gs = &g[s * n..(s + 1) * n];
-                add(&mut ubar, gs, 1.0);
-                for i in 0..tab.stages {
-                    // theta m_i from u_new, theta (1 - theta) sum_r theta^r H_ri from kd.
-                    let dense = tab.h_dense.iter().rev().fold(0.0, |acc, row| acc * theta + row[i]);
-                    let w = theta * tab.m[i] + theta * (1.0 - theta) * dense;
-                    if w != 0.0 {
-                        add(&mut b.kbar[i * n..(i + 1) * n], gs, w);
-                    }
-                }
-            }
-        }
+        seed_step(tab, &lambda, saves, &g, &mut ubar, &mut b.kbar);
         for i in (0..tab.stages).rev() {
             b.z.copy_from_slice(&b.kbar[i * n..(i + 1) * n]);
             if b.z.iter().all(|&x| x == 0.0) {
@@ -237,6 +215,63 @@ fn sweep<M: Model, R: RosenbrockMethod>(
         Vec::new()
     };
     Ok(Gradient { warnings, ..Gradient::computed(value, dp, lambda, stats) })
+}
+
+/// Re-take the recorded steps `records` from the state in `seg_u[..n]`, writing each next
+/// start state after it in `seg_u` (the checkpointed sweep's segment). A step that cannot
+/// be re-taken (singular W) is an error at its time.
+#[allow(clippy::too_many_arguments)]
+fn replay<M: Model, R: RosenbrockMethod>(
+    stepper: &mut Rosenbrock<R, 0>,
+    model: &M,
+    p: &[f64],
+    records: &[StepRecord],
+    n: usize,
+    seg_u: &mut [f64],
+    scratch: &mut [f64],
+    stats: &mut Stats,
+) -> std::result::Result<(), f64> {
+    for (j, r) in records.iter().enumerate() {
+        let (done, next) = seg_u.split_at_mut((j + 1) * n);
+        if !stepper.retake(model, p, r, &done[j * n..], scratch, stats) {
+            return Err(r.t);
+        }
+        next[..n].copy_from_slice(&scratch[..n]);
+    }
+    Ok(())
+}
+
+/// Seed a step's adjoints from `lambda = dL/du_new`: `u_new = u + sum m_i k_i` gives
+/// `ubar = lambda` and `kbar_i = m_i lambda`; each save inside the step (at `theta`, loss
+/// gradient rows of `g`) adds through the dense output.
+fn seed_step(
+    tab: &RosenbrockTableau,
+    lambda: &[f64],
+    saves: &[(usize, SavedAt)],
+    g: &[f64],
+    ubar: &mut [f64],
+    kbar: &mut [f64],
+) {
+    let n = lambda.len();
+    ubar.copy_from_slice(lambda);
+    kbar.fill(0.0);
+    for (i, &m) in tab.m.iter().enumerate() {
+        add(&mut kbar[i * n..(i + 1) * n], lambda, m);
+    }
+    for &(s, kind) in saves {
+        if let SavedAt::Theta(theta) = kind {
+            let gs = &g[s * n..(s + 1) * n];
+            add(ubar, gs, 1.0);
+            for i in 0..tab.stages {
+                // theta m_i from u_new, theta (1 - theta) sum_r theta^r H_ri from kd.
+                let dense = tab.h_dense.iter().rev().fold(0.0, |acc, row| acc * theta + row[i]);
+                let w = theta * tab.m[i] + theta * (1.0 - theta) * dense;
+                if w != 0.0 {
+                    add(&mut kbar[i * n..(i + 1) * n], gs, w);
+                }
+            }
+        }
+    }
 }
 
 /// Add `grad_(u, p) z^T (J(u, p, t) k + hd f_t(u, p, t))` (with `z` in `b.z`) to `ubar`

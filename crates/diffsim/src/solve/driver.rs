@@ -38,12 +38,10 @@ fn just_before(t: f64, dir: f64) -> f64 {
 /// interval reaches about -3.5; a little margin).
 const STABILITY_BOUNDARY: f64 = 3.0;
 
-/// The solve's error control, independent of the number type: tolerances expanded per
-/// component and how many leading components the error norm sees.
+/// The solve's tolerances, expanded per component.
 struct ErrorControl {
     atol: Vec<f64>,
     rtol: Vec<f64>,
-    controlled: usize,
 }
 
 impl ErrorControl {
@@ -55,8 +53,7 @@ impl ErrorControl {
                 "a component has atol = rtol = 0; at least one must be positive".into(),
             ));
         }
-        let controlled = opts.error_states.map_or(n, |k| k.clamp(1, n.max(1)));
-        Ok(Self { atol, rtol, controlled })
+        Ok(Self { atol, rtol })
     }
 }
 
@@ -186,7 +183,6 @@ fn first_step<T: Scalar, M: Model, S: Stepper<T, M>>(
                 stepper.order(),
                 &control.atol,
                 &control.rtol,
-                control.controlled,
                 &mut a,
                 &mut b,
             );
@@ -293,7 +289,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         switched: false,
         next_step: 0.0,
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, stepper.interpolant())),
-        steps: opts.record_steps.then(StepLog::default),
+        steps: opts.record_steps.map(|_| StepLog::default()),
     };
     // The initial state, when it is to be saved.
     let at_start = plan.due_at_start(t0);
@@ -351,8 +347,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         stats.nsteps += 1;
         // The squared error norm (accept when <= 1).
         let e = if opts.adaptive {
-            let c = control.controlled;
-            error_norm_sq(&err[..c], &u, &u_new, &control.atol, &control.rtol, opts.error_norm)
+            error_norm_sq(&err, &u, &u_new, &control.atol, &control.rtol, opts.error_norm)
         } else {
             0.0
         };
@@ -376,7 +371,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         }
         if let Some(log) = sol.steps.as_mut() {
             // A step cut to land on a stop says nothing about what accuracy asked for.
-            log.push(times, &u, if lands { f64::NAN } else { e }, opts.record_state_every);
+            log.push(times, &u, if lands { f64::NAN } else { e }, opts.record_steps.unwrap_or(1));
         }
         after_discontinuity = at_discontinuity;
         stepper.accept(after_discontinuity);

@@ -135,20 +135,12 @@ pub struct SolveOptions {
     pub jacobian: JacobianMethod,
     /// Which parts of AD numbers the error norm counts.
     pub error_norm: ErrorNorm,
-    /// Keep every accepted step's start state, time and size in the solution (the discrete
-    /// adjoint replays them; costs one state per step). Default false.
-    pub record_steps: bool,
-    /// With `record_steps`, keep the start state of every `record_state_every`-th step only
-    /// (steps 0, k, 2k, ...: checkpoints for the checkpointed discrete adjoint); every
-    /// step's time and size are still kept. Default 1 (every step); 0 counts as 1.
-    pub record_state_every: usize,
-    /// Only the first `k` states enter the error norm (and the initial step's estimate);
-    /// the states after them ride along on the steps the others choose. For quadrature
-    /// states that feed nothing back, such as an adjoint's parameter gradient `mu`: their
-    /// error does not grow through the dynamics, and controlling it would only shorten the
-    /// steps (CVODES leaves quadratures out of its error test by default too). Default
-    /// `None`: every state.
-    pub error_states: Option<usize>,
+    /// For the discrete adjoints, which replay the forward solve's steps: keep every
+    /// accepted step's time and size in the solution, and the start state of every `k`-th
+    /// step (`Some(k)`: steps 0, k, 2k, ...; `Some(1)` every step, as checkpoints for
+    /// `k > 1`). Not a user option: it costs a state per step and changes nothing a user
+    /// sees. Default `None`.
+    pub(crate) record_steps: Option<usize>,
 }
 
 impl Default for SolveOptions {
@@ -166,9 +158,7 @@ impl Default for SolveOptions {
             adaptive: true,
             jacobian: JacobianMethod::Auto,
             error_norm: ErrorNorm::AllParts,
-            record_steps: false,
-            record_state_every: 1,
-            error_states: None,
+            record_steps: None,
         }
     }
 }
@@ -238,6 +228,12 @@ impl SolveOptions {
     /// Error norm.
     pub fn error_norm(mut self, error_norm: ErrorNorm) -> Self {
         self.error_norm = error_norm;
+        self
+    }
+    /// Adaptive steps (the default), or steps of the fixed size `dt` ([`SolveOptions::fixed_dt`]
+    /// sets both).
+    pub fn adaptive(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
         self
     }
 

@@ -155,7 +155,7 @@ pub(crate) struct StepLog<T> {
     /// cut short to land on a stop.
     pub(crate) error_sq: Vec<f64>,
     /// Start states, flat: of every step (`records.len() * n`), or of every
-    /// `record_state_every`-th step when the options asked for checkpoints only.
+    /// k-th step when the options asked for checkpoints only (`record_steps: Some(k)`).
     pub(crate) u_start: Vec<T>,
 }
 

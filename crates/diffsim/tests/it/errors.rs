@@ -57,7 +57,7 @@ fn options_are_checked() {
         (SolveOptions::default().dt_min(f64::NAN), "dt_min"),
         (SolveOptions::default().max_steps(0), "max_steps"),
         (SolveOptions::default().tstops(vec![f64::INFINITY]), "tstops"),
-        (SolveOptions { adaptive: false, ..SolveOptions::default() }, "dt"),
+        (SolveOptions::default().adaptive(false), "dt"),
     ];
     for (opts, name) in cases {
         match err_of(opts) {

@@ -75,7 +75,7 @@ fn backward_options(opts: &SolveOptions, n_u: usize, m: usize) -> SolveOptions {
             Tolerance::PerComponent(own.chain(std::iter::repeat(tol.smallest())).take(m).collect())
         }
     };
-    SolveOptions { error_states: None, rtol: widen(&opts.rtol), atol: widen(&opts.atol), ..opts.clone() }
+    SolveOptions { rtol: widen(&opts.rtol), atol: widen(&opts.atol), ..opts.clone() }
 }
 
 /// The adjoint's method: the forward method's family (explicit stays explicit, stiff stays
