@@ -32,7 +32,7 @@ fn the_stiff_solvers_use_the_models_jacobian_and_time_derivative_even_borrowed()
         take_calls();
         let sol = if borrowed {
             let by_ref = Problem::new(prob.model(), prob.u0().to_vec(), prob.p().to_vec(), prob.tspan()).unwrap();
-            solve(&by_ref, Algorithm::Rodas5P, &opts()).unwrap()
+            crate::solve::solve_rodas5p(&by_ref, &opts()).unwrap()
         } else {
             solve(&prob, Algorithm::Rodas5P, &opts()).unwrap()
         };

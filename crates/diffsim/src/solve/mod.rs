@@ -263,6 +263,14 @@ macro_rules! by_size {
 }
 pub(crate) use by_size;
 
+/// [`solve`] with Rodas5P only: for tests of a model type whose every solver would cost
+/// minutes of test build (the whole `solve` compiles every method for it).
+#[cfg(test)]
+pub(crate) fn solve_rodas5p<M: Model>(problem: &Problem<M>, opts: &SolveOptions) -> Result<Solution<f64>> {
+    let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
+    solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, Algorithm::Rodas5P, opts, None)
+}
+
 /// A Rodas-family solve with a stepper specialised to small sizes.
 fn solve_rosenbrock<M: Model, R: rosenbrock::RosenbrockMethod>(
     model: &M,

@@ -166,14 +166,14 @@ impl<M: Model> AnalyticTimeDerivative for AdjointModel<'_, M> {
 mod tests {
     use super::*;
     use crate::models::Robertson;
-    use crate::{solve, Algorithm, Problem, SolveOptions};
+    use crate::{Problem, SolveOptions};
 
     #[test]
     fn adjoint_jacobian_matches_differences_of_its_rhs() {
         let p = vec![0.04, 3e7, 1e4];
         let prob = Problem::new(Robertson, vec![1.0, 0.0, 0.0], p.clone(), (0.0, 10.0)).unwrap();
         let opts = SolveOptions::default().dense(true);
-        let sol = solve(&prob, Algorithm::Rodas5P, &opts).unwrap();
+        let sol = crate::solve::solve_rodas5p(&prob, &opts).unwrap();
         let buffers = Buffers::new(&Robertson, VjpMethod::Forward).unwrap();
         for with_mu in [true, false] {
             let adj = AdjointModel {
