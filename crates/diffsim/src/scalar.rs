@@ -6,6 +6,7 @@
 //! Comparisons go through [`PartialOrd`] on the scalar itself (e.g. `t <= T::from_f64(1.0)`),
 //! so that AD types can see (and guard) every branch a model takes.
 
+use std::any::TypeId;
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -235,3 +236,45 @@ macro_rules! impl_float_scalar {
 
 impl_float_scalar!(f64);
 impl_float_scalar!(f32);
+
+/// `x` as a slice of the number type `F` when `T` is `F` itself: generic code on plain
+/// floats can then take a float-only fast path (the network kernels, the records of the
+/// forward solve).
+#[inline(always)]
+pub(crate) fn as_float<T: Scalar, F: Scalar>(x: &[T]) -> Option<&[F]> {
+    if TypeId::of::<T>() == TypeId::of::<F>() {
+        // SAFETY: T and F are the same type, so the slice is already a slice of F.
+        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<F>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+/// [`as_float`] for a mutable slice.
+#[inline(always)]
+pub(crate) fn as_float_mut<T: Scalar, F: Scalar>(x: &mut [T]) -> Option<&mut [F]> {
+    if TypeId::of::<T>() == TypeId::of::<F>() {
+        // SAFETY: T and F are the same type; the exclusive borrow of `x` moves into the result.
+        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<F>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ad::Dual;
+
+    #[test]
+    fn float_views_only_for_the_same_type() {
+        let x = [1.0f64, 2.0];
+        assert_eq!(as_float::<f64, f64>(&x), Some(&x[..]));
+        assert!(as_float::<f64, f32>(&x).is_none());
+        let d = [Dual::<2>::constant(1.0)];
+        assert!(as_float::<Dual<2>, f64>(&d).is_none());
+        let mut y = [0.0f32; 3];
+        as_float_mut::<f32, f32>(&mut y).unwrap()[1] = 5.0;
+        assert_eq!(y[1], 5.0);
+    }
+}

@@ -8,8 +8,8 @@
 //! sigmoid never evaluates `e^x` for large positive `x`, so neither overflows nor loses the
 //! small tail values.
 
-use super::simd::as_float_mut;
 use super::Float;
+use crate::scalar::as_float_mut;
 use crate::Scalar;
 use std::fmt;
 

@@ -1,9 +1,10 @@
 //! The multilayer perceptron: construction, shape, and the generic (any [`Scalar`]) forward
 //! pass used inside a model's right-hand side.
 
-use super::simd::{as_float, as_float_mut, wide, Kernel};
+use super::simd::{wide, Kernel};
 use super::{Activation, Dense, Float, MAX_WIDTH};
 use crate::error::{DiffsimError, Result};
+use crate::scalar::{as_float, as_float_mut};
 use crate::Scalar;
 use std::mem::MaybeUninit;
 

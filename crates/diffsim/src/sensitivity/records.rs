@@ -14,9 +14,9 @@
 
 use crate::blocks::{BlockSlice, BlockVec};
 use crate::capabilities::Derivatives;
-use crate::nn::simd::{as_float, as_float_mut};
 use crate::problem::Model;
 use crate::scalar::Scalar;
+use crate::scalar::{as_float, as_float_mut};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
