@@ -139,18 +139,22 @@ pub trait Scalar:
     }
     /// True when the value and every derivative part are finite.
     fn is_finite(self) -> bool;
-    /// Contribution of one component to the squared adaptive error norm: the error `err`
-    /// scaled by `atol + rtol * max(|u_old|, |u_new|)`, squared and summed over every part
-    /// of the number (the value and, for AD numbers, each derivative part with its own
-    /// scale). Returns the sum and how many parts it counted.
-    fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize);
-    /// Like [`Scalar::error_sq`] but counting the value part only. Kept to demonstrate why
-    /// ignoring derivative parts gives wrong gradients.
+    /// How many numbers the value carries: 1 for plain floats and the reverse-mode tape's
+    /// variables (whose derivatives are not part of the value), `N + 1` for a dual number
+    /// with `N` derivative parts.
+    const PARTS: usize = 1;
+    /// Part `k` (`k < PARTS`): part 0 is the value, then the derivative parts.
+    ///
+    /// ```
+    /// use diffsim::{ad::Dual, Scalar};
+    /// let x = Dual::<2>::variable(3.0, 1);
+    /// assert_eq!((x.part(0), x.part(1), x.part(2)), (3.0, 0.0, 1.0));
+    /// assert_eq!(<Dual<2> as Scalar>::PARTS, 3);
+    /// ```
     #[inline]
-    fn error_sq_value_only(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
-        let sc = atol + rtol * u_old.value().abs().max(u_new.value().abs());
-        let r = err.value() / sc;
-        (r * r, 1)
+    fn part(self, k: usize) -> f64 {
+        debug_assert_eq!(k, 0);
+        self.value()
     }
 }
 
@@ -220,15 +224,6 @@ macro_rules! impl_float_scalar {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
-            }
-            #[inline(always)]
-            fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
-                // The reciprocal depends on the states only, so it is ready before the
-                // error (which waits for the last stage): the division is off the step's
-                // critical path.
-                let inv_sc = 1.0 / (atol + rtol * (u_old as f64).abs().max((u_new as f64).abs()));
-                let r = err as f64 * inv_sc;
-                (r * r, 1)
             }
         }
     };

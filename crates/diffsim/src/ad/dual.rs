@@ -220,17 +220,14 @@ impl<const N: usize> Scalar for Dual<N> {
     fn is_finite(self) -> bool {
         self.v.is_finite() && self.d.iter().all(|x| x.is_finite())
     }
-    #[inline]
-    fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
-        let sc = atol + rtol * u_old.v.abs().max(u_new.v.abs());
-        let r = err.v / sc;
-        let mut s = r * r;
-        for i in 0..N {
-            let sc = atol + rtol * u_old.d[i].abs().max(u_new.d[i].abs());
-            let r = err.d[i] / sc;
-            s += r * r;
+    const PARTS: usize = N + 1;
+    #[inline(always)]
+    fn part(self, k: usize) -> f64 {
+        if k == 0 {
+            self.v
+        } else {
+            self.d[k - 1]
         }
-        (s, N + 1)
     }
 }
 

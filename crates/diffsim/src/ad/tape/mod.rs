@@ -478,10 +478,6 @@ impl Scalar for TapeVar {
     fn is_finite(self) -> bool {
         compare(self, Self::constant(0.0), Test::Finite) == 1
     }
-    #[inline]
-    fn error_sq(err: Self, u_old: Self, u_new: Self, atol: f64, rtol: f64) -> (f64, usize) {
-        f64::error_sq(err.value(), u_old.value(), u_new.value(), atol, rtol)
-    }
 }
 
 #[cfg(test)]
