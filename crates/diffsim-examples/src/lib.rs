@@ -29,8 +29,8 @@ pub use systems::{LvLinear, LvTruth, SpiralTruth, LV_PARAMS};
 
 use diffsim::fit::{Fit, NoPhysics, Physics, Ude};
 use diffsim::optim::{Control, MinimizeOptions, MinimizeReport, OptimError, Optimizer, Progress};
-use diffsim::sensitivity::{gradient, Gradient, SensAlg};
-use diffsim::{Result, Scalar, Solution, SolveOptions};
+use diffsim::sensitivity::{gradient, Gradient, Loss, SensAlg};
+use diffsim::{Algorithm, Problem, Result, Scalar, Solution, SolveOptions};
 use std::path::Path;
 
 /// A training example: the fit, a seeded start, and the data it was made from.
@@ -84,6 +84,27 @@ impl Physics for Known {
 /// A worked example's type: known physics (possibly none) plus a network.
 pub type UdeExample = Example<Ude<Known>>;
 
+/// The fit both examples train: Tsit5 at tolerances `(rtol, atol)` saving at the data
+/// `times`, the sum of squared errors against `data`, the gradient method left to `Auto`.
+fn data_fit(
+    model: Ude<Known>,
+    u0: Vec<f64>,
+    p0: &[f64],
+    span: (f64, f64),
+    times: &[f64],
+    data: &[f64],
+    (rtol, atol): (f64, f64),
+) -> Result<Fit<Ude<Known>>> {
+    Ok(Fit {
+        problem: Problem::new(model, u0, p0.to_vec(), span)?,
+        alg: Algorithm::Tsit5,
+        opts: SolveOptions::default().rtol(rtol).atol(atol).saveat_times(times.to_vec()),
+        loss: Loss::squared_error(data.to_vec()),
+        sensealg: SensAlg::Auto,
+        l2: 0.0,
+    })
+}
+
 /// The spiral example (no known physics).
 pub type Spiral = UdeExample;
 
@@ -94,7 +115,7 @@ pub type LvUde = UdeExample;
 /// functions compiled once, here.
 ///
 /// `Fit`'s methods are generic over the model, so each crate that calls them compiles the
-/// whole solve-and-gradient stack for the example's model again (minutes of optimised
+/// whole solve-and-gradient stack for the example's model again (a long optimised
 /// build per caller, since generic code is not shared between crates). These methods are
 /// not generic: a caller links to the copy in this crate. `Fit` stays the API to learn from;
 /// this trait is only the examples' build-time economy.

@@ -2,12 +2,11 @@
 //! how well the network learned the missing terms.
 
 use crate::systems::{linspace, normal, truth, LvLinear, LvTruth, LV_PARAMS};
-use crate::{Example, Known, LvUde, Worked};
-use diffsim::fit::{Fit, Physics, Ude};
+use crate::{data_fit, Example, Known, LvUde, Worked};
+use diffsim::fit::{Physics, Ude};
 use diffsim::nn::{Activation, Init, Mlp};
 use diffsim::optim::{Adam, Chain, Control, Lbfgs, MinimizeOptions, MinimizeReport, OptimError, Progress, Schedule};
-use diffsim::sensitivity::{Loss, SensAlg};
-use diffsim::{Algorithm, Problem, Result, SolveOptions};
+use diffsim::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -36,16 +35,7 @@ pub fn lv_ude_with(seed: u64, rtol: f64, atol: f64, hidden: Activation, init_sca
     let p0 = net.init_params(Init::GlorotUniform, seed, init_scale);
     let physics = Known::LvLinear(LvLinear { alpha: LV_PARAMS[0], delta: LV_PARAMS[3] });
     let model = Ude::new(physics, net, Activation::Identity)?;
-    let problem = Problem::new(model, u0, p0.clone(), (0.0, 5.0))?;
-    let opts = SolveOptions::default().rtol(rtol).atol(atol).saveat_times(times.clone());
-    let fit = Fit {
-        problem,
-        alg: Algorithm::Tsit5,
-        opts,
-        loss: Loss::squared_error(data.clone()),
-        sensealg: SensAlg::Auto,
-        l2: 0.0,
-    };
+    let fit = data_fit(model, u0, &p0, (0.0, 5.0), &times, &data, (rtol, atol))?;
     Ok(Example { name: "lv-ude", fit, p0, seed, init_scale, times, data, truth: clean })
 }
 

@@ -1,12 +1,11 @@
 //! The spiral neural ODE and its training recipe.
 
 use crate::systems::{linspace, truth, SpiralTruth};
-use crate::{Example, Known, Spiral, Worked};
-use diffsim::fit::{Fit, Ude, CUBE};
+use crate::{data_fit, Example, Known, Spiral, Worked};
+use diffsim::fit::{Ude, CUBE};
 use diffsim::nn::{Activation, Init, Mlp};
 use diffsim::optim::{Adam, Chain, Control, Lbfgs, MinimizeOptions, MinimizeReport, OptimError, Progress};
-use diffsim::sensitivity::{Loss, SensAlg};
-use diffsim::{Algorithm, Problem, Result, SolveOptions};
+use diffsim::Result;
 use std::path::Path;
 
 /// The spiral neural ODE (the DiffEqFlux / torchdiffeq / diffrax benchmark): u0 = [2, 0],
@@ -19,16 +18,7 @@ pub fn spiral(seed: u64, rtol: f64, atol: f64) -> Result<Spiral> {
     let net = Mlp::with_hidden(&[2, 50, 2], Activation::Tanh)?;
     let p0 = net.init_params(Init::GlorotUniform, seed, 1.0);
     let model = Ude::new(Known::Nothing, net, CUBE)?;
-    let problem = Problem::new(model, u0, p0.clone(), (0.0, 1.5))?;
-    let opts = SolveOptions::default().rtol(rtol).atol(atol).saveat_times(times.clone());
-    let fit = Fit {
-        problem,
-        alg: Algorithm::Tsit5,
-        opts,
-        loss: Loss::squared_error(data.clone()),
-        sensealg: SensAlg::Auto,
-        l2: 0.0,
-    };
+    let fit = data_fit(model, u0, &p0, (0.0, 1.5), &times, &data, (rtol, atol))?;
     Ok(Example { name: "spiral", fit, p0, seed, init_scale: 1.0, times, truth: data.clone(), data })
 }
 

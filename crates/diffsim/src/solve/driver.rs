@@ -81,18 +81,6 @@ fn stop_times(model_stops: Vec<f64>, user_stops: &[f64], (t0, t1): (f64, f64)) -
     stops
 }
 
-/// What to save: every step (`true`), or the given times, sorted along the integration.
-fn save_plan(saveat: &SaveAt, dir: f64) -> (bool, Vec<f64>) {
-    match saveat {
-        SaveAt::EveryStep => (true, Vec::new()),
-        SaveAt::Times(ts) => {
-            let mut ts = ts.clone();
-            sort_along(&mut ts, dir);
-            (false, ts)
-        }
-    }
-}
-
 /// The smallest step the controller may shrink to before the solve gives up.
 fn step_floor(opts: &SolveOptions, t: f64, (t0, t1): (f64, f64)) -> f64 {
     opts.dt_min.max(4.0 * f64::EPSILON * t.abs().max(t0.abs()).max(t1.abs()))
@@ -239,6 +227,19 @@ struct SavePlan {
 }
 
 impl SavePlan {
+    /// What to save: every step, or the given times sorted along the integration.
+    fn new(saveat: &SaveAt, dir: f64) -> Self {
+        let (every_step, times) = match saveat {
+            SaveAt::EveryStep => (true, Vec::new()),
+            SaveAt::Times(ts) => {
+                let mut ts = ts.clone();
+                sort_along(&mut ts, dir);
+                (false, ts)
+            }
+        };
+        Self { every_step, dir, times, next: 0 }
+    }
+
     /// How many times the initial state is saved (a save time may repeat).
     fn due_at_start(&self, t0: f64) -> usize {
         if self.every_step {
@@ -272,9 +273,8 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     let span = t1 - t0;
     let pv: Vec<f64> = p.iter().map(|x| x.value()).collect();
     let stops = stop_times(model.tstops(&pv), &opts.tstops, tspan);
-    let (every_step, save_times) = save_plan(&opts.saveat, dir);
-    let mut plan = SavePlan { every_step, dir, times: save_times, next: 0 };
-    let keep_dense = opts.dense.unwrap_or(every_step);
+    let mut plan = SavePlan::new(&opts.saveat, dir);
+    let keep_dense = opts.dense.unwrap_or(plan.every_step);
 
     let mut stats = Stats::default();
     let mut sol = Solution {
@@ -297,7 +297,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         sol.t.push(t0);
         sol.u_flat.extend_from_slice(u0);
     }
-    plan.next = if every_step { 0 } else { at_start };
+    plan.next = at_start;
 
     let mut t = t0;
     let mut u = u0.to_vec();

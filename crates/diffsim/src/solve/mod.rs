@@ -154,7 +154,6 @@ pub(crate) fn solve_parts<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    let n = m.n_states();
     match alg {
         Algorithm::Rosenbrock23 => {
             let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
@@ -164,16 +163,21 @@ pub(crate) fn solve_parts<M: Model>(
         Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, callback),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
         _ => {
-            if m.mass_matrix().is_some() {
-                return Err(DiffsimError::Unsupported {
-                    alg: alg.name(),
-                    why: "the model has a mass matrix; use rodas5p, rodas4 or rosenbrock23".into(),
-                });
-            }
-            let _ = n;
+            no_mass_matrix(m, alg)?;
             solve_explicit(m, u0, p, tspan, alg, opts, callback)
         }
     }
+}
+
+/// The explicit methods cannot solve a model with a mass matrix (a DAE): say which can.
+fn no_mass_matrix<M: Model>(m: &M, alg: Algorithm) -> Result<()> {
+    if m.mass_matrix().is_some() {
+        return Err(DiffsimError::Unsupported {
+            alg: alg.name(),
+            why: "the model has a mass matrix; use rodas5p, rodas4 or rosenbrock23".into(),
+        });
+    }
+    Ok(())
 }
 
 /// [`solve`] for the library's internal systems (adjoints, sensitivity-augmented models):
@@ -190,42 +194,20 @@ pub(crate) fn solve_unsized<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    let n = m.n_states();
     macro_rules! go {
         ($stepper:expr) => {{
             let mut s = $stepper;
             driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
         }};
     }
-    let explicit_ok = || -> Result<()> {
-        if m.mass_matrix().is_some() {
-            return Err(DiffsimError::Unsupported {
-                alg: alg.name(),
-                why: "the model has a mass matrix; use rodas5p, rodas4 or rosenbrock23".into(),
-            });
-        }
-        Ok(())
-    };
     match alg {
         Algorithm::Rosenbrock23 => go!(rosenbrock23::Rosenbrock23::new(m, opts.jacobian)),
         Algorithm::Rodas4 => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas4, 0>::new(m, opts.jacobian)),
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
-        Algorithm::Tsit5 => {
-            explicit_ok()?;
-            go!(ExplicitRk::<f64, Tsit5, 0>::new(n))
-        }
-        Algorithm::Dp5 => {
-            explicit_ok()?;
-            go!(ExplicitRk::<f64, Dp5, 0>::new(n))
-        }
-        Algorithm::Vern7 => {
-            explicit_ok()?;
-            go!(ExplicitRk::<f64, Vern7, 0>::new(n))
-        }
-        Algorithm::Bs3 => {
-            explicit_ok()?;
-            go!(ExplicitRk::<f64, Bs3, 0>::new(n))
+        _ => {
+            no_mass_matrix(m, alg)?;
+            explicit_sized::<f64, M, false>(m, u0, p, tspan, alg, opts, callback)
         }
     }
 }
@@ -263,8 +245,8 @@ macro_rules! by_size {
 }
 pub(crate) use by_size;
 
-/// [`solve`] with Rodas5P only: for tests of a model type whose every solver would cost
-/// minutes of test build (the whole `solve` compiles every method for it).
+/// [`solve`] with Rodas5P only: for tests of a model type that need no other method (the
+/// whole `solve` compiles every method for it).
 #[cfg(test)]
 pub(crate) fn solve_rodas5p<M: Model>(problem: &Problem<M>, opts: &SolveOptions) -> Result<Solution<f64>> {
     let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
