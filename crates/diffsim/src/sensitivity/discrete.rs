@@ -29,13 +29,13 @@
 
 use crate::ad::{Dual, Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
+use crate::problem::{Model, Problem};
 use crate::solve::explicit_rk::stage_combination;
 use crate::solve::tableau::{self, ExplicitTableau};
-use crate::solve::StepRecord;
-use crate::{solve_explicit, Algorithm, ErrorNorm, Model, Problem, Stats};
-use crate::{SaveAt, SolveOptions};
+use crate::solve::{solve_explicit_logged, solve_explicit_logged_unsized};
+use crate::solve::{Algorithm, ErrorNorm, SaveAt, Solution, SolveOptions, Stats, StepLog, StepRecord};
 
-use super::records::{RecordStore, Recording};
+use super::records::{RecordStore, Recorder};
 use super::switches::JumpTerms;
 #[cfg(doc)]
 use super::STEPS_PER_CHECKPOINT;
@@ -82,23 +82,23 @@ pub(crate) fn discrete_adjoint<M: Model>(
     let model = &problem.model;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let mut fwd_opts = opts.clone();
-    fwd_opts.record_steps = Some(checkpoint_every.unwrap_or(1));
     fwd_opts.dense = Some(checkpoint_every.is_none());
     let vjp = Vjp::new(model, vjp)?;
     // The model's own VJP can start from records of the forward solve's evaluations.
-    let recording = Recording::new(model, checkpoint_every.is_none() && vjp.method() == VjpMethod::Model);
-    let mut sol = solve_explicit(&recording, &problem.u0, &problem.p, problem.tspan, alg, &fwd_opts, None)?;
-    let mut records = recording.into_store();
-    if opts.adaptive && sol.retcode.is_success() && values_left_steps_unchecked(&sol) {
+    let recorder = Recorder::new(model, checkpoint_every.is_none() && vjp.method() == VjpMethod::Model);
+    let every = checkpoint_every.unwrap_or(1);
+    let (u0, p, tspan) = (&problem.u0[..], &problem.p[..], problem.tspan);
+    let (mut sol, mut log, recorder) = solve_explicit_logged(model, u0, p, tspan, alg, &fwd_opts, every, recorder)?;
+    let mut records = recorder.into_store();
+    if opts.adaptive && sol.retcode.is_success() && values_left_steps_unchecked(&log) {
         if let Some(r) = records.take() {
             r.recycle();
         }
         let first = sol.stats;
-        sol = tangent_controlled_solve(problem, alg, &fwd_opts)?;
+        (sol, log) = tangent_controlled_solve(problem, alg, &fwd_opts, every)?;
         sol.stats += first;
     }
     let (value, g) = super::saved_loss_gradient(&sol, loss)?;
-    let log = sol.steps.as_ref().expect("record_steps was set");
     let steps = &log.records;
     let (at_start, per_step) = attribute_saves(&sol.t, steps, problem.tspan);
 
@@ -205,8 +205,7 @@ const UNCHECKED_STEP_ERROR_SQ: f64 = 1e-10;
 /// The first steps are left out: a high-order method's first step is often far below the
 /// tolerance by design (the initial-step rule is conservative, and the controller grows the
 /// step by at most a factor of ten per step).
-pub(super) fn values_left_steps_unchecked(sol: &crate::Solution<f64>) -> bool {
-    let log = sol.steps.as_ref().expect("record_steps was set");
+pub(super) fn values_left_steps_unchecked(log: &StepLog<f64>) -> bool {
     log.error_sq.iter().skip(STARTING_STEPS).any(|&e| e < UNCHECKED_STEP_ERROR_SQ)
 }
 
@@ -223,7 +222,8 @@ fn tangent_controlled_solve<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-) -> Result<crate::Solution<f64>> {
+    every: usize,
+) -> Result<(Solution<f64>, StepLog<f64>)> {
     // Magnitudes in [1, 2) by the golden ratio's fractional parts, alternating signs.
     let direction = |i: usize| {
         let m = 1.0 + (i as f64 * 0.618_033_988_749_895).fract();
@@ -239,8 +239,8 @@ fn tangent_controlled_solve<M: Model>(
     let u0: Vec<Dual<1>> = problem.u0.iter().enumerate().map(|(i, &x)| seed(x, np + i)).collect();
     let opts = opts.clone().error_norm(ErrorNorm::AllParts);
     // A fallback (see its caller): the stepper for any size is enough.
-    let sol = crate::solve::solve_explicit_unsized(&problem.model, &u0, &p, problem.tspan, alg, &opts)?;
-    Ok(sol.values())
+    let (sol, log) = solve_explicit_logged_unsized(&problem.model, &u0, &p, problem.tspan, alg, &opts, every)?;
+    Ok((sol.values(), log.values()))
 }
 
 /// Whether a save falls strictly inside the step (its dense output is used).

@@ -33,10 +33,10 @@
 
 use crate::ad::{Vjp, VjpMethod};
 use crate::error::{DiffsimError, Result};
+use crate::problem::{Model, Problem};
 use crate::solve::rosenbrock::{Rodas4, Rodas5P, Rosenbrock, RosenbrockMethod};
 use crate::solve::tableau::RosenbrockTableau;
-use crate::solve::StepRecord;
-use crate::{solve, Algorithm, Model, Problem, SolveOptions, Stats};
+use crate::solve::{solve_rodas_logged, Algorithm, SolveOptions, Stats, StepRecord};
 
 use super::discrete::{add, attribute_saves, values_left_steps_unchecked, SavedAt};
 use super::limits::GradientWarning;
@@ -102,10 +102,10 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     let tab = R::TAB;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let every = checkpoint_every.unwrap_or(1).max(1);
-    let fwd_opts = SolveOptions { record_steps: Some(every), dense: Some(false), ..opts.clone() };
-    let sol = solve(problem, alg, &fwd_opts)?;
+    let fwd_opts = SolveOptions { dense: Some(false), ..opts.clone() };
+    let (u0, p, tspan) = (&problem.u0[..], &problem.p[..], problem.tspan);
+    let (sol, log) = solve_rodas_logged(model, u0, p, tspan, alg, &fwd_opts, every)?;
     let (value, g) = super::saved_loss_gradient(&sol, loss)?;
-    let log = sol.steps.as_ref().expect("record_steps was set");
     let records = &log.records;
     let (at_start, per_step) = attribute_saves(&sol.t, records, problem.tspan);
 
@@ -209,7 +209,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     jumps.add_to(&mut dp);
     // Rosenbrock steps run on plain floats only: no tangent re-run (see the explicit
     // discrete adjoint); say so instead.
-    let warnings = if opts.adaptive && values_left_steps_unchecked(&sol) {
+    let warnings = if opts.adaptive && values_left_steps_unchecked(&log) {
         vec![GradientWarning::UncheckedSteps]
     } else {
         Vec::new()

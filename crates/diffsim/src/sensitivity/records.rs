@@ -2,23 +2,23 @@
 //! from them ([`crate::capabilities::RecordedVjp`]).
 //!
 //! The discrete adjoint calls the VJP at exactly the points `(t, Y)` the forward solve
-//! evaluated `f` at (it rebuilds the stage inputs bit for bit). [`Recording`] wraps the model
-//! for the forward solve: each `f64` evaluation goes through `RecordedVjp::rhs_record` and its
-//! record is filed under the exact bits of `(t, Y)`. The sweep looks each stage up; a miss
-//! (a point the forward solve did not evaluate, or a full store) falls back to the plain VJP,
-//! so records only ever save work. `p` is fixed for the lifetime of a store (one gradient
-//! evaluation), which is what makes a record valid.
+//! evaluated `f` at (it rebuilds the stage inputs bit for bit). The explicit stepper of the
+//! forward solve evaluates its stages through a [`Recorder`]: each goes through
+//! `RecordedVjp::rhs_record` and its record is filed under the exact bits of `(t, Y)`. The
+//! sweep looks each stage up; a miss (a point the forward solve did not evaluate, or a full
+//! store) falls back to the plain VJP, so records only ever save work. The key is the point
+//! itself, not a step and stage number, so that a record can only ever be used at the point
+//! it was made, whatever the stepper's order of evaluation (first-same-as-last stages,
+//! rejected attempts, lazily evaluated dense-output stages). `p` is fixed for the lifetime
+//! of a store (one gradient evaluation), which is what makes a record valid.
 //!
 //! For the spiral neural ODE this skips the network's forward pass in every VJP: a third of
 //! the network passes of a gradient.
 
 use crate::blocks::{BlockSlice, BlockVec};
-use crate::capabilities::Derivatives;
 use crate::problem::Model;
-use crate::scalar::Scalar;
-use crate::scalar::{as_float, as_float_mut};
+use crate::solve::StageEval;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     /// The last finished store of this thread: a training loop's gradients reuse its memory
@@ -195,129 +195,53 @@ impl RecordStore {
     }
 }
 
-/// The model for a forward solve whose `f64` evaluations are recorded (see the module docs).
-///
-/// The store lives in a thread-local slot ([`LIVE`]), not behind a lock inside the wrapper:
-/// `Model` is `Sync`, but one solve evaluates `f` on one thread, and a mutex cost two atomic
-/// operations per evaluation (a few percent of a spiral gradient). Evaluations on another
-/// thread, or while a different recording holds this thread's slot (a gradient nested inside
-/// a right-hand side), are simply not recorded: records only ever save work.
-pub(crate) struct Recording<'a, M> {
-    model: &'a M,
-    /// This recording's key in [`LIVE`], when it holds the slot.
-    id: Option<u64>,
+/// The forward solve's stage evaluations, recorded (see the module docs): the explicit
+/// stepper evaluates its stages through it, and hands it back after the solve.
+pub(crate) struct Recorder {
+    /// `None` when nothing is recorded (the model keeps no records, or recording is off).
+    store: Option<RecordStore>,
 }
 
-thread_local! {
-    /// The store of the recording that is running on this thread, with its id.
-    static LIVE: RefCell<Option<(u64, RecordStore)>> = const { RefCell::new(None) };
-}
-
-/// Ids of recordings: a stale slot can never be mistaken for a live one.
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-impl<'a, M: Model> Recording<'a, M> {
-    /// Record when `on`, the model keeps records and this thread's slot is free.
-    pub(crate) fn new(model: &'a M, on: bool) -> Self {
+impl Recorder {
+    /// Record the stages of a solve of `model` when `on` and the model keeps records.
+    pub(crate) fn new<M: Model>(model: &M, on: bool) -> Self {
         let len = model.derivatives().record_len();
-        let id = (on && len > 0)
-            .then(|| {
-                LIVE.with(|live| {
-                    let mut live = live.try_borrow_mut().ok()?;
-                    if live.is_some() {
-                        return None;
-                    }
-                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-                    *live = Some((id, RecordStore::take(model.n_states(), len)));
-                    Some(id)
-                })
-            })
-            .flatten();
-        Self { model, id }
+        Self { store: (on && len > 0).then(|| RecordStore::take(model.n_states(), len)) }
     }
 
     /// The records, once the forward solve is done.
     pub(crate) fn into_store(mut self) -> Option<RecordStore> {
-        self.release()
+        self.store.take()
     }
 }
 
-impl<M> Recording<'_, M> {
-    /// Empty this thread's slot if it is this recording's.
-    fn release(&mut self) -> Option<RecordStore> {
-        let id = self.id.take()?;
-        LIVE.with(|live| {
-            let mut live = live.try_borrow_mut().ok()?;
-            match live.take() {
-                Some((owner, store)) if owner == id => Some(store),
-                other => {
-                    *live = other;
-                    None
-                }
-            }
-        })
-    }
-}
-
-impl<M> Drop for Recording<'_, M> {
+impl Drop for Recorder {
     fn drop(&mut self) {
         // A solve that returned early (an error) leaves its store to be recycled.
-        if let Some(store) = self.release() {
+        if let Some(store) = self.store.take() {
             store.recycle();
         }
     }
 }
 
-impl<M: Model> Model for Recording<'_, M> {
-    const STATES: Option<usize> = M::STATES;
-    fn n_states(&self) -> usize {
-        self.model.n_states()
-    }
-    fn n_params(&self) -> usize {
-        self.model.n_params()
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        if let (Some(id), Some(uf), Some(pf), Some(duf)) =
-            (self.id, as_float::<T, f64>(u), as_float::<T, f64>(p), as_float_mut::<T, f64>(du))
-        {
-            let recorded = LIVE.with(|live| {
-                let Ok(mut live) = live.try_borrow_mut() else { return false };
-                let Some((owner, store)) = live.as_mut() else { return false };
-                if *owner != id {
-                    return false;
-                }
-                let tf = t.value();
-                let Some(own) = self.model.derivatives().record_vjp() else { return false };
-                match store.insert(tf, uf) {
-                    Some(record) => {
-                        own.rhs_record(duf, uf, pf, tf, record);
-                        true
-                    }
-                    None => false,
-                }
-            });
-            if !recorded {
-                self.model.rhs(duf, uf, pf, t.value());
+impl<M: Model> StageEval<f64, M> for Recorder {
+    #[inline]
+    fn rhs(&mut self, model: &M, du: &mut [f64], u: &[f64], p: &[f64], t: f64) {
+        if let (Some(store), Some(own)) = (self.store.as_mut(), model.derivatives().record_vjp()) {
+            if let Some(record) = store.insert(t, u) {
+                own.rhs_record(du, u, p, t, record);
+                return;
             }
-            return;
         }
-        self.model.rhs(du, u, p, t)
-    }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
-        self.model.mass_matrix()
-    }
-    fn tstops(&self, p: &[f64]) -> Vec<f64> {
-        self.model.tstops(p)
-    }
-    fn derivatives(&self) -> Derivatives<'_> {
-        self.model.derivatives()
+        model.rhs(du, u, p, t)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capabilities::{AnalyticVjp, RecordedVjp};
+    use crate::capabilities::{AnalyticVjp, Derivatives, RecordedVjp};
+    use crate::scalar::Scalar;
 
     #[test]
     fn records_are_found_by_exact_bits_only() {
@@ -396,38 +320,26 @@ mod tests {
         }
     }
 
-    fn eval(model: &impl Model, x: f64) -> f64 {
+    fn eval(recorder: &mut Recorder, x: f64) -> f64 {
         let mut du = [0.0];
-        model.rhs(&mut du, &[x], &[], 0.0);
+        StageEval::<f64, Decay>::rhs(recorder, &Decay, &mut du, &[x], &[], 0.0);
         du[0]
     }
 
     #[test]
-    fn one_recording_per_thread_and_only_on_its_thread() {
-        let outer = Recording::new(&Decay, true);
-        assert_eq!(eval(&outer, 1.0), -1.0);
-        // A recording started while another holds this thread's slot evaluates but does
-        // not record, and does not disturb the other's store.
-        let inner = Recording::new(&Decay, true);
-        assert_eq!(eval(&inner, 2.0), -2.0);
-        assert!(inner.into_store().is_none());
-        // Another thread's evaluations are not recorded either.
-        std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(eval(&outer, 3.0), -3.0));
-        });
-        assert_eq!(eval(&outer, 4.0), -4.0);
-        let mut store = outer.into_store().expect("the first recording holds the slot");
+    fn a_recorder_files_each_evaluation_by_its_point() {
+        let mut on = Recorder::new(&Decay, true);
+        assert_eq!(eval(&mut on, 1.0), -1.0);
+        assert_eq!(eval(&mut on, 4.0), -4.0);
+        let mut store = on.into_store().expect("Decay keeps records");
         assert_eq!(store.get(0.0, &[4.0]), Some(&[4.0][..]));
         assert_eq!(store.get(0.0, &[1.0]), Some(&[1.0][..]));
         assert!(store.get(0.0, &[2.0]).is_none());
-        assert!(store.get(0.0, &[3.0]).is_none());
-        // A recording dropped without handing over its store frees the slot.
-        drop(Recording::new(&Decay, true));
-        let again = Recording::new(&Decay, true);
-        assert_eq!(eval(&again, 5.0), -5.0);
-        assert!(again.into_store().unwrap().get(0.0, &[5.0]).is_some());
-        // Off: nothing is recorded.
-        assert!(Recording::new(&Decay, false).into_store().is_none());
+        // Off, or a model that keeps no records: evaluated alike, nothing recorded.
+        let mut off = Recorder::new(&Decay, false);
+        assert_eq!(eval(&mut off, 2.0), -2.0);
+        assert!(off.into_store().is_none());
+        assert!(Recorder::new(&crate::models::LotkaVolterra, true).into_store().is_none());
     }
 
     #[test]

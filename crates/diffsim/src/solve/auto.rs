@@ -7,7 +7,7 @@
 //! is one-way: a problem that turns stiff usually stays stiff. Problems with a mass matrix
 //! go to Rodas5P directly.
 
-use super::driver::{integrate, StepCallback};
+use super::driver::{integrate, StepCallback, Watch};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
 use super::rosenbrock::{Rodas5P, Rosenbrock};
@@ -26,11 +26,21 @@ pub(crate) fn solve_auto<M: Model>(
 ) -> Result<Solution<f64>> {
     let stiff = |m: &M| Rosenbrock::<Rodas5P, 0>::new(m, opts.jacobian);
     if model.mass_matrix().is_some() {
-        return integrate(model, u0, p, tspan, opts, &mut stiff(model), Algorithm::Rodas5P, callback, false);
+        return integrate(
+            model,
+            u0,
+            p,
+            tspan,
+            opts,
+            &mut stiff(model),
+            Algorithm::Rodas5P,
+            Watch::callback(callback),
+            false,
+        );
     }
     let mut explicit = ExplicitRk::<f64, Tsit5, 0>::new(model.n_states()).with_stiffness_detection();
     let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
-    let mut first = integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, cb, true)?;
+    let mut first = integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, Watch::callback(cb), true)?;
     if !first.switched || first.t_reached == tspan.1 {
         return Ok(first);
     }
@@ -51,7 +61,7 @@ pub(crate) fn solve_auto<M: Model>(
         &rest_opts,
         &mut stiff(model),
         Algorithm::Rodas5P,
-        callback,
+        Watch::callback(callback),
         false,
     )?;
     // Join: drop the second part's copy of the switching point when saving every step.

@@ -16,6 +16,24 @@ use crate::{Model, Scalar};
 /// stop the solve (it then ends with [`RetCode::Terminated`]).
 pub type StepCallback<'a, T> = &'a mut dyn FnMut(f64, &[T]) -> bool;
 
+/// What watches a solve's accepted steps besides the solution it builds: the user's
+/// callback, and the step log the discrete adjoints replay.
+pub(crate) struct Watch<'a, T> {
+    pub(crate) callback: Option<StepCallback<'a, T>>,
+    pub(crate) log: Option<&'a mut StepLog<T>>,
+}
+
+impl<'a, T> Watch<'a, T> {
+    /// The user's callback, if any.
+    pub(crate) fn callback(callback: Option<StepCallback<'a, T>>) -> Self {
+        Self { callback, log: None }
+    }
+    /// Log every accepted step into `log`.
+    pub(crate) fn log(log: &'a mut StepLog<T>) -> Self {
+        Self { callback: None, log: Some(log) }
+    }
+}
+
 /// The smallest representable step away from `t` in direction `dir`: used to evaluate `f`
 /// just past a discontinuity, on the side the integration is heading to.
 #[inline]
@@ -260,9 +278,10 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     opts: &SolveOptions,
     stepper: &mut S,
     alg: Algorithm,
-    mut callback: Option<StepCallback<'_, T>>,
+    watch: Watch<'_, T>,
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
+    let Watch { mut callback, mut log } = watch;
     // Set-up: checks, tolerances, stops and save times.
     check_inputs(model, u0, p, tspan)?;
     opts.validate(tspan)?;
@@ -289,7 +308,6 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         switched: false,
         next_step: 0.0,
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, stepper.interpolant())),
-        steps: opts.record_steps.map(|_| StepLog::default()),
     };
     // The initial state, when it is to be saved.
     let at_start = plan.due_at_start(t0);
@@ -369,9 +387,9 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
                 d.push(end, &u_new, data);
             }
         }
-        if let Some(log) = sol.steps.as_mut() {
+        if let Some(log) = log.as_mut() {
             // A step cut to land on a stop says nothing about what accuracy asked for.
-            log.push(times, &u, if lands { f64::NAN } else { e }, opts.record_steps.unwrap_or(1));
+            log.push(times, &u, if lands { f64::NAN } else { e });
         }
         after_discontinuity = at_discontinuity;
         stepper.accept(after_discontinuity);

@@ -6,7 +6,7 @@
 
 use super::dense::Interpolant;
 use super::solution::{Stats, StepRecord};
-use super::stepper::Stepper;
+use super::stepper::{Plain, StageEval, Stepper};
 use super::tableau::ExplicitTableau;
 use crate::{Model, Scalar};
 use std::marker::PhantomData;
@@ -31,8 +31,8 @@ explicit_method!(Vern7, super::tableau::vern7::VERN7);
 
 /// Stage buffers of an explicit RK solve.
 /// `N > 0` specialises the stepper to exactly `N` states (loops over components unroll);
-/// `N = 0` works for any size.
-pub(crate) struct ExplicitRk<T, R, const N: usize> {
+/// `N = 0` works for any size. `E` evaluates the stages (see [`StageEval`]).
+pub(crate) struct ExplicitRk<T, R, const N: usize, E = Plain> {
     n: usize,
     /// All stage values, stage-major (`total_stages * n`).
     k: Vec<T>,
@@ -43,10 +43,11 @@ pub(crate) struct ExplicitRk<T, R, const N: usize> {
     detect: bool,
     g_prev: Vec<T>,
     stiff_ratio: f64,
+    eval: E,
     _method: PhantomData<R>,
 }
 
-impl<T: Scalar, R: ExplicitMethod, const N: usize> ExplicitRk<T, R, N> {
+impl<T: Scalar, R: ExplicitMethod, const N: usize> ExplicitRk<T, R, N, Plain> {
     pub(crate) fn new(n: usize) -> Self {
         debug_assert!(N == 0 || N == n);
         Self {
@@ -58,8 +59,22 @@ impl<T: Scalar, R: ExplicitMethod, const N: usize> ExplicitRk<T, R, N> {
             detect: false,
             g_prev: Vec::new(),
             stiff_ratio: 0.0,
+            eval: Plain,
             _method: PhantomData,
         }
+    }
+}
+
+impl<T: Scalar, R: ExplicitMethod, const N: usize, E> ExplicitRk<T, R, N, E> {
+    /// The same stepper evaluating its stages through `eval`.
+    pub(crate) fn with_eval<F>(self, eval: F) -> ExplicitRk<T, R, N, F> {
+        let Self { n, k, tmp, k0_valid, extras_valid, detect, g_prev, stiff_ratio, eval: _, _method } = self;
+        ExplicitRk { n, k, tmp, k0_valid, extras_valid, detect, g_prev, stiff_ratio, eval, _method }
+    }
+
+    /// The stage evaluator, after the solve.
+    pub(crate) fn into_eval(self) -> E {
+        self.eval
     }
 
     /// Estimate stiffness each step (for [`crate::Algorithm::Auto`]); only FSAL methods
@@ -138,7 +153,9 @@ macro_rules! unrolled {
     };
 }
 
-impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for ExplicitRk<T, R, N> {
+impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize, E: StageEval<T, M>> Stepper<T, M>
+    for ExplicitRk<T, R, N, E>
+{
     fn order(&self) -> u32 {
         R::TAB.order
     }
@@ -154,7 +171,7 @@ impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for E
     fn ensure_f0(&mut self, model: &M, p: &[T], t: f64, u: &[T], stats: &mut Stats) -> &[T] {
         if !self.k0_valid {
             let n = self.n();
-            model.rhs(&mut self.k[..n], u, p, T::from_f64(t));
+            self.eval.rhs(model, &mut self.k[..n], u, p, t);
             stats.nf += 1;
             self.k0_valid = true;
         }
@@ -181,7 +198,7 @@ impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for E
         unrolled!(s, |I| {
             let (done, rest) = self.k.split_at_mut(I * n);
             stage_combination(done, &mut self.tmp, Some(u), h, tab.a[I], n);
-            model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(times.stage_time(tab.c[I])));
+            self.eval.rhs(model, &mut rest[..n], &self.tmp, p, times.stage_time(tab.c[I]));
             if self.detect && I == s - 2 {
                 self.g_prev.copy_from_slice(&self.tmp);
             }
@@ -217,7 +234,7 @@ impl<T: Scalar, M: Model, R: ExplicitMethod, const N: usize> Stepper<T, M> for E
             for i in tab.stages..total {
                 let (done, rest) = self.k.split_at_mut(i * n);
                 stage_combination(done, &mut self.tmp, Some(u), h, tab.a[i], n);
-                model.rhs(&mut rest[..n], &self.tmp, p, T::from_f64(times.stage_time(tab.c[i])));
+                self.eval.rhs(model, &mut rest[..n], &self.tmp, p, times.stage_time(tab.c[i]));
             }
             stats.nf += total - tab.stages;
         }

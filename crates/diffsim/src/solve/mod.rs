@@ -33,9 +33,12 @@ pub mod tableau;
 
 pub(crate) use dense::DenseOutput;
 pub use driver::StepCallback;
+use driver::Watch;
 pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
-pub(crate) use solution::StepRecord;
 pub use solution::{RetCode, Solution, Stats};
+pub(crate) use solution::{StepLog, StepRecord};
+use stepper::Plain;
+pub(crate) use stepper::StageEval;
 
 use crate::error::{DiffsimError, Result};
 use crate::{Model, Problem, Scalar};
@@ -157,16 +160,51 @@ pub(crate) fn solve_parts<M: Model>(
     match alg {
         Algorithm::Rosenbrock23 => {
             let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
-            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, Watch::callback(callback), false)
         }
-        Algorithm::Rodas4 => solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, callback),
-        Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, callback),
+        Algorithm::Rodas4 => {
+            solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, Watch::callback(callback))
+        }
+        Algorithm::Rodas5P => {
+            solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, Watch::callback(callback))
+        }
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
         _ => {
             no_mass_matrix(m, alg)?;
             solve_explicit(m, u0, p, tspan, alg, opts, callback)
         }
     }
+}
+
+/// A Rodas4 or Rodas5P solve handing over, besides the solution, the log of its accepted
+/// steps with the start state of every `every`-th one: what the stiff discrete adjoint
+/// replays. (The explicit methods' is [`solve_explicit_logged`].)
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn solve_rodas_logged<M: Model>(
+    m: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    every: usize,
+) -> Result<(Solution<f64>, StepLog<f64>)> {
+    let mut log = StepLog::new(every);
+    let sol = match alg {
+        Algorithm::Rodas4 => {
+            solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, Watch::log(&mut log))
+        }
+        Algorithm::Rodas5P => {
+            solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, Watch::log(&mut log))
+        }
+        _ => {
+            return Err(DiffsimError::Unsupported {
+                alg: alg.name(),
+                why: "the stiff discrete adjoint goes through Rodas4 or Rodas5P steps".into(),
+            })
+        }
+    }?;
+    Ok((sol, log))
 }
 
 /// The explicit methods cannot solve a model with a mass matrix (a DAE): say which can.
@@ -197,7 +235,7 @@ pub(crate) fn solve_unsized<M: Model>(
     macro_rules! go {
         ($stepper:expr) => {{
             let mut s = $stepper;
-            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, callback, false)
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, Watch::callback(callback), false)
         }};
     }
     match alg {
@@ -207,7 +245,7 @@ pub(crate) fn solve_unsized<M: Model>(
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
         _ => {
             no_mass_matrix(m, alg)?;
-            explicit_sized::<f64, M, false>(m, u0, p, tspan, alg, opts, callback)
+            Ok(explicit_sized::<f64, M, Plain, false>(m, u0, p, tspan, alg, opts, Watch::callback(callback), Plain)?.0)
         }
     }
 }
@@ -250,7 +288,7 @@ pub(crate) use by_size;
 #[cfg(test)]
 pub(crate) fn solve_rodas5p<M: Model>(problem: &Problem<M>, opts: &SolveOptions) -> Result<Solution<f64>> {
     let (m, u0, p, tspan) = (&problem.model, &problem.u0[..], &problem.p[..], problem.tspan);
-    solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, Algorithm::Rodas5P, opts, None)
+    solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, Algorithm::Rodas5P, opts, Watch::callback(None))
 }
 
 /// A Rodas-family solve with a stepper specialised to small sizes.
@@ -261,12 +299,12 @@ fn solve_rosenbrock<M: Model, R: rosenbrock::RosenbrockMethod>(
     tspan: (f64, f64),
     alg: Algorithm,
     opts: &SolveOptions,
-    callback: Option<StepCallback<'_, f64>>,
+    watch: Watch<'_, f64>,
 ) -> Result<Solution<f64>> {
     macro_rules! go {
         ($size:literal) => {{
             let mut s = rosenbrock::Rosenbrock::<R, $size>::new(model, opts.jacobian);
-            driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
+            driver::integrate(model, u0, p, tspan, opts, &mut s, alg, watch, false)
         }};
     }
     by_size!(M, model.n_states(), go)
@@ -283,40 +321,68 @@ pub fn solve_explicit<T: Scalar, M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, T>>,
 ) -> Result<Solution<T>> {
-    explicit_sized::<T, M, true>(model, u0, p, tspan, alg, opts, callback)
+    Ok(explicit_sized::<T, M, Plain, true>(model, u0, p, tspan, alg, opts, Watch::callback(callback), Plain)?.0)
 }
 
-/// [`solve_explicit`] with only the stepper for any size: for the library's occasional
-/// solves (see [`solve_unsized`]).
-pub(crate) fn solve_explicit_unsized<T: Scalar, M: Model>(
+/// [`solve_explicit`] with only the stepper for any size, and the log of its accepted steps
+/// (see [`solve_logged`]): for the library's occasional solves on other number types (see
+/// [`solve_unsized`]).
+pub(crate) fn solve_explicit_logged_unsized<T: Scalar, M: Model>(
     model: &M,
     u0: &[T],
     p: &[T],
     tspan: (f64, f64),
     alg: Algorithm,
     opts: &SolveOptions,
-) -> Result<Solution<T>> {
-    explicit_sized::<T, M, false>(model, u0, p, tspan, alg, opts, None)
+    every: usize,
+) -> Result<(Solution<T>, StepLog<T>)> {
+    let mut log = StepLog::new(every);
+    let (sol, Plain) =
+        explicit_sized::<T, M, Plain, false>(model, u0, p, tspan, alg, opts, Watch::log(&mut log), Plain)?;
+    Ok((sol, log))
 }
 
-/// The explicit solve, with steppers specialised to small sizes when `SIZED`.
-fn explicit_sized<T: Scalar, M: Model, const SIZED: bool>(
+/// [`solve_explicit`] in `f64` with the log of its accepted steps (see [`solve_logged`])
+/// and its stages evaluated through `eval` (handed back with the solution).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn solve_explicit_logged<M: Model, E: StageEval<f64, M>>(
+    model: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    every: usize,
+    eval: E,
+) -> Result<(Solution<f64>, StepLog<f64>, E)> {
+    no_mass_matrix(model, alg)?;
+    let mut log = StepLog::new(every);
+    let (sol, eval) = explicit_sized::<f64, M, E, true>(model, u0, p, tspan, alg, opts, Watch::log(&mut log), eval)?;
+    Ok((sol, log, eval))
+}
+
+/// The explicit solve, with steppers specialised to small sizes when `SIZED` and stages
+/// evaluated by `eval` (handed back with the solution).
+#[allow(clippy::too_many_arguments)]
+fn explicit_sized<T: Scalar, M: Model, E: StageEval<T, M>, const SIZED: bool>(
     model: &M,
     u0: &[T],
     p: &[T],
     tspan: (f64, f64),
     alg: Algorithm,
     opts: &SolveOptions,
-    callback: Option<StepCallback<'_, T>>,
-) -> Result<Solution<T>> {
+    watch: Watch<'_, T>,
+    eval: E,
+) -> Result<(Solution<T>, E)> {
     let n = model.n_states();
     // Small systems (the common case) get steppers specialised to their size.
     macro_rules! run {
         ($m:ty) => {{
             macro_rules! go {
                 ($size:literal) => {{
-                    let mut s = ExplicitRk::<T, $m, $size>::new(n);
-                    driver::integrate(model, u0, p, tspan, opts, &mut s, alg, callback, false)
+                    let mut s = ExplicitRk::<T, $m, $size>::new(n).with_eval(eval);
+                    let sol = driver::integrate(model, u0, p, tspan, opts, &mut s, alg, watch, false)?;
+                    Ok((sol, s.into_eval()))
                 }};
             }
             if SIZED {

@@ -135,12 +135,6 @@ pub struct SolveOptions {
     pub jacobian: JacobianMethod,
     /// Which parts of AD numbers the error norm counts.
     pub error_norm: ErrorNorm,
-    /// For the discrete adjoints, which replay the forward solve's steps: keep every
-    /// accepted step's time and size in the solution, and the start state of every `k`-th
-    /// step (`Some(k)`: steps 0, k, 2k, ...; `Some(1)` every step, as checkpoints for
-    /// `k > 1`). Not a user option: it costs a state per step and changes nothing a user
-    /// sees. Default `None`.
-    pub(crate) record_steps: Option<usize>,
 }
 
 impl Default for SolveOptions {
@@ -158,7 +152,6 @@ impl Default for SolveOptions {
             adaptive: true,
             jacobian: JacobianMethod::Auto,
             error_norm: ErrorNorm::AllParts,
-            record_steps: None,
         }
     }
 }

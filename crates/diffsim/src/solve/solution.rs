@@ -96,8 +96,6 @@ pub struct Solution<T = f64> {
     /// The step size the controller proposed last, before any cut to land on a stop
     /// (0 when no step was accepted): where a continuation should start.
     pub(crate) next_step: f64,
-    /// Every accepted step, when the options asked for it (discrete adjoints replay them).
-    pub(crate) steps: Option<StepLog<T>>,
 }
 
 /// One step's times as the driver attempts it, and where its stages are evaluated.
@@ -147,33 +145,50 @@ impl StepRecord {
     }
 }
 
-/// The accepted steps of a solve and the state each started from.
-#[derive(Clone, Debug, Default)]
+/// The accepted steps of a solve and the states they started from: what a solve hands to
+/// the discrete adjoints, which replay its steps (see [`super::solve_logged`]).
+#[derive(Clone, Debug)]
 pub(crate) struct StepLog<T> {
     pub(crate) records: Vec<StepRecord>,
     /// Each accepted step's squared error norm (accepted when at most 1); NaN for a step
     /// cut short to land on a stop.
     pub(crate) error_sq: Vec<f64>,
-    /// Start states, flat: of every step (`records.len() * n`), or of every
-    /// k-th step when the options asked for checkpoints only (`record_steps: Some(k)`).
+    /// Start states, flat: of every [`StepLog::every`]-th step (steps 0, k, 2k, ...).
     pub(crate) u_start: Vec<T>,
+    /// Which steps' start states are kept: every step (1), or every k-th as checkpoints.
+    pub(crate) every: usize,
 }
 
 impl<T: Scalar> StepLog<T> {
-    /// Record an accepted step from state `u` with squared error norm `error_sq`, keeping the
-    /// start state of every `state_every`-th step.
-    pub(crate) fn push(&mut self, step: StepRecord, u: &[T], error_sq: f64, state_every: usize) {
-        if self.records.len() % state_every.max(1) == 0 {
+    /// An empty log that keeps the start state of every `every`-th step (at least every
+    /// step).
+    pub(crate) fn new(every: usize) -> Self {
+        Self { records: Vec::new(), error_sq: Vec::new(), u_start: Vec::new(), every: every.max(1) }
+    }
+
+    /// Record an accepted step from state `u` with squared error norm `error_sq`.
+    pub(crate) fn push(&mut self, step: StepRecord, u: &[T], error_sq: f64) {
+        if self.records.len() % self.every == 0 {
             self.u_start.extend_from_slice(u);
         }
         self.records.push(step);
         self.error_sq.push(error_sq);
     }
+
+    /// The same log with every state replaced by its value.
+    pub(crate) fn values(&self) -> StepLog<f64> {
+        StepLog {
+            records: self.records.clone(),
+            error_sq: self.error_sq.clone(),
+            u_start: self.u_start.iter().map(|v| v.value()).collect(),
+            every: self.every,
+        }
+    }
 }
 
 impl<T: Scalar> Solution<T> {
     /// The same solution with every number replaced by its value (an AD number's
-    /// derivative parts dropped): the times, steps and records are kept.
+    /// derivative parts dropped).
     pub(crate) fn values(&self) -> Solution<f64> {
         let to_values = |x: &[T]| x.iter().map(|v| v.value()).collect::<Vec<f64>>();
         Solution {
@@ -188,11 +203,6 @@ impl<T: Scalar> Solution<T> {
             u_reached: to_values(&self.u_reached),
             switched: self.switched,
             next_step: self.next_step,
-            steps: self.steps.as_ref().map(|log| StepLog {
-                records: log.records.clone(),
-                error_sq: log.error_sq.clone(),
-                u_start: to_values(&log.u_start),
-            }),
         }
     }
 

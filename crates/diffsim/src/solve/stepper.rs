@@ -44,3 +44,21 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
         None
     }
 }
+
+/// How a stepper evaluates `f` at its stages: [`Plain`]ly, or through a hook that also keeps
+/// something of each evaluation (the discrete adjoint's records of a network's forward
+/// pass). The stepper owns it for the solve and hands it back after.
+pub(crate) trait StageEval<T: Scalar, M: Model> {
+    /// `du = f(u, p, t)`, as [`Model::rhs`] computes it.
+    fn rhs(&mut self, model: &M, du: &mut [T], u: &[T], p: &[T], t: f64);
+}
+
+/// Stages evaluated by [`Model::rhs`] alone.
+pub(crate) struct Plain;
+
+impl<T: Scalar, M: Model> StageEval<T, M> for Plain {
+    #[inline(always)]
+    fn rhs(&mut self, model: &M, du: &mut [T], u: &[T], p: &[T], t: f64) {
+        model.rhs(du, u, p, T::from_f64(t))
+    }
+}
