@@ -5,7 +5,7 @@ use plotters::prelude::*;
 
 /// Plot every state (up to 6, one panel each) against time.
 pub fn solution(path: &str, title: &str, sol: &Solution) -> Result<(), String> {
-    let n = sol.n.min(6);
+    let n = sol.n_states().min(6);
     if sol.is_empty() || n == 0 {
         return Err("nothing to plot".into());
     }
@@ -17,7 +17,7 @@ fn draw(path: &str, title: &str, sol: &Solution, n: usize) -> Result<(), Box<dyn
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 22))?;
     let panels = root.split_evenly((n, 1));
-    let (t0, t1) = (sol.t[0], sol.t[sol.len() - 1]);
+    let (t0, t1) = (sol.t()[0], sol.t()[sol.len() - 1]);
     let (tl, th) = if t0 < t1 { (t0, t1) } else { (t1, t0) };
     for (i, panel) in panels.iter().enumerate() {
         let ys: Vec<f64> = sol.states().map(|u| u[i]).collect();
@@ -31,7 +31,7 @@ fn draw(path: &str, title: &str, sol: &Solution, n: usize) -> Result<(), Box<dyn
             .build_cartesian_2d(tl..th.max(tl + 1e-300), (lo - pad)..(hi + pad))?;
         chart.configure_mesh().x_desc("t").y_desc(format!("u[{i}]")).label_style(("sans-serif", 13)).draw()?;
         chart.draw_series(LineSeries::new(
-            sol.t.iter().zip(&ys).filter(|(_, y)| y.is_finite()).map(|(&t, &y)| (t, y)),
+            sol.t().iter().zip(&ys).filter(|(_, y)| y.is_finite()).map(|(&t, &y)| (t, y)),
             Palette99::pick(i).stroke_width(2),
         ))?;
     }

@@ -180,24 +180,24 @@ fn run_concrete<M: Model + Clone>(
     if a.json {
         let u: Vec<&[f64]> = sol.states().collect();
         let out = json!({
-            "model": a.model, "alg": alg.name(), "retcode": sol.retcode.as_str(),
-            "t": sol.t, "u": u, "stats": stats_json(&sol.stats), "seconds_median": secs,
+            "model": a.model, "alg": alg.name(), "retcode": sol.retcode().as_str(),
+            "t": sol.t(), "u": u, "stats": stats_json(&sol.stats()), "seconds_median": secs,
         });
         out!("{out}");
     } else {
         print_summary(a, alg, &sol, secs);
     }
-    if sol.retcode.is_success() {
+    if sol.retcode().is_success() {
         Ok(())
     } else {
-        Err(format!("the solve ended early: {} at t = {}", sol.retcode.as_str(), sol.t_reached))
+        Err(format!("the solve ended early: {} at t = {}", sol.retcode().as_str(), sol.t_reached()))
     }
 }
 
 fn print_summary(a: &SolveArgs, alg: Algorithm, sol: &Solution, secs: f64) {
-    out!("model {}  alg {}  (last method used: {})", a.model, alg.name(), sol.alg.name());
-    out!("retcode {}  reached t = {}", sol.retcode.as_str(), sol.t_reached);
-    let s = &sol.stats;
+    out!("model {}  alg {}  (last method used: {})", a.model, alg.name(), sol.alg().name());
+    out!("retcode {}  reached t = {}", sol.retcode().as_str(), sol.t_reached());
+    let s = &sol.stats();
     out!(
         "steps {} accepted, {} rejected; f evaluations {}; Jacobians {}; LU {}",
         s.naccept,
@@ -210,7 +210,7 @@ fn print_summary(a: &SolveArgs, alg: Algorithm, sol: &Solution, secs: f64) {
     if let Some(u) = sol.last() {
         let shown: Vec<String> = u.iter().take(8).map(|x| format!("{x:.10e}")).collect();
         let more = if u.len() > 8 { format!(" ... ({} states)", u.len()) } else { String::new() };
-        out!("u(t = {}) = [{}]{}", sol.t[sol.len() - 1], shown.join(", "), more);
+        out!("u(t = {}) = [{}]{}", sol.t()[sol.len() - 1], shown.join(", "), more);
     }
     if let Some(p) = &a.plot {
         out!("plot written to {p}");
@@ -245,8 +245,8 @@ fn run_ensemble<M: Model + Clone>(
     for s in &sols {
         match s {
             Ok(s) => {
-                *counts.entry(s.retcode.as_str()).or_default() += 1;
-                total += s.stats;
+                *counts.entry(s.retcode().as_str()).or_default() += 1;
+                total += s.stats();
             }
             Err(_) => *counts.entry("InputError").or_default() += 1,
         }

@@ -228,7 +228,7 @@ where
     let horizon = if lv_in.is_some() { 8.0 } else { t_end };
     let fine: Vec<f64> = (0..=400).map(|i| horizon * i as f64 / 400.0).collect();
     let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(fine.clone());
-    let pred = ex.predict(&p, (0.0, horizon), &opts).map_err(|e| e.to_string())?.u_flat;
+    let pred = ex.predict(&p, (0.0, horizon), &opts).map_err(|e| e.to_string())?.into_u_flat();
     let lv = match &lv_in {
         Some((_, found)) => Some(LvCurves {
             truth: lv_truth(ex.fit.problem.u0(), &fine)?,
@@ -430,7 +430,7 @@ fn lv_truth(u0: &[f64], times: &[f64]) -> Result<Vec<f64>, String> {
     let span = (times[0], times[times.len() - 1]);
     let prob = Problem::new(LvTruth, u0.to_vec(), LV_PARAMS.to_vec(), span).map_err(|e| e.to_string())?;
     let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(times.to_vec());
-    Ok(solve(&prob, Algorithm::Vern7, &opts).map_err(|e| e.to_string())?.u_flat)
+    Ok(solve(&prob, Algorithm::Vern7, &opts).map_err(|e| e.to_string())?.into_u_flat())
 }
 
 /// Write through a temporary file and a rename, so a crash never leaves half a file.

@@ -56,7 +56,7 @@ fn timed_solves<M: Model>(
     let t = std::time::Instant::now();
     let mut steps = 0;
     for _ in 0..n {
-        steps = solve(prob, alg, opts).unwrap().stats.naccept;
+        steps = solve(prob, alg, opts).unwrap().stats().naccept;
     }
     (steps, t.elapsed())
 }

@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (label, p) in &param_sets {
         let forward_steps = {
             ex.fit.problem.set_p(p)?;
-            diffsim::solve(&ex.fit.problem, ex.fit.alg, &ex.fit.opts)?.stats
+            diffsim::solve(&ex.fit.problem, ex.fit.alg, &ex.fit.opts)?.stats()
         };
         for sensealg in methods {
             ex.fit.sensealg = sensealg;
@@ -112,7 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let final_loss = ex.fit.loss(&report.final_x);
         let steps = {
             ex.fit.problem.set_p(&report.final_x)?;
-            diffsim::solve(&ex.fit.problem, ex.fit.alg, &ex.fit.opts)?.stats.nsteps
+            diffsim::solve(&ex.fit.problem, ex.fit.alg, &ex.fit.opts)?.stats().nsteps
         };
         println!(
             "{}",

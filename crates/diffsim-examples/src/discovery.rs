@@ -37,7 +37,7 @@ impl LvDiscovery {
         let opts = SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(times.to_vec());
         let mut fit = self.fit.clone();
         let span = (fit.problem.tspan().0, times.last().copied().unwrap_or(fit.problem.tspan().1));
-        Ok(fit.predict(&self.coefficients, span, &opts)?.u_flat)
+        Ok(fit.predict(&self.coefficients, span, &opts)?.into_u_flat())
     }
 
     /// The recovered equations, one line per state, e.g. `x' = 1.3 x - 0.901 x y`.
@@ -80,20 +80,20 @@ pub fn discover_lv(ex: &mut LvUde, p: &[f64]) -> std::result::Result<LvDiscovery
     let span = ex.fit.problem.tspan();
     let times = linspace(span.0, span.1, 201);
     let sol = ex.fit.predict(p, span, &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(times))?;
-    if !sol.retcode.is_success() {
+    if !sol.retcode().is_success() {
         return Err(diffsim::DiffsimError::InvalidOption {
             name: "trained parameters",
-            why: format!("the trained model does not solve over the data window ({:?})", sol.retcode),
+            why: format!("the trained model does not solve over the data window ({:?})", sol.retcode()),
         }
         .into());
     }
-    let states = sol.u_flat;
+    let states = sol.u_flat();
     let mut targets = vec![0.0; states.len()];
     for (u, out) in states.chunks(2).zip(targets.chunks_mut(2)) {
         ex.fit.problem.model().network_term(u, p, out);
     }
     let library = PolynomialLibrary::new(2, 0, 3)?;
-    let features = library.features(&states)?;
+    let features = library.features(states)?;
     let sizes = best_subsets(&features, library.len(), &targets, 2, MAX_DISCOVERED_TERMS, 1e-12)?;
     let Known::LvLinear(physics) = *ex.fit.problem.model().physics() else {
         return Err(diffsim::DiffsimError::InvalidOption {

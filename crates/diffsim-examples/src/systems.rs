@@ -70,7 +70,7 @@ pub(crate) fn truth<M: Model>(model: M, u0: Vec<f64>, p: Vec<f64>, times: &[f64]
     let span = (times[0], *times.last().unwrap_or(&times[0]));
     let prob = Problem::new(model, u0, p, span)?;
     let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(times.to_vec());
-    Ok(solve(&prob, Algorithm::Vern7, &opts)?.u_flat)
+    Ok(solve(&prob, Algorithm::Vern7, &opts)?.into_u_flat())
 }
 
 /// A standard normal draw (Box-Muller on the seeded stream).

@@ -46,9 +46,9 @@ fn main() -> Result<(), diffsim::DiffsimError> {
     for sol in &sols {
         match sol {
             Ok(sol) => {
-                *counts.entry(sol.retcode.as_str()).or_default() += 1;
-                total += sol.stats;
-                if sol.retcode.is_success() {
+                *counts.entry(sol.retcode().as_str()).or_default() += 1;
+                total += sol.stats();
+                if sol.retcode().is_success() {
                     let u = sol.u(0);
                     sum[0] += u[0];
                     sum[1] += u[1];

@@ -28,8 +28,8 @@ fn main() -> Result<(), diffsim::DiffsimError> {
         let start = Instant::now();
         let sol = solve(&prob, alg, &opts)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        assert!(sol.retcode.is_success(), "{alg}: {}", sol.retcode.as_str());
-        let s = sol.stats;
+        assert!(sol.retcode().is_success(), "{alg}: {}", sol.retcode().as_str());
+        let s = sol.stats();
         println!("{:<6} {:>8} {:>9} {:>9} {:>10.3}", alg.name(), s.naccept, s.nreject, s.nf, ms);
         sols.push((alg, sol));
     }

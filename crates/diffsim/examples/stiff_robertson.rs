@@ -3,7 +3,7 @@
 //! Shows: the same chemistry written two ways, `Robertson` (three ODEs) and `RobertsonDae`
 //! (two ODEs plus the conservation law `0 = y1 + y2 + y3 - 1`, i.e. a singular mass
 //! matrix diag(1, 1, 0)), both solved by Rodas5P and compared at t = 40 with Hairer &
-//! Wanner's reference solution; then `Algorithm::Auto` on both forms, where `sol.alg` tells
+//! Wanner's reference solution; then `Algorithm::Auto` on both forms, where `sol.alg()` tells
 //! which method finished the solve (Auto starts with Tsit5 and switches to Rodas5P once
 //! it detects stiffness; mass-matrix problems go to Rodas5P directly).
 //!
@@ -28,9 +28,9 @@ fn solve_at_40<M: Model>(model: M, alg: Algorithm) -> Result<Solution, diffsim::
 fn report(label: &str, sol: &Solution) {
     let u = sol.u(0);
     let rel: Vec<f64> = u.iter().zip(REFERENCE_T40).map(|(x, r)| ((x - r) / r).abs()).collect();
-    let s = sol.stats;
+    let s = sol.stats();
     println!("{label}");
-    println!("  retcode {}, method that finished: {}", sol.retcode.as_str(), sol.alg.name());
+    println!("  retcode {}, method that finished: {}", sol.retcode().as_str(), sol.alg().name());
     println!("  u(40)          = [{:.10}, {:.9e}, {:.10}]", u[0], u[1], u[2]);
     println!("  relative error = [{:.2e}, {:.2e}, {:.2e}]", rel[0], rel[1], rel[2]);
     println!("  y1 + y2 + y3 - 1 = {:.2e}", u.iter().sum::<f64>() - 1.0);

@@ -23,7 +23,7 @@ pub struct Member {
 /// let members: Vec<Member> = (1..=4).map(|i| Member { p: Some(vec![0.01 * i as f64, 3e7, 1e4]), u0: None }).collect();
 /// let sols = solve_ensemble(&prob, Algorithm::Rodas5P, &SolveOptions::default().saveat_times(vec![1.0]), &members);
 /// assert_eq!(sols.len(), 4);
-/// assert!(sols.iter().all(|s| s.as_ref().unwrap().retcode.is_success()));
+/// assert!(sols.iter().all(|s| s.as_ref().unwrap().retcode().is_success()));
 /// ```
 pub fn solve_ensemble<M: Model + Clone>(
     problem: &Problem<M>,

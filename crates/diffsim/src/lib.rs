@@ -26,7 +26,7 @@
 //! let prob = Problem::new(Sir, vec![0.99, 0.01, 0.0], vec![0.5, 0.1], (0.0, 100.0)).unwrap();
 //! let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).saveat_times(vec![50.0, 100.0]);
 //! let sol = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
-//! assert!(sol.retcode.is_success());
+//! assert!(sol.retcode().is_success());
 //! let total: f64 = sol.u(1).iter().sum();
 //! assert!((total - 1.0).abs() < 1e-8); // the population is conserved
 //! ```

@@ -127,7 +127,7 @@ impl std::fmt::Display for Algorithm {
 /// use diffsim::{models::LotkaVolterra, solve, Algorithm, Problem, SolveOptions};
 /// let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
 /// let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().rtol(1e-8).atol(1e-8)).unwrap();
-/// assert!(sol.retcode.is_success());
+/// assert!(sol.retcode().is_success());
 /// let mid = sol.interpolate(5.0).unwrap(); // dense output
 /// assert_eq!(mid.len(), 2);
 /// ```

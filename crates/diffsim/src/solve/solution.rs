@@ -71,23 +71,25 @@ impl std::ops::AddAssign for Stats {
 
 /// A (possibly partial) solution.
 ///
-/// States are stored flat; `sol.u(i)` is the state at `sol.t[i]`.
+/// Read it through its accessors: `sol.u(i)` is the state at `sol.t()[i]`, `sol.retcode()`
+/// says how the solve ended, `sol.interpolate(t)` reads the dense output. Its parts are not
+/// public fields, so that times, states and dense output always belong together.
 #[derive(Clone, Debug)]
 pub struct Solution<T = f64> {
     /// Saved times.
-    pub t: Vec<f64>,
+    pub(crate) t: Vec<f64>,
     /// Saved states, flat (`t.len() * n`).
-    pub u_flat: Vec<T>,
+    pub(crate) u_flat: Vec<T>,
     /// Number of states.
-    pub n: usize,
+    pub(crate) n: usize,
     /// How the solve ended.
-    pub retcode: RetCode,
+    pub(crate) retcode: RetCode,
     /// Work counters.
-    pub stats: Stats,
+    pub(crate) stats: Stats,
     /// The method that produced it (for `Auto`, the last one used).
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// The time the solve reached (the end of the span on success).
-    pub t_reached: f64,
+    pub(crate) t_reached: f64,
     pub(crate) dense: Option<DenseOutput<T>>,
     /// The state at `t_reached`.
     pub(crate) u_reached: Vec<T>,
@@ -206,6 +208,38 @@ impl<T: Scalar> Solution<T> {
         }
     }
 
+    /// The saved times.
+    pub fn t(&self) -> &[f64] {
+        &self.t
+    }
+    /// The saved states, flat: `len() * n_states()` numbers, state after state.
+    pub fn u_flat(&self) -> &[T] {
+        &self.u_flat
+    }
+    /// The saved states, flat, without a copy.
+    pub fn into_u_flat(self) -> Vec<T> {
+        self.u_flat
+    }
+    /// Number of states.
+    pub fn n_states(&self) -> usize {
+        self.n
+    }
+    /// How the solve ended.
+    pub fn retcode(&self) -> RetCode {
+        self.retcode
+    }
+    /// Work counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+    /// The method that produced it (for `Auto`, the last one used).
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+    /// The time the solve reached (the end of the span on success).
+    pub fn t_reached(&self) -> f64 {
+        self.t_reached
+    }
     /// The saved state number `i`.
     pub fn u(&self, i: usize) -> &[T] {
         &self.u_flat[i * self.n..(i + 1) * self.n]

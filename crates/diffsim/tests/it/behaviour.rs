@@ -19,9 +19,9 @@ fn tstops_are_hit_exactly() {
     let prob = Problem::new(ZooModel::from(LvPiecewise), vec![1.0, 1.0], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0)).unwrap();
     for alg in ALL_FIXED {
         let sol = solve(&prob, alg, &SolveOptions::default().tstops(vec![0.3, 2.7]).rtol(1e-6)).unwrap();
-        assert!(sol.retcode.is_success());
+        assert!(sol.retcode().is_success());
         for s in [0.3, 1.0, 2.0, 2.7, 3.0, 4.0] {
-            assert!(sol.t.contains(&s), "{alg}: step boundaries miss {s}");
+            assert!(sol.t().contains(&s), "{alg}: step boundaries miss {s}");
         }
     }
 }
@@ -73,13 +73,13 @@ fn backward_integration_matches_the_exact_solution() {
             if matches!(alg, Algorithm::Bs3 | Algorithm::Rosenbrock23) { (1e-6, 500.0) } else { (1e-9, 100.0) };
         let opts = SolveOptions::default().rtol(tol).atol(tol).saveat_times(vec![1.5, 0.5, 0.0]);
         let sol = solve(&prob, alg, &opts).unwrap();
-        assert!(sol.retcode.is_success());
-        assert_eq!(sol.t, vec![1.5, 0.5, 0.0], "saved in the direction of integration");
-        for (i, &t) in sol.t.iter().enumerate() {
+        assert!(sol.retcode().is_success());
+        assert_eq!(sol.t(), vec![1.5, 0.5, 0.0], "saved in the direction of integration");
+        for (i, &t) in sol.t().iter().enumerate() {
             let e = max_err(sol.u(i), &exact(t));
             assert!(e < factor * tol, "{alg} at {t}: error {e:.2e}");
         }
-        assert!(sol.t_reached == 0.0);
+        assert!(sol.t_reached() == 0.0);
     }
 }
 
@@ -90,7 +90,7 @@ fn saveat_returns_exactly_the_requested_times() {
     for alg in ALL_FIXED {
         let sol =
             solve(&prob, alg, &SolveOptions::default().rtol(1e-8).atol(1e-8).saveat_times(times.clone())).unwrap();
-        assert_eq!(sol.t, times);
+        assert_eq!(sol.t(), times);
         assert!(!sol.has_dense(), "dense output is off by default with saveat");
         assert_eq!(sol.u(0), &U0[..]);
         for (i, &t) in times.iter().enumerate() {
@@ -109,9 +109,9 @@ fn callback_sees_every_accepted_step_and_can_stop_the_solve() {
         t < 5.0
     };
     let sol = solve_with_callback(&prob, Algorithm::Tsit5, &SolveOptions::default(), Some(&mut cb)).unwrap();
-    assert_eq!(sol.retcode, RetCode::Terminated);
-    assert!(sol.t_reached >= 5.0 && sol.t_reached < 10.0);
-    assert_eq!(&sol.t[1..], &seen[..], "the callback ran once per accepted step");
+    assert_eq!(sol.retcode(), RetCode::Terminated);
+    assert!(sol.t_reached() >= 5.0 && sol.t_reached() < 10.0);
+    assert_eq!(&sol.t()[1..], &seen[..], "the callback ran once per accepted step");
 }
 
 #[test]
@@ -120,14 +120,14 @@ fn max_steps_returns_the_partial_solution() {
         Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     for alg in ALL_FIXED {
         let sol = solve(&prob, alg, &SolveOptions::default().max_steps(10)).unwrap();
-        assert_eq!(sol.retcode, RetCode::MaxIters, "{alg}");
-        assert_eq!(sol.stats.nsteps, 10);
-        assert_eq!(sol.len(), sol.stats.naccept + 1);
-        assert!(sol.t_reached > 0.0 && sol.t_reached < 10.0);
+        assert_eq!(sol.retcode(), RetCode::MaxIters, "{alg}");
+        assert_eq!(sol.stats().nsteps, 10);
+        assert_eq!(sol.len(), sol.stats().naccept + 1);
+        assert!(sol.t_reached() > 0.0 && sol.t_reached() < 10.0);
         assert_eq!(sol.u_final(), sol.last().unwrap());
         // The partial solution is right as far as it goes.
         let full = solve(&prob, Algorithm::Vern7, &SolveOptions::default().rtol(1e-10).atol(1e-10)).unwrap();
-        let reference = full.interpolate(sol.t_reached).unwrap();
+        let reference = full.interpolate(sol.t_reached()).unwrap();
         assert!(max_err(sol.u_final(), &reference) < 1e-3, "{alg}");
     }
 }
@@ -151,12 +151,12 @@ fn non_finite_right_hand_side_gives_unstable() {
     let prob = Problem::new(Breaks, vec![0.0], vec![], (0.0, 2.0)).unwrap();
     for alg in ALL_FIXED {
         let sol = solve(&prob, alg, &SolveOptions::default()).unwrap();
-        assert_eq!(sol.retcode, RetCode::Unstable, "{alg}");
-        assert!(sol.t_reached <= 1.0 && sol.t_reached > 0.9, "{alg}: reached {}", sol.t_reached);
+        assert_eq!(sol.retcode(), RetCode::Unstable, "{alg}");
+        assert!(sol.t_reached() <= 1.0 && sol.t_reached() > 0.9, "{alg}: reached {}", sol.t_reached());
     }
     let at_start = Problem::new(Breaks, vec![0.0], vec![], (1.5, 2.0)).unwrap();
     let sol = solve(&at_start, Algorithm::Tsit5, &SolveOptions::default()).unwrap();
-    assert_eq!(sol.retcode, RetCode::InitialFailure);
+    assert_eq!(sol.retcode(), RetCode::InitialFailure);
 }
 
 /// u' = u^2 from u = 1 blows up at t = 1: the step size collapses.
@@ -177,8 +177,8 @@ fn finite_time_blow_up_gives_dt_less_than_min() {
     }
     let prob = Problem::new(Blow, vec![1.0], vec![], (0.0, 2.0)).unwrap();
     let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().dt_min(1e-10)).unwrap();
-    assert!(matches!(sol.retcode, RetCode::DtLessThanMin | RetCode::Unstable), "{:?}", sol.retcode);
-    assert!((sol.t_reached - 1.0).abs() < 1e-3);
+    assert!(matches!(sol.retcode(), RetCode::DtLessThanMin | RetCode::Unstable), "{:?}", sol.retcode());
+    assert!((sol.t_reached() - 1.0).abs() < 1e-3);
 }
 
 #[test]
@@ -186,8 +186,8 @@ fn dt_max_limits_the_steps() {
     let prob =
         Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().dt_max(0.01)).unwrap();
-    assert!(sol.t.windows(2).all(|w| w[1] - w[0] <= 0.01 + 1e-12));
-    assert!(sol.stats.naccept >= 1000);
+    assert!(sol.t().windows(2).all(|w| w[1] - w[0] <= 0.01 + 1e-12));
+    assert!(sol.stats().naccept >= 1000);
 }
 
 #[test]
@@ -195,14 +195,14 @@ fn auto_switches_only_when_the_problem_is_stiff() {
     let lv =
         Problem::new(ZooModel::from(LotkaVolterra), vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 10.0)).unwrap();
     let sol = solve(&lv, Algorithm::Auto, &SolveOptions::default()).unwrap();
-    assert_eq!(sol.alg, Algorithm::Tsit5);
+    assert_eq!(sol.alg(), Algorithm::Tsit5);
     let rober = Problem::new(ZooModel::from(Robertson), vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
     let sol = solve(&rober, Algorithm::Auto, &SolveOptions::default().rtol(1e-6).atol(1e-10)).unwrap();
-    assert_eq!(sol.alg, Algorithm::Rodas5P);
-    assert!(sol.retcode.is_success());
-    assert!(sol.stats.naccept < 1000, "switched early: {:?}", sol.stats);
+    assert_eq!(sol.alg(), Algorithm::Rodas5P);
+    assert!(sol.retcode().is_success());
+    assert!(sol.stats().naccept < 1000, "switched early: {:?}", sol.stats());
     // The joined solution's dense output covers both parts, and the saved times are increasing.
-    assert!(sol.t.windows(2).all(|w| w[1] > w[0]));
+    assert!(sol.t().windows(2).all(|w| w[1] > w[0]));
     for t in [1e-4, 0.5, 40.0, 1e4] {
         assert!(sol.interpolate(t).is_ok());
     }

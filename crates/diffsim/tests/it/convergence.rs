@@ -9,8 +9,8 @@ const T1: f64 = 2.0;
 fn error_with_steps(alg: Algorithm, steps: usize) -> f64 {
     let prob = Problem::new(Exact, U0.to_vec(), vec![], (0.0, T1)).unwrap();
     let sol = solve(&prob, alg, &SolveOptions::default().fixed_dt(T1 / steps as f64).saveat_times(vec![T1])).unwrap();
-    assert!(sol.retcode.is_success());
-    assert_eq!(sol.stats.naccept, steps);
+    assert!(sol.retcode().is_success());
+    assert_eq!(sol.stats().naccept, steps);
     max_err(sol.u(0), &exact(T1))
 }
 
@@ -79,9 +79,9 @@ fn adaptive_solves_meet_the_tolerance_everywhere() {
                 continue; // low order: far too many steps at tight tolerances
             }
             let sol = solve(&prob, alg, &SolveOptions::default().rtol(tol).atol(tol)).unwrap();
-            assert!(sol.retcode.is_success(), "{alg}");
+            assert!(sol.retcode().is_success(), "{alg}");
             for i in 0..sol.len() {
-                assert!(max_err(sol.u(i), &exact(sol.t[i])) < 200.0 * tol, "{alg} at t = {}", sol.t[i]);
+                assert!(max_err(sol.u(i), &exact(sol.t()[i])) < 200.0 * tol, "{alg} at t = {}", sol.t()[i]);
             }
             for k in 0..50 {
                 let t = 1.5 * (k as f64 + 0.5) / 50.0;

@@ -28,8 +28,8 @@ fn ensemble_matches_individual_solves_in_input_order_whatever_the_thread_count()
         }
         let single = solve(&prob.remake(m.u0.clone(), m.p.clone()).unwrap(), Algorithm::Rodas5P, &opts).unwrap();
         let (a, b) = (one[i].as_ref().unwrap(), many[i].as_ref().unwrap());
-        assert_eq!(a.u_flat, single.u_flat, "member {i} in order");
-        assert_eq!(a.u_flat, b.u_flat, "member {i} deterministic");
-        assert_eq!(a.retcode, RetCode::Success);
+        assert_eq!(a.u_flat(), single.u_flat(), "member {i} in order");
+        assert_eq!(a.u_flat(), b.u_flat(), "member {i} deterministic");
+        assert_eq!(a.retcode(), RetCode::Success);
     }
 }

@@ -42,7 +42,7 @@ fn tolerances_are_checked() {
     assert!(matches!(e, DiffsimError::InvalidTolerance(_)));
     // Per-component tolerances that are fine work.
     let ok = solve(&lorenz(), Algorithm::Tsit5, &SolveOptions::default().atol(vec![1e-8, 1e-8, 1e-6])).unwrap();
-    assert!(ok.retcode.is_success());
+    assert!(ok.retcode().is_success());
 }
 
 #[test]
@@ -191,7 +191,7 @@ mod boundary {
         prob.set_p(&[1.0, 1.0, 3.0, 1.0]).unwrap();
         prob.set_u0(&[2.0, 0.5]).unwrap();
         let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().saveat_times(vec![0.0])).unwrap();
-        assert_eq!((prob.p()[0], sol.u_flat.as_slice()), (1.0, &[2.0, 0.5][..]));
+        assert_eq!((prob.p()[0], sol.u_flat()), (1.0, &[2.0, 0.5][..]));
     }
 
     #[test]
@@ -275,9 +275,9 @@ mod boundary {
             let prob = Problem::new(SqrtDecay, vec![0.0], vec![], (t0, t0 + 1.0)).unwrap();
             let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default()).unwrap();
             // The solution has no real continuation past t0: a NaN state, not a small step.
-            assert_eq!(sol.retcode, RetCode::Unstable, "t0 = {t0}");
-            assert!(sol.stats.nsteps < 100, "t0 = {t0}: {} attempts", sol.stats.nsteps);
-            assert_eq!((sol.t.as_slice(), sol.u_flat.as_slice(), sol.t_reached), (&[t0][..], &[0.0][..], t0));
+            assert_eq!(sol.retcode(), RetCode::Unstable, "t0 = {t0}");
+            assert!(sol.stats().nsteps < 100, "t0 = {t0}: {} attempts", sol.stats().nsteps);
+            assert_eq!((sol.t(), sol.u_flat(), sol.t_reached()), (&[t0][..], &[0.0][..], t0));
         }
     }
 
@@ -325,7 +325,7 @@ mod boundary {
         // Pure absolute control (rtol = 0) and the tightest usable rtol are fine.
         for rtol in [0.0, 100.0 * f64::EPSILON] {
             let sol = solve(&prob, Algorithm::Vern7, &SolveOptions::default().rtol(rtol).atol(1e-12)).unwrap();
-            assert!(sol.retcode.is_success(), "{rtol}");
+            assert!(sol.retcode().is_success(), "{rtol}");
         }
     }
 }

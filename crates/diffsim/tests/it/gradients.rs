@@ -11,7 +11,7 @@ fn finite_differences<M: Model + Clone>(prob: &Problem<M>, times: &[f64], loss: 
     let opts = SolveOptions::default().rtol(1e-13).atol(1e-13).saveat_times(times.to_vec());
     let eval = |p: Vec<f64>, u0: Vec<f64>| {
         let sol = solve(&prob.remake(Some(u0), Some(p)).unwrap(), Algorithm::Vern7, &opts).unwrap();
-        loss.evaluate(&sol.u_flat)
+        loss.evaluate(sol.u_flat())
     };
     let mut out = Vec::new();
     for which in 0..2 {
@@ -338,7 +338,7 @@ fn robertson_reference(t1: f64, times: &[f64]) -> (Problem<ZooModel>, Loss, Vec<
     let tight = SolveOptions::default().rtol(1e-12).atol(1e-14).saveat_times(times.to_vec());
     let eval = |p: Vec<f64>| {
         let sol = solve(&prob.remake(None, Some(p)).unwrap(), Algorithm::Rodas5P, &tight).unwrap();
-        loss.evaluate(&sol.u_flat)
+        loss.evaluate(sol.u_flat())
     };
     let fd = (0..3)
         .map(|i| {

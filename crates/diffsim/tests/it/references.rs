@@ -15,7 +15,7 @@ fn robertson(tspan: (f64, f64)) -> Problem<ZooModel> {
 fn end_state<M: diffsim::Model>(prob: &Problem<M>, alg: Algorithm, rtol: f64, atol: f64) -> Vec<f64> {
     let t1 = prob.tspan().1;
     let sol = solve(prob, alg, &SolveOptions::default().rtol(rtol).atol(atol).saveat_times(vec![t1])).unwrap();
-    assert!(sol.retcode.is_success(), "{alg}: {:?}", sol.retcode);
+    assert!(sol.retcode().is_success(), "{alg}: {:?}", sol.retcode());
     sol.u(0).to_vec()
 }
 

@@ -84,7 +84,7 @@ fn medium_stiff_system_solves_with_every_lu_path() {
             for alg in [Algorithm::Rodas5P, Algorithm::Rodas4, Algorithm::Rosenbrock23] {
                 let opts = SolveOptions::default().rtol(1e-7).atol(1e-7).jacobian(jm).saveat_times(vec![10.0]);
                 let sol = solve(&prob, alg, &opts).unwrap();
-                assert!(sol.retcode.is_success());
+                assert!(sol.retcode().is_success());
                 let worst = sol.u(0).iter().zip(reference.u(0)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
                 let tol = if alg == Algorithm::Rosenbrock23 { 1e-3 } else { 1e-4 };
                 assert!(worst < tol, "{name} {alg} {jm:?}: {worst}");
@@ -107,7 +107,7 @@ fn sparse_jacobian_solves_match_dense_ones() {
     };
     let (dense, sparse, auto) =
         (run(JacobianMethod::ForwardAd), run(JacobianMethod::SparseAd), run(JacobianMethod::Auto));
-    assert_eq!(dense.stats.naccept, sparse.stats.naccept);
+    assert_eq!(dense.stats().naccept, sparse.stats().naccept);
     assert_eq!(sparse.u(1), auto.u(1));
     assert_ne!(dense.u(1), sparse.u(1), "the LU paths should differ in rounding");
     let worst = dense.u(1).iter().zip(sparse.u(1)).map(|(a, b)| (a - b).abs() / a.abs()).fold(0.0, f64::max);
@@ -120,7 +120,7 @@ fn sparse_jacobian_solves_match_dense_ones() {
         solve(&prob, Algorithm::Rodas4, &opts).unwrap()
     };
     let (dense, sparse) = (run(JacobianMethod::ForwardAd), run(JacobianMethod::SparseAd));
-    assert!(sparse.retcode.is_success());
+    assert!(sparse.retcode().is_success());
     for (a, b) in dense.u(0).iter().zip(sparse.u(0)) {
         assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-6), "{:?} vs {:?}", dense.u(0), sparse.u(0));
     }
