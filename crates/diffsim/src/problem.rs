@@ -200,7 +200,7 @@ pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], ts
 mod tests {
     use super::*;
     use crate::sensitivity::test_models::{TestCost, TestModel};
-    use crate::sensitivity::{gradient, gradient_with_running_cost, Loss, SensAlg, VjpMethod};
+    use crate::sensitivity::{gradient, Loss, SavedLoss, SensAlg, VjpMethod};
     use crate::{solve, Algorithm, SolveOptions};
 
     /// A model type whose stated size disagrees with its `n_states()`.
@@ -256,7 +256,7 @@ mod tests {
                     assert!(in_user_terms(e.clone()), "{what} {name} {alg}: {e}");
                 }
             }
-            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &TestCost, SensAlg::Forward);
+            let e = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum.plus_running_cost(TestCost), SensAlg::Forward);
             assert!(in_user_terms(e.unwrap_err()), "{what}: running cost");
             assert!(in_user_terms(solve(&prob, Algorithm::Tsit5, &opts).unwrap_err()), "{what}: solve");
         }

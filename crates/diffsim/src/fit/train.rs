@@ -5,7 +5,7 @@ use crate::optim::{
     minimize_with_callback, resume_with_callback, Control, MinimizeOptions, MinimizeReport, OptimError, Optimizer,
     Progress,
 };
-use crate::sensitivity::{gradient, Loss, SensAlg};
+use crate::sensitivity::{gradient, Loss, SavedLoss, SensAlg};
 use crate::{solve, Algorithm, Model, Problem, Solution, SolveOptions};
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 
 use super::running_cost::WithCost;
 use super::test_models::{take_calls, Calls, TestCost, TestModel};
-use super::{finite_difference_gradient, gradient, gradient_with_running_cost, Gradient, Loss, SensAlg, VjpMethod};
+use super::{finite_difference_gradient, gradient, Gradient, Loss, SavedLoss, SensAlg, VjpMethod};
 use crate::ad::{ForwardJacobian, Vjp};
 use crate::models::Robertson;
 use crate::problem::{Model, Problem};
@@ -78,7 +78,7 @@ fn a_running_cost_keeps_the_models_derivatives() {
     let prob = problem();
     // The running cost's gradient by forward sensitivities (no model VJP involved).
     let reference =
-        gradient_with_running_cost(&prob, Algorithm::Vern7, &opts(), &Loss::Sum, &TestCost, SensAlg::Forward).unwrap();
+        gradient(&prob, Algorithm::Vern7, &opts(), &Loss::Sum.plus_running_cost(TestCost), SensAlg::Forward).unwrap();
     let reference: Vec<f64> = reference.dp.iter().chain(&reference.du0).copied().collect();
     type Expect = fn(&Calls) -> bool;
     let cases: [(Algorithm, SensAlg, Expect); 4] = [
@@ -89,7 +89,7 @@ fn a_running_cost_keeps_the_models_derivatives() {
     ];
     for (alg, sensealg, expect) in cases {
         take_calls();
-        let g = gradient_with_running_cost(&prob, alg, &opts(), &Loss::Sum, &TestCost, sensealg).unwrap();
+        let g = gradient(&prob, alg, &opts(), &Loss::Sum.plus_running_cost(TestCost), sensealg).unwrap();
         let calls = take_calls();
         assert!(expect(&calls), "{alg} {}: {calls:?}", sensealg.name());
         assert!(error(&g, &reference) < 1e-6, "{alg} {}: {g:?} vs {reference:?}", sensealg.name());

@@ -1,7 +1,7 @@
 //! Checking a gradient against central differences of tight solves: [`gradient_check`],
 //! the reference alone ([`finite_difference_gradient`]) and the result ([`GradientCheck`]).
 
-use super::{discrete::check_saveat, gradient, Gradient, Loss, SensAlg};
+use super::{discrete::check_saveat, gradient, Gradient, Loss, SavedLoss, SensAlg};
 use crate::error::{DiffsimError, Result};
 use crate::{solve, Algorithm, JacobianMethod, Model, Problem, SolveOptions, Tolerance};
 use rayon::prelude::*;

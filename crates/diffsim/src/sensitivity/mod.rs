@@ -42,11 +42,10 @@
 //!
 //! To check a gradient on your own model: [`gradient_check`] (`diffsim grad --check`).
 //!
-//! Losses may add an integral over time, `integral g(u, p, t) dt`: see
-//! [`gradient_with_running_cost`] and [`RunningCost`].
-//!
-//! Losses are functions of the saved points (see [`Loss`]): with `SaveAt::Times` these are
-//! the data times, including `t0` when it is listed.
+//! Losses are functions of the saved points (any [`SavedLoss`]; the common ones are
+//! [`Loss`]): with `SaveAt::Times` these are the data times, including `t0` when it is
+//! listed. A loss may add an integral over time, `integral g(u, p, t) dt`: see
+//! [`SavedLoss::plus_running_cost`] and [`RunningCost`].
 //!
 //! # Discrete adjoint
 //! The forward solve records each accepted step; the reverse sweep rebuilds each step's
@@ -85,9 +84,9 @@ pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;
 pub use check::{finite_difference_gradient, gradient_check, GradientCheck};
 pub use limits::GradientWarning;
-pub use loss::Loss;
-pub use running_cost::RunningCost;
-use running_cost::{augmented_options, CostLoss, SavedLoss, WithCost};
+pub use loss::{Loss, SavedLoss};
+use running_cost::{augmented_options, CostLoss, WithCost};
+pub use running_cost::{RunningCost, WithRunningCost};
 
 use crate::error::{DiffsimError, Result};
 use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, SaveAt, Scalar, Solution, SolveOptions, Stats};
@@ -312,70 +311,103 @@ impl Gradient {
 /// The loss of the solution saved as `opts` asks, and its gradient with respect to the
 /// parameters and the initial state.
 ///
+/// `loss` is any [`SavedLoss`] (the common ones are [`Loss`]), or one with a running cost
+/// added: `loss.plus_running_cost(cost)` differentiates
+/// `loss(saved values) + integral_{t0}^{t1} cost(u, p, t) dt`, the integral solved as one
+/// more state under the same error control (see [`RunningCost`]); every `sensealg`
+/// supports it, and [`Gradient::loss`] is then the total.
+///
 /// A solve that does not reach the end of the span is an error here (a gradient of a
 /// partial solution would silently describe another loss).
 ///
 /// ```
-/// use diffsim::sensitivity::{gradient, Loss, SensAlg};
-/// use diffsim::{models::LotkaVolterra, Algorithm, Problem, SolveOptions};
+/// use diffsim::sensitivity::{gradient, Loss, RunningCost, SavedLoss, SensAlg};
+/// use diffsim::{models::LotkaVolterra, Algorithm, Problem, Scalar, SolveOptions};
 /// let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
 /// let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![0.5, 1.0]);
 /// let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::ForwardAd).unwrap();
 /// assert_eq!((g.dp.len(), g.du0.len()), (4, 2));
-/// ```
-pub fn gradient<M: Model>(
-    problem: &Problem<M>,
-    alg: Algorithm,
-    opts: &SolveOptions,
-    loss: &Loss,
-    sensealg: SensAlg,
-) -> Result<Gradient> {
-    check_request(problem, opts, loss)?;
-    dispatch(problem, alg, opts, loss, sensealg)
-}
-
-/// [`gradient`] of `loss(saved values) + integral_{t0}^{t1} cost(u, p, t) dt`.
 ///
-/// The integral is solved as one more state under the same error control (see
-/// [`RunningCost`]); every `sensealg` supports it. `Gradient::loss` is the total.
-///
-/// ```
-/// use diffsim::sensitivity::{gradient_with_running_cost, Loss, RunningCost, SensAlg};
-/// use diffsim::{models::LotkaVolterra, Algorithm, Problem, Scalar, SolveOptions};
+/// /// The integral of the prey population.
 /// struct Prey;
 /// impl RunningCost for Prey {
 ///     fn cost<T: Scalar>(&self, u: &[T], _p: &[T], _t: T) -> T {
 ///         u[0]
 ///     }
 /// }
-/// let prob = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
-/// let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![1.0]);
-/// let g = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, &Prey, SensAlg::Auto).unwrap();
-/// assert_eq!((g.dp.len(), g.du0.len()), (4, 2));
+/// let with_cost = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum.plus_running_cost(Prey), SensAlg::Auto).unwrap();
+/// assert!(with_cost.loss > g.loss);
 /// ```
-pub fn gradient_with_running_cost<M: Model, C: RunningCost>(
+pub fn gradient<M: Model, L: Objective>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
-    cost: &C,
+    loss: &L,
     sensealg: SensAlg,
 ) -> Result<Gradient> {
-    check_request(problem, opts, loss)?;
-    let n = problem.u0.len();
-    let mut u0 = problem.u0.clone();
-    u0.push(0.0);
-    let augmented = Problem::new(WithCost { model: &problem.model, cost }, u0, problem.p.clone(), problem.tspan)?;
-    let (aug_opts, saves) = augmented_options(opts, problem.tspan.1);
-    let mut g = dispatch(&augmented, alg, &aug_opts, &CostLoss { inner: loss, n, saves }, sensealg)?;
-    g.du0.truncate(n);
-    Ok(g)
+    loss.gradient_of(problem, alg, opts, sensealg)
+}
+
+/// What [`gradient`] differentiates: a [`SavedLoss`], or one with a running cost added
+/// ([`WithRunningCost`], made by [`SavedLoss::plus_running_cost`]). Implemented for both;
+/// implement [`SavedLoss`] for a loss of your own.
+pub trait Objective: sealed::Sealed {
+    /// [`gradient`] of this objective.
+    fn gradient_of<M: Model>(
+        &self,
+        problem: &Problem<M>,
+        alg: Algorithm,
+        opts: &SolveOptions,
+        sensealg: SensAlg,
+    ) -> Result<Gradient>;
+}
+
+mod sealed {
+    /// Only this crate's objectives.
+    pub trait Sealed {}
+    impl<L: super::SavedLoss> Sealed for L {}
+    impl<L, C> Sealed for super::WithRunningCost<L, C> {}
+}
+
+impl<L: SavedLoss> Objective for L {
+    fn gradient_of<M: Model>(
+        &self,
+        problem: &Problem<M>,
+        alg: Algorithm,
+        opts: &SolveOptions,
+        sensealg: SensAlg,
+    ) -> Result<Gradient> {
+        check_request(problem, opts, self)?;
+        dispatch(problem, alg, opts, self, sensealg)
+    }
+}
+
+impl<L: SavedLoss, C: RunningCost> Objective for WithRunningCost<L, C> {
+    fn gradient_of<M: Model>(
+        &self,
+        problem: &Problem<M>,
+        alg: Algorithm,
+        opts: &SolveOptions,
+        sensealg: SensAlg,
+    ) -> Result<Gradient> {
+        check_request(problem, opts, &self.loss)?;
+        let n = problem.u0.len();
+        let mut u0 = problem.u0.clone();
+        u0.push(0.0);
+        let with_cost = WithCost { model: &problem.model, cost: &self.cost };
+        let augmented = Problem::new(with_cost, u0, problem.p.clone(), problem.tspan)?;
+        let (aug_opts, saves) = augmented_options(opts, problem.tspan.1);
+        let loss = CostLoss { inner: &self.loss, n, saves };
+        let mut g = dispatch(&augmented, alg, &aug_opts, &loss, sensealg)?;
+        g.du0.truncate(n);
+        Ok(g)
+    }
 }
 
 /// What every gradient checks before any solve, in the user's terms: the problem (its
 /// public fields may have changed since [`Problem::new`]), fixed save times, and the loss's
 /// data against them (save times x states).
-fn check_request<M: Model>(problem: &Problem<M>, opts: &SolveOptions, loss: &Loss) -> Result<()> {
+fn check_request<M: Model>(problem: &Problem<M>, opts: &SolveOptions, loss: &impl SavedLoss) -> Result<()> {
     problem.validate()?;
     discrete::check_saveat(opts)?;
     if let SaveAt::Times(times) = &opts.saveat {

@@ -7,15 +7,17 @@
 //! adjoint and forward modes see one more state. What the model computes itself (its
 //! Jacobian, `df/dt`, VJP, records) is kept and the cost's part added by forward-mode AD.
 
-use super::Loss;
+use super::SavedLoss;
 use crate::ad::Dual;
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, AnalyticVjp, Derivatives, RecordedVjp, Workspace};
-use crate::error::Result;
-use crate::{Model, Scalar, SolveOptions, Tolerance};
+use crate::error::{DiffsimError, Result};
+use crate::problem::Model;
+use crate::scalar::Scalar;
+use crate::solve::{SaveAt, SolveOptions, Tolerance};
 
-/// A running cost `g(u, p, t)`, integrated over the span by
-/// [`gradient_with_running_cost`](super::gradient_with_running_cost). Written once,
-/// generically over the number type, like a model's right-hand side.
+/// A running cost `g(u, p, t)`, integrated over the span when added to a loss with
+/// [`SavedLoss::plus_running_cost`]. Written once, generically over the number type, like
+/// a model's right-hand side.
 ///
 /// ```
 /// use diffsim::sensitivity::RunningCost;
@@ -31,6 +33,13 @@ use crate::{Model, Scalar, SolveOptions, Tolerance};
 pub trait RunningCost: Send + Sync {
     /// `g(u, p, t)`.
     fn cost<T: Scalar>(&self, u: &[T], p: &[T], t: T) -> T;
+}
+
+/// A borrowed running cost is the same cost.
+impl<C: RunningCost + ?Sized> RunningCost for &C {
+    fn cost<T: Scalar>(&self, u: &[T], p: &[T], t: T) -> T {
+        (**self).cost(u, p, t)
+    }
 }
 
 /// The model with the running cost's integral as its last state.
@@ -240,42 +249,30 @@ impl<M: Model, C: RunningCost> RecordedVjp for WithCost<'_, M, C> {
     }
 }
 
+/// A loss of the saved values plus the integral of a running cost over the span: what
+/// [`SavedLoss::plus_running_cost`] makes, for [`gradient`](super::gradient).
+#[derive(Clone, Debug)]
+pub struct WithRunningCost<L, C> {
+    /// The loss of the saved values.
+    pub loss: L,
+    /// The running cost `g(u, p, t)` integrated over the span.
+    pub cost: C,
+}
+
 /// The user's loss on the model's states at their save times, plus `q(t1)`.
-pub(crate) struct CostLoss<'a> {
-    pub(crate) inner: &'a Loss,
+pub(crate) struct CostLoss<'a, L> {
+    pub(crate) inner: &'a L,
     /// The model's states (the augmented solve has `n + 1`).
     pub(crate) n: usize,
     /// Saves the user asked for; the augmented solve may add one at `t1` for `q`.
     pub(crate) saves: usize,
 }
 
-/// What the gradient methods need of a loss over the saved values.
-pub(crate) trait SavedLoss {
-    /// Check that the loss fits `len` saved values.
-    fn check(&self, len: usize) -> Result<()>;
-    /// The loss on values of any number type.
-    fn evaluate<T: Scalar>(&self, values: &[T]) -> T;
-    /// The loss and its gradient with respect to every saved value.
-    fn value_and_gradient(&self, values: &[f64], out: &mut [f64]) -> f64;
-}
-
-impl SavedLoss for Loss {
-    fn check(&self, len: usize) -> Result<()> {
-        Loss::check(self, len)
-    }
-    fn evaluate<T: Scalar>(&self, values: &[T]) -> T {
-        Loss::evaluate(self, values)
-    }
-    fn value_and_gradient(&self, values: &[f64], out: &mut [f64]) -> f64 {
-        Loss::value_and_gradient(self, values, out)
-    }
-}
-
-impl SavedLoss for CostLoss<'_> {
+impl<L: SavedLoss> SavedLoss for CostLoss<'_, L> {
     fn check(&self, len: usize) -> Result<()> {
         let m = self.n + 1;
         if len % m != 0 || len / m < self.saves.max(1) {
-            return Err(crate::DiffsimError::SizeMismatch {
+            return Err(DiffsimError::SizeMismatch {
                 what: "saved values with a running cost",
                 expected: (self.saves + 1) * m,
                 got: len,
@@ -309,7 +306,7 @@ impl SavedLoss for CostLoss<'_> {
 pub(crate) fn augmented_options(opts: &SolveOptions, t1: f64) -> (SolveOptions, usize) {
     let mut out = opts.clone();
     let mut saves = 0;
-    if let crate::SaveAt::Times(ts) = &mut out.saveat {
+    if let SaveAt::Times(ts) = &mut out.saveat {
         saves = ts.len();
         if ts.last() != Some(&t1) {
             ts.push(t1);

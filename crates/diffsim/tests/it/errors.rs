@@ -112,7 +112,7 @@ mod boundary {
 
     use diffsim::capabilities::{AnalyticVjp, Derivatives};
     use diffsim::models::ZooModel;
-    use diffsim::sensitivity::{gradient, gradient_with_running_cost, Loss, SensAlg, VjpMethod};
+    use diffsim::sensitivity::{gradient, Loss, SavedLoss, SensAlg, VjpMethod};
     use diffsim::{solve, Algorithm, DiffsimError, Model, Problem, RetCode, Scalar, SolveOptions, Tolerance};
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -169,7 +169,7 @@ mod boundary {
         let opts = SolveOptions::default().saveat_times(vec![0.5]);
         for sensealg in [SensAlg::Forward, SensAlg::ForwardAd, SensAlg::Discrete(VjpMethod::Auto)] {
             let loss = Loss::Weighted(vec![1.0; 4].into());
-            let e = gradient_with_running_cost(&prob, Algorithm::Tsit5, &opts, &loss, &crate::common::Cost, sensealg)
+            let e = gradient(&prob, Algorithm::Tsit5, &opts, &(&loss).plus_running_cost(crate::common::Cost), sensealg)
                 .unwrap_err();
             assert!(matches!(e, DiffsimError::SizeMismatch { expected: 2, got: 4, .. }), "{sensealg:?}: {e}");
             assert!(e.to_string().contains("Weighted"), "{e}");

@@ -1,7 +1,7 @@
 //! Gradients through the solver against central finite differences of tight solves.
 
 use diffsim::models::ZooModel;
-use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
+use diffsim::sensitivity::{gradient, Loss, SavedLoss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Model, Problem, SolveOptions};
 
 mod matrix;
@@ -436,15 +436,7 @@ fn running_cost_gradients_by_every_method() {
     let prob = zoo("lotka-volterra", vec![1.0, 1.0], p.clone(), (0.0, t1));
     let opts = SolveOptions::default().rtol(1e-11).atol(1e-11).saveat_times(times);
     for sensealg in sensealgs() {
-        let g = diffsim::sensitivity::gradient_with_running_cost(
-            &prob,
-            Algorithm::Tsit5,
-            &opts,
-            &Loss::Sum,
-            &Cost,
-            sensealg,
-        )
-        .unwrap();
+        let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum.plus_running_cost(Cost), sensealg).unwrap();
         assert!((g.loss - total(p.clone(), vec![1.0, 1.0, 0.0])).abs() < 1e-8, "{sensealg:?}: loss {}", g.loss);
         let got: Vec<f64> = g.dp.iter().chain(&g.du0).copied().collect();
         let e = worst_rel(&got, &fd);
