@@ -1,7 +1,8 @@
 //! Ensembles: one problem solved for many parameter sets or initial states, in parallel.
 
 use crate::error::Result;
-use crate::{solve, Algorithm, Model, Problem, Solution, SolveOptions};
+use crate::problem::{Model, Problem};
+use crate::solve::{solve, Algorithm, Solution, SolveOptions};
 use rayon::prelude::*;
 
 /// One member of an ensemble: replaces the problem's `u0` and/or `p`.

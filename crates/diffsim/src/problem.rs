@@ -201,7 +201,7 @@ mod tests {
     use super::*;
     use crate::sensitivity::test_models::{TestCost, TestModel};
     use crate::sensitivity::{gradient, Loss, SavedLoss, SensAlg, VjpMethod};
-    use crate::{solve, Algorithm, SolveOptions};
+    use crate::solve::{solve, Algorithm, SolveOptions};
 
     /// A model type whose stated size disagrees with its `n_states()`.
     struct Liar;

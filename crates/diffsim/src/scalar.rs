@@ -6,7 +6,6 @@
 //! Comparisons go through [`PartialOrd`] on the scalar itself (e.g. `t <= T::from_f64(1.0)`),
 //! so that AD types can see (and guard) every branch a model takes.
 
-use std::any::TypeId;
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -156,11 +155,44 @@ pub trait Scalar:
         debug_assert_eq!(k, 0);
         self.value()
     }
+    /// `x` as plain `f64`s when this type is `f64`, else `None`: generic code on plain
+    /// floats takes a float-only fast path with it (the network kernels).
+    #[inline(always)]
+    fn as_f64s(x: &[Self]) -> Option<&[f64]> {
+        let _ = x;
+        None
+    }
+    /// [`Scalar::as_f64s`] for a mutable slice.
+    #[inline(always)]
+    fn as_f64s_mut(x: &mut [Self]) -> Option<&mut [f64]> {
+        let _ = x;
+        None
+    }
+    /// `x` as plain `f32`s when this type is `f32`, else `None`.
+    #[inline(always)]
+    fn as_f32s(x: &[Self]) -> Option<&[f32]> {
+        let _ = x;
+        None
+    }
+    /// [`Scalar::as_f32s`] for a mutable slice.
+    #[inline(always)]
+    fn as_f32s_mut(x: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = x;
+        None
+    }
 }
 
 macro_rules! impl_float_scalar {
-    ($t:ty) => {
+    ($t:ty, $view:ident, $view_mut:ident) => {
         impl Scalar for $t {
+            #[inline(always)]
+            fn $view(x: &[Self]) -> Option<&[$t]> {
+                Some(x)
+            }
+            #[inline(always)]
+            fn $view_mut(x: &mut [Self]) -> Option<&mut [$t]> {
+                Some(x)
+            }
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
                 x as $t
@@ -229,32 +261,8 @@ macro_rules! impl_float_scalar {
     };
 }
 
-impl_float_scalar!(f64);
-impl_float_scalar!(f32);
-
-/// `x` as a slice of the number type `F` when `T` is `F` itself: generic code on plain
-/// floats can then take a float-only fast path (the network kernels, the records of the
-/// forward solve).
-#[inline(always)]
-pub(crate) fn as_float<T: Scalar, F: Scalar>(x: &[T]) -> Option<&[F]> {
-    if TypeId::of::<T>() == TypeId::of::<F>() {
-        // SAFETY: T and F are the same type, so the slice is already a slice of F.
-        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<F>(), x.len()) })
-    } else {
-        None
-    }
-}
-
-/// [`as_float`] for a mutable slice.
-#[inline(always)]
-pub(crate) fn as_float_mut<T: Scalar, F: Scalar>(x: &mut [T]) -> Option<&mut [F]> {
-    if TypeId::of::<T>() == TypeId::of::<F>() {
-        // SAFETY: T and F are the same type; the exclusive borrow of `x` moves into the result.
-        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<F>(), x.len()) })
-    } else {
-        None
-    }
-}
+impl_float_scalar!(f64, as_f64s, as_f64s_mut);
+impl_float_scalar!(f32, as_f32s, as_f32s_mut);
 
 #[cfg(test)]
 mod tests {
@@ -264,12 +272,13 @@ mod tests {
     #[test]
     fn float_views_only_for_the_same_type() {
         let x = [1.0f64, 2.0];
-        assert_eq!(as_float::<f64, f64>(&x), Some(&x[..]));
-        assert!(as_float::<f64, f32>(&x).is_none());
+        assert_eq!(f64::as_f64s(&x), Some(&x[..]));
+        assert!(f64::as_f32s(&x).is_none());
         let d = [Dual::<2>::constant(1.0)];
-        assert!(as_float::<Dual<2>, f64>(&d).is_none());
+        assert!(Dual::<2>::as_f64s(&d).is_none());
         let mut y = [0.0f32; 3];
-        as_float_mut::<f32, f32>(&mut y).unwrap()[1] = 5.0;
+        f32::as_f32s_mut(&mut y).unwrap()[1] = 5.0;
         assert_eq!(y[1], 5.0);
+        assert!(f32::as_f64s(&y).is_none());
     }
 }

@@ -1,9 +1,11 @@
-//! The library's layers, checked from its source: every `use crate::...` in non-test code
-//! must point at the same layer or one below. The table below is the one place that says
-//! which module sits where (see DESIGN.md, "Layering").
+//! The library's layers, checked from its source: every `use crate::...` and every inline
+//! `crate::module::...` path in non-test code must point at the same layer or one below. The
+//! table below is the one place that says which module sits where (see DESIGN.md,
+//! "Layering").
 //!
-//! Imports through the crate root's re-exports (`use crate::{Model, solve}`) are mapped to
-//! the module that defines the item, so they cannot hide a dependency's direction. Test code
+//! Internal code names the module that defines what it uses (`crate::problem::Model`), never
+//! the crate root's re-exports (`crate::Model`), which would hide a dependency's direction:
+//! a second test fails on those. Test code
 //! (files named `*test*` and everything after a file's first `#[cfg(test)]`) may import
 //! anything: tests use the model zoo. This is a separate test binary because it compiles in
 //! a second (it uses none of the library's generic code).
@@ -96,12 +98,11 @@ fn imported_modules(statement: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every `use crate::...;` statement (joined across lines) of the non-test part of `source`:
-/// an item under `#[cfg(test)]` is skipped, and a `#[cfg(test)] mod name {` block ends the
-/// scan (test modules close their files).
-fn use_statements(source: &str) -> Vec<String> {
+/// The non-test lines of `source`, trimmed, comments left out: an item under
+/// `#[cfg(test)]` is skipped, and a `#[cfg(test)] mod name {` block ends the scan (test
+/// modules close their files).
+fn code_lines(source: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut current: Option<String> = None;
     let mut skip_next = false;
     for line in source.lines() {
         let line = line.trim();
@@ -116,6 +117,39 @@ fn use_statements(source: &str) -> Vec<String> {
             }
             continue;
         }
+        if !line.starts_with("//") {
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// The first segment after each `crate::` of the lines that are not `use` statements
+/// (`crate::ad::Dual::constant(x)` names `ad`).
+fn inline_paths(lines: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_use = false;
+    for line in lines {
+        if line.starts_with("use crate::") || line.starts_with("pub(crate) use crate::") || in_use {
+            in_use = !line.ends_with(';');
+            continue;
+        }
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Every `use crate::...;` statement (joined across lines) of the non-test part of `source`.
+fn use_statements(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in code_lines(source) {
         if let Some(cur) = current.as_mut() {
             cur.push_str(line);
         } else if line.starts_with("use crate::") || line.starts_with("pub(crate) use crate::") {
@@ -128,13 +162,58 @@ fn use_statements(source: &str) -> Vec<String> {
     out
 }
 
-fn visit(dir: &Path, src: &Path, found: &mut BTreeSet<(String, String, String)>) {
+/// What the scan of `src/` found: the edges between modules `(from, to, file)`, and the
+/// places that name a root re-export instead of its module `(file, name)`.
+#[derive(Default)]
+struct Scan {
+    edges: BTreeSet<(String, String, String)>,
+    through_root: BTreeSet<(String, String)>,
+}
+
+/// The names a `use crate::...;` statement takes from the crate root itself.
+fn root_names(statement: &str) -> Vec<String> {
+    let path = statement.trim_start_matches("use crate::").trim_end_matches(';').trim();
+    let inner = path.strip_prefix('{').and_then(|p| p.strip_suffix('}'));
+    let items: Vec<&str> = match inner {
+        Some(inner) => {
+            let (mut depth, mut start, mut items) = (0, 0, Vec::new());
+            for (i, c) in inner.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        items.push(&inner[start..i]);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            items.push(&inner[start..]);
+            items
+        }
+        None => vec![path],
+    };
+    items
+        .into_iter()
+        .map(|s| s.split(" as ").next().unwrap_or(s).trim())
+        .filter(|s| !s.contains("::") && is_root_reexport(s))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A name the crate root re-exports from a module of another name (`solve` is both a module
+/// and the function it re-exports).
+fn is_root_reexport(name: &str) -> bool {
+    ROOT_REEXPORTS.iter().any(|&(n, m)| n == name && n != m)
+}
+
+fn visit(dir: &Path, src: &Path, scan: &mut Scan) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).expect("src is readable").flatten().collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
         if path.is_dir() {
-            visit(&path, src, found);
+            visit(&path, src, scan);
             continue;
         }
         let rel = path.strip_prefix(src).unwrap_or(&path).to_string_lossy().to_string();
@@ -145,20 +224,51 @@ fn visit(dir: &Path, src: &Path, found: &mut BTreeSet<(String, String, String)>)
         let module = rel.split('/').next().unwrap_or("").trim_end_matches(".rs").to_string();
         let source = std::fs::read_to_string(&path).expect("a source file is readable");
         for statement in use_statements(&source) {
+            for name in root_names(&statement) {
+                scan.through_root.insert((rel.clone(), name));
+            }
             for target in imported_modules(&statement) {
                 if target != module {
-                    found.insert((module.clone(), target, rel.clone()));
+                    scan.edges.insert((module.clone(), target, rel.clone()));
                 }
+            }
+        }
+        for name in inline_paths(&code_lines(&source)) {
+            if is_root_reexport(&name) {
+                scan.through_root.insert((rel.clone(), name.clone()));
+            }
+            let target = ROOT_REEXPORTS.iter().find(|(n, _)| *n == name).map_or(name.as_str(), |&(_, m)| m);
+            if target != module && target != "self" {
+                scan.edges.insert((module.clone(), target.to_string(), rel.clone()));
             }
         }
     }
 }
 
+fn scan() -> Scan {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut scan = Scan::default();
+    visit(&src, &src, &mut scan);
+    scan
+}
+
+#[test]
+fn internal_code_names_the_defining_module() {
+    let scan = scan();
+    let found: Vec<String> = scan
+        .through_root
+        .iter()
+        .map(|(file, name)| {
+            let module = ROOT_REEXPORTS.iter().find(|(n, _)| n == name).map_or("?", |&(_, m)| m);
+            format!("{file}: crate::{name} (write crate::{module}::{name})")
+        })
+        .collect();
+    assert!(found.is_empty(), "imports through the crate root's re-exports:\n{}", found.join("\n"));
+}
+
 #[test]
 fn every_import_points_at_the_same_layer_or_below() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut edges = BTreeSet::new();
-    visit(&src, &src, &mut edges);
+    let edges = scan().edges;
     assert!(edges.len() > 30, "the scan found too few imports to be reading the source: {edges:?}");
     let mut bad = Vec::new();
     let mut seen_exceptions = BTreeSet::new();
@@ -195,4 +305,8 @@ fn the_import_parser_reads_every_form() {
         use_statements(src),
         ["use crate::error::Result;", "use crate::{solve,Model,};", "use crate::ad::Dual;"]
     );
+    assert_eq!(root_names("use crate::{solve, Model, ad::Dual, Scalar as S};"), ["Model", "Scalar"]);
+    assert_eq!(root_names("use crate::problem::Model;"), Vec::<String>::new());
+    let code = "let x = crate::ad::Dual::constant(1.0);\nuse crate::{\n    crate_like,\n};\nf::<crate::Scalar>();";
+    assert_eq!(inline_paths(&code.lines().collect::<Vec<_>>()), ["ad", "Scalar"]);
 }

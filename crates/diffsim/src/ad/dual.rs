@@ -4,7 +4,7 @@
 //! are built in chunks of `N` columns (like ForwardDiff's chunking), so the partials live in
 //! a fixed-size array: no allocation, and loops the compiler unrolls.
 
-use crate::Scalar;
+use crate::scalar::Scalar;
 use std::cmp::Ordering;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 

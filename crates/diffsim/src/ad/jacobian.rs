@@ -2,7 +2,7 @@
 //! differences as a fallback.
 
 use super::Dual;
-use crate::Model;
+use crate::problem::Model;
 
 /// Chunk width: the number of Jacobian columns one AD evaluation of `f` produces.
 pub(super) const CHUNK: usize = 8;

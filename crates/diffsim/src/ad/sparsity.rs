@@ -16,7 +16,7 @@
 use super::jacobian::CHUNK;
 use super::{Dual, ForwardJacobian, RhsTape, TapeMode};
 use crate::error::{DiffsimError, Result};
-use crate::Model;
+use crate::problem::Model;
 
 /// Which entries of an `n x n` Jacobian can be nonzero, row by row (compressed sparse rows,
 /// columns sorted within each row).
@@ -242,7 +242,7 @@ impl SparseForwardJacobian {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Scalar;
+    use crate::scalar::Scalar;
 
     /// f_i couples i to i + 3 (mod n) through a product that is zero at the test point, and
     /// the last output to everything (a dense row).

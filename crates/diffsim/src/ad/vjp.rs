@@ -453,7 +453,7 @@ mod tests {
         fn n_params(&self) -> usize {
             1
         }
-        fn rhs<T: crate::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+        fn rhs<T: crate::scalar::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
             for i in 0..self.0 {
                 let s = if u[i].value() > 0.0 { p[0] } else { -p[0] };
                 du[i] = s * u[i] * u[(i + 1) % self.0];
@@ -510,7 +510,7 @@ mod tests {
         fn n_params(&self) -> usize {
             1
         }
-        fn rhs<T: crate::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+        fn rhs<T: crate::scalar::Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
             du[0] = -p[0] * u[0];
         }
         fn derivatives(&self) -> crate::capabilities::Derivatives<'_> {

@@ -4,7 +4,8 @@
 use super::sparse::{format_sum, PolynomialLibrary, SparseFit};
 use super::ude::Physics;
 use crate::error::{DiffsimError, Result};
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// `u_i' = physics_i(u, t) + sum_k p_k m_k(u)` over chosen `(state i, monomial m_k)` pairs:
 /// one parameter per kept term.

@@ -27,7 +27,7 @@
 //! ```
 
 use crate::error::{DiffsimError, Result};
-use crate::Scalar;
+use crate::scalar::Scalar;
 use faer::linalg::solvers::SolveLstsq;
 use faer::Mat;
 

@@ -5,8 +5,9 @@ use crate::optim::{
     minimize_with_callback, resume_with_callback, Control, MinimizeOptions, MinimizeReport, OptimError, Optimizer,
     Progress,
 };
+use crate::problem::{Model, Problem};
 use crate::sensitivity::{gradient, Loss, SavedLoss, SensAlg};
-use crate::{solve, Algorithm, Model, Problem, Solution, SolveOptions};
+use crate::solve::{solve, Algorithm, Solution, SolveOptions};
 use std::path::Path;
 
 /// A model, its data and how to differentiate: everything a training loop needs.
@@ -33,18 +34,21 @@ impl<M: Model + Clone> Fit<M> {
     /// The same fit on the data up to `t_end` only: the first stage of growing-interval
     /// training, which keeps a long, oscillating fit from settling in a poor minimum
     /// before it has matched the start.
-    pub fn up_to(&self, t_end: f64) -> crate::Result<Fit<M>> {
+    pub fn up_to(&self, t_end: f64) -> crate::error::Result<Fit<M>> {
         let times = match &self.opts.saveat {
-            crate::SaveAt::Times(ts) => ts.clone(),
-            crate::SaveAt::EveryStep => {
-                return Err(crate::DiffsimError::InvalidOption { name: "saveat", why: "a fit needs data times".into() })
+            crate::solve::SaveAt::Times(ts) => ts.clone(),
+            crate::solve::SaveAt::EveryStep => {
+                return Err(crate::error::DiffsimError::InvalidOption {
+                    name: "saveat",
+                    why: "a fit needs data times".into(),
+                })
             }
         };
         let (t0, _) = self.problem.tspan;
         let dir = (self.problem.tspan.1 - t0).signum();
         let kept = times.iter().take_while(|&&t| (t - t_end) * dir <= 0.0).count();
         if kept == 0 || (t_end - t0) * dir <= 0.0 {
-            return Err(crate::DiffsimError::InvalidOption {
+            return Err(crate::error::DiffsimError::InvalidOption {
                 name: "t_end",
                 why: format!("{t_end} keeps no data time after the start {t0}"),
             });
@@ -57,7 +61,7 @@ impl<M: Model + Clone> Fit<M> {
         };
         let mut fit = self.clone();
         fit.problem.tspan.1 = t_end;
-        fit.opts.saveat = crate::SaveAt::Times(times[..kept].to_vec());
+        fit.opts.saveat = crate::solve::SaveAt::Times(times[..kept].to_vec());
         fit.loss = loss;
         Ok(fit)
     }
@@ -105,7 +109,7 @@ impl<M: Model> Fit<M> {
     }
 
     /// Solve with parameters `p` and the given options (e.g. a finer save grid, a longer span).
-    pub fn predict(&mut self, p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> crate::Result<Solution> {
+    pub fn predict(&mut self, p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> crate::error::Result<Solution> {
         self.problem.set_p(p)?;
         let span = std::mem::replace(&mut self.problem.tspan, tspan);
         let sol = solve(&self.problem, self.alg, opts);

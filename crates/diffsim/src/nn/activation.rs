@@ -9,8 +9,7 @@
 //! small tail values.
 
 use super::Float;
-use crate::scalar::as_float_mut;
-use crate::Scalar;
+use crate::scalar::Scalar;
 use std::fmt;
 
 /// A user-supplied activation: a name (for printing), a function and its derivative.
@@ -203,7 +202,7 @@ impl Activation {
             Activation::Custom(c) => {
                 // Plain floats need only the value: the derivative is an opaque call the
                 // compiler could not drop (the spiral's input map runs at every evaluation).
-                if let Some(z) = as_float_mut::<T, f64>(z) {
+                if let Some(z) = T::as_f64s_mut(z) {
                     z.iter_mut().for_each(|x| *x = (c.f)(*x));
                     return;
                 }

@@ -6,7 +6,7 @@
 //! `W_bar[o, :] += delta_o * x`), both of which the compiler vectorises.
 
 use super::{Activation, Float};
-use crate::Scalar;
+use crate::scalar::Scalar;
 use std::ops::Range;
 
 /// Shape, activation and parameter location of one dense layer of an [`super::Mlp`].

@@ -4,8 +4,7 @@
 use super::simd::{wide, Kernel};
 use super::{Activation, Dense, Float, MAX_WIDTH};
 use crate::error::{DiffsimError, Result};
-use crate::scalar::{as_float, as_float_mut};
-use crate::Scalar;
+use crate::scalar::Scalar;
 use std::mem::MaybeUninit;
 
 /// A multilayer perceptron `y = L_k(... L_2(L_1(x)))` with dense layers
@@ -179,11 +178,11 @@ impl Mlp {
     /// what the kernels cost. Returns false for other number types.
     #[inline(always)]
     fn forward_plain_float<P: Scalar, T: Scalar>(&self, params: &[P], x: &[T], y: &mut [T]) -> bool {
-        if let (Some(p), Some(x), Some(y)) = (as_float::<P, f64>(params), as_float::<T, f64>(x), as_float_mut(y)) {
+        if let (Some(p), Some(x), Some(y)) = (P::as_f64s(params), T::as_f64s(x), T::as_f64s_mut(y)) {
             self.forward_values(p, x, y);
             return true;
         }
-        if let (Some(p), Some(x), Some(y)) = (as_float::<P, f32>(params), as_float::<T, f32>(x), as_float_mut(y)) {
+        if let (Some(p), Some(x), Some(y)) = (P::as_f32s(params), T::as_f32s(x), T::as_f32s_mut(y)) {
             self.forward_values(p, x, y);
             return true;
         }

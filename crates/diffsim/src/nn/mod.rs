@@ -100,7 +100,7 @@ pub use init::Init;
 pub use kernels::MlpWorkspace;
 pub use mlp::Mlp;
 
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// The widest hidden layer an [`Mlp`] accepts: the generic forward pass keeps two layers
 /// of this many numbers on the stack (4 KiB for `f64`; for `Dual<N>` times `N + 1`;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{Checkpoint, OptimError, Optimizer, StepStatus};
-use crate::DiffsimError;
+use crate::error::DiffsimError;
 
 /// Options of [`minimize`].
 ///

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use thiserror::Error;
 
-use crate::DiffsimError;
+use crate::error::DiffsimError;
 
 /// Why [`super::minimize`] or [`super::resume`] could not run.
 #[derive(Debug, Clone, PartialEq, Error)]

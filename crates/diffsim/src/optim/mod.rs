@@ -228,7 +228,7 @@ pub(crate) fn check_setting(name: &'static str, value: f64, ok: bool, what: &str
     if value.is_finite() && ok {
         Ok(())
     } else {
-        Err(OptimError::from(crate::DiffsimError::InvalidOption { name, why: format!("is {value}; {what}") }))
+        Err(OptimError::from(crate::error::DiffsimError::InvalidOption { name, why: format!("is {value}; {what}") }))
     }
 }
 

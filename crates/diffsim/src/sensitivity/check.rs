@@ -3,7 +3,8 @@
 
 use super::{discrete::check_saveat, gradient, Gradient, Loss, SavedLoss, SensAlg};
 use crate::error::{DiffsimError, Result};
-use crate::{solve, Algorithm, JacobianMethod, Model, Problem, SolveOptions, Tolerance};
+use crate::problem::{Model, Problem};
+use crate::solve::{solve, Algorithm, JacobianMethod, SolveOptions, Tolerance};
 use rayon::prelude::*;
 use std::fmt;
 

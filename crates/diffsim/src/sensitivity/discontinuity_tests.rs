@@ -4,7 +4,9 @@
 
 use super::test_models::TestModel::{self, *};
 use super::{finite_difference_gradient, gradient, GradientWarning, Loss, SensAlg, VjpMethod};
-use crate::{Algorithm, DiffsimError, Model, Problem, SolveOptions};
+use crate::error::DiffsimError;
+use crate::problem::{Model, Problem};
+use crate::solve::{Algorithm, SolveOptions};
 
 /// Central differences of tight Vern7 solves (see [`finite_difference_gradient`]):
 /// `[dL/dp..., dL/du0...]` of the sum of the saved values.

@@ -403,8 +403,8 @@ pub(crate) fn check_saveat(opts: &SolveOptions) -> Result<()> {
 mod tests {
     use super::*;
     use crate::capabilities::{AnalyticVjp, Derivatives, RecordedVjp};
+    use crate::scalar::Scalar;
     use crate::sensitivity::Loss;
-    use crate::Scalar;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
     /// `u' = -p0 u + p1 sin(t) u^2`, whose record is its own `(t, u)`: every VJP from a

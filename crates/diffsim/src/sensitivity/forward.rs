@@ -16,7 +16,9 @@ use super::{require_success, Gradient, SavedLoss};
 use crate::ad::{Dual, ForwardJacobian};
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::{DiffsimError, Result};
-use crate::{Algorithm, Model, Problem, Scalar, SolveOptions, Tolerance};
+use crate::problem::{Model, Problem};
+use crate::scalar::Scalar;
+use crate::solve::{Algorithm, SolveOptions, Tolerance};
 use std::sync::Mutex;
 
 const CHUNK: usize = 8;

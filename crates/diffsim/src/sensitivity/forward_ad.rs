@@ -3,7 +3,8 @@
 use super::{require_success, Gradient, SavedLoss};
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
-use crate::{solve_explicit, Algorithm, Model, Problem, SolveOptions, Stats};
+use crate::problem::{Model, Problem};
+use crate::solve::{solve_explicit, Algorithm, SolveOptions, Stats};
 
 /// Width of the dual numbers: parameters and initial states are differentiated in chunks.
 const CHUNK: usize = 8;

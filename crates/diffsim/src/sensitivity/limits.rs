@@ -7,7 +7,7 @@
 //! can hide inside another branch; the probe sees what one evaluation sees.
 
 use crate::ad::{Branching, RhsTape, TapeMode};
-use crate::Model;
+use crate::problem::Model;
 use std::fmt;
 
 /// A limit of the gradient that was computed, reported with it (never silently).

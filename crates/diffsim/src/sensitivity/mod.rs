@@ -89,7 +89,9 @@ use running_cost::{augmented_options, CostLoss, WithCost};
 pub use running_cost::{RunningCost, WithRunningCost};
 
 use crate::error::{DiffsimError, Result};
-use crate::{Algorithm, ErrorNorm, Model, Problem, RetCode, SaveAt, Scalar, Solution, SolveOptions, Stats};
+use crate::problem::{Model, Problem};
+use crate::scalar::Scalar;
+use crate::solve::{Algorithm, ErrorNorm, RetCode, SaveAt, Solution, SolveOptions, Stats};
 
 /// How the gradient is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

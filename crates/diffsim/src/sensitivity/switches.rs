@@ -19,7 +19,7 @@
 //! `tau = p[j]` or any linear map, whose differences have no truncation error).
 
 use crate::error::{DiffsimError, Result};
-use crate::Model;
+use crate::problem::Model;
 
 /// A discontinuity at `t` that moves with the parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,7 +149,7 @@ impl JumpTerms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Scalar;
+    use crate::scalar::Scalar;
 
     /// `u' = -p0 u` before `t = p1`, `u' = -p2 u` after.
     struct Switch;

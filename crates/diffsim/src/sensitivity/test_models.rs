@@ -4,7 +4,8 @@
 
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, AnalyticVjp, Derivatives, RecordedVjp};
 use crate::models::{LotkaVolterra, LvPiecewise};
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// Each variant's equations are in its doc.
 #[derive(Clone)]

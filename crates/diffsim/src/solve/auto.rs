@@ -14,7 +14,7 @@ use super::rosenbrock::{Rodas5P, Rosenbrock};
 use super::solution::Solution;
 use super::Algorithm;
 use crate::error::Result;
-use crate::Model;
+use crate::problem::Model;
 
 pub(crate) fn solve_auto<M: Model>(
     model: &M,

@@ -1,7 +1,8 @@
 //! Step-size control in one place: the error norm, the PI controller and the initial step.
 
 use super::options::ErrorNorm;
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// The SQUARE of the RMS of `err_i / (atol_i + rtol_i * max(|u_old_i|, |u_new_i|))` over all
 /// components (and, with [`ErrorNorm::AllParts`], over every derivative part of AD numbers).

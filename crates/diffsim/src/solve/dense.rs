@@ -2,7 +2,7 @@
 
 use super::tableau::ExplicitTableau;
 use crate::blocks::{BlockSlice, BlockVec};
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// Which interpolation formula a step's data feeds.
 #[derive(Clone, Copy, Debug)]

@@ -10,7 +10,8 @@ use super::stiffness::PowerIteration;
 use super::Algorithm;
 use crate::error::Result;
 use crate::problem::check_inputs;
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// A per-step callback: called after every accepted step with `(t, u)`; return `false` to
 /// stop the solve (it then ends with [`RetCode::Terminated`]).
@@ -67,7 +68,7 @@ impl ErrorControl {
         let atol = opts.atol.expand(n, "atol")?;
         let rtol = opts.rtol.expand(n, "rtol")?;
         if atol.iter().zip(&rtol).any(|(a, r)| *a == 0.0 && *r == 0.0) {
-            return Err(crate::DiffsimError::InvalidTolerance(
+            return Err(crate::error::DiffsimError::InvalidTolerance(
                 "a component has atol = rtol = 0; at least one must be positive".into(),
             ));
         }

@@ -8,7 +8,8 @@ use super::dense::Interpolant;
 use super::solution::{Stats, StepRecord};
 use super::stepper::{Plain, StageEval, Stepper};
 use super::tableau::ExplicitTableau;
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 use std::marker::PhantomData;
 
 /// An explicit Runge-Kutta method, identified by its tableau.

@@ -11,7 +11,7 @@ use super::options::JacobianMethod;
 use super::solution::Stats;
 use super::sparse_lu::SparseW;
 use crate::ad::{jacobian_fd, ForwardJacobian, JacobianPattern, SparseForwardJacobian};
-use crate::Model;
+use crate::problem::Model;
 use faer::linalg::solvers::{PartialPivLu, Solve};
 use faer::Mat;
 

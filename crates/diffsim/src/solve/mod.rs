@@ -41,7 +41,8 @@ use stepper::Plain;
 pub(crate) use stepper::StageEval;
 
 use crate::error::{DiffsimError, Result};
-use crate::{Model, Problem, Scalar};
+use crate::problem::{Model, Problem};
+use crate::scalar::Scalar;
 use explicit_rk::{Bs3, Dp5, ExplicitRk, Tsit5, Vern7};
 
 /// The integration method.

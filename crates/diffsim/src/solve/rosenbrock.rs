@@ -11,7 +11,7 @@ use super::options::JacobianMethod;
 use super::solution::{Stats, StepRecord};
 use super::stepper::Stepper;
 use super::tableau::RosenbrockTableau;
-use crate::Model;
+use crate::problem::Model;
 use std::marker::PhantomData;
 
 /// A Rosenbrock method, identified by its tableau.

@@ -16,7 +16,7 @@ use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
 use super::solution::{Stats, StepRecord};
 use super::stepper::Stepper;
-use crate::Model;
+use crate::problem::Model;
 
 const D: f64 = 0.292_893_218_813_452_5; // 1 / (2 + sqrt(2))
 const E32: f64 = 7.414_213_562_373_095; // 6 + sqrt(2)

@@ -3,7 +3,7 @@
 use super::dense::DenseOutput;
 use super::Algorithm;
 use crate::error::{DiffsimError, Result};
-use crate::Scalar;
+use crate::scalar::Scalar;
 
 /// How a solve ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

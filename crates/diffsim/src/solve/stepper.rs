@@ -2,7 +2,8 @@
 
 use super::dense::Interpolant;
 use super::solution::{Stats, StepRecord};
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 /// One method family's step. The driver owns time, the controller, saving and tstops;
 /// a stepper owns its stage buffers (allocated once per solve) and computes one attempt.

@@ -9,7 +9,8 @@
 //! vector, find the dominant eigenvalue's size directly.
 
 use crate::ad::Dual;
-use crate::{Model, Scalar};
+use crate::problem::Model;
+use crate::scalar::Scalar;
 
 pub(crate) struct PowerIteration {
     v: Vec<f64>,

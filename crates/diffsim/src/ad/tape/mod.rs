@@ -99,7 +99,7 @@ pub use branches::Branching;
 pub use record::Unreplayable;
 pub use replay::{RhsTape, TapeMode, TapeStats};
 
-use crate::Scalar;
+use crate::scalar::Scalar;
 use record::{active, eval, with_active, Op, Operand, Recording, Test, SINK};
 use std::cmp::Ordering;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};

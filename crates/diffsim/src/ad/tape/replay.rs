@@ -4,7 +4,7 @@
 use super::record::{eval, next_gen, Edge, Installed, Op, Recording, Unreplayable};
 use super::{Branching, TapeVar};
 use crate::error::{DiffsimError, Result};
-use crate::Model;
+use crate::problem::Model;
 
 /// How an [`RhsTape`] gets the values and partials at a new point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

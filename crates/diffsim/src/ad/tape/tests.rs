@@ -1,7 +1,7 @@
 use super::*;
 use crate::ad::ForwardJacobian;
 use crate::models::{Lorenz, LotkaVolterra};
-use crate::Model;
+use crate::problem::Model;
 
 /// Every operation of [`Scalar`], on recorded numbers and constants in every position.
 const N_CASES: usize = 40;

@@ -19,9 +19,11 @@ use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, so
 use crate::ad::VjpMethod;
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::Result;
+use crate::problem::{Model, Problem};
+use crate::scalar::Scalar;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
-use crate::{Algorithm, Model, Problem, Scalar, SolveOptions};
+use crate::solve::{Algorithm, SolveOptions};
 use std::cell::Cell;
 use std::sync::Mutex;
 

@@ -8,9 +8,10 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::problem::{Model, Problem};
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
-use crate::{solve_with_callback, Algorithm, Model, Problem, SolveOptions};
+use crate::solve::{solve_with_callback, Algorithm, SolveOptions};
 use std::cell::Cell;
 
 /// Accepted forward steps between two checkpoints.

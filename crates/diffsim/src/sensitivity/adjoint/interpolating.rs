@@ -4,9 +4,10 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::problem::{Model, Problem};
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
-use crate::{Algorithm, Model, Problem, SolveOptions};
+use crate::solve::{Algorithm, SolveOptions};
 use std::cell::Cell;
 
 /// dL/dp and dL/du0 by the interpolating adjoint.

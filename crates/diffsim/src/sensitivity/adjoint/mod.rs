@@ -40,7 +40,8 @@ pub(crate) use interpolating::interpolating_adjoint;
 pub(crate) use quadrature::quadrature_adjoint;
 
 use crate::error::{DiffsimError, Result};
-use crate::{solve, Algorithm, Model, Problem, SaveAt, Solution, SolveOptions, Stats, Tolerance};
+use crate::problem::{Model, Problem};
+use crate::solve::{solve, Algorithm, SaveAt, Solution, SolveOptions, Stats, Tolerance};
 use std::cell::Cell;
 
 use super::{require_success, SavedLoss};

@@ -8,8 +8,9 @@
 use crate::ad::{Dual, Vjp, VjpMethod};
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::Result;
+use crate::problem::Model;
+use crate::scalar::Scalar;
 use crate::solve::DenseOutput;
-use crate::{Model, Scalar};
 use std::sync::Mutex;
 
 /// Reusable buffers of the adjoint right-hand side (behind a lock: `Model::rhs` takes
@@ -166,7 +167,8 @@ impl<M: Model> AnalyticTimeDerivative for AdjointModel<'_, M> {
 mod tests {
     use super::*;
     use crate::models::Robertson;
-    use crate::{Problem, SolveOptions};
+    use crate::problem::Problem;
+    use crate::solve::SolveOptions;
 
     #[test]
     fn adjoint_jacobian_matches_differences_of_its_rhs() {

@@ -16,10 +16,11 @@ use super::model::{lock, AdjointModel, Buffers};
 use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
+use crate::problem::{Model, Problem};
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
-use crate::{Algorithm, Model, Problem, SolveOptions};
+use crate::solve::{Algorithm, SolveOptions};
 use std::cell::Cell;
 
 /// The 7-point Gauss-Kronrod rule on [-1, 1]: nodes and weights of the Kronrod rule, and
