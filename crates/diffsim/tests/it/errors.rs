@@ -169,8 +169,14 @@ mod boundary {
         let opts = SolveOptions::default().saveat_times(vec![0.5]);
         for sensealg in [SensAlg::Forward, SensAlg::ForwardAd, SensAlg::Discrete(VjpMethod::Auto)] {
             let loss = Loss::Weighted(vec![1.0; 4].into());
-            let e = gradient(&prob, Algorithm::Tsit5, &opts, &(&loss).plus_running_cost(crate::common::Cost), sensealg)
-                .unwrap_err();
+            let e = gradient(
+                &prob,
+                Algorithm::Tsit5,
+                &opts,
+                &loss.clone().plus_running_cost(crate::common::Cost),
+                sensealg,
+            )
+            .unwrap_err();
             assert!(matches!(e, DiffsimError::SizeMismatch { expected: 2, got: 4, .. }), "{sensealg:?}: {e}");
             assert!(e.to_string().contains("Weighted"), "{e}");
         }
