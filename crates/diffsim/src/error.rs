@@ -59,6 +59,13 @@ pub enum DiffsimError {
         /// What disagrees, and how to fix it.
         why: String,
     },
+    /// The initial state does not satisfy the model's algebraic equations (a DAE), and its
+    /// algebraic states could not be solved from them.
+    #[error("inconsistent initial state: {why}")]
+    InconsistentStart {
+        /// What failed, and what to do.
+        why: String,
+    },
     /// A name (model, algorithm) that is not known.
     #[error("unknown {kind} '{name}'; choose one of: {choices}")]
     Unknown {

@@ -38,7 +38,11 @@ pub trait Model: Send + Sync {
     /// Branch on values with the scalar's own comparisons (`t <= T::from_f64(1.0)`).
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T);
     /// The mass matrix `M` (row-major, `n * n`), `None` for the identity. A singular `M`
-    /// makes the problem an index-1 DAE, which the Rosenbrock methods handle.
+    /// makes the problem an index-1 DAE, which the Rosenbrock methods handle. In the
+    /// semi-explicit form (zero rows for the algebraic equations, zero columns for the
+    /// algebraic states) a solve first solves the algebraic states from the equations at
+    /// `t0`, keeping the differential ones: a start off the constraints is made consistent
+    /// (or is an [`InconsistentStart`](crate::error::DiffsimError::InconsistentStart) error).
     fn mass_matrix(&self) -> Option<Vec<f64>> {
         None
     }

@@ -18,6 +18,7 @@
 
 mod auto;
 mod controller;
+mod dae_init;
 mod dense;
 mod driver;
 pub(crate) mod explicit_rk;
@@ -158,6 +159,9 @@ pub(crate) fn solve_parts<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
+    // A DAE starts from algebraic states that satisfy its constraints.
+    let start = dae_init::consistent_start(m, u0, p, tspan, opts)?;
+    let u0 = start.as_deref().unwrap_or(u0);
     match alg {
         Algorithm::Rosenbrock23 => {
             let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);

@@ -125,3 +125,42 @@ fn sparse_jacobian_solves_match_dense_ones() {
         assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-6), "{:?} vs {:?}", dense.u(0), sparse.u(0));
     }
 }
+
+/// Robertson as a DAE started off its constraint `y1 + y2 + y3 = 1`: every stiff method
+/// solves its algebraic state from the constraint first and then gives the solution of the
+/// consistent start, bit for bit; Rosenbrock23 used to reject every step at `t = 0`, the
+/// Rodas methods to jump onto the constraint in their first step and report success.
+#[test]
+fn a_dae_started_off_its_constraint_starts_from_the_consistent_state() {
+    let dae = lookup("robertson-dae").unwrap();
+    let opts = SolveOptions::default().rtol(1e-6).atol(1e-10).saveat_times(vec![0.0, 1.0, 40.0]);
+    for alg in [Algorithm::Rosenbrock23, Algorithm::Rodas4, Algorithm::Rodas5P, Algorithm::Auto] {
+        let consistent = Problem::new(dae.model, vec![1.0, 0.0, 0.0], dae.p.clone(), (0.0, 40.0)).unwrap();
+        let off = Problem::new(dae.model, vec![1.0, 0.0, 0.5], dae.p.clone(), (0.0, 40.0)).unwrap();
+        let (a, b) = (solve(&consistent, alg, &opts).unwrap(), solve(&off, alg, &opts).unwrap());
+        assert!(b.retcode().is_success(), "{alg}: {:?}", b.retcode());
+        assert_eq!(b.u(0), &[1.0, 0.0, 0.0], "{alg}");
+        assert_eq!(a.u_flat(), b.u_flat(), "{alg}");
+    }
+    // A constraint no algebraic state satisfies (0 = y^2 + 1) is an error that says so.
+    struct NoRoot;
+    impl Model for NoRoot {
+        fn n_states(&self) -> usize {
+            2
+        }
+        fn n_params(&self) -> usize {
+            0
+        }
+        fn rhs<T: diffsim::Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+            du[0] = -u[0];
+            du[1] = u[1] * u[1] + T::one();
+        }
+        fn mass_matrix(&self) -> Option<Vec<f64>> {
+            Some(vec![1.0, 0.0, 0.0, 0.0])
+        }
+    }
+    let prob = Problem::new(NoRoot, vec![1.0, 0.3], vec![], (0.0, 1.0)).unwrap();
+    let e = solve(&prob, Algorithm::Rodas5P, &SolveOptions::default()).unwrap_err();
+    assert!(matches!(e, diffsim::DiffsimError::InconsistentStart { .. }), "{e}");
+    assert!(e.to_string().contains("algebraic"), "{e}");
+}

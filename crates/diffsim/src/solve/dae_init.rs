@@ -1,0 +1,210 @@
+//! A consistent start for index-1 DAEs in semi-explicit form: the algebraic states are
+//! solved from the constraints before the first step.
+//!
+//! A mass matrix with zero rows (the equations `0 = g(u, p, t)`) and as many zero columns
+//! (the algebraic states, whose derivatives no equation involves) is a semi-explicit DAE.
+//! Started where `g != 0`, no step can satisfy the constraints: Rosenbrock23 rejects every
+//! step at `t0` and the stiffly accurate Rodas methods land on the constraint in their first
+//! step, from a state other than the one given, and report success. So before the first
+//! step the algebraic states are corrected by Newton's method on `g(u_d, u_a, p, t0) = 0`
+//! with the differential states held (the choice of Brown, Hindmarsh and Petzold's
+//! initialisation for this form: the differential states are what a user sets). A start
+//! that already satisfies the constraints to a hundredth of the tolerance is kept as given,
+//! bit for bit. Other singular mass matrices are solved from the given start unchanged.
+
+use super::linalg::{lu_factor, lu_solve};
+use super::options::SolveOptions;
+use crate::ad::ForwardJacobian;
+use crate::error::{DiffsimError, Result};
+use crate::problem::{check_inputs, Model};
+
+/// Newton corrections (in units of the tolerance) below which the algebraic states are
+/// consistent: a hundredth of the error the solve itself allows.
+const CONSISTENT: f64 = 0.01;
+
+/// Newton iterations before the start is declared impossible to make consistent.
+const MAX_ITERS: usize = 20;
+
+/// Which states are algebraic and which equations constrain them, read off the mass matrix.
+struct Split {
+    /// Rows of the mass matrix that are zero: the algebraic equations.
+    equations: Vec<usize>,
+    /// Columns that are zero: the algebraic states.
+    states: Vec<usize>,
+}
+
+impl Split {
+    /// The split of a semi-explicit mass matrix (`n x n`, row-major); `None` when it has no
+    /// zero row, or its zero rows and zero columns differ in number.
+    fn of(mass: &[f64], n: usize) -> Option<Self> {
+        let equations: Vec<usize> = (0..n).filter(|&i| mass[i * n..(i + 1) * n].iter().all(|&m| m == 0.0)).collect();
+        let states: Vec<usize> = (0..n).filter(|&j| (0..n).all(|i| mass[i * n + j] == 0.0)).collect();
+        (!equations.is_empty() && equations.len() == states.len()).then_some(Self { equations, states })
+    }
+}
+
+/// The start of a solve of `model` from `u0` over `tspan`: `None` when `u0` is consistent (or the
+/// model is not a semi-explicit DAE), else `u0` with its algebraic states solved from the
+/// constraints.
+///
+/// Errors: the constraints' Jacobian in the algebraic states is singular at the start (the
+/// DAE is not of index 1 there), the iteration meets a non-finite value, or it does not
+/// converge.
+pub(crate) fn consistent_start<M: Model>(
+    model: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    opts: &SolveOptions,
+) -> Result<Option<Vec<f64>>> {
+    let Some(mass) = model.mass_matrix() else { return Ok(None) };
+    check_inputs(model, u0, p, tspan)?;
+    let t0 = tspan.0;
+    let n = u0.len();
+    if mass.len() != n * n {
+        return Err(DiffsimError::InvalidModel {
+            why: format!("mass_matrix() has {} entries for {n} states; give n x n = {} (row-major)", mass.len(), n * n),
+        });
+    }
+    let Some(split) = Split::of(&mass, n) else { return Ok(None) };
+    let (atol, rtol) = (opts.atol.expand(n, "atol")?, opts.rtol.expand(n, "rtol")?);
+    let m = split.states.len();
+    let mut u = u0.to_vec();
+    let mut f = vec![0.0; n];
+    let mut jac = vec![0.0; n * n];
+    let mut block = vec![0.0; m * m];
+    let mut piv = vec![0; m];
+    let mut delta = vec![0.0; m];
+    let mut ad = ForwardJacobian::new(n, p.len());
+    for iter in 0..MAX_ITERS {
+        // Newton step: J_aa delta = g(u).
+        model.rhs(&mut f, &u, p, t0);
+        ad.evaluate(model, &u, p, t0, &mut jac, None);
+        for (r, &i) in split.equations.iter().enumerate() {
+            delta[r] = f[i];
+            for (c, &j) in split.states.iter().enumerate() {
+                block[r * m + c] = jac[i * n + j];
+            }
+        }
+        if delta.iter().any(|x| !x.is_finite()) {
+            return Err(inconsistent(format!(
+                "the algebraic equations are not finite at the start (iteration {iter})"
+            )));
+        }
+        if !lu_factor(&mut block, &mut piv, m) {
+            return Err(inconsistent(
+                "the algebraic equations' Jacobian in the algebraic states is singular at the start: the DAE is \
+                 not of index 1 there (an algebraic state the constraints do not determine)"
+                    .into(),
+            ));
+        }
+        lu_solve(&block, &piv, m, &mut delta);
+        let size = split
+            .states
+            .iter()
+            .zip(&delta)
+            .map(|(&j, d)| d.abs() / (atol[j] + rtol[j] * u[j].abs()))
+            .fold(0.0, f64::max);
+        if size <= CONSISTENT {
+            return Ok((iter > 0).then_some(u));
+        }
+        for (&j, d) in split.states.iter().zip(&delta) {
+            u[j] -= d;
+        }
+    }
+    Err(inconsistent(format!(
+        "Newton's method on the algebraic equations did not converge in {MAX_ITERS} iterations; give algebraic \
+         states closer to the constraints"
+    )))
+}
+
+fn inconsistent(why: String) -> DiffsimError {
+    DiffsimError::InconsistentStart { why }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::Scalar;
+
+    /// `u0' = -u0 + u1`, `0 = u1 - c u0^2` (c = p[0]).
+    struct Quadratic;
+    impl Model for Quadratic {
+        fn n_states(&self) -> usize {
+            2
+        }
+        fn n_params(&self) -> usize {
+            1
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
+            du[0] = -u[0] + u[1];
+            du[1] = u[1] - p[0] * u[0] * u[0];
+        }
+        fn mass_matrix(&self) -> Option<Vec<f64>> {
+            Some(vec![1.0, 0.0, 0.0, 0.0])
+        }
+    }
+
+    /// `0 = u1^2 + 1`: no real algebraic state satisfies it.
+    struct NoRoot;
+    impl Model for NoRoot {
+        fn n_states(&self) -> usize {
+            2
+        }
+        fn n_params(&self) -> usize {
+            0
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+            du[0] = -u[0];
+            du[1] = u[1] * u[1] + T::one();
+        }
+        fn mass_matrix(&self) -> Option<Vec<f64>> {
+            Some(vec![1.0, 0.0, 0.0, 0.0])
+        }
+    }
+
+    /// `0 = u0 - 1`: the constraint does not involve the algebraic state (index 2).
+    struct Undetermined;
+    impl Model for Undetermined {
+        fn n_states(&self) -> usize {
+            2
+        }
+        fn n_params(&self) -> usize {
+            0
+        }
+        fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+            du[0] = u[1];
+            du[1] = u[0] - T::one();
+        }
+        fn mass_matrix(&self) -> Option<Vec<f64>> {
+            Some(vec![1.0, 0.0, 0.0, 0.0])
+        }
+    }
+
+    #[test]
+    fn the_algebraic_state_is_solved_and_the_differential_one_kept() {
+        let opts = SolveOptions::default().rtol(1e-10).atol(1e-12);
+        let u =
+            consistent_start(&Quadratic, &[1.5, 7.0], &[2.0], (0.0, 1.0), &opts).unwrap().expect("inconsistent start");
+        assert_eq!(u[0], 1.5);
+        assert!((u[1] - 4.5).abs() <= 1e-12, "{u:?}");
+        // A consistent start (to rounding) is kept as given.
+        assert_eq!(consistent_start(&Quadratic, &[1.5, 4.5], &[2.0], (0.0, 1.0), &opts).unwrap(), None);
+        assert_eq!(consistent_start(&Quadratic, &[1.5, 4.5 + 1e-14], &[2.0], (0.0, 1.0), &opts).unwrap(), None);
+        // Not a DAE: nothing to do.
+        assert_eq!(
+            consistent_start(&crate::models::Lorenz, &[1.0, 2.0, 3.0], &[10.0, 28.0, 8.0 / 3.0], (0.0, 1.0), &opts)
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn starts_that_cannot_be_made_consistent_are_errors() {
+        let opts = SolveOptions::default();
+        let e = consistent_start(&NoRoot, &[1.0, 0.5], &[], (0.0, 1.0), &opts).unwrap_err();
+        assert!(matches!(e, DiffsimError::InconsistentStart { .. }), "{e}");
+        let e = consistent_start(&Undetermined, &[2.0, 0.0], &[], (0.0, 1.0), &opts).unwrap_err();
+        assert!(e.to_string().contains("index 1"), "{e}");
+    }
+}
