@@ -37,6 +37,7 @@ impl<M: Model + Clone> Fit<M> {
     pub fn up_to(&self, t_end: f64) -> crate::error::Result<Fit<M>> {
         let times = match &self.opts.saveat {
             crate::solve::SaveAt::Times(ts) => ts.clone(),
+            crate::solve::SaveAt::End => vec![self.problem.tspan.1],
             crate::solve::SaveAt::EveryStep => {
                 return Err(crate::error::DiffsimError::InvalidOption {
                     name: "saveat",

@@ -379,6 +379,7 @@ impl<L: SavedLoss> Objective for L {
         opts: &SolveOptions,
         sensealg: SensAlg,
     ) -> Result<Gradient> {
+        let opts = &*opts.end_as_time(problem.tspan.1);
         check_request(problem, opts, self)?;
         dispatch(problem, alg, opts, self, sensealg)
     }
@@ -392,6 +393,7 @@ impl<L: SavedLoss, C: RunningCost> Objective for WithRunningCost<L, C> {
         opts: &SolveOptions,
         sensealg: SensAlg,
     ) -> Result<Gradient> {
+        let opts = &*opts.end_as_time(problem.tspan.1);
         check_request(problem, opts, &self.loss)?;
         let n = problem.u0.len();
         let mut u0 = problem.u0.clone();
@@ -439,7 +441,8 @@ fn dispatch<M: Model>(
     }
     let saves = match &opts.saveat {
         SaveAt::Times(ts) => ts.as_slice(),
-        SaveAt::EveryStep => &[],
+        // (`End` is written out as a time before any gradient.)
+        SaveAt::EveryStep | SaveAt::End => &[],
     };
     g.sensealg = chosen;
     let mut warnings = facts.warnings(chosen, saves);

@@ -246,10 +246,12 @@ struct SavePlan {
 }
 
 impl SavePlan {
-    /// What to save: every step, or the given times sorted along the integration.
-    fn new(saveat: &SaveAt, dir: f64) -> Self {
+    /// What to save: every step, or the given times sorted along the integration, or the
+    /// end `t1`.
+    fn new(saveat: &SaveAt, dir: f64, t1: f64) -> Self {
         let (every_step, times) = match saveat {
             SaveAt::EveryStep => (true, Vec::new()),
+            SaveAt::End => (false, vec![t1]),
             SaveAt::Times(ts) => {
                 let mut ts = ts.clone();
                 sort_along(&mut ts, dir);
@@ -293,7 +295,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     let span = t1 - t0;
     let pv: Vec<f64> = p.iter().map(|x| x.value()).collect();
     let stops = stop_times(model.tstops(&pv), &opts.tstops, tspan);
-    let mut plan = SavePlan::new(&opts.saveat, dir);
+    let mut plan = SavePlan::new(&opts.saveat, dir, t1);
     let keep_dense = opts.dense.unwrap_or(plan.every_step);
 
     let mut stats = Stats::default();

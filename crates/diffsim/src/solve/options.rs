@@ -63,6 +63,8 @@ pub enum SaveAt {
     /// Exactly these times (interpolated with the method's dense output); they must lie
     /// in the span and are saved in the direction of integration.
     Times(Vec<f64>),
+    /// Only the state at the end of the span (the same as `Times(vec![t1])`).
+    End,
 }
 
 /// How the Rosenbrock methods get the Jacobian `df/du`.
@@ -171,6 +173,26 @@ impl SolveOptions {
     pub fn saveat_times(mut self, times: Vec<f64>) -> Self {
         self.saveat = SaveAt::Times(times);
         self
+    }
+    /// Save only the state at the end of the span.
+    ///
+    /// ```
+    /// use diffsim::{models::Lorenz, solve, Algorithm, Problem, SolveOptions};
+    /// let prob = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![10.0, 28.0, 8.0 / 3.0], (0.0, 1.0)).unwrap();
+    /// let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().save_end()).unwrap();
+    /// assert_eq!(sol.t(), &[1.0]);
+    /// ```
+    pub fn save_end(mut self) -> Self {
+        self.saveat = SaveAt::End;
+        self
+    }
+    /// These options with [`SaveAt::End`] written out as the one save time `t1` (for code
+    /// that reads save times).
+    pub(crate) fn end_as_time(&self, t1: f64) -> std::borrow::Cow<'_, SolveOptions> {
+        match self.saveat {
+            SaveAt::End => std::borrow::Cow::Owned(SolveOptions { saveat: SaveAt::Times(vec![t1]), ..self.clone() }),
+            _ => std::borrow::Cow::Borrowed(self),
+        }
     }
     /// Save every step.
     pub fn save_every_step(mut self) -> Self {

@@ -2,6 +2,7 @@
 
 use crate::common::{exact, max_err, Exact, U0};
 use diffsim::models::{LotkaVolterra, LvPiecewise, Robertson, ZooModel};
+use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, solve_with_callback, Algorithm, Model, Problem, RetCode, Scalar, SolveOptions};
 
 const ALL_FIXED: [Algorithm; 7] = [
@@ -96,6 +97,36 @@ fn saveat_returns_exactly_the_requested_times() {
         for (i, &t) in times.iter().enumerate() {
             assert!(max_err(sol.u(i), &exact(t)) < 1e-4, "{alg} at {t}");
         }
+    }
+}
+
+/// `SaveAt::End` saves the end state alone, the same numbers as saving at `t1`: forwards,
+/// backwards, through the switching `Auto`, and in a gradient.
+#[test]
+fn save_end_is_saving_at_the_end_of_the_span() {
+    let lv = ZooModel::from(LotkaVolterra);
+    for span in [(0.0, 2.0), (2.0, 0.0)] {
+        let prob = Problem::new(lv, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], span).unwrap();
+        for alg in ALL_FIXED {
+            let opts = SolveOptions::default().rtol(1e-8).atol(1e-8);
+            let end = solve(&prob, alg, &opts.clone().save_end()).unwrap();
+            let at = solve(&prob, alg, &opts.saveat_times(vec![span.1])).unwrap();
+            assert!(end.retcode().is_success(), "{alg} {span:?}");
+            assert_eq!((end.t(), end.u_flat()), (at.t(), at.u_flat()), "{alg} {span:?}");
+            assert_eq!(end.t(), &[span.1]);
+        }
+    }
+    let stiff = Problem::new(Robertson, vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e3)).unwrap();
+    let end = solve(&stiff, Algorithm::Auto, &SolveOptions::default().save_end()).unwrap();
+    assert_eq!(end.alg(), Algorithm::Rodas5P, "the solve should have switched");
+    assert_eq!(end.t(), &[1e3]);
+    let prob = Problem::new(lv, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 2.0)).unwrap();
+    let opts = SolveOptions::default().rtol(1e-9).atol(1e-9);
+    for sensealg in [SensAlg::Discrete(VjpMethod::Auto), SensAlg::Interpolating(VjpMethod::Auto), SensAlg::Forward] {
+        let end = gradient(&prob, Algorithm::Tsit5, &opts.clone().save_end(), &Loss::SumSq, sensealg).unwrap();
+        let at =
+            gradient(&prob, Algorithm::Tsit5, &opts.clone().saveat_times(vec![2.0]), &Loss::SumSq, sensealg).unwrap();
+        assert_eq!(end, at, "{sensealg:?}");
     }
 }
 
