@@ -199,10 +199,11 @@ fn print_summary(a: &SolveArgs, alg: Algorithm, sol: &Solution, secs: f64) {
     out!("retcode {}  reached t = {}", sol.retcode().as_str(), sol.t_reached());
     let s = &sol.stats();
     out!(
-        "steps {} accepted, {} rejected; f evaluations {}; Jacobians {}; LU {}",
+        "steps {} accepted, {} rejected; f evaluations {} (and {} on dual numbers in AD Jacobians); Jacobians {}; LU {}",
         s.naccept,
         s.nreject,
         s.nf,
+        s.nf_ad,
         s.njac,
         s.nlu
     );

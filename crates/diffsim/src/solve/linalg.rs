@@ -101,7 +101,7 @@ impl JacobianCache {
                 }
                 None => Some(&mut self.dfdt[..]),
             };
-            sparse.evaluate(model, u, p, t, values, dfdt);
+            stats.nf_ad += sparse.evaluate(model, u, p, t, values, dfdt);
             self.valid = true;
             return;
         }
@@ -116,6 +116,7 @@ impl JacobianCache {
             // Time derivative by forward AD (cheap: one chunk), unless the model has its own.
             if own_dfdt.is_none() {
                 self.forward.time_derivative(model, u, p, t, &mut self.dfdt);
+                stats.nf_ad += 1;
             }
         } else if self.method == JacobianMethod::FiniteDiff {
             stats.nf += jacobian_fd(
@@ -130,9 +131,9 @@ impl JacobianCache {
                 &mut self.work_f,
             );
         } else if own_dfdt.is_some() {
-            self.forward.evaluate(model, u, p, t, &mut self.jac, None);
+            stats.nf_ad += self.forward.evaluate(model, u, p, t, &mut self.jac, None);
         } else {
-            self.forward.evaluate(model, u, p, t, &mut self.jac, Some(&mut self.dfdt));
+            stats.nf_ad += self.forward.evaluate(model, u, p, t, &mut self.jac, Some(&mut self.dfdt));
         }
         self.valid = true;
     }

@@ -48,6 +48,10 @@ pub struct Stats {
     pub nf: usize,
     /// Jacobian evaluations.
     pub njac: usize,
+    /// Evaluations of the right-hand side on dual numbers behind forward-mode AD Jacobians
+    /// and `df/dt` (each carries up to 8 directions). Finite-difference Jacobians count
+    /// their evaluations in `nf`.
+    pub nf_ad: usize,
     /// LU factorisations.
     pub nlu: usize,
     /// Step attempts (`naccept + nreject`).
@@ -62,6 +66,7 @@ impl std::ops::AddAssign for Stats {
     fn add_assign(&mut self, o: Self) {
         self.nf += o.nf;
         self.njac += o.njac;
+        self.nf_ad += o.nf_ad;
         self.nlu += o.nlu;
         self.nsteps += o.nsteps;
         self.naccept += o.naccept;

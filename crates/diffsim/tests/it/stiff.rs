@@ -65,6 +65,11 @@ fn every_jacobian_method_gives_the_same_solution() {
             for i in 0..3 {
                 assert!((u[i] - reference[i]).abs() / reference[i] < 2e-4, "{alg} {jm:?}: {u:?}");
             }
+            // Finite differences count in nf; Robertson's own Jacobian leaves df/dt to one
+            // dual pass; AD fits 3 states and t in one pass.
+            let s = sol.stats();
+            let expected = if jm == JacobianMethod::FiniteDiff { 0 } else { s.njac };
+            assert_eq!(s.nf_ad, expected, "{alg} {jm:?}: {s:?}");
         }
     }
 }
@@ -88,6 +93,19 @@ fn medium_stiff_system_solves_with_every_lu_path() {
                 let worst = sol.u(0).iter().zip(reference.u(0)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
                 let tol = if alg == Algorithm::Rosenbrock23 { 1e-3 } else { 1e-4 };
                 assert!(worst < tol, "{name} {alg} {jm:?}: {worst}");
+                // The dual-number evaluations behind the AD Jacobians are counted: dense AD
+                // seeds the states eight at a time and t in a pass of its own when they
+                // fill every slot; the sparse one needs fewer passes (one per colour group).
+                let (n, s) = (prob.u0().len(), sol.stats());
+                let dense_passes = n.div_ceil(8) + usize::from(n % 8 == 0);
+                match jm {
+                    JacobianMethod::ForwardAd => assert_eq!(s.nf_ad, dense_passes * s.njac, "{name} {alg}"),
+                    JacobianMethod::SparseAd => {
+                        assert!(s.nf_ad >= s.njac && s.nf_ad < dense_passes * s.njac, "{name} {alg}: {s:?}")
+                    }
+                    // Dense or sparse by size.
+                    _ => assert!(s.nf_ad >= s.njac && s.nf_ad <= dense_passes * s.njac, "{name} {alg}: {s:?}"),
+                }
             }
         }
     }
