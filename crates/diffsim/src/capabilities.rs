@@ -8,6 +8,7 @@
 //! | `df/dt` | [`AnalyticTimeDerivative`] | the Rosenbrock methods, instead of forward-mode AD in `t` |
 //! | `(df/du)^T w`, `(df/dp)^T w` | [`AnalyticVjp`] | every adjoint, when the VJP method is `auto` or `model` |
 //! | the VJP from a record of the forward evaluation | [`RecordedVjp`] | the discrete adjoint (a network's forward pass kept for its backward pass) |
+//! | which entries of `df/du` can be nonzero | [`JacobianSparsity`] | the stiff solvers' sparse Jacobians and LU, for a model whose pattern cannot be read off a recording |
 //!
 //! The traits are separate so that a model implements only what it has, and the hook is one
 //! method so that a wrapper forwards one thing. A VJP's scratch space is the caller's: the
@@ -52,6 +53,19 @@ pub trait AnalyticJacobian: Sync {
 pub trait AnalyticTimeDerivative: Sync {
     /// Write `df/dt` at `(u, p, t)` into `dfdt`.
     fn time_derivative(&self, dfdt: &mut [f64], u: &[f64], p: &[f64], t: f64);
+}
+
+/// Which entries of `df/du` can be nonzero, anywhere the model goes (every branch).
+///
+/// The stiff solvers read a model's sparsity off a recording of its `rhs` when they can;
+/// a model that branches on its state, or computes with values the recording cannot follow
+/// (`Scalar::value`, data read at `t`), gets dense Jacobians unless it states its pattern
+/// here. What the recording does see is added to the stated pattern, so an entry left out
+/// by mistake is still computed where the recording sees it.
+pub trait JacobianSparsity: Sync {
+    /// The positions `(i, j)` of `df_i/du_j` that can be nonzero (duplicates allowed), each
+    /// inside `n_states x n_states`.
+    fn jacobian_sparsity(&self) -> Vec<(usize, usize)>;
 }
 
 /// A hand-written vector-Jacobian product (a neural network's own backward pass): adjoint
@@ -198,6 +212,7 @@ pub struct Derivatives<'a> {
     time_derivative: Option<&'a dyn AnalyticTimeDerivative>,
     vjp: Option<&'a dyn ErasedVjp>,
     recorded_vjp: Option<&'a dyn ErasedRecordedVjp>,
+    sparsity: Option<&'a dyn JacobianSparsity>,
 }
 
 impl std::fmt::Debug for Derivatives<'_> {
@@ -207,6 +222,7 @@ impl std::fmt::Debug for Derivatives<'_> {
             .field("time_derivative", &self.has_time_derivative())
             .field("vjp", &self.has_vjp())
             .field("recorded_vjp", &self.recorded_vjp.is_some())
+            .field("sparsity", &self.sparsity.is_some())
             .finish()
     }
 }
@@ -214,7 +230,7 @@ impl std::fmt::Debug for Derivatives<'_> {
 impl<'a> Derivatives<'a> {
     /// Nothing beyond `rhs` (the library differentiates it by AD).
     pub const fn none() -> Self {
-        Self { jacobian: None, time_derivative: None, vjp: None, recorded_vjp: None }
+        Self { jacobian: None, time_derivative: None, vjp: None, recorded_vjp: None, sparsity: None }
     }
     /// With an analytic Jacobian.
     pub fn jacobian(mut self, j: &'a impl AnalyticJacobian) -> Self {
@@ -239,6 +255,12 @@ impl<'a> Derivatives<'a> {
         self
     }
 
+    /// With a stated Jacobian sparsity pattern.
+    pub fn sparsity(mut self, s: &'a impl JacobianSparsity) -> Self {
+        self.sparsity = Some(s);
+        self
+    }
+
     /// The analytic Jacobian, if any.
     pub fn analytic_jacobian(&self) -> Option<&'a dyn AnalyticJacobian> {
         self.jacobian
@@ -254,6 +276,10 @@ impl<'a> Derivatives<'a> {
     /// The VJP from records, if any.
     pub fn record_vjp(&self) -> Option<&'a dyn ErasedRecordedVjp> {
         self.recorded_vjp
+    }
+    /// The stated Jacobian sparsity, if any.
+    pub fn jacobian_sparsity(&self) -> Option<&'a dyn JacobianSparsity> {
+        self.sparsity
     }
     /// Whether the model has an analytic Jacobian.
     pub fn has_jacobian(&self) -> bool {

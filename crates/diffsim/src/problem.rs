@@ -197,6 +197,16 @@ pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], ts
     if t0 == t1 {
         return Err(DiffsimError::InvalidSpan { t0, t1, why: "the span is empty (t0 == t1)" });
     }
+    if let Some(sparsity) = model.derivatives().jacobian_sparsity() {
+        if let Some((i, j)) = sparsity.jacobian_sparsity().into_iter().find(|&(i, j)| i >= n || j >= n) {
+            return Err(DiffsimError::InvalidModel {
+                why: format!(
+                    "jacobian_sparsity() lists entry ({i}, {j}) outside the {n} x {n} Jacobian; give (row, column) \
+                     pairs below n_states()"
+                ),
+            });
+        }
+    }
     Ok(())
 }
 

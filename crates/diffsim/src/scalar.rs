@@ -156,25 +156,30 @@ pub trait Scalar:
         self.value()
     }
     /// `x` as plain `f64`s when this type is `f64`, else `None`: generic code on plain
-    /// floats takes a float-only fast path with it (the network kernels).
+    /// floats takes a float-only fast path with it (the network kernels). A number type of
+    /// your own keeps the default; an override must return `x` itself.
+    #[doc(hidden)]
     #[inline(always)]
     fn as_f64s(x: &[Self]) -> Option<&[f64]> {
         let _ = x;
         None
     }
     /// [`Scalar::as_f64s`] for a mutable slice.
+    #[doc(hidden)]
     #[inline(always)]
     fn as_f64s_mut(x: &mut [Self]) -> Option<&mut [f64]> {
         let _ = x;
         None
     }
     /// `x` as plain `f32`s when this type is `f32`, else `None`.
+    #[doc(hidden)]
     #[inline(always)]
     fn as_f32s(x: &[Self]) -> Option<&[f32]> {
         let _ = x;
         None
     }
     /// [`Scalar::as_f32s`] for a mutable slice.
+    #[doc(hidden)]
     #[inline(always)]
     fn as_f32s_mut(x: &mut [Self]) -> Option<&mut [f32]> {
         let _ = x;

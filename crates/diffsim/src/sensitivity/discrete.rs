@@ -393,7 +393,8 @@ pub(crate) fn check_saveat(opts: &SolveOptions) -> Result<()> {
     if matches!(opts.saveat, SaveAt::EveryStep) {
         return Err(DiffsimError::InvalidOption {
             name: "saveat",
-            why: "a loss needs fixed save times (the steps depend on the parameters); pass saveat times".into(),
+            why: "a loss needs fixed save times (the steps depend on the parameters); pass saveat times or save_end()"
+                .into(),
         });
     }
     Ok(())

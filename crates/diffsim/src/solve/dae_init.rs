@@ -9,12 +9,15 @@
 //! step the algebraic states are corrected by Newton's method on `g(u_d, u_a, p, t0) = 0`
 //! with the differential states held (the choice of Brown, Hindmarsh and Petzold's
 //! initialisation for this form: the differential states are what a user sets). A start
-//! that already satisfies the constraints to a hundredth of the tolerance is kept as given,
-//! bit for bit. Other singular mass matrices are solved from the given start unchanged.
+//! whose Newton correction is below a hundredth of the tolerance is kept as given, bit for
+//! bit, and so is a start where the constraints' Jacobian in the algebraic states is
+//! singular (not index 1 there) and any other singular mass matrix: the solver starts from
+//! them as before. The saved state at `t0` is the corrected one.
 
 use super::linalg::{lu_factor, lu_solve};
-use super::options::SolveOptions;
-use crate::ad::ForwardJacobian;
+use super::options::{JacobianMethod, SolveOptions};
+use super::solution::Stats;
+use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
 use crate::problem::{check_inputs, Model};
 
@@ -43,21 +46,21 @@ impl Split {
     }
 }
 
-/// The start of a solve of `model` from `u0` over `tspan`: `None` when `u0` is consistent (or the
-/// model is not a semi-explicit DAE), else `u0` with its algebraic states solved from the
-/// constraints.
+/// The start of a solve of `model` from `u0` over `tspan`: `None` when `u0` is consistent,
+/// or the model is not a semi-explicit DAE of index 1 at `u0` (its constraints' Jacobian in
+/// the algebraic states is singular there; the solver then starts from `u0` as given), else
+/// `u0` with its algebraic states solved from the constraints. Also the work it took.
 ///
-/// Errors: the constraints' Jacobian in the algebraic states is singular at the start (the
-/// DAE is not of index 1 there), the iteration meets a non-finite value, or it does not
-/// converge.
+/// Errors: a Newton correction that is not finite, or no convergence.
 pub(crate) fn consistent_start<M: Model>(
     model: &M,
     u0: &[f64],
     p: &[f64],
     tspan: (f64, f64),
     opts: &SolveOptions,
-) -> Result<Option<Vec<f64>>> {
-    let Some(mass) = model.mass_matrix() else { return Ok(None) };
+) -> Result<(Option<Vec<f64>>, Stats)> {
+    let mut stats = Stats::default();
+    let Some(mass) = model.mass_matrix() else { return Ok((None, stats)) };
     check_inputs(model, u0, p, tspan)?;
     let t0 = tspan.0;
     let n = u0.len();
@@ -66,47 +69,49 @@ pub(crate) fn consistent_start<M: Model>(
             why: format!("mass_matrix() has {} entries for {n} states; give n x n = {} (row-major)", mass.len(), n * n),
         });
     }
-    let Some(split) = Split::of(&mass, n) else { return Ok(None) };
+    let Some(split) = Split::of(&mass, n) else { return Ok((None, stats)) };
     let (atol, rtol) = (opts.atol.expand(n, "atol")?, opts.rtol.expand(n, "rtol")?);
     let m = split.states.len();
     let mut u = u0.to_vec();
     let mut f = vec![0.0; n];
-    let mut jac = vec![0.0; n * n];
     let mut block = vec![0.0; m * m];
     let mut piv = vec![0; m];
     let mut delta = vec![0.0; m];
-    let mut ad = ForwardJacobian::new(n, p.len());
     for iter in 0..MAX_ITERS {
-        // Newton step: J_aa delta = g(u).
         model.rhs(&mut f, &u, p, t0);
-        ad.evaluate(model, &u, p, t0, &mut jac, None);
+        stats.nf += 1;
         for (r, &i) in split.equations.iter().enumerate() {
             delta[r] = f[i];
-            for (c, &j) in split.states.iter().enumerate() {
-                block[r * m + c] = jac[i * n + j];
-            }
         }
-        if delta.iter().any(|x| !x.is_finite()) {
-            return Err(inconsistent(format!(
-                "the algebraic equations are not finite at the start (iteration {iter})"
-            )));
+        // Exactly on the constraints (or not finite there: the solver reports that).
+        if delta.iter().all(|&g| g == 0.0) || delta.iter().any(|g| !g.is_finite()) {
+            return Ok(((iter > 0).then_some(u), stats));
         }
+        // Newton step: J_aa delta = g(u).
+        block_jacobian(model, &u, p, t0, &split, opts.jacobian, &f, &mut block, &mut stats);
+        stats.njac += 1;
+        stats.nlu += 1;
         if !lu_factor(&mut block, &mut piv, m) {
-            return Err(inconsistent(
-                "the algebraic equations' Jacobian in the algebraic states is singular at the start: the DAE is \
-                 not of index 1 there (an algebraic state the constraints do not determine)"
-                    .into(),
-            ));
+            // Not of index 1 here: leave the start to the solver, as given.
+            return Ok((None, stats));
         }
         lu_solve(&block, &piv, m, &mut delta);
+        if delta.iter().any(|d| !d.is_finite()) {
+            return Err(inconsistent(format!(
+                "the Newton correction of the algebraic states is not finite (iteration {iter}); give algebraic \
+                 states closer to the constraints"
+            )));
+        }
+        // The correction's size in units of the tolerance (NaN-free: the scales are positive
+        // or the correction is zero).
         let size = split
             .states
             .iter()
             .zip(&delta)
-            .map(|(&j, d)| d.abs() / (atol[j] + rtol[j] * u[j].abs()))
+            .map(|(&j, d)| if *d == 0.0 { 0.0 } else { d.abs() / (atol[j] + rtol[j] * u[j].abs()) })
             .fold(0.0, f64::max);
         if size <= CONSISTENT {
-            return Ok((iter > 0).then_some(u));
+            return Ok(((iter > 0).then_some(u), stats));
         }
         for (&j, d) in split.states.iter().zip(&delta) {
             u[j] -= d;
@@ -116,6 +121,67 @@ pub(crate) fn consistent_start<M: Model>(
         "Newton's method on the algebraic equations did not converge in {MAX_ITERS} iterations; give algebraic \
          states closer to the constraints"
     )))
+}
+
+/// `d g / d u_a` (the algebraic equations' rows, the algebraic states' columns) into `block`
+/// (`m x m`): from the model's analytic Jacobian under [`JacobianMethod::Auto`], by finite
+/// differences of the algebraic columns under [`JacobianMethod::FiniteDiff`], else by
+/// forward-mode AD seeding only the algebraic states, eight per pass (no `n x n` matrix).
+#[allow(clippy::too_many_arguments)]
+fn block_jacobian<M: Model>(
+    model: &M,
+    u: &[f64],
+    p: &[f64],
+    t: f64,
+    split: &Split,
+    method: JacobianMethod,
+    f: &[f64],
+    block: &mut [f64],
+    stats: &mut Stats,
+) {
+    let (n, m) = (u.len(), split.states.len());
+    let analytic = model.derivatives().analytic_jacobian().filter(|_| method == JacobianMethod::Auto);
+    if let Some(jacobian) = analytic {
+        let mut jac = vec![0.0; n * n];
+        jacobian.jacobian(&mut jac, u, p, t);
+        for (r, &i) in split.equations.iter().enumerate() {
+            for (c, &j) in split.states.iter().enumerate() {
+                block[r * m + c] = jac[i * n + j];
+            }
+        }
+        return;
+    }
+    if method == JacobianMethod::FiniteDiff {
+        let (mut shifted, mut fs) = (u.to_vec(), vec![0.0; n]);
+        for (c, &j) in split.states.iter().enumerate() {
+            let h = f64::EPSILON.sqrt() * u[j].abs().max(1.0);
+            shifted[j] = u[j] + h;
+            model.rhs(&mut fs, &shifted, p, t);
+            stats.nf += 1;
+            shifted[j] = u[j];
+            for (r, &i) in split.equations.iter().enumerate() {
+                block[r * m + c] = (fs[i] - f[i]) / h;
+            }
+        }
+        return;
+    }
+    let mut ud: Vec<Dual<8>> = u.iter().map(|&x| Dual::constant(x)).collect();
+    let pd: Vec<Dual<8>> = p.iter().map(|&x| Dual::constant(x)).collect();
+    let mut fd = vec![Dual::<8>::default(); n];
+    for chunk in (0..m).step_by(8) {
+        let cols = &split.states[chunk..(chunk + 8).min(m)];
+        for (slot, &j) in cols.iter().enumerate() {
+            ud[j] = Dual::variable(u[j], slot);
+        }
+        model.rhs(&mut fd, &ud, &pd, Dual::constant(t));
+        stats.nf_ad += 1;
+        for (slot, &j) in cols.iter().enumerate() {
+            ud[j] = Dual::constant(u[j]);
+            for (r, &i) in split.equations.iter().enumerate() {
+                block[r * m + chunk + slot] = fd[i].d[slot];
+            }
+        }
+    }
 }
 
 fn inconsistent(why: String) -> DiffsimError {
@@ -184,27 +250,34 @@ mod tests {
     #[test]
     fn the_algebraic_state_is_solved_and_the_differential_one_kept() {
         let opts = SolveOptions::default().rtol(1e-10).atol(1e-12);
-        let u =
-            consistent_start(&Quadratic, &[1.5, 7.0], &[2.0], (0.0, 1.0), &opts).unwrap().expect("inconsistent start");
+        let (u, work) = consistent_start(&Quadratic, &[1.5, 7.0], &[2.0], (0.0, 1.0), &opts).unwrap();
+        let u = u.expect("an inconsistent start");
+        // Newton on a quadratic constraint that is linear in the algebraic state: one step,
+        // then the check; one dual pass per Jacobian.
+        assert_eq!((work.nf, work.njac, work.nf_ad), (2, 1, 1), "{work:?}");
         assert_eq!(u[0], 1.5);
         assert!((u[1] - 4.5).abs() <= 1e-12, "{u:?}");
         // A consistent start (to rounding) is kept as given.
-        assert_eq!(consistent_start(&Quadratic, &[1.5, 4.5], &[2.0], (0.0, 1.0), &opts).unwrap(), None);
-        assert_eq!(consistent_start(&Quadratic, &[1.5, 4.5 + 1e-14], &[2.0], (0.0, 1.0), &opts).unwrap(), None);
+        assert_eq!(consistent_start(&Quadratic, &[1.5, 4.5], &[2.0], (0.0, 1.0), &opts).unwrap().0, None);
+        assert_eq!(consistent_start(&Quadratic, &[1.5, 4.5 + 1e-14], &[2.0], (0.0, 1.0), &opts).unwrap().0, None);
+        // Finite differences agree.
+        let fd = opts.clone().jacobian(JacobianMethod::FiniteDiff);
+        let v = consistent_start(&Quadratic, &[1.5, 7.0], &[2.0], (0.0, 1.0), &fd).unwrap().0.unwrap();
+        assert!((v[1] - 4.5).abs() <= 1e-12, "{v:?}");
         // Not a DAE: nothing to do.
-        assert_eq!(
-            consistent_start(&crate::models::Lorenz, &[1.0, 2.0, 3.0], &[10.0, 28.0, 8.0 / 3.0], (0.0, 1.0), &opts)
-                .unwrap(),
-            None
-        );
+        let lorenz =
+            consistent_start(&crate::models::Lorenz, &[1.0, 2.0, 3.0], &[10.0, 28.0, 8.0 / 3.0], (0.0, 1.0), &opts);
+        assert_eq!(lorenz.unwrap(), (None, Stats::default()));
     }
 
     #[test]
-    fn starts_that_cannot_be_made_consistent_are_errors() {
+    fn starts_that_cannot_be_made_consistent_are_errors_or_left_alone() {
         let opts = SolveOptions::default();
         let e = consistent_start(&NoRoot, &[1.0, 0.5], &[], (0.0, 1.0), &opts).unwrap_err();
         assert!(matches!(e, DiffsimError::InconsistentStart { .. }), "{e}");
-        let e = consistent_start(&Undetermined, &[2.0, 0.0], &[], (0.0, 1.0), &opts).unwrap_err();
-        assert!(e.to_string().contains("index 1"), "{e}");
+        // Not of index 1 (the constraint does not involve the algebraic state): left to the
+        // solver as given, consistent or not.
+        assert_eq!(consistent_start(&Undetermined, &[2.0, 0.0], &[], (0.0, 1.0), &opts).unwrap().0, None);
+        assert_eq!(consistent_start(&Undetermined, &[1.0, 0.0], &[], (0.0, 1.0), &opts).unwrap().0, None);
     }
 }

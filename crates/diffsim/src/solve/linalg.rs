@@ -62,17 +62,28 @@ impl JacobianCache {
     }
 
     /// Dense or sparse, at the first point: sparse when asked ([`JacobianMethod::SparseAd`]),
-    /// or under `Auto` for a large model with no analytic Jacobian whose pattern (read off a
-    /// tape, no branches) is sparse enough. Dense whenever the pattern cannot be traced.
+    /// or under `Auto` for a large model with no analytic Jacobian whose pattern is sparse
+    /// enough: the one it states ([`crate::capabilities::JacobianSparsity`]) joined with what
+    /// a tape recording sees, else the recording's when it has no branches. Dense whenever
+    /// there is no pattern.
     fn choose_storage<M: Model>(&mut self, model: &M, u: &[f64], p: &[f64], t: f64) {
         self.storage_chosen = true;
-        let pattern = match self.method {
-            JacobianMethod::SparseAd => JacobianPattern::detect(model, u, p, t).ok(),
-            JacobianMethod::Auto if self.n >= SPARSE_MIN_STATES && !model.derivatives().has_jacobian() => {
-                JacobianPattern::detect_branch_free(model, u, p, t)
-                    .ok()
-                    .flatten()
-                    .filter(|pat| pat.nnz() * SPARSE_MAX_FILL <= self.n * self.n)
+        let stated = model.derivatives().jacobian_sparsity().map(|s| s.jacobian_sparsity());
+        let with_stated = |stated: Vec<(usize, usize)>| {
+            let seen = JacobianPattern::detect(model, u, p, t).ok();
+            let seen =
+                seen.iter().flat_map(|pat| (0..pat.n()).flat_map(move |i| pat.row(i).iter().map(move |&j| (i, j))));
+            JacobianPattern::from_entries(self.n, stated.into_iter().chain(seen)).ok()
+        };
+        let pattern = match (self.method, stated) {
+            (JacobianMethod::SparseAd, Some(stated)) => with_stated(stated),
+            (JacobianMethod::SparseAd, None) => JacobianPattern::detect(model, u, p, t).ok(),
+            (JacobianMethod::Auto, stated) if self.n >= SPARSE_MIN_STATES && !model.derivatives().has_jacobian() => {
+                match stated {
+                    Some(stated) => with_stated(stated),
+                    None => JacobianPattern::detect_branch_free(model, u, p, t).ok().flatten(),
+                }
+                .filter(|pat| pat.nnz() * SPARSE_MAX_FILL <= self.n * self.n)
             }
             _ => None,
         };

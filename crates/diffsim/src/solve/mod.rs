@@ -159,24 +159,28 @@ pub(crate) fn solve_parts<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    // A DAE starts from algebraic states that satisfy its constraints.
-    let start = dae_init::consistent_start(m, u0, p, tspan, opts)?;
-    let u0 = start.as_deref().unwrap_or(u0);
     match alg {
-        Algorithm::Rosenbrock23 => {
-            let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
-            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, Watch::callback(callback), false)
-        }
-        Algorithm::Rodas4 => {
-            solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, Watch::callback(callback))
-        }
-        Algorithm::Rodas5P => {
-            solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, Watch::callback(callback))
-        }
-        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
-        _ => {
+        Algorithm::Tsit5 | Algorithm::Dp5 | Algorithm::Vern7 | Algorithm::Bs3 => {
             no_mass_matrix(m, alg)?;
             solve_explicit(m, u0, p, tspan, alg, opts, callback)
+        }
+        Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Auto => {
+            // A DAE starts from algebraic states that satisfy its constraints.
+            opts.validate(tspan)?;
+            let (start, init) = dae_init::consistent_start(m, u0, p, tspan, opts)?;
+            let u0 = start.as_deref().unwrap_or(u0);
+            let cb = Watch::callback(callback);
+            let mut sol = match alg {
+                Algorithm::Rosenbrock23 => {
+                    let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
+                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
+                }
+                Algorithm::Rodas4 => solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, cb),
+                Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, cb),
+                _ => auto::solve_auto(m, u0, p, tspan, opts, cb.callback),
+            }?;
+            sol.stats += init;
+            Ok(sol)
         }
     }
 }
@@ -330,7 +334,7 @@ pub fn solve_explicit<T: Scalar, M: Model>(
 }
 
 /// [`solve_explicit`] with only the stepper for any size, and the log of its accepted steps
-/// (see [`solve_logged`]): for the library's occasional solves on other number types (see
+/// (see [`solve_rodas_logged`]): for the library's occasional solves on other number types (see
 /// [`solve_unsized`]).
 pub(crate) fn solve_explicit_logged_unsized<T: Scalar, M: Model>(
     model: &M,
@@ -347,7 +351,7 @@ pub(crate) fn solve_explicit_logged_unsized<T: Scalar, M: Model>(
     Ok((sol, log))
 }
 
-/// [`solve_explicit`] in `f64` with the log of its accepted steps (see [`solve_logged`])
+/// [`solve_explicit`] in `f64` with the log of its accepted steps (see [`solve_rodas_logged`])
 /// and its stages evaluated through `eval` (handed back with the solution).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn solve_explicit_logged<M: Model, E: StageEval<f64, M>>(

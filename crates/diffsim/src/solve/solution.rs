@@ -153,7 +153,7 @@ impl StepRecord {
 }
 
 /// The accepted steps of a solve and the states they started from: what a solve hands to
-/// the discrete adjoints, which replay its steps (see [`super::solve_logged`]).
+/// the discrete adjoints, which replay its steps (see [`super::solve_explicit_logged`], [`super::solve_rodas_logged`]).
 #[derive(Clone, Debug)]
 pub(crate) struct StepLog<T> {
     pub(crate) records: Vec<StepRecord>,
