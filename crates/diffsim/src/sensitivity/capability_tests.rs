@@ -47,6 +47,18 @@ fn the_stiff_solvers_use_the_models_jacobian_and_time_derivative_even_borrowed()
 }
 
 #[test]
+fn a_stated_sparsity_reaches_through_every_wrapper() {
+    let model = TestModel::Capable;
+    let stated = |d: crate::capabilities::Derivatives<'_>| d.jacobian_sparsity().map(|s| s.jacobian_sparsity());
+    let borrowed: &TestModel = &model;
+    assert_eq!(stated(Model::derivatives(&borrowed)), Some(vec![(0, 0)]));
+    // The running cost's state adds its row.
+    let with_cost = WithCost { model: &model, cost: &TestCost };
+    assert_eq!(stated(with_cost.derivatives()), Some(vec![(0, 0), (1, 0)]));
+    assert_eq!(stated(TestModel::Decay.derivatives()), None);
+}
+
+#[test]
 fn every_adjoint_uses_the_models_vjp_and_every_gradient_is_right() {
     let prob = problem();
     let reference = finite_difference_gradient(&prob, Algorithm::Tsit5, &opts(), &Loss::Sum).unwrap();

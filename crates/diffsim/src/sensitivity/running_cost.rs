@@ -9,7 +9,9 @@
 
 use super::SavedLoss;
 use crate::ad::Dual;
-use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, AnalyticVjp, Derivatives, RecordedVjp, Workspace};
+use crate::capabilities::{
+    AnalyticJacobian, AnalyticTimeDerivative, AnalyticVjp, Derivatives, JacobianSparsity, RecordedVjp, Workspace,
+};
 use crate::error::{DiffsimError, Result};
 use crate::problem::Model;
 use crate::scalar::Scalar;
@@ -88,6 +90,9 @@ impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
         }
         if inner.has_time_derivative() {
             d = d.time_derivative(self);
+        }
+        if inner.jacobian_sparsity().is_some() {
+            d = d.sparsity(self);
         }
         if inner.record_vjp().is_some() {
             d = d.recorded_vjp(self);
@@ -178,6 +183,16 @@ impl<M: Model, C: RunningCost> AnalyticJacobian for WithCost<'_, M, C> {
                 ud[j] = Dual::constant(u[j]);
             }
         }
+    }
+}
+
+impl<M: Model, C: RunningCost> JacobianSparsity for WithCost<'_, M, C> {
+    /// The model's pattern; the cost's state depends on nothing in `f` and its rate may
+    /// depend on every state (a full last row).
+    fn jacobian_sparsity(&self) -> Vec<(usize, usize)> {
+        let n = self.model.n_states();
+        let own = self.model.derivatives().jacobian_sparsity().map(|s| s.jacobian_sparsity()).unwrap_or_default();
+        own.into_iter().chain((0..n).map(|j| (n, j))).collect()
     }
 }
 

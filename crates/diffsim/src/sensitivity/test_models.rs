@@ -121,7 +121,7 @@ impl Model for TestModel {
     fn derivatives(&self) -> Derivatives<'_> {
         match self {
             Self::WrongVjp => Derivatives::none().vjp(self),
-            Self::Capable => Derivatives::none().jacobian(self).time_derivative(self).recorded_vjp(self),
+            Self::Capable => Derivatives::none().jacobian(self).time_derivative(self).recorded_vjp(self).sparsity(self),
             _ => Derivatives::none(),
         }
     }
@@ -209,5 +209,11 @@ pub(crate) struct TestCost;
 impl crate::sensitivity::RunningCost for TestCost {
     fn cost<T: Scalar>(&self, u: &[T], p: &[T], t: T) -> T {
         u[0] * u[0] + t.sin() * p[0] * u[u.len() - 1]
+    }
+}
+
+impl crate::capabilities::JacobianSparsity for TestModel {
+    fn jacobian_sparsity(&self) -> Vec<(usize, usize)> {
+        vec![(0, 0)]
     }
 }
