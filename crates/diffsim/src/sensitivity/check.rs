@@ -1,7 +1,7 @@
 //! Checking a gradient against central differences of tight solves: [`gradient_check`],
 //! the reference alone ([`finite_difference_gradient`]) and the result ([`GradientCheck`]).
 
-use super::{discrete::check_saveat, gradient, Gradient, Loss, SavedLoss, SensAlg};
+use super::{discrete::check_saveat, gradient, Gradient, SavedLoss, SensAlg};
 use crate::error::{DiffsimError, Result};
 use crate::problem::{Model, Problem};
 use crate::solve::{solve, Algorithm, JacobianMethod, SolveOptions, Tolerance};
@@ -120,11 +120,11 @@ impl fmt::Display for GradientCheck {
 /// let check = gradient_check(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::ForwardAd).unwrap();
 /// assert!(check.max_rel_err < 1e-6, "{check}");
 /// ```
-pub fn gradient_check<M: Model>(
+pub fn gradient_check<M: Model, L: SavedLoss>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &L,
     sensealg: SensAlg,
 ) -> Result<GradientCheck> {
     let computed = gradient(problem, alg, opts, loss, sensealg)?;
@@ -170,11 +170,11 @@ pub fn gradient_check<M: Model>(
 /// let fd = finite_difference_gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum).unwrap();
 /// assert_eq!(fd.len(), 4 + 2);
 /// ```
-pub fn finite_difference_gradient<M: Model>(
+pub fn finite_difference_gradient<M: Model, L: SavedLoss>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &Loss,
+    loss: &L,
 ) -> Result<Vec<f64>> {
     let reference = Reference::new(problem, alg, opts, loss)?;
     let np = problem.p.len();
@@ -212,17 +212,17 @@ impl fmt::Display for Input {
 }
 
 /// The tight solves of one problem's loss.
-struct Reference<'a, M> {
+struct Reference<'a, M, L> {
     problem: &'a Problem<M>,
     alg: Algorithm,
     opts: SolveOptions,
     /// The reference solves' `rtol` (for messages).
     rtol: f64,
-    loss: &'a Loss,
+    loss: &'a L,
 }
 
-impl<'a, M: Model> Reference<'a, M> {
-    fn new(problem: &'a Problem<M>, alg: Algorithm, opts: &SolveOptions, loss: &'a Loss) -> Result<Self> {
+impl<'a, M: Model, L: SavedLoss> Reference<'a, M, L> {
+    fn new(problem: &'a Problem<M>, alg: Algorithm, opts: &SolveOptions, loss: &'a L) -> Result<Self> {
         check_saveat(opts)?;
         let alg = reference_algorithm(problem, alg, opts)?;
         let rtol = reference_rtol(opts);

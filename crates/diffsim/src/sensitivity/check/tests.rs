@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::sensitivity::test_models::TestModel::{self, BlowUp, Decay, Lv, WrongVjp};
-use crate::sensitivity::VjpMethod;
+use crate::sensitivity::{Loss, VjpMethod};
 
 const DECAY_SAVES: [f64; 3] = [0.5, 1.0, 2.0];
 
@@ -23,6 +23,32 @@ fn decay_closed_form(p: f64, u0: f64) -> [f64; 2] {
 fn decay_errors(fd: &[f64]) -> [f64; 2] {
     let exact = decay_closed_form(0.7, 2.0);
     [0, 1].map(|i| (fd[i] - exact[i]).abs() / exact[i].abs())
+}
+
+/// A loss of the user's own (the predators' product over the saves, nonlinear and
+/// coupling every save) is checked like the built-in ones, through `SaveAt::End` too.
+#[test]
+fn a_loss_of_ones_own_is_checked() {
+    struct Product;
+    impl SavedLoss for Product {
+        fn evaluate<T: crate::scalar::Scalar>(&self, v: &[T]) -> T {
+            let mut acc = T::one();
+            for save in v.chunks(2) {
+                acc *= save[1];
+            }
+            acc
+        }
+    }
+    let prob = Problem::new(Lv, vec![1.0, 1.0], vec![1.5, 1.0, 3.0, 1.0], (0.0, 1.0)).unwrap();
+    for opts in [
+        SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(vec![0.25, 0.5, 1.0]),
+        SolveOptions::default().rtol(1e-10).atol(1e-10).save_end(),
+    ] {
+        for sensealg in [SensAlg::ForwardAd, SensAlg::Discrete(VjpMethod::Auto)] {
+            let check = gradient_check(&prob, Algorithm::Tsit5, &opts, &Product, sensealg).unwrap();
+            assert!(check.max_rel_err < 1e-6, "{sensealg:?}: {check}");
+        }
+    }
 }
 
 #[test]
