@@ -71,6 +71,21 @@ pub trait Scalar:
     fn powi(self, n: i32) -> Self;
     /// Real power.
     fn powf(self, e: Self) -> Self;
+    /// Real power with a plain-number exponent (a rate law's fixed order): `x.powf_f64(2.5)`
+    /// instead of `x.powf(T::from_f64(2.5))`.
+    ///
+    /// ```
+    /// use diffsim::Scalar;
+    /// fn hill<T: Scalar>(x: T, k: T) -> T {
+    ///     let xn = x.powf_f64(2.5);
+    ///     xn / (k.powf_f64(2.5) + xn)
+    /// }
+    /// assert_eq!(hill(1.0_f64, 1.0), 0.5);
+    /// ```
+    #[inline]
+    fn powf_f64(self, e: f64) -> Self {
+        self.powf(Self::from_f64(e))
+    }
     /// Absolute value.
     fn abs(self) -> Self;
     /// The chain-rule primitive: a number whose value is `value` and whose derivative parts

@@ -279,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn powf_f64_is_the_power_with_a_constant_exponent() {
+        let x = Dual::<2>::variable(2.0, 1);
+        let y = x.powf_f64(2.5);
+        assert_eq!(y.v, 2.0f64.powf(2.5));
+        assert!((y.d[1] - 2.5 * 2.0f64.powf(1.5)).abs() < 1e-14 && y.d[0] == 0.0, "{y:?}");
+        // At zero the derivative is zero, not 0 * ln 0.
+        let z = Dual::<1>::variable(0.0, 0).powf_f64(2.5);
+        assert_eq!((z.v, z.d[0]), (0.0, 0.0));
+        assert_eq!(3.0f64.powf_f64(0.5), 3.0f64.powf(0.5));
+    }
+
+    #[test]
     fn powf_differentiates_the_exponent() {
         let b = Dual::<2>::variable(1.5, 0);
         let e = Dual::<2>::variable(0.8, 1);
