@@ -129,6 +129,7 @@ impl<M: Model> Problem<M> {
     /// Build a problem, checking sizes, finiteness and the time span.
     pub fn new(model: M, u0: Vec<f64>, p: Vec<f64>, tspan: (f64, f64)) -> Result<Self> {
         check_inputs(&model, &u0, &p, tspan)?;
+        check_stated_sparsity(&model)?;
         Ok(Self { model, u0, p, tspan })
     }
 
@@ -168,6 +169,23 @@ impl<M: Model> Problem<M> {
     }
 }
 
+/// A stated Jacobian sparsity lies inside the Jacobian (checked once, when a problem is
+/// built, not at every solve: the list can be long).
+fn check_stated_sparsity<M: Model>(model: &M) -> Result<()> {
+    let n = model.n_states();
+    if let Some(sparsity) = model.derivatives().jacobian_sparsity() {
+        if let Some((i, j)) = sparsity.jacobian_sparsity().into_iter().find(|&(i, j)| i >= n || j >= n) {
+            return Err(DiffsimError::InvalidModel {
+                why: format!(
+                    "jacobian_sparsity() lists entry ({i}, {j}) outside the {n} x {n} Jacobian; give (row, column) \
+                     pairs below n_states()"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Validate sizes, finiteness and the span of a problem's inputs.
 pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], tspan: (f64, f64)) -> Result<()> {
     let n = model.n_states();
@@ -196,16 +214,6 @@ pub(crate) fn check_inputs<M: Model, T: Scalar>(model: &M, u0: &[T], p: &[T], ts
     }
     if t0 == t1 {
         return Err(DiffsimError::InvalidSpan { t0, t1, why: "the span is empty (t0 == t1)" });
-    }
-    if let Some(sparsity) = model.derivatives().jacobian_sparsity() {
-        if let Some((i, j)) = sparsity.jacobian_sparsity().into_iter().find(|&(i, j)| i >= n || j >= n) {
-            return Err(DiffsimError::InvalidModel {
-                why: format!(
-                    "jacobian_sparsity() lists entry ({i}, {j}) outside the {n} x {n} Jacobian; give (row, column) \
-                     pairs below n_states()"
-                ),
-            });
-        }
     }
     Ok(())
 }

@@ -70,32 +70,33 @@ fn layer(module: &str) -> Option<u32> {
     LAYERS.iter().find(|(m, _)| *m == module).map(|&(_, l)| l)
 }
 
+/// The top-level items of a `use crate::...;` statement, trimmed: `use crate::{a::b, C,
+/// d::{e, f}};` has `a::b`, `C` and `d::{e, f}`; `use crate::a::b;` has `a::b`.
+fn use_items(statement: &str) -> Vec<&str> {
+    let path = statement.trim_start_matches("use crate::").trim_end_matches(';').trim();
+    let Some(inner) = path.strip_prefix('{') else { return vec![path] };
+    let inner = inner.strip_suffix('}').unwrap_or(inner);
+    let (mut depth, mut start, mut items) = (0, 0, Vec::new());
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(inner[start..].trim());
+    items
+}
+
 /// The top-level modules a `use crate::...;` statement names (root re-exports resolved).
 fn imported_modules(statement: &str) -> Vec<String> {
-    let path = statement.trim_start_matches("use crate::").trim_end_matches(';').trim();
-    let firsts: Vec<&str> = match path.strip_prefix('{') {
-        // `{a::b, C, d::{e, f}}`: the first segment of each top-level item.
-        Some(inner) => {
-            let (mut depth, mut start, mut items) = (0, 0, Vec::new());
-            let inner = inner.strip_suffix('}').unwrap_or(inner);
-            for (i, c) in inner.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        items.push(&inner[start..i]);
-                        start = i + 1;
-                    }
-                    _ => {}
-                }
-            }
-            items.push(&inner[start..]);
-            items.into_iter().map(|s| s.trim().split("::").next().unwrap_or("").trim()).collect()
-        }
-        None => vec![path.split("::").next().unwrap_or("")],
-    };
-    firsts
+    use_items(statement)
         .into_iter()
+        .map(|s| s.split("::").next().unwrap_or("").trim())
         .map(|s| s.split(" as ").next().unwrap_or(s).trim())
         .filter(|s| !s.is_empty() && *s != "self")
         .map(|s| ROOT_REEXPORTS.iter().find(|(n, _)| *n == s).map_or(s, |&(_, m)| m).to_string())
@@ -176,28 +177,7 @@ struct Scan {
 
 /// The names a `use crate::...;` statement takes from the crate root itself.
 fn root_names(statement: &str) -> Vec<String> {
-    let path = statement.trim_start_matches("use crate::").trim_end_matches(';').trim();
-    let inner = path.strip_prefix('{').and_then(|p| p.strip_suffix('}'));
-    let items: Vec<&str> = match inner {
-        Some(inner) => {
-            let (mut depth, mut start, mut items) = (0, 0, Vec::new());
-            for (i, c) in inner.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        items.push(&inner[start..i]);
-                        start = i + 1;
-                    }
-                    _ => {}
-                }
-            }
-            items.push(&inner[start..]);
-            items
-        }
-        None => vec![path],
-    };
-    items
+    use_items(statement)
         .into_iter()
         .map(|s| s.split(" as ").next().unwrap_or(s).trim())
         .filter(|s| !s.contains("::") && is_root_reexport(s))

@@ -240,7 +240,7 @@ fn tangent_controlled_solve<M: Model>(
     let opts = opts.clone().error_norm(ErrorNorm::AllParts);
     // A fallback (see its caller): the stepper for any size is enough.
     let (sol, log) = solve_explicit_logged_unsized(&problem.model, &u0, &p, problem.tspan, alg, &opts, every)?;
-    Ok((sol.values(), log.values()))
+    Ok((sol.values(), log.into_values()))
 }
 
 /// Whether a save falls strictly inside the step (its dense output is used).

@@ -104,7 +104,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     let every = checkpoint_every.unwrap_or(1).max(1);
     let fwd_opts = SolveOptions { dense: Some(false), ..opts.clone() };
     let (u0, p, tspan) = (&problem.u0[..], &problem.p[..], problem.tspan);
-    let (sol, log) = solve_rodas_logged(model, u0, p, tspan, alg, &fwd_opts, every)?;
+    let (sol, log) = solve_rodas_logged::<M, R>(model, u0, p, tspan, alg, &fwd_opts, every)?;
     let (value, g) = super::saved_loss_gradient(&sol, loss)?;
     let records = &log.records;
     let (at_start, per_step) = attribute_saves(&sol.t, records, problem.tspan);

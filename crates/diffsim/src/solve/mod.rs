@@ -185,11 +185,11 @@ pub(crate) fn solve_parts<M: Model>(
     }
 }
 
-/// A Rodas4 or Rodas5P solve handing over, besides the solution, the log of its accepted
-/// steps with the start state of every `every`-th one: what the stiff discrete adjoint
-/// replays. (The explicit methods' is [`solve_explicit_logged`].)
+/// A solve by the Rodas method `R` handing over, besides the solution, the log of its
+/// accepted steps with the start state of every `every`-th one: what the stiff discrete
+/// adjoint replays. (The explicit methods' is [`solve_explicit_logged`].)
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn solve_rodas_logged<M: Model>(
+pub(crate) fn solve_rodas_logged<M: Model, R: rosenbrock::RosenbrockMethod>(
     m: &M,
     u0: &[f64],
     p: &[f64],
@@ -199,20 +199,7 @@ pub(crate) fn solve_rodas_logged<M: Model>(
     every: usize,
 ) -> Result<(Solution<f64>, StepLog<f64>)> {
     let mut log = StepLog::new(every);
-    let sol = match alg {
-        Algorithm::Rodas4 => {
-            solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, Watch::log(&mut log))
-        }
-        Algorithm::Rodas5P => {
-            solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, Watch::log(&mut log))
-        }
-        _ => {
-            return Err(DiffsimError::Unsupported {
-                alg: alg.name(),
-                why: "the stiff discrete adjoint goes through Rodas4 or Rodas5P steps".into(),
-            })
-        }
-    }?;
+    let sol = solve_rosenbrock::<M, R>(m, u0, p, tspan, alg, opts, Watch::log(&mut log))?;
     Ok((sol, log))
 }
 

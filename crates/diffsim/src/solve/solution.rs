@@ -153,7 +153,8 @@ impl StepRecord {
 }
 
 /// The accepted steps of a solve and the states they started from: what a solve hands to
-/// the discrete adjoints, which replay its steps (see [`super::solve_explicit_logged`], [`super::solve_rodas_logged`]).
+/// the discrete adjoints, which replay its steps (see [`super::solve_explicit_logged`] and
+/// [`super::solve_rodas_logged`]).
 #[derive(Clone, Debug)]
 pub(crate) struct StepLog<T> {
     pub(crate) records: Vec<StepRecord>,
@@ -183,13 +184,9 @@ impl<T: Scalar> StepLog<T> {
     }
 
     /// The same log with every state replaced by its value.
-    pub(crate) fn values(&self) -> StepLog<f64> {
-        StepLog {
-            records: self.records.clone(),
-            error_sq: self.error_sq.clone(),
-            u_start: self.u_start.iter().map(|v| v.value()).collect(),
-            every: self.every,
-        }
+    pub(crate) fn into_values(self) -> StepLog<f64> {
+        let Self { records, error_sq, u_start, every } = self;
+        StepLog { records, error_sq, u_start: u_start.iter().map(|v| v.value()).collect(), every }
     }
 }
 

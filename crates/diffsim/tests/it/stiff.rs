@@ -146,8 +146,9 @@ fn sparse_jacobian_solves_match_dense_ones() {
 
 /// Robertson as a DAE started off its constraint `y1 + y2 + y3 = 1`: every stiff method
 /// solves its algebraic state from the constraint first and then gives the solution of the
-/// consistent start, bit for bit; Rosenbrock23 used to reject every step at `t = 0`, the
-/// Rodas methods to jump onto the constraint in their first step and report success.
+/// consistent start, bit for bit. (From the inconsistent state itself no step can satisfy
+/// the constraint: Rosenbrock23 would reject every step at `t = 0`, and the Rodas methods
+/// would jump onto the constraint from a state other than the one given.)
 #[test]
 fn a_dae_started_off_its_constraint_starts_from_the_consistent_state() {
     let dae = lookup("robertson-dae").unwrap();
