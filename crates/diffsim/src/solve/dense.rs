@@ -15,7 +15,23 @@ pub(crate) enum Interpolant {
     /// Shampine's Rosenbrock23 interpolant with its constant `d`:
     /// `u0 + h (theta (1 - theta) k1 + theta (theta - 2 d) k2) / (1 - 2 d)`.
     Rosenbrock23 { d: f64 },
+    /// The BDF (NDF) interpolating polynomial through the last `order + 1` solution points,
+    /// from the step's backward differences `D_1 .. D_5` after the step (rows past the
+    /// order zero): `u1 + sum_j D_j prod_{i<j} (theta - 1 + i) / (i + 1)`.
+    Bdf,
+    /// Radau IIA 5's collocation polynomial, from the step's three coefficient vectors
+    /// `c_1, c_2, c_3` (Hairer's CONTR5 form) with `s = theta - 1`:
+    /// `u1 + s (c_1 + (s - s_2) (c_2 + (s - s_1) c_3))`, where `s_i = c_i - 1` of the
+    /// nodes `c_1 = (4 - sqrt 6) / 10`, `c_2 = (4 + sqrt 6) / 10`.
+    Radau5,
 }
+
+/// `c_1 - 1` and `c_2 - 1` of Radau IIA 5's nodes `(4 -+ sqrt 6) / 10`.
+const RADAU5_S1: f64 = (4.0 - 2.449_489_742_783_178) / 10.0 - 1.0;
+const RADAU5_S2: f64 = (4.0 + 2.449_489_742_783_178) / 10.0 - 1.0;
+
+/// The largest BDF order (rows of [`Interpolant::Bdf`]'s data).
+pub(crate) const BDF_MAX_ORDER: usize = 5;
 
 impl Interpolant {
     /// How many state-sized vectors of step data the interpolant needs.
@@ -24,6 +40,8 @@ impl Interpolant {
             Interpolant::Explicit(tab) => tab.c.len(),
             Interpolant::Rosenbrock { rows } => *rows,
             Interpolant::Rosenbrock23 { .. } => 2,
+            Interpolant::Bdf => BDF_MAX_ORDER,
+            Interpolant::Radau5 => 3,
         }
     }
 
@@ -65,6 +83,25 @@ impl Interpolant {
                 let c2 = h * theta * (theta - 2.0 * d) / (1.0 - 2.0 * d);
                 for c in 0..n {
                     out[c] = u0[c] + ks[c].scale(c1) + ks[n + c].scale(c2);
+                }
+            }
+            Interpolant::Bdf => {
+                out.copy_from_slice(u1);
+                let mut w = 1.0;
+                for j in 0..BDF_MAX_ORDER {
+                    w *= (theta - 1.0 + j as f64) / (j as f64 + 1.0);
+                    let d = &ks[j * n..(j + 1) * n];
+                    for (o, &dv) in out.iter_mut().zip(d) {
+                        *o += dv.scale(w);
+                    }
+                }
+            }
+            Interpolant::Radau5 => {
+                let s = theta - 1.0;
+                let (a, b) = (s - RADAU5_S2, s - RADAU5_S1);
+                for c in 0..n {
+                    let inner = ks[n + c] + ks[2 * n + c].scale(b);
+                    out[c] = u1[c] + (ks[c] + inner.scale(a)).scale(s);
                 }
             }
         }

@@ -290,6 +290,7 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     opts.validate(tspan)?;
     let n = model.n_states();
     let control = ErrorControl::new(opts, n)?;
+    stepper.set_tolerances(&control.atol, &control.rtol);
     let (t0, t1) = tspan;
     let dir = (t1 - t0).signum();
     let span = t1 - t0;
@@ -366,17 +367,23 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
         };
         stepper.attempt(model, p, &times, &u, &mut u_new, &mut err, &mut stats);
         stats.nsteps += 1;
-        // The squared error norm (accept when <= 1).
+        // The squared error norm (accept when <= 1; infinite when the stepper could not
+        // take the step, as a Newton iteration that did not converge).
         let e = if opts.adaptive {
             error_norm_sq(&err, &u, &u_new, &control.atol, &control.rtol, opts.error_norm)
-        } else {
+        } else if all_finite(&err) {
             0.0
+        } else {
+            f64::INFINITY
         };
-        let finite = e.is_finite() && all_finite(&u_new);
+        let finite = all_finite(&u_new);
         if !(finite && e <= 1.0) {
             stats.nreject += 1;
             after_reject = true;
-            h = h_try * controller.reject(e);
+            h = match stepper.next_step_after_reject(e) {
+                Some(h) => h,
+                None => h_try * controller.reject(e),
+            };
             if h.abs() < step_floor(opts, t, tspan) || !opts.adaptive {
                 break if finite { RetCode::DtLessThanMin } else { RetCode::Unstable };
             }
@@ -417,9 +424,14 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
             }
         }
         if opts.adaptive {
-            // A step shortened to land on a stop says little about the next one.
-            let h_base = if lands { dir * h.abs().max(h_try.abs()) } else { h_try };
-            h = h_base * controller.accept(e, after_reject);
+            h = match stepper.next_step_after_accept(e) {
+                Some(h) => h,
+                None => {
+                    // A step shortened to land on a stop says little about the next one.
+                    let h_base = if lands { dir * h.abs().max(h_try.abs()) } else { h_try };
+                    h_base * controller.accept(e, after_reject)
+                }
+            };
         }
         after_reject = false;
     };

@@ -44,6 +44,21 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
     fn stiffness_ratio(&self) -> Option<f64> {
         None
     }
+    /// The solve's tolerances per component, once before the first step: for steppers
+    /// that measure their own iterations (Newton) or choose their own order.
+    fn set_tolerances(&mut self, _atol: &[f64], _rtol: &[f64]) {}
+    /// The (signed) size of the next step after an accepted one whose squared error norm
+    /// was `e` (called after [`Stepper::accept`]): multistep methods choose step and order
+    /// together. `None`: the driver's controller chooses.
+    fn next_step_after_accept(&mut self, _e: f64) -> Option<f64> {
+        None
+    }
+    /// The (signed) size of the retry after a rejected attempt whose squared error norm was
+    /// `e` (infinite when the stepper's own iteration failed). `None`: the driver's
+    /// controller chooses.
+    fn next_step_after_reject(&mut self, _e: f64) -> Option<f64> {
+        None
+    }
 }
 
 /// How a stepper evaluates `f` at its stages: [`Plain`]ly, or through a hook that also keeps
