@@ -31,9 +31,10 @@
 //! assert!((total - 1.0).abs() < 1e-8); // the population is conserved
 //! ```
 //!
-//! The stiff methods ([`Algorithm::Rodas5P`], [`Algorithm::Rodas4`],
-//! [`Algorithm::Rosenbrock23`]) take the Jacobian from forward-mode AD unless the model
-//! supplies one, and accept a mass matrix (index-1 DAEs). See [`solve`](mod@solve) for the method table.
+//! The stiff methods (the Rosenbrock methods [`Algorithm::Rodas5P`], [`Algorithm::Rodas4`],
+//! [`Algorithm::Rosenbrock23`], and the Newton-based [`Algorithm::Bdf`]) take the Jacobian
+//! from forward-mode AD unless the model supplies one, and accept a mass matrix (index-1
+//! DAEs). See [`solve`](mod@solve) for the method table.
 //! What a model may compute itself besides `rhs` (a Jacobian, `df/dt`, a hand-written VJP)
 //! is one small trait each, handed over by [`Model::derivatives`] ([`capabilities`]).
 

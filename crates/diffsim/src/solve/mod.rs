@@ -10,6 +10,7 @@
 //! | `Rosenbrock23` | Rosenbrock-W | 2(3) | stiff problems at loose tolerances; DAEs |
 //! | `Rodas4` | Rosenbrock | 4(3) | stiff problems, index-1 DAEs |
 //! | `Rodas5P` | Rosenbrock | 5(4) | stiff problems at ordinary to tight tolerances |
+//! | `Bdf` | variable-order NDF/BDF, Newton | 1-5 | large stiff systems, many steps, DAEs |
 //! | `Auto` | switching | | Tsit5 until stiffness is detected, then Rodas5P (see [`Algorithm::Auto`]) |
 //!
 //! All methods control the step with a PI controller on the RMS norm of the error scaled by
@@ -17,6 +18,7 @@
 //! on `tstops`, and give a dense output of the method's own interpolant.
 
 mod auto;
+mod bdf;
 mod controller;
 mod dae_init;
 mod dense;
@@ -64,6 +66,10 @@ pub enum Algorithm {
     Rodas4,
     /// Steinebach's Rodas5P (order 5, stiffly accurate).
     Rodas5P,
+    /// Variable-order (1-5), variable-step BDF in Shampine and Reichelt's NDF form, with a
+    /// Newton iteration that keeps its Jacobian and LU across steps: for larger stiff
+    /// systems, long spans and index-1 DAEs.
+    Bdf,
     /// Tsit5 with Hairer's stiffness test; on sustained stiffness the solve continues
     /// from where it is with Rodas5P. Problems with a mass matrix go to Rodas5P directly.
     Auto,
@@ -71,7 +77,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order of the CLI's list.
-    pub const ALL: [Algorithm; 8] = [
+    pub const ALL: [Algorithm; 9] = [
         Algorithm::Tsit5,
         Algorithm::Dp5,
         Algorithm::Vern7,
@@ -79,6 +85,7 @@ impl Algorithm {
         Algorithm::Rosenbrock23,
         Algorithm::Rodas4,
         Algorithm::Rodas5P,
+        Algorithm::Bdf,
         Algorithm::Auto,
     ];
 
@@ -92,13 +99,14 @@ impl Algorithm {
             Algorithm::Rosenbrock23 => "rosenbrock23",
             Algorithm::Rodas4 => "rodas4",
             Algorithm::Rodas5P => "rodas5p",
+            Algorithm::Bdf => "bdf",
             Algorithm::Auto => "auto",
         }
     }
 
     /// True for the methods that handle stiff problems (and mass matrices).
     pub fn is_stiff(self) -> bool {
-        matches!(self, Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P)
+        matches!(self, Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Bdf)
     }
 }
 
@@ -164,7 +172,7 @@ pub(crate) fn solve_parts<M: Model>(
             no_mass_matrix(m, alg)?;
             solve_explicit(m, u0, p, tspan, alg, opts, callback)
         }
-        Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Auto => {
+        Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Bdf | Algorithm::Auto => {
             // A DAE starts from algebraic states that satisfy its constraints.
             opts.validate(tspan)?;
             let (start, init) = dae_init::consistent_start(m, u0, p, tspan, opts)?;
@@ -177,6 +185,10 @@ pub(crate) fn solve_parts<M: Model>(
                 }
                 Algorithm::Rodas4 => solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, cb),
                 Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, cb),
+                Algorithm::Bdf => {
+                    let mut s = bdf::Bdf::new(m, opts.jacobian);
+                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
+                }
                 _ => auto::solve_auto(m, u0, p, tspan, opts, cb.callback),
             }?;
             sol.stats += init;
@@ -238,6 +250,7 @@ pub(crate) fn solve_unsized<M: Model>(
         Algorithm::Rosenbrock23 => go!(rosenbrock23::Rosenbrock23::new(m, opts.jacobian)),
         Algorithm::Rodas4 => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas4, 0>::new(m, opts.jacobian)),
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
+        Algorithm::Bdf => go!(bdf::Bdf::new(m, opts.jacobian)),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
         _ => {
             no_mass_matrix(m, alg)?;

@@ -5,7 +5,7 @@ use diffsim::models::{LotkaVolterra, LvPiecewise, Robertson, ZooModel};
 use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, solve_with_callback, Algorithm, Model, Problem, RetCode, Scalar, SolveOptions};
 
-const ALL_FIXED: [Algorithm; 7] = [
+const ALL_FIXED: [Algorithm; 8] = [
     Algorithm::Tsit5,
     Algorithm::Dp5,
     Algorithm::Vern7,
@@ -13,6 +13,7 @@ const ALL_FIXED: [Algorithm; 7] = [
     Algorithm::Rosenbrock23,
     Algorithm::Rodas4,
     Algorithm::Rodas5P,
+    Algorithm::Bdf,
 ];
 
 #[test]

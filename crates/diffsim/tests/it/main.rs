@@ -9,6 +9,7 @@ mod convergence;
 mod ensemble;
 mod errors;
 mod gradients;
+mod implicit;
 mod nn;
 mod optim;
 mod references;

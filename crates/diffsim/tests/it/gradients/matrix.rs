@@ -97,6 +97,12 @@ fn stiff() -> Case<ZooModel> {
     }
 }
 
+/// The same problem solved by BDF: its forward sensitivities and continuous adjoints
+/// (whose backward solves use BDF too); the discrete adjoint refuses.
+fn stiff_bdf() -> Case<ZooModel> {
+    Case { name: "stiff-bdf", alg: Algorithm::Bdf, ..stiff() }
+}
+
 fn tstops() -> Case<ZooModel> {
     let problem = zoo("lv-piecewise", vec![1.2, 0.8], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0));
     explicit("tstops", problem, placements(&[1.0, 2.0, 3.0], 4.0, Some(NEAR)))
@@ -199,6 +205,9 @@ fn expect<M: Model>(case: &Case<M>, sensealg: SensAlg) -> Expect {
     let forward = matches!(sensealg, SensAlg::Forward | SensAlg::ForwardAd);
     if case.alg.is_stiff() && sensealg.vjp() == Some(VjpMethod::FiniteDiff) {
         Expect::Refused("finite-difference VJPs are too inaccurate for stiff solves")
+    } else if case.alg == Algorithm::Bdf && matches!(sensealg, SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_))
+    {
+        Expect::Refused("the stiff discrete adjoint goes through rodas4 or rodas5p steps")
     } else if case.alg.is_stiff() && sensealg == SensAlg::ForwardAd {
         Expect::Refused("forward AD runs the explicit methods")
     } else if case.moving.is_some() && forward {
@@ -353,6 +362,7 @@ fn full_gradient_matrix() {
     cells.extend(run(&oscillating(), all));
     cells.extend(run(&chaotic(), all));
     cells.extend(run(&stiff(), all));
+    cells.extend(run(&stiff_bdf(), all));
     cells.extend(run(&tstops(), all));
     cells.extend(run(&undeclared(), all));
     cells.extend(run(&moving(), all));
