@@ -61,8 +61,9 @@ pub(crate) fn rosenbrock_discrete_adjoint<M: Model>(
         Algorithm::Rodas5P => sweep::<M, Rodas5P>(problem, alg, opts, loss, vjp, checkpoint_every),
         _ => Err(DiffsimError::Unsupported {
             alg: alg.name(),
-            why: "the stiff discrete adjoint goes through rodas4 or rodas5p steps; use one of those \
-                  (or the interpolating or checkpointing adjoint)"
+            why: "the stiff discrete adjoint goes through rodas4 or rodas5p steps; use one of those, \
+                  or keep this solver with forward sensitivities or a continuous adjoint \
+                  (interpolating, checkpointing, quadrature)"
                 .into(),
         }),
     }

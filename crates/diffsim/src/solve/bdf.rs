@@ -92,9 +92,9 @@ fn change_differences(d: &mut [f64], n: usize, order: usize, factor: f64, scratc
     d[..rows].copy_from_slice(&scratch[..rows]);
 }
 
-/// The RMS of `v_i / scale_i`.
-fn rms_scaled(v: &[f64], scale: &[f64]) -> f64 {
-    let s: f64 = v.iter().zip(scale).map(|(x, s)| (x / s) * (x / s)).sum();
+/// The RMS of `v_i * inv_scale_i`.
+fn rms_scaled(v: &[f64], inv_scale: &[f64]) -> f64 {
+    let s: f64 = v.iter().zip(inv_scale).map(|(x, w)| (x * w) * (x * w)).sum();
     (s / v.len().max(1) as f64).sqrt()
 }
 
@@ -141,7 +141,8 @@ pub(crate) struct Bdf {
     /// `f` at the predictor (Newton's first iterate, and where a fresh Jacobian is taken).
     f_pred: Vec<f64>,
     dy: Vec<f64>,
-    scale: Vec<f64>,
+    /// `1 / (atol + rtol |y_pred|)`: Newton's norm.
+    inv_scale: Vec<f64>,
     tmp: Vec<f64>,
     /// `(MAX_ORDER + 1) n`: rescaling, and the dense output's differences.
     wide: Vec<f64>,
@@ -175,7 +176,7 @@ impl Bdf {
             f: v(),
             f_pred: v(),
             dy: v(),
-            scale: v(),
+            inv_scale: v(),
             tmp: v(),
             wide: vec![0.0; (MAX_ORDER + 1) * n],
         }
@@ -235,7 +236,7 @@ impl Bdf {
             }
         }
         for c in 0..n {
-            self.scale[c] = self.atol[c] + self.rtol[c] * self.y_pred[c].abs();
+            self.inv_scale[c] = 1.0 / (self.atol[c] + self.rtol[c] * self.y_pred[c].abs());
         }
     }
 
@@ -278,15 +279,21 @@ impl Bdf {
                 return Newton::NonFinite;
             }
             // dy solves (M - c J) dy = c f - M (psi + corr).
-            for i in 0..n {
-                self.tmp[i] = self.psi[i] + self.corr[i];
-            }
-            self.jc.mass_mul(&self.tmp, &mut self.dy);
-            for i in 0..n {
-                self.dy[i] = c * self.f[i] - self.dy[i];
+            if self.jc.mass.is_none() {
+                for i in 0..n {
+                    self.dy[i] = c * self.f[i] - self.psi[i] - self.corr[i];
+                }
+            } else {
+                for i in 0..n {
+                    self.tmp[i] = self.psi[i] + self.corr[i];
+                }
+                self.jc.mass_mul(&self.tmp, &mut self.dy);
+                for i in 0..n {
+                    self.dy[i] = c * self.f[i] - self.dy[i];
+                }
             }
             self.w.solve(&mut self.dy, 0);
-            let dy_norm = rms_scaled(&self.dy, &self.scale);
+            let dy_norm = rms_scaled(&self.dy, &self.inv_scale);
             let rate = dy_norm / dy_norm_old;
             // Give up when diverging, or when the contraction cannot reach the tolerance
             // within the iterations left.

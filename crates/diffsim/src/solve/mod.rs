@@ -11,6 +11,7 @@
 //! | `Rodas4` | Rosenbrock | 4(3) | stiff problems, index-1 DAEs |
 //! | `Rodas5P` | Rosenbrock | 5(4) | stiff problems at ordinary to tight tolerances |
 //! | `Bdf` | variable-order NDF/BDF, Newton | 1-5 | large stiff systems, many steps, DAEs |
+//! | `Radau5` | Radau IIA, implicit RK, Newton | 5 | stiff problems and DAEs at tight tolerances |
 //! | `Auto` | switching | | Tsit5 until stiffness is detected, then Rodas5P (see [`Algorithm::Auto`]) |
 //!
 //! All methods control the step with a PI controller on the RMS norm of the error scaled by
@@ -19,6 +20,7 @@
 
 mod auto;
 mod bdf;
+mod complex_lu;
 mod controller;
 mod dae_init;
 mod dense;
@@ -26,6 +28,7 @@ mod driver;
 pub(crate) mod explicit_rk;
 mod linalg;
 mod options;
+mod radau;
 pub(crate) mod rosenbrock;
 mod rosenbrock23;
 mod solution;
@@ -70,6 +73,13 @@ pub enum Algorithm {
     /// Newton iteration that keeps its Jacobian and LU across steps: for larger stiff
     /// systems, long spans and index-1 DAEs.
     Bdf,
+    /// Radau IIA of order 5 (Hairer and Wanner's RADAU5): three implicit stages solved by a
+    /// simplified Newton iteration split into a real and a complex system, for stiff
+    /// problems and index-1 DAEs at tight tolerances. Its dense output (the collocation
+    /// polynomial) is of order 3 between its long steps: values interpolated between steps,
+    /// and the continuous adjoints that read them, are less accurate than the steps' ends
+    /// (for gradients at tight tolerances prefer forward sensitivities or Rodas5P).
+    Radau5,
     /// Tsit5 with Hairer's stiffness test; on sustained stiffness the solve continues
     /// from where it is with Rodas5P. Problems with a mass matrix go to Rodas5P directly.
     Auto,
@@ -77,7 +87,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in the order of the CLI's list.
-    pub const ALL: [Algorithm; 9] = [
+    pub const ALL: [Algorithm; 10] = [
         Algorithm::Tsit5,
         Algorithm::Dp5,
         Algorithm::Vern7,
@@ -86,6 +96,7 @@ impl Algorithm {
         Algorithm::Rodas4,
         Algorithm::Rodas5P,
         Algorithm::Bdf,
+        Algorithm::Radau5,
         Algorithm::Auto,
     ];
 
@@ -100,13 +111,17 @@ impl Algorithm {
             Algorithm::Rodas4 => "rodas4",
             Algorithm::Rodas5P => "rodas5p",
             Algorithm::Bdf => "bdf",
+            Algorithm::Radau5 => "radau5",
             Algorithm::Auto => "auto",
         }
     }
 
     /// True for the methods that handle stiff problems (and mass matrices).
     pub fn is_stiff(self) -> bool {
-        matches!(self, Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Bdf)
+        matches!(
+            self,
+            Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Bdf | Algorithm::Radau5
+        )
     }
 }
 
@@ -172,7 +187,12 @@ pub(crate) fn solve_parts<M: Model>(
             no_mass_matrix(m, alg)?;
             solve_explicit(m, u0, p, tspan, alg, opts, callback)
         }
-        Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Bdf | Algorithm::Auto => {
+        Algorithm::Rosenbrock23
+        | Algorithm::Rodas4
+        | Algorithm::Rodas5P
+        | Algorithm::Bdf
+        | Algorithm::Radau5
+        | Algorithm::Auto => {
             // A DAE starts from algebraic states that satisfy its constraints.
             opts.validate(tspan)?;
             let (start, init) = dae_init::consistent_start(m, u0, p, tspan, opts)?;
@@ -189,6 +209,7 @@ pub(crate) fn solve_parts<M: Model>(
                     let mut s = bdf::Bdf::new(m, opts.jacobian);
                     driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
                 }
+                Algorithm::Radau5 => radau::solve_radau5(m, u0, p, tspan, alg, opts, cb),
                 _ => auto::solve_auto(m, u0, p, tspan, opts, cb.callback),
             }?;
             sol.stats += init;
@@ -251,6 +272,7 @@ pub(crate) fn solve_unsized<M: Model>(
         Algorithm::Rodas4 => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas4, 0>::new(m, opts.jacobian)),
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
         Algorithm::Bdf => go!(bdf::Bdf::new(m, opts.jacobian)),
+        Algorithm::Radau5 => go!(radau::Radau5::new(m, opts.jacobian)),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
         _ => {
             no_mass_matrix(m, alg)?;

@@ -5,7 +5,7 @@ use diffsim::models::{LotkaVolterra, LvPiecewise, Robertson, ZooModel};
 use diffsim::sensitivity::{gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, solve_with_callback, Algorithm, Model, Problem, RetCode, Scalar, SolveOptions};
 
-const ALL_FIXED: [Algorithm; 8] = [
+const ALL_FIXED: [Algorithm; 9] = [
     Algorithm::Tsit5,
     Algorithm::Dp5,
     Algorithm::Vern7,
@@ -14,6 +14,7 @@ const ALL_FIXED: [Algorithm; 8] = [
     Algorithm::Rodas4,
     Algorithm::Rodas5P,
     Algorithm::Bdf,
+    Algorithm::Radau5,
 ];
 
 #[test]

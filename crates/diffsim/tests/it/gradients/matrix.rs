@@ -103,6 +103,13 @@ fn stiff_bdf() -> Case<ZooModel> {
     Case { name: "stiff-bdf", alg: Algorithm::Bdf, ..stiff() }
 }
 
+/// And by Radau IIA 5. Its dense output (the collocation polynomial) is of order 3 between
+/// steps that are long at tight tolerances: the continuous adjoints, which read the forward
+/// solution between steps, are accurate to a few 1e-6 here (forward sensitivities to 1e-8).
+fn stiff_radau() -> Case<ZooModel> {
+    Case { name: "stiff-radau", alg: Algorithm::Radau5, bound: 1e-5, ..stiff() }
+}
+
 fn tstops() -> Case<ZooModel> {
     let problem = zoo("lv-piecewise", vec![1.2, 0.8], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0));
     explicit("tstops", problem, placements(&[1.0, 2.0, 3.0], 4.0, Some(NEAR)))
@@ -205,7 +212,8 @@ fn expect<M: Model>(case: &Case<M>, sensealg: SensAlg) -> Expect {
     let forward = matches!(sensealg, SensAlg::Forward | SensAlg::ForwardAd);
     if case.alg.is_stiff() && sensealg.vjp() == Some(VjpMethod::FiniteDiff) {
         Expect::Refused("finite-difference VJPs are too inaccurate for stiff solves")
-    } else if case.alg == Algorithm::Bdf && matches!(sensealg, SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_))
+    } else if matches!(case.alg, Algorithm::Bdf | Algorithm::Radau5)
+        && matches!(sensealg, SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_))
     {
         Expect::Refused("the stiff discrete adjoint goes through rodas4 or rodas5p steps")
     } else if case.alg.is_stiff() && sensealg == SensAlg::ForwardAd {
@@ -363,6 +371,7 @@ fn full_gradient_matrix() {
     cells.extend(run(&chaotic(), all));
     cells.extend(run(&stiff(), all));
     cells.extend(run(&stiff_bdf(), all));
+    cells.extend(run(&stiff_radau(), all));
     cells.extend(run(&tstops(), all));
     cells.extend(run(&undeclared(), all));
     cells.extend(run(&moving(), all));
