@@ -16,6 +16,11 @@
 #   SKIP_GRADIENTS=1  skip the loss+gradient comparison (gradient_peers.py: Lorenz, Robertson,
 #                     Brusselator; diffsim CLI vs diffrax and torchdiffeq)
 #   GRADIENT_ARGS="..." extra gradient_peers.py arguments (e.g. "--quick" or "--only lorenz,diffrax")
+#   SKIP_STIFF=1      skip the stiff test-set work-precision benchmark (stiff_peers.py: HIRES,
+#                     OREGO, POLLU, VDPOL, ROBER, Akzo Nobel, E5 at rtol 1e-4 .. 1e-12; diffsim
+#                     CLI vs scipy Radau/BDF/LSODA and diffsol BDF/ESDIRK34/TR-BDF2)
+#   STIFF_BUDGET=0.5  seconds of repeated solving per stiff run (one tolerance of one solver)
+#   STIFF_ARGS="..."  extra stiff_peers.py arguments (e.g. "--problems hires,akzo")
 #   SKIP_MLP=1        skip the MLP forward+backward comparison (mlp_peers.py for PyTorch;
 #                     `cargo bench -p diffsim-examples --bench nn -- mlp_` for diffsim unless SKIP_BUILD=1)
 #   PYTHON=python3    interpreter used to create the venv
@@ -107,6 +112,16 @@ if [ -z "${SKIP_GRADIENTS:-}" ]; then
   say "loss+gradient: diffsim, diffrax, torchdiffeq (~10 min; SKIP_GRADIENTS=1 skips)"
   "$PY" "$HERE/gradient_peers.py" --diffsim "$BIN" --budget "$BUDGET" ${GRADIENT_ARGS:-} > "$GR" 2>>"$LOG"
 fi
+ST="$OUT/stiff.jsonl"
+if [ -z "${SKIP_STIFF:-}" ]; then
+  # Writes results/stiff.jsonl (raw runs) and results/stiff.md (the work-precision table).
+  say "stiff test set work-precision: diffsim, diffsol, scipy (~10 min; SKIP_STIFF=1 skips)"
+  STIFF_PEERS="diffsim,diffsol,scipy"
+  [ -n "${SKIP_DIFFSOL:-}" ] && STIFF_PEERS="diffsim,scipy"
+  "$PY" "$HERE/stiff_peers.py" --diffsim "$BIN" --diffsol "$DS_BIN" --only "$STIFF_PEERS" \
+    --budget "${STIFF_BUDGET:-0.5}" --out "$ST" --md "$OUT/stiff.md" ${STIFF_ARGS:-} > /dev/null 2>>"$LOG" \
+    || say "stiff_peers.py failed (see $LOG)"
+fi
 ML="$OUT/mlp.jsonl"
 CRIT="$OUT/criterion"
 if [ -z "${SKIP_MLP:-}" ]; then
@@ -131,6 +146,10 @@ if [ -s "$GR" ] && [ -z "${SKIP_GRADIENTS:-}" ]; then
   echo
   "$PY" "$HERE/gradient_peers.py" --table "$GR" | tee "$OUT/gradients.md"
 fi
+if [ -s "$OUT/stiff.md" ] && [ -z "${SKIP_STIFF:-}" ]; then
+  echo
+  cat "$OUT/stiff.md"
+fi
 if [ -s "$ML" ] && [ -z "${SKIP_MLP:-}" ]; then
   echo
   "$PY" "$HERE/mlp_peers.py" --table "$ML" --criterion "$CRIT" | tee "$OUT/mlp.md"
@@ -138,4 +157,4 @@ fi
 echo
 echo "builds/installs: $((T_BUILT - T_START)) s; benchmark runs: $((T_END - T_BUILT)) s;" \
      "machine: $(getconf _NPROCESSORS_ONLN) cores, $(uname -m); raw results: ${RES#$ROOT/}; log: ${LOG#$ROOT/}"
-grep -h "^peers.py\|^mlp_peers.py\|failed\|error" "$LOG" | grep -v "^\s*Compiling" | sort -u | head -20 >&2 || true
+grep -h "^peers.py\|^mlp_peers.py\|^stiff_peers.py\|failed\|error" "$LOG" | grep -v "^\s*Compiling" | sort -u | head -20 >&2 || true

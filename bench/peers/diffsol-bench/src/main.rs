@@ -8,6 +8,9 @@
 //!   ensemble     1000 Robertson solves, rates scaled by log-uniform factors in [0.5,2]
 //!
 //! Usage: diffsol-bench [--budget SECONDS] [--only NAME[,NAME..]]
+//!        diffsol-bench --stiff NAME --rtol R --atol A [--budget SECONDS] [--methods BDF,..]
+//! The second form runs one problem of the stiff test set (hires, orego, pollu, vdpol,
+//! rober, akzo, e5; see `stiff_set.rs`) at one tolerance, for `stiff_peers.py`.
 //! Timing: each case is repeated until `budget` seconds have been spent (at
 //! least 3 and at most 1000 repeats) and the median wall time is reported.
 //! Only the end state is kept (the solver is stepped to a stop time; no dense
@@ -67,6 +70,13 @@ where
         nsetups: st.number_of_linear_solver_setups,
         newton_iters: st.number_of_nonlinear_solver_iterations,
         ok,
+    }
+}
+
+impl Outcome {
+    /// A run whose solver could not be created.
+    fn failed(t: f64) -> Self {
+        Outcome { y: Vec::new(), t, nsteps: 0, nreject: 0, nsetups: 0, newton_iters: 0, ok: false }
     }
 }
 
@@ -245,6 +255,8 @@ fn van_der_pol(budget: f64) {
     stiff_suite!("van-der-pol", vdp_problem!(1e3, rtol, atol), VDP_T1, rtol, atol, budget);
 }
 
+mod stiff_set;
+
 /// Small deterministic RNG (splitmix64) so the ensemble needs no extra crates.
 struct SplitMix(u64);
 impl SplitMix {
@@ -305,6 +317,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mut budget = 1.0;
     let mut only: Option<Vec<String>> = None;
+    let (mut stiff, mut rtol, mut atol): (Option<String>, Option<f64>, Option<f64>) = (None, None, None);
+    let mut methods: Vec<String> = Vec::new();
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
@@ -316,12 +330,39 @@ fn main() {
                 only = Some(args[i + 1].split(',').map(String::from).collect());
                 i += 1;
             }
+            "--methods" if i + 1 < args.len() => {
+                methods = args[i + 1].split(',').map(String::from).collect();
+                i += 1;
+            }
+            "--stiff" | "--rtol" | "--atol" if i + 1 < args.len() => {
+                let v = &args[i + 1];
+                let number = || v.parse::<f64>().ok().filter(|x| *x > 0.0);
+                match args[i].as_str() {
+                    "--stiff" => stiff = Some(v.clone()),
+                    "--rtol" => rtol = number(),
+                    _ => atol = number(),
+                }
+                i += 1;
+            }
             other => {
-                eprintln!("unknown argument {other}; usage: diffsol-bench [--budget S] [--only a,b]");
+                eprintln!(
+                    "unknown argument {other}; usage: diffsol-bench [--budget S] [--only a,b] | --stiff NAME --rtol R --atol A"
+                );
                 std::process::exit(2);
             }
         }
         i += 1;
+    }
+    if let Some(name) = stiff {
+        let (Some(rtol), Some(atol)) = (rtol, atol) else {
+            eprintln!("--stiff NAME needs --rtol R and --atol A (positive numbers)");
+            std::process::exit(2);
+        };
+        if !stiff_set::run(&name, rtol, atol, budget, methods) {
+            eprintln!("unknown stiff test-set problem {name}; one of hires, orego, pollu, vdpol, rober, akzo, e5");
+            std::process::exit(2);
+        }
+        return;
     }
     let want = |name: &str| only.as_ref().is_none_or(|v| v.iter().any(|x| x == name));
     if want("lorenz") {

@@ -5,9 +5,11 @@
 
 mod brusselator;
 mod classic;
+mod stiff_test_set;
 
 pub use brusselator::Brusselator1D;
 pub use classic::{Lorenz, LotkaVolterra, LvPiecewise, Pendulum, Robertson, RobertsonDae, VanDerPol};
+pub use stiff_test_set::{reference_solution, Akzo, Hires, Orego, Pollu, E5, POLLU_RATES};
 
 use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
@@ -33,6 +35,16 @@ pub enum ZooModel {
     Brusselator(Brusselator1D),
     /// [`LvPiecewise`].
     LvPiecewise(LvPiecewise),
+    /// [`Hires`].
+    Hires(Hires),
+    /// [`Orego`].
+    Orego(Orego),
+    /// [`Pollu`].
+    Pollu(Pollu),
+    /// [`Akzo`].
+    Akzo(Akzo),
+    /// [`E5`].
+    E5(E5),
 }
 
 /// Each zoo model converts into the enum: `ZooModel::from(Lorenz)`.
@@ -53,7 +65,12 @@ into_zoo!(
     VanDerPol(VanDerPol),
     Pendulum(Pendulum),
     Brusselator(Brusselator1D),
-    LvPiecewise(LvPiecewise)
+    LvPiecewise(LvPiecewise),
+    Hires(Hires),
+    Orego(Orego),
+    Pollu(Pollu),
+    Akzo(Akzo),
+    E5(E5)
 );
 
 macro_rules! each {
@@ -67,6 +84,11 @@ macro_rules! each {
             ZooModel::Pendulum($m) => $body,
             ZooModel::Brusselator($m) => $body,
             ZooModel::LvPiecewise($m) => $body,
+            ZooModel::Hires($m) => $body,
+            ZooModel::Orego($m) => $body,
+            ZooModel::Pollu($m) => $body,
+            ZooModel::Akzo($m) => $body,
+            ZooModel::E5($m) => $body,
         }
     };
 }
@@ -130,8 +152,10 @@ pub struct ZooEntry {
     pub stiff: bool,
 }
 
-/// The zoo's names (`brusselator` also accepts `brusselator-N` for N interior points).
-pub const NAMES: [&str; 8] = [
+/// The zoo's names (`brusselator` also accepts `brusselator-N` for N interior points). The
+/// last seven are the stiff test set's problems, with [`reference_solution`]s at the ends of
+/// their spans.
+pub const NAMES: [&str; 15] = [
     "lorenz",
     "lotka-volterra",
     "robertson",
@@ -140,6 +164,19 @@ pub const NAMES: [&str; 8] = [
     "pendulum",
     "brusselator",
     "lv-piecewise",
+    "hires",
+    "orego",
+    "pollu",
+    "vdpol",
+    "rober",
+    "akzo",
+    "e5",
+];
+
+/// POLLU's parameter names.
+const POLLU_PARAM_NAMES: [&str; 25] = [
+    "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "k12", "k13", "k14", "k15", "k16", "k17",
+    "k18", "k19", "k20", "k21", "k22", "k23", "k24", "k25",
 ];
 
 /// Find a model by name, with its defaults.
@@ -226,6 +263,78 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             vec![1.0, 1.0],
             (0.0, 4.0),
             NONSTIFF,
+        ),
+        "hires" => e(
+            "test set: HIRES, high irradiance response of phytochrome (8 states)",
+            ZooModel::Hires(Hires),
+            &["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "oks"],
+            &[1.71, 0.43, 8.32, 0.69, 0.035, 8.32, 280.0, 0.69, 0.69, 0.0007],
+            vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057],
+            (0.0, 321.8122),
+            STIFF,
+        ),
+        "orego" => e(
+            "test set: OREGO, the Oregonator (Belousov-Zhabotinsky)",
+            ZooModel::Orego(Orego),
+            &["s", "w", "q"],
+            &[77.27, 0.161, 8.375e-6],
+            vec![1.0, 2.0, 3.0],
+            (0.0, 360.0),
+            STIFF,
+        ),
+        "pollu" => {
+            let mut u0 = vec![0.0; 20];
+            for (i, v) in [(1, 0.2), (3, 0.04), (6, 0.1), (7, 0.3), (8, 0.01), (16, 0.007)] {
+                u0[i] = v;
+            }
+            e(
+                "test set: POLLU, air pollution chemistry (20 species, 25 reactions)",
+                ZooModel::Pollu(Pollu),
+                &POLLU_PARAM_NAMES,
+                &POLLU_RATES,
+                u0,
+                (0.0, 60.0),
+                STIFF,
+            )
+        }
+        "vdpol" => e(
+            "test set: VDPOL, van der Pol with eps = 1/mu = 1e-6",
+            ZooModel::VanDerPol(VanDerPol),
+            &["mu"],
+            &[1e6],
+            vec![2.0, 0.0],
+            (0.0, 2.0),
+            STIFF,
+        ),
+        "rober" => e(
+            "test set: ROBER, Robertson's kinetics up to t = 1e11",
+            ZooModel::Robertson(Robertson),
+            &["k1", "k2", "k3"],
+            &[0.04, 3e7, 1e4],
+            vec![1.0, 0.0, 0.0],
+            (0.0, 1e11),
+            STIFF,
+        ),
+        "akzo" => {
+            let p = [18.7, 0.58, 0.09, 0.42, 34.4, 3.3, 115.83, 0.9, 737.0];
+            e(
+                "test set: chemical Akzo Nobel, index-1 DAE (mass matrix)",
+                ZooModel::Akzo(Akzo),
+                &["k1", "k2", "k3", "k4", "K", "klA", "Ks", "pCO2", "H"],
+                &p,
+                Akzo::initial_state(&p),
+                (0.0, 180.0),
+                STIFF,
+            )
+        }
+        "e5" => e(
+            "test set: E5, chemical pyrolysis up to t = 1e13",
+            ZooModel::E5(E5),
+            &["A", "B", "C", "M"],
+            &[7.89e-10, 1.1e7, 1.13e3, 1e6],
+            vec![1.76e-3, 0.0, 0.0, 0.0],
+            (0.0, 1e13),
+            STIFF,
         ),
         _ => {
             let grid = if name == "brusselator" {

@@ -1,20 +1,76 @@
-//! `Algorithm::Auto`: Tsit5 with Hairer's stiffness detection, switching to Rodas5P.
+//! `Algorithm::Auto`: Tsit5 with Hairer's stiffness detection, switching to the stiff method
+//! that suits the problem's size and tolerance ([`stiff_choice`]).
 //!
 //! Tsit5 estimates `h * rho` at every accepted step (`rho` from its last two stages, which
 //! share the time `t + h`). After 15 steps limited by stability rather than accuracy (reset
-//! by 6 unlimited ones) the solve continues from the current point with Rodas5P; the two
-//! parts are joined into one solution whose dense output covers the whole span. A switch
-//! is one-way: a problem that turns stiff usually stays stiff. Problems with a mass matrix
-//! go to Rodas5P directly.
+//! by 6 unlimited ones) the solve continues from the current point with the stiff method;
+//! the two parts are joined into one solution whose dense output covers the whole span. A
+//! switch is one-way: a problem that turns stiff usually stays stiff. Problems with a mass
+//! matrix go to the stiff method directly.
 
+use super::bdf::Bdf;
 use super::driver::{integrate, StepCallback, Watch};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
+use super::radau::Radau5;
 use super::rosenbrock::{Rodas5P, Rosenbrock};
 use super::solution::Solution;
+use super::stepper::Stepper;
 use super::Algorithm;
 use crate::error::Result;
 use crate::problem::Model;
+
+/// From this many states on, the stiff part is BDF's: its Jacobian and LU last many steps,
+/// where a Rosenbrock step pays for both every step.
+pub(crate) const AUTO_BDF_FROM_STATES: usize = 50;
+
+/// At or below this relative tolerance (smaller systems), the stiff part is Radau IIA 5's:
+/// its order 5 with a Newton iteration beats Rodas5P's fresh Jacobian every step.
+pub(crate) const AUTO_RADAU_AT_RTOL: f64 = 1e-7;
+
+/// The stiff method `Auto` uses for a model of `n` states solved at `opts`' tolerances (the
+/// bench README's stiff test set has the measurements behind the thresholds).
+pub(crate) fn stiff_choice(n: usize, opts: &SolveOptions) -> Algorithm {
+    if n >= AUTO_BDF_FROM_STATES {
+        Algorithm::Bdf
+    } else if opts.rtol.smallest() <= AUTO_RADAU_AT_RTOL {
+        Algorithm::Radau5
+    } else {
+        Algorithm::Rodas5P
+    }
+}
+
+/// Integrate with the stiff method `alg` (one of [`stiff_choice`]'s).
+#[allow(clippy::too_many_arguments)]
+fn integrate_stiff<M: Model>(
+    model: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    opts: &SolveOptions,
+    alg: Algorithm,
+    watch: Watch<'_, f64>,
+) -> Result<Solution<f64>> {
+    #[allow(clippy::too_many_arguments)]
+    fn go<M: Model, S: Stepper<f64, M>>(
+        model: &M,
+        u0: &[f64],
+        p: &[f64],
+        tspan: (f64, f64),
+        opts: &SolveOptions,
+        mut s: S,
+        alg: Algorithm,
+        watch: Watch<'_, f64>,
+    ) -> Result<Solution<f64>> {
+        integrate(model, u0, p, tspan, opts, &mut s, alg, watch, false)
+    }
+    let j = opts.jacobian;
+    match alg {
+        Algorithm::Bdf => go(model, u0, p, tspan, opts, Bdf::new(model, j), alg, watch),
+        Algorithm::Radau5 => go(model, u0, p, tspan, opts, Radau5::new(model, j), alg, watch),
+        _ => go(model, u0, p, tspan, opts, Rosenbrock::<Rodas5P, 0>::new(model, j), Algorithm::Rodas5P, watch),
+    }
+}
 
 pub(crate) fn solve_auto<M: Model>(
     model: &M,
@@ -24,19 +80,9 @@ pub(crate) fn solve_auto<M: Model>(
     opts: &SolveOptions,
     mut callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    let stiff = |m: &M| Rosenbrock::<Rodas5P, 0>::new(m, opts.jacobian);
+    let stiff_alg = stiff_choice(model.n_states(), opts);
     if model.mass_matrix().is_some() {
-        return integrate(
-            model,
-            u0,
-            p,
-            tspan,
-            opts,
-            &mut stiff(model),
-            Algorithm::Rodas5P,
-            Watch::callback(callback),
-            false,
-        );
+        return integrate_stiff(model, u0, p, tspan, opts, stiff_alg, Watch::callback(callback));
     }
     let mut explicit = ExplicitRk::<f64, Tsit5, 0>::new(model.n_states()).with_stiffness_detection();
     let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
@@ -53,17 +99,9 @@ pub(crate) fn solve_auto<M: Model>(
     }
     rest_opts.dense = Some(first.dense.is_some());
     rest_opts.dt = None;
-    let second = integrate(
-        model,
-        &first.u_reached.clone(),
-        p,
-        (t_switch, tspan.1),
-        &rest_opts,
-        &mut stiff(model),
-        Algorithm::Rodas5P,
-        Watch::callback(callback),
-        false,
-    )?;
+    let u_switch = first.u_reached.clone();
+    let second =
+        integrate_stiff(model, &u_switch, p, (t_switch, tspan.1), &rest_opts, stiff_alg, Watch::callback(callback))?;
     // Join: drop the second part's copy of the switching point when saving every step.
     let skip = usize::from(matches!(opts.saveat, SaveAt::EveryStep));
     let n = first.n;
@@ -79,7 +117,7 @@ pub(crate) fn solve_auto<M: Model>(
     first.retcode = second.retcode;
     first.t_reached = second.t_reached;
     first.u_reached = second.u_reached;
-    first.alg = Algorithm::Rodas5P;
+    first.alg = second.alg;
     first.switched = false;
     Ok(first)
 }

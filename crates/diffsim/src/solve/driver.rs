@@ -100,9 +100,13 @@ fn stop_times(model_stops: Vec<f64>, user_stops: &[f64], (t0, t1): (f64, f64)) -
     stops
 }
 
-/// The smallest step the controller may shrink to before the solve gives up.
+/// The smallest step the controller may shrink to before the solve gives up: `dt_min`, or a
+/// few units of rounding in `t` (a smaller step would not move it). At and near `t = 0`,
+/// where that is zero, `eps^2` of the span: small enough for the fastest transients of a
+/// long span (Robertson's first steps on `[0, 1e11]` are `1e-6` long) and large enough that
+/// a solve that cannot step ends after a few dozen rejections, not `max_steps` of them.
 fn step_floor(opts: &SolveOptions, t: f64, (t0, t1): (f64, f64)) -> f64 {
-    opts.dt_min.max(4.0 * f64::EPSILON * t.abs().max(t0.abs()).max(t1.abs()))
+    opts.dt_min.max(4.0 * f64::EPSILON * t.abs().max(f64::EPSILON * (t1 - t0).abs()))
 }
 
 fn all_finite<T: Scalar>(x: &[T]) -> bool {

@@ -12,7 +12,18 @@
 //! | `Rodas5P` | Rosenbrock | 5(4) | stiff problems at ordinary to tight tolerances |
 //! | `Bdf` | variable-order NDF/BDF, Newton | 1-5 | large stiff systems, many steps, DAEs |
 //! | `Radau5` | Radau IIA, implicit RK, Newton | 5 | stiff problems and DAEs at tight tolerances |
-//! | `Auto` | switching | | Tsit5 until stiffness is detected, then Rodas5P (see [`Algorithm::Auto`]) |
+//! | `Auto` | switching | | Tsit5 until stiffness is detected, then the stiff method below (see [`Algorithm::Auto`]) |
+//!
+//! Which stiff method `Auto` continues with (and takes directly for a mass matrix):
+//!
+//! | states | rtol | method | why |
+//! |---|---|---|---|
+//! | 50 or more | any | `Bdf` | its Jacobian and LU serve many steps; a Rosenbrock step needs both afresh |
+//! | fewer | <= 1e-7 | `Radau5` | order 5 with a Newton iteration: fewer, cheaper steps at tight tolerances |
+//! | fewer | > 1e-7 | `Rodas5P` | no Newton iteration to converge: the cheapest steps at loose to medium tolerances |
+//!
+//! The measurements behind the thresholds are the stiff test-set benchmark's
+//! (`bench/peers/README.md`, "Stiff test set").
 //!
 //! All methods control the step with a PI controller on the RMS norm of the error scaled by
 //! `atol + rtol * max(|u_old|, |u_new|)`, pick the first step by Hairer's rule, land exactly
@@ -81,7 +92,9 @@ pub enum Algorithm {
     /// (for gradients at tight tolerances prefer forward sensitivities or Rodas5P).
     Radau5,
     /// Tsit5 with Hairer's stiffness test; on sustained stiffness the solve continues
-    /// from where it is with Rodas5P. Problems with a mass matrix go to Rodas5P directly.
+    /// from where it is with the stiff method that suits the problem's size and tolerance
+    /// (Rodas5P, Radau5 or Bdf: see the table in the [module docs](self)). Problems with a
+    /// mass matrix go to that method directly.
     Auto,
 }
 

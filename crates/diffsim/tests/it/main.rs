@@ -14,3 +14,4 @@ mod nn;
 mod optim;
 mod references;
 mod stiff;
+mod stiff_test_set;

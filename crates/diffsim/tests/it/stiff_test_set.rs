@@ -1,0 +1,219 @@
+//! The stiff test set (HIRES, OREGO, POLLU, VDPOL, ROBER, Akzo Nobel, E5) against its
+//! published reference solutions, its invariants, and the analytic Jacobians against AD.
+
+use diffsim::ad::ForwardJacobian;
+use diffsim::capabilities::AnalyticJacobian;
+use diffsim::models::{lookup, reference_solution, Orego, E5};
+use diffsim::{solve, Algorithm, Model, Problem, RetCode, Solution, SolveOptions};
+use std::time::Instant;
+
+const TEST_SET: [&str; 7] = ["hires", "orego", "pollu", "vdpol", "rober", "akzo", "e5"];
+
+/// Significant correct digits as the test set counts them ("mixed error significant
+/// digits"): `-log10 max_i |y_i - ref_i| / (floor + |ref_i|)`, where the floor (the test
+/// set's atol / rtol) keeps tiny or zero reference components from dominating.
+fn digits(u: &[f64], reference: &[f64], floor: f64) -> f64 {
+    let worst = u.iter().zip(reference).map(|(y, r)| (y - r).abs() / (floor + r.abs())).fold(0.0, f64::max);
+    -worst.log10()
+}
+
+/// Each problem's ratio atol / rtol, which is also the floor of [`digits`] (the same as
+/// bench/peers/stiff_problems.py).
+fn atol_ratio(name: &str) -> f64 {
+    match name {
+        "hires" | "rober" => 1e-4,
+        "e5" => 1.7e-24,
+        _ => 1.0,
+    }
+}
+
+/// A zoo problem over its default span, solved at `rtol` and atol = atol_ratio * rtol.
+fn solve_zoo(name: &str, alg: Algorithm, rtol: f64, every_step: bool) -> Solution {
+    let e = lookup(name).unwrap();
+    let t1 = e.tspan.1;
+    let prob = Problem::new(e.model, e.u0, e.p, e.tspan).unwrap();
+    let mut opts = SolveOptions::default().rtol(rtol).atol(rtol * atol_ratio(name));
+    if !every_step {
+        opts = opts.saveat_times(vec![t1]);
+    }
+    solve(&prob, alg, &opts).unwrap()
+}
+
+/// The end state of a successful solve and its correct digits.
+fn solved(name: &str, alg: Algorithm, rtol: f64) -> (Vec<f64>, f64) {
+    let sol = solve_zoo(name, alg, rtol, false);
+    assert_eq!(sol.retcode(), RetCode::Success, "{name} {alg} rtol {rtol:e}");
+    let u = sol.u_final().to_vec();
+    let d = digits(&u, reference_solution(name).unwrap(), atol_ratio(name));
+    (u, d)
+}
+
+#[test]
+fn zoo_entries_fit_their_references() {
+    for name in TEST_SET {
+        let e = lookup(name).unwrap();
+        let n = e.model.n_states();
+        assert!(e.stiff, "{name}");
+        assert_eq!((e.u0.len(), e.p.len()), (n, e.model.n_params()), "{name}");
+        assert_eq!(reference_solution(name).unwrap().len(), n, "{name}");
+    }
+    assert!(reference_solution("robertson").is_none());
+    // Akzo's start is consistent: its algebraic state y6 = Ks y1 y4.
+    let akzo = lookup("akzo").unwrap();
+    assert!(akzo.model.mass_matrix().is_some());
+    assert_eq!(akzo.u0[5], 115.83 * 0.444 * 0.007);
+}
+
+/// Rodas5P against the published reference of each problem, at atol = atol_ratio * rtol.
+/// At rtol = 1e-10 ten correct digits are what the tolerance allows; Rodas5P gets 10.3
+/// (VDPOL) to 11.2 (HIRES) today. Checked on the way: HIRES keeps y7 + y8 = 0.0057 and
+/// Akzo Nobel ends on its algebraic equation y6 = Ks y1 y4 (to the tolerance).
+#[test]
+fn rodas5p_matches_the_published_references() {
+    for name in ["hires", "orego", "pollu", "vdpol", "akzo"] {
+        let (u, d) = solved(name, Algorithm::Rodas5P, 1e-10);
+        assert!(d >= 10.0, "{name}: {d:.2} correct digits at rtol 1e-10, expected 10");
+        match name {
+            // 9e-17 today (rounding).
+            "hires" => assert!((u[6] + u[7] - 0.0057).abs() < 1e-15, "y7 + y8 = {}", u[6] + u[7]),
+            // A Rosenbrock step keeps an algebraic equation to its error, not exactly: 6e-11
+            // relative today.
+            "akzo" => {
+                let residual = (u[5] - 115.83 * u[0] * u[3]).abs() / u[5];
+                assert!(residual < 1e-9, "y6 - Ks y1 y4 = {residual:e} y6");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// ROBER over [0, 1e11]: Rodas5P at rtol 1e-7 (atol 1e-11) gets 8.9 digits. At rtol 1e-8
+/// and tighter it stops today with DtLessThanMin at t = 0: the solver's smallest step is
+/// 4 eps max(|t|, |t0|, |t1|) = 8.9e-5 on this span, larger than the first steps the
+/// initial transient needs at those tolerances (see the slow tier's sweep).
+#[test]
+fn rodas5p_matches_rober_to_eight_digits() {
+    let (u, d) = solved("rober", Algorithm::Rodas5P, 1e-7);
+    assert!(d >= 8.0, "rober: {d:.2} correct digits at rtol 1e-7");
+    // The conserved y1 + y2 + y3 = 1 is off by 7e-15 today (rounding over 346 steps).
+    assert!((u.iter().sum::<f64>() - 1.0).abs() < 1e-13, "y1 + y2 + y3 = {}", u.iter().sum::<f64>());
+}
+
+/// E5 at t = 1e13: Rodas5P cannot match the reference's y2 and y3 (8.87e-23 and 8.85e-23):
+/// its y2 - y3 - y4 drifts by ~1e-21 (next test), ten times the answer, so its y2 and y3
+/// are wrong by about that much (no correct digit). What it does get: y1 and y4 have
+/// decayed to nothing, as in the reference (1e-291 and 0), within the floor.
+///
+/// The reference is itself good to about three digits in y2 and y3: they differ by
+/// 1.28e-25 (1.4e-3 relative) although y4 = 0 and y2 - y3 - y4 = 0.
+#[test]
+fn e5_rodas5p_gets_the_decayed_components_only() {
+    let reference = reference_solution("e5").unwrap();
+    assert!(((reference[1] - reference[2]) / reference[1] - 1.448e-3).abs() < 1e-5);
+    let (u, _) = solved("e5", Algorithm::Rodas5P, 1e-8);
+    let floor = atol_ratio("e5");
+    let decayed = digits(&[u[0], u[3]], &[reference[0], reference[3]], floor);
+    assert!(decayed >= 8.0, "y1, y4 = {}, {}: {decayed:.1} digits", u[0], u[3]);
+}
+
+/// E5's conservation law: y3' = y2' - y4' (the test set's `e5.f` computes f3 as f2 - f4:
+/// A1 -> A2 + A3 makes one A2 per A3, A2 + A3 -> A5 takes one of each, and A1 + A3 -> A4,
+/// A4 -> A3 + A6 store A3 in A4 and give it back), so y2 - y3 - y4 stays 0 from the start
+/// [1.76e-3, 0, 0, 0]. Exact Rosenbrock steps keep linear invariants; in floating point
+/// the drift is rounding.
+///
+/// Today Rodas5P (rtol 1e-8, atol 1.7e-32, 2634 steps) drifts by at most 3.3e-21 over the
+/// saved steps: 2e-18 of the largest state (y1(0) = 1.76e-3), at rounding level, but 37
+/// times the end values of y2 and y3. Rosenbrock23 (rtol 1e-6) keeps it to 2.3e-25. The
+/// bounds are today's values with a margin of 3: a new solver (BDF, Radau IIA) should
+/// drift no more than Rodas5P does.
+#[test]
+fn e5_conservation_law_drifts_as_far_as_it_does_today() {
+    let max_drift = |sol: &Solution| sol.states().map(|u| (u[1] - u[2] - u[3]).abs()).fold(0.0, f64::max);
+    let rodas = solve_zoo("e5", Algorithm::Rodas5P, 1e-8, true);
+    assert_eq!(rodas.retcode(), RetCode::Success);
+    let drift = max_drift(&rodas);
+    assert!(drift < 1e-20, "Rodas5P: |y2 - y3 - y4| up to {drift:e}");
+    let ros23 = solve_zoo("e5", Algorithm::Rosenbrock23, 1e-6, true);
+    assert_eq!(ros23.retcode(), RetCode::Success);
+    let drift23 = max_drift(&ros23);
+    assert!(drift23 < 1e-24, "Rosenbrock23: |y2 - y3 - y4| up to {drift23:e}");
+}
+
+/// OREGO's and E5's hand-written Jacobians against forward-mode AD, at the start and at
+/// points of their solutions' ranges.
+#[test]
+fn analytic_jacobians_match_forward_ad() {
+    let cases: [(&dyn AnalyticJacobian, &str, Vec<Vec<f64>>); 2] = [
+        (&Orego, "orego", vec![vec![1.0, 2.0, 3.0], vec![1e5, 1.5, 2e4], vec![3.0, 1e3, 100.0]]),
+        (
+            &E5,
+            "e5",
+            vec![vec![1.76e-3, 0.0, 0.0, 0.0], vec![1e-3, 1e-10, 1e-12, 1e-10], vec![1e-9, 1e-22, 1e-22, 1e-30]],
+        ),
+    ];
+    for (analytic, name, points) in cases {
+        let e = lookup(name).unwrap();
+        let (n, np) = (e.model.n_states(), e.model.n_params());
+        for u in points {
+            let (mut ja, mut jad) = (vec![0.0; n * n], vec![0.0; n * n]);
+            analytic.jacobian(&mut ja, &u, &e.p, 0.0);
+            ForwardJacobian::new(n, np).evaluate(&e.model, &u, &e.p, 0.0, &mut jad, None);
+            for k in 0..n * n {
+                let scale = ja[k].abs().max(jad[k].abs()).max(1e-300);
+                assert!((ja[k] - jad[k]).abs() <= 1e-14 * scale, "{name} at {u:?}: entry {k}: {} vs {}", ja[k], jad[k]);
+            }
+        }
+    }
+}
+
+/// The slow tier's sweep: Rodas5P, Rodas4 and Rosenbrock23 over rtol 1e-4 .. 1e-12 on
+/// every problem, printing the correct digits and wall time, "!" marking a solve that did
+/// not finish (run with `-- --ignored --nocapture`). Asserts only that every finished
+/// Rodas5P solve at rtol <= 1e-6 has 4 digits or more, E5 aside.
+#[test]
+#[ignore]
+fn sweep_prints_the_digits_of_each_method() {
+    for name in TEST_SET {
+        for alg in [Algorithm::Rodas5P, Algorithm::Rodas4, Algorithm::Rosenbrock23] {
+            let mut row = Vec::new();
+            for k in 4..=12 {
+                let rtol = 10f64.powi(-k);
+                let start = Instant::now();
+                let sol = solve_zoo(name, alg, rtol, false);
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                let ok = sol.retcode().is_success();
+                let d =
+                    if ok { digits(sol.u_final(), reference_solution(name).unwrap(), atol_ratio(name)) } else { 0.0 };
+                if ok && alg == Algorithm::Rodas5P && k >= 6 && name != "e5" {
+                    assert!(d >= 4.0, "{name} rtol {rtol:e}: {d:.1} digits");
+                }
+                row.push(if ok {
+                    format!("{k}:{d:.1}({ms:.1}ms)")
+                } else {
+                    format!("{k}:!{}", sol.retcode().as_str())
+                });
+            }
+            println!("{name:6} {alg:13} {}", row.join(" "));
+        }
+    }
+}
+
+/// The Newton methods keep E5's conservation law to rounding of its smallest states (the
+/// Rosenbrock methods break it by more than the answer, see above) and so get the digits the
+/// published reference has (about 3: its y2 and y3 disagree by 1.4e-3 where the law makes
+/// them equal).
+#[test]
+fn e5_newton_methods_keep_the_conservation_law_and_the_answer() {
+    let max_drift = |sol: &Solution| sol.states().map(|u| (u[1] - u[2] - u[3]).abs()).fold(0.0, f64::max);
+    for alg in [Algorithm::Bdf, Algorithm::Radau5] {
+        for rtol in [1e-6, 1e-8] {
+            let sol = solve_zoo("e5", alg, rtol, true);
+            assert_eq!(sol.retcode(), RetCode::Success, "{alg} rtol {rtol:e}");
+            let drift = max_drift(&sol);
+            assert!(drift < 1e-24, "{alg} rtol {rtol:e}: |y2 - y3 - y4| up to {drift:e}");
+            let d = digits(sol.u_final(), reference_solution("e5").unwrap(), atol_ratio("e5"));
+            assert!(d > 2.8, "{alg} rtol {rtol:e}: {d:.2} digits, end state {:?}", sol.u_final());
+        }
+    }
+}
