@@ -5,25 +5,28 @@
 //!
 //! A model is written once, generically over the number type ([`Scalar`]), so the same
 //! code runs on `f64`, on dual numbers ([`ad::Dual`]) for Jacobians and forward-mode
-//! derivatives, and on the reverse-mode tape.
+//! derivatives, and on the reverse-mode tape. Plain-number constants mix in on the right
+//! (`u[2] / 180.0`, `u[0] * 2.0`, `du[0] -= 0.5`); in generic code `2.0 * u[0]` does not
+//! compile (see [`Scalar`] for why and what to write).
 //!
 //! ```
 //! use diffsim::{solve, Algorithm, Model, Problem, Scalar, SolveOptions};
 //!
-//! /// The SIR epidemic model, p = [beta, gamma].
-//! struct Sir;
-//! impl Model for Sir {
+//! /// The SIRS epidemic model, p = [beta, gamma]: immunity wanes in about 180 days.
+//! struct Sirs;
+//! impl Model for Sirs {
 //!     fn n_states(&self) -> usize { 3 }
 //!     fn n_params(&self) -> usize { 2 }
 //!     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
 //!         let infection = p[0] * u[0] * u[1];
-//!         du[0] = -infection;
+//!         let waning = u[2] / 180.0;
+//!         du[0] = -infection + waning;
 //!         du[1] = infection - p[1] * u[1];
-//!         du[2] = p[1] * u[1];
+//!         du[2] = p[1] * u[1] - waning;
 //!     }
 //! }
 //!
-//! let prob = Problem::new(Sir, vec![0.99, 0.01, 0.0], vec![0.5, 0.1], (0.0, 100.0)).unwrap();
+//! let prob = Problem::new(Sirs, vec![0.99, 0.01, 0.0], vec![0.5, 0.1], (0.0, 100.0)).unwrap();
 //! let opts = SolveOptions::default().rtol(1e-8).atol(1e-10).saveat_times(vec![50.0, 100.0]);
 //! let sol = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
 //! assert!(sol.retcode().is_success());

@@ -13,15 +13,18 @@ use crate::scalar::Scalar;
 ///
 /// ```
 /// use diffsim::{Model, Scalar};
-/// /// Exponential decay u' = -k u.
-/// struct Decay;
-/// impl Model for Decay {
+/// /// Exponential relaxation towards 2: u' = -k (u - 2).
+/// struct Relax;
+/// impl Model for Relax {
 ///     fn n_states(&self) -> usize { 1 }
 ///     fn n_params(&self) -> usize { 1 }
 ///     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) {
-///         du[0] = -p[0] * u[0];
+///         du[0] = -p[0] * (u[0] - 2.0);
 ///     }
 /// }
+/// let mut du = [0.0];
+/// Relax.rhs(&mut du, &[5.0], &[0.5], 0.0);
+/// assert_eq!(du[0], -1.5);
 /// ```
 pub trait Model: Send + Sync {
     /// The number of states when every value of the type has the same one (`None`, the
@@ -35,7 +38,9 @@ pub trait Model: Send + Sync {
     /// Number of parameters (the length of `p`).
     fn n_params(&self) -> usize;
     /// Write `f(u, p, t)` into `du`. Slices have lengths `n_states` / `n_params`.
-    /// Branch on values with the scalar's own comparisons (`t <= T::from_f64(1.0)`).
+    /// Constants go on the right of a `T`: `u[0] * 2.0`, `u[0] - 1.0`, `du[0] /= 3.0`
+    /// (see [`Scalar`]). Branch on values with the scalar's own comparisons
+    /// (`t <= T::from_f64(1.0)`).
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T);
     /// The mass matrix `M` (row-major, `n * n`), `None` for the identity. A singular `M`
     /// makes the problem an index-1 DAE, which the Rosenbrock methods handle. In the

@@ -17,6 +17,10 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// let y = x * x * x.sin();
 /// let exact = 2.0 * 1f64.sin() + 1f64.cos();
 /// assert!((y.d[0] - exact).abs() < 1e-15);
+/// // Plain numbers mix in on either side of a `Dual` (in code generic over `Scalar`, only
+/// // on the right: `x * 3.0`).
+/// let z = 3.0 * x - 1.0;
+/// assert_eq!((z.v, z.d[0]), (2.0, 3.0));
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Dual<const N: usize> {
@@ -135,6 +139,96 @@ assign_op!(SubAssign, sub_assign, -);
 assign_op!(MulAssign, mul_assign, *);
 assign_op!(DivAssign, div_assign, /);
 
+// Arithmetic with a plain-number constant `c` (no derivative parts): `x * c` scales every
+// part, `x + c` moves the value only. Each gives the same bits as the operation with
+// `Dual::constant(c)`, without the zero partials' arithmetic.
+
+impl<const N: usize> Add<f64> for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn add(mut self, c: f64) -> Self {
+        self.v += c;
+        self
+    }
+}
+
+impl<const N: usize> Sub<f64> for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(mut self, c: f64) -> Self {
+        self.v -= c;
+        self
+    }
+}
+
+impl<const N: usize> Mul<f64> for Dual<N> {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(mut self, c: f64) -> Self {
+        self.v *= c;
+        for x in self.d.iter_mut() {
+            *x *= c;
+        }
+        self
+    }
+}
+
+impl<const N: usize> Div<f64> for Dual<N> {
+    type Output = Self;
+    /// Multiplies by `1 / c`, as `x / Dual::constant(c)` does.
+    #[inline(always)]
+    fn div(self, c: f64) -> Self {
+        self * (1.0 / c)
+    }
+}
+
+impl<const N: usize> Add<Dual<N>> for f64 {
+    type Output = Dual<N>;
+    #[inline(always)]
+    fn add(self, x: Dual<N>) -> Dual<N> {
+        x + self
+    }
+}
+
+impl<const N: usize> Sub<Dual<N>> for f64 {
+    type Output = Dual<N>;
+    #[inline(always)]
+    fn sub(self, x: Dual<N>) -> Dual<N> {
+        Dual::constant(self) - x
+    }
+}
+
+impl<const N: usize> Mul<Dual<N>> for f64 {
+    type Output = Dual<N>;
+    #[inline(always)]
+    fn mul(self, x: Dual<N>) -> Dual<N> {
+        x * self
+    }
+}
+
+impl<const N: usize> Div<Dual<N>> for f64 {
+    type Output = Dual<N>;
+    #[inline(always)]
+    fn div(self, x: Dual<N>) -> Dual<N> {
+        Dual::constant(self) / x
+    }
+}
+
+macro_rules! assign_op_f64 {
+    ($tr:ident, $m:ident, $op:tt) => {
+        impl<const N: usize> $tr<f64> for Dual<N> {
+            #[inline(always)]
+            fn $m(&mut self, c: f64) {
+                *self = *self $op c;
+            }
+        }
+    };
+}
+assign_op_f64!(AddAssign, add_assign, +);
+assign_op_f64!(SubAssign, sub_assign, -);
+assign_op_f64!(MulAssign, mul_assign, *);
+assign_op_f64!(DivAssign, div_assign, /);
+
 impl<const N: usize> Scalar for Dual<N> {
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
@@ -145,12 +239,8 @@ impl<const N: usize> Scalar for Dual<N> {
         self.v
     }
     #[inline(always)]
-    fn scale(mut self, c: f64) -> Self {
-        self.v *= c;
-        for x in self.d.iter_mut() {
-            *x *= c;
-        }
-        self
+    fn scale(self, c: f64) -> Self {
+        self * c
     }
     #[inline]
     fn exp(self) -> Self {
@@ -261,6 +351,44 @@ mod tests {
             assert!((y.v - f(x0)).abs() < 1e-15, "value {k}");
             assert!((y.d[0] - fd(f, x0)).abs() < 1e-8, "derivative {k}: {} vs {}", y.d[0], fd(f, x0));
         }
+    }
+
+    /// `x op c`, `c op x` and `x op= c` with a plain `f64`: the same bits as with
+    /// `Dual::constant(c)`, and derivatives that match central differences.
+    #[test]
+    fn plain_number_operators_match_constants_and_central_differences() {
+        let (x0, c) = (0.7, 2.5);
+        let x = Dual::<2> { v: x0, d: [1.0, -3.0] };
+        let k = Dual::<2>::constant(c);
+        type Case = (Dual<2>, Dual<2>, fn(f64) -> f64);
+        let cases: [Case; 8] = [
+            (x + c, x + k, |x| x + 2.5),
+            (x - c, x - k, |x| x - 2.5),
+            (x * c, x * k, |x| x * 2.5),
+            (x / c, x / k, |x| x / 2.5),
+            (c + x, k + x, |x| 2.5 + x),
+            (c - x, k - x, |x| 2.5 - x),
+            (c * x, k * x, |x| 2.5 * x),
+            (c / x, k / x, |x| 2.5 / x),
+        ];
+        for (i, (y, reference, f)) in cases.into_iter().enumerate() {
+            assert_eq!(y.v.to_bits(), reference.v.to_bits(), "case {i}: value");
+            assert_eq!(y.d, reference.d, "case {i}: partials");
+            assert_eq!(y.v, f(x0), "case {i}: value");
+            let df = fd(f, x0);
+            assert!((y.d[0] - df).abs() < 1e-8 && (y.d[1] + 3.0 * df).abs() < 3e-8, "case {i}: {y:?} vs {df}");
+        }
+        let mut z = x;
+        z += c;
+        z *= c;
+        z -= 1.0;
+        z /= 4.0;
+        let f = |x: f64| ((x + 2.5) * 2.5 - 1.0) / 4.0;
+        assert_eq!(z.v, f(x0));
+        assert!((z.d[0] - fd(f, x0)).abs() < 1e-8 && (z.d[0] - 2.5 / 4.0).abs() < 1e-15, "{z:?}");
+        assert_eq!(z.d[1], -3.0 * z.d[0]);
+        // `scale` is `* c`.
+        assert_eq!(x.scale(-1.5).d, (x * -1.5).d);
     }
 
     #[test]

@@ -44,15 +44,15 @@ impl Model for Brusselator1D {
         let n = self.n;
         let (a, b, alpha) = (p[0], p[1], p[2]);
         let dx = 1.0 / (n as f64 + 1.0);
-        let c = alpha.scale(1.0 / (dx * dx));
+        let c = alpha * (1.0 / (dx * dx)); // alpha / dx^2
         let (ul, vl) = (T::from_f64(1.0), T::from_f64(3.0));
         for i in 0..n {
             let (ui, vi) = (u[2 * i], u[2 * i + 1]);
             let (um, vm) = if i == 0 { (ul, vl) } else { (u[2 * i - 2], u[2 * i - 1]) };
             let (up, vp) = if i + 1 == n { (ul, vl) } else { (u[2 * i + 2], u[2 * i + 3]) };
             let uuv = ui * ui * vi;
-            du[2 * i] = a + uuv - (b + T::one()) * ui + c * (um - ui.scale(2.0) + up);
-            du[2 * i + 1] = b * ui - uuv + c * (vm - vi.scale(2.0) + vp);
+            du[2 * i] = a + uuv - (b + 1.0) * ui + c * (um - ui * 2.0 + up);
+            du[2 * i + 1] = b * ui - uuv + c * (vm - vi * 2.0 + vp);
         }
     }
 }

@@ -99,7 +99,7 @@ impl Model for RobertsonDae {
         let (k1, k2, k3) = (p[0], p[1], p[2]);
         du[0] = -k1 * y1 + k3 * y2 * y3;
         du[1] = k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3;
-        du[2] = y1 + y2 + y3 - T::one();
+        du[2] = y1 + y2 + y3 - 1.0;
     }
     fn mass_matrix(&self) -> Option<Vec<f64>> {
         Some(vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])

@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn stable_forms_do_not_overflow() {
-        for x in [-1000.0, -50.0, 50.0, 1000.0] {
+        for x in [-1000.0f64, -50.0, 50.0, 1000.0] {
             for a in [Activation::Softplus, Activation::Sigmoid, Activation::Swish, Activation::Gelu, Activation::Rbf] {
                 let (v, d) = a.eval(x);
                 assert!(v.is_finite() && d.is_finite(), "{a} at {x}: {v} {d}");

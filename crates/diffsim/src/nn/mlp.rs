@@ -13,7 +13,7 @@ use std::mem::MaybeUninit;
 /// All parameters live in one flat vector: for each layer in order, `W` row-major
 /// `[out][in]`, then `b` (see [`Dense::weights`], [`Dense::biases`]). The network holds
 /// only its shape; parameters are passed to every call, so the same network serves `f64`,
-/// `f32` and AD parameter vectors.
+/// `f32` (the [`Float`] kernels) and AD parameter vectors.
 ///
 /// ```
 /// use diffsim::nn::{Activation, Init, Mlp};
@@ -135,7 +135,8 @@ impl Mlp {
     /// tape can differentiate with respect to them). Allocation-free: hidden layers live in
     /// stack buffers of at most [`MAX_WIDTH`] numbers each.
     ///
-    /// For speed on `f32`/`f64` with a backward pass, use [`Mlp::forward_ws`].
+    /// On plain `f64` this runs the float kernel ([`Mlp::forward_float`]); for `f32`, or with
+    /// a backward pass to follow, use [`Mlp::forward_float`] or [`Mlp::forward_ws`].
     ///
     /// # Panics
     /// If `params`, `x` or `y` is shorter than [`Mlp::n_params`], [`Mlp::n_inputs`],
@@ -173,28 +174,37 @@ impl Mlp {
         self.forward_dispatch(params, x, y, |w, x: T| x.scale(w), T::from_f64)
     }
 
-    /// When everything is a plain `f64` (or everything `f32`), run the fast float kernel
-    /// instead of the generic code: a model's `rhs` on floats (the forward solve) then costs
-    /// what the kernels cost. Returns false for other number types.
+    /// When everything is a plain `f64`, run the fast float kernel instead of the generic
+    /// code: a model's `rhs` on floats (the forward solve) then costs what the kernels cost.
+    /// Returns false for other number types.
     #[inline(always)]
     fn forward_plain_float<P: Scalar, T: Scalar>(&self, params: &[P], x: &[T], y: &mut [T]) -> bool {
         if let (Some(p), Some(x), Some(y)) = (P::as_f64s(params), T::as_f64s(x), T::as_f64s_mut(y)) {
-            self.forward_values(p, x, y);
-            return true;
-        }
-        if let (Some(p), Some(x), Some(y)) = (P::as_f32s(params), T::as_f32s(x), T::as_f32s_mut(y)) {
-            self.forward_values(p, x, y);
+            self.forward_float(p, x, y);
             return true;
         }
         false
     }
 
-    /// Float forward for one input without a workspace (values only, nothing stored for a
-    /// backward pass).
+    /// Forward pass for one input on `f32` or `f64` ([`Float`]), without a workspace: values
+    /// only, nothing kept for a backward pass (for that, [`Mlp::forward_ws`]). This is what
+    /// [`Mlp::forward`] runs on plain `f64`, and the single-precision forward pass
+    /// (`f32` is not a [`Scalar`], so [`Mlp::forward`] does not take it).
     ///
     /// # Panics
     /// As [`Mlp::forward`].
-    fn forward_values<F: Float>(&self, params: &[F], x: &[F], y: &mut [F]) {
+    ///
+    /// ```
+    /// use diffsim::nn::{Activation, Init, Mlp};
+    /// let net = Mlp::with_hidden(&[2, 16, 1], Activation::Tanh).unwrap();
+    /// let p = net.init_params(Init::GlorotUniform, 3, 1.0);
+    /// let p32: Vec<f32> = p.iter().map(|&w| w as f32).collect();
+    /// let (mut y, mut y32) = ([0.0f64], [0.0f32]);
+    /// net.forward(&p, &[0.5, -1.0], &mut y);
+    /// net.forward_float(&p32, &[0.5, -1.0], &mut y32);
+    /// assert!((y[0] - y32[0] as f64).abs() < 1e-5);
+    /// ```
+    pub fn forward_float<F: Float>(&self, params: &[F], x: &[F], y: &mut [F]) {
         assert!(
             params.len() >= self.n_params && x.len() >= self.n_inputs() && y.len() >= self.n_outputs(),
             "Mlp::forward: need {} params, {} inputs, {} outputs; got {}, {}, {}",

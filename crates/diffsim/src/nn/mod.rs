@@ -26,15 +26,17 @@
 //!
 //! # Three ways to run a network
 //!
-//! - [`Mlp::forward`] / [`Mlp::forward_const_params`]: generic over [`Scalar`], so they run
-//!   inside a model's `rhs<T>` on `f64`, duals or the tape. No allocation: hidden layers
-//!   live on the stack, hence the [`MAX_WIDTH`] limit on hidden widths. On plain `f64` (or
-//!   all-`f32`) numbers they take the fast float kernels below, so a forward solve through
-//!   a network costs what the kernels cost.
+//! - [`Mlp::forward`] / [`Mlp::forward_const_params`]: generic over
+//!   [`Scalar`](crate::Scalar), so they run inside a model's `rhs<T>` on `f64`, duals or the
+//!   tape. No allocation: hidden layers live on the stack, hence the [`MAX_WIDTH`] limit on
+//!   hidden widths. On plain `f64` numbers they take the fast float kernels below, so a
+//!   forward solve through a network costs what the kernels cost.
 //! - [`Mlp::forward_ws`] / [`Mlp::forward_batch`] and [`Mlp::backward_ws`] /
-//!   [`Mlp::backward_batch`]: fast `f32`/`f64` kernels over a caller-owned
-//!   [`MlpWorkspace`] (created once, faer style). Backward passes ACCUMULATE into `x_bar`
-//!   and `p_bar`, so an adjoint can sum over stages without extra buffers.
+//!   [`Mlp::backward_batch`]: fast `f32`/`f64` kernels ([`Float`]; `f32` is not a
+//!   [`Scalar`](crate::Scalar)) over a caller-owned [`MlpWorkspace`] (created once, faer
+//!   style), and [`Mlp::forward_float`], values only without a workspace. Backward passes
+//!   ACCUMULATE into `x_bar` and `p_bar`, so an adjoint can sum over stages without extra
+//!   buffers.
 //! - [`Mlp::jacobian_input`], [`Mlp::jvp_input`]: the input Jacobian (for stiff solvers)
 //!   and input JVP.
 //!
@@ -100,7 +102,8 @@ pub use init::Init;
 pub use kernels::MlpWorkspace;
 pub use mlp::Mlp;
 
-use crate::scalar::Scalar;
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 /// The widest hidden layer an [`Mlp`] accepts: the generic forward pass keeps two layers
 /// of this many numbers on the stack (4 KiB for `f64`; for `Dual<N>` times `N + 1`;
@@ -108,7 +111,56 @@ use crate::scalar::Scalar;
 pub const MAX_WIDTH: usize = 256;
 
 /// The float types of the fast kernels: `f32` and `f64`.
-pub trait Float: Scalar + sealed::Sealed {
+///
+/// Its own trait, not a [`Scalar`](crate::Scalar): `f32` cannot be one (see its docs, "`f32`
+/// is not a `Scalar`"), and the kernels need only plain arithmetic and these few functions.
+/// Sealed: the kernels are written for these two types.
+///
+/// ```
+/// use diffsim::nn::Float;
+/// fn mean<F: Float>(x: &[F]) -> F {
+///     let mut s = F::zero();
+///     for &v in x {
+///         s += v;
+///     }
+///     s / F::from_f64(x.len() as f64)
+/// }
+/// assert_eq!(mean(&[1.0f32, 2.0]), 1.5);
+/// assert_eq!(mean(&[1.0f64, 2.0, 6.0]), 3.0);
+/// ```
+pub trait Float:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + sealed::Sealed
+{
+    /// The nearest number of this type to `x`.
+    fn from_f64(x: f64) -> Self;
+    /// The value as an `f64` (exact).
+    fn value(self) -> f64;
+    /// Zero.
+    fn zero() -> Self;
+    /// One.
+    fn one() -> Self;
+    /// e^x.
+    fn exp(self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+    /// The larger of two values.
+    fn max(self, other: Self) -> Self;
     /// `ln(1 + x)`, accurate for small `x`.
     fn ln_1p(self) -> Self;
     /// `tanh x` by inlined, vectorisable arithmetic (a few ulp; see the `fastmath` notes in
@@ -116,28 +168,52 @@ pub trait Float: Scalar + sealed::Sealed {
     fn fast_tanh(self) -> Self;
 }
 
-impl Float for f64 {
-    #[inline(always)]
-    fn ln_1p(self) -> Self {
-        f64::ln_1p(self)
-    }
-    #[inline(always)]
-    fn fast_tanh(self) -> Self {
-        fastmath::tanh_f64(self)
-    }
+macro_rules! impl_float {
+    ($t:ident, $tanh:expr) => {
+        impl Float for $t {
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn value(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0.0
+            }
+            #[inline(always)]
+            fn one() -> Self {
+                1.0
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                $t::max(self, other)
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                $t::ln_1p(self)
+            }
+            #[inline(always)]
+            fn fast_tanh(self) -> Self {
+                $tanh(self)
+            }
+        }
+    };
 }
 
-impl Float for f32 {
-    #[inline(always)]
-    fn ln_1p(self) -> Self {
-        f32::ln_1p(self)
-    }
-    #[inline(always)]
-    fn fast_tanh(self) -> Self {
-        // Correctly rounded to f32 in all but rare ties: f64 has 29 spare bits.
-        fastmath::tanh_f64(self as f64) as f32
-    }
-}
+impl_float!(f64, fastmath::tanh_f64);
+// Correctly rounded to f32 in all but rare ties: f64 has 29 spare bits.
+impl_float!(f32, |x: f32| fastmath::tanh_f64(x as f64) as f32);
 
 mod sealed {
     pub trait Sealed {}

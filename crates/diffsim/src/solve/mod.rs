@@ -19,8 +19,8 @@
 //! | states | rtol | method | why |
 //! |---|---|---|---|
 //! | 50 or more | any | `Bdf` | its Jacobian and LU serve many steps; a Rosenbrock step needs both afresh |
-//! | fewer | <= 1e-7 | `Radau5` | order 5 with a Newton iteration: fewer, cheaper steps at tight tolerances |
-//! | fewer | > 1e-7 | `Rodas5P` | no Newton iteration to converge: the cheapest steps at loose to medium tolerances |
+//! | fewer | <= 1e-9 | `Radau5` | order 5 with a Newton iteration: fewer, cheaper steps at tight tolerances |
+//! | fewer | > 1e-9 | `Rodas5P` | no Newton iteration to converge: the cheapest steps at loose to medium tolerances |
 //!
 //! The measurements behind the thresholds are the stiff test-set benchmark's
 //! (`bench/peers/README.md`, "Stiff test set").

@@ -247,19 +247,34 @@ fn auto_switches_only_when_the_problem_is_stiff() {
     assert!((at40[0] - 0.7158270687).abs() < 1e-4);
 }
 
+/// The solver runs on any `Scalar`: here dual numbers seeded on `u0[0]` and `u0[1]`, whose
+/// parts must be the exact solution's derivatives at t = 1. (`f32` is not a `Scalar`: Rust
+/// forbids `impl Mul<f64> for f32`, which the operators `T * f64` need.)
 #[test]
 fn the_solver_is_generic_over_the_number_type() {
-    let prob32 = [1.0f32, 1.0, 0.0];
+    use diffsim::ad::Dual;
+    let u0 = [Dual::<2>::variable(1.0, 0), Dual::variable(1.0, 1), Dual::constant(0.0)];
     let sol = diffsim::solve_explicit(
         &Exact,
-        &prob32,
+        &u0,
         &[],
         (0.0, 1.0),
         Algorithm::Tsit5,
-        &SolveOptions::default().rtol(1e-5).atol(1e-5),
+        &SolveOptions::default().rtol(1e-10).atol(1e-10),
         None,
     )
     .unwrap();
-    let u: Vec<f64> = sol.last().unwrap().iter().map(|&x| x as f64).collect();
-    assert!(max_err(&u, &exact(1.0)) < 1e-4);
+    let u = sol.last().unwrap();
+    let values: Vec<f64> = u.iter().map(|x| x.v).collect();
+    assert!(max_err(&values, &exact(1.0)) < 1e-8);
+    // u0(t) = a / (1 + a t^2): d/da = 1 / (1 + t^2)^2 = 1/4. (u1, u2) turns at rate
+    // w = 1 + r^2 with radius r = u1(0): u1 = r cos(w t), so d u1 / d r = cos 2 - 2 sin 2 and
+    // d u2 / d r = sin 2 + 2 cos 2 at r = t = 1.
+    let (c, s) = (2f64.cos(), 2f64.sin());
+    let expected = [[0.25, 0.0], [0.0, c - 2.0 * s], [0.0, s + 2.0 * c]];
+    for (i, row) in expected.iter().enumerate() {
+        for (k, &want) in row.iter().enumerate() {
+            assert!((u[i].d[k] - want).abs() < 1e-7, "d u{i} / d seed {k}: {} vs {want}", u[i].d[k]);
+        }
+    }
 }

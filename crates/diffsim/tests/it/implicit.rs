@@ -119,3 +119,21 @@ fn a_newton_solver_that_cannot_step_ends_quickly() {
         }
     }
 }
+
+/// `Auto` continues a stiff solve with Rodas5P at ordinary tolerances, Radau5 at tight ones
+/// and BDF for large systems (the table in `solve`'s docs); a mass matrix goes there directly.
+#[test]
+fn auto_picks_the_stiff_method_by_size_and_tolerance() {
+    let cases = [
+        ("robertson", Some(1e3), 1e-6, Algorithm::Rodas5P),
+        ("robertson", Some(1e3), 1e-10, Algorithm::Radau5),
+        ("robertson-dae", Some(1e3), 1e-10, Algorithm::Radau5),
+        ("brusselator-32", Some(10.0), 1e-6, Algorithm::Bdf),
+    ];
+    for (name, t1, rtol, want) in cases {
+        let prob = zoo_problem(name, t1);
+        let sol = solve(&prob, Algorithm::Auto, &SolveOptions::default().rtol(rtol).atol(rtol * 1e-4)).unwrap();
+        assert!(sol.retcode().is_success(), "{name} {rtol:e}");
+        assert_eq!(sol.alg(), want, "{name} at rtol {rtol:e}");
+    }
+}

@@ -6,10 +6,10 @@
 //! operation to it: which nodes it read, its value and its local partial derivatives. A
 //! `TapeVar` is just a value with a node index (it has to be `Copy + Send + Sync`), and the
 //! recording lives in a thread-local that [`RhsTape`] installs around one call of
-//! [`Model::rhs`](crate::Model::rhs). Constants ([`Scalar::from_f64`]) are not nodes: an
-//! operation between a recorded number and a constant stores the constant in the
-//! instruction, so `x * T::from_f64(2.0)` costs one instruction and `T::from_f64(a) * b` of
-//! two constants costs none.
+//! [`Model::rhs`](crate::Model::rhs). Constants (plain `f64`s and [`Scalar::from_f64`]) are
+//! not nodes: an operation between a recorded number and a constant stores the constant in
+//! the instruction, so `x * 2.0` (or `x * T::from_f64(2.0)`) costs one instruction and
+//! `T::from_f64(a) * b` of two constants costs none.
 //!
 //! The inputs are `u`, `p` and `t`, so time is a recorded value too: a comparison on `t`
 //! is seen like any other.
@@ -114,6 +114,9 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// use diffsim::{ad::TapeVar, Scalar};
 /// let c = TapeVar::constant(2.0);
 /// assert_eq!((c * c + TapeVar::from_f64(1.0)).value(), 5.0);
+/// // Plain numbers mix in on either side of a `TapeVar` (in code generic over `Scalar`,
+/// // only on the right: `x * 2.0`).
+/// assert_eq!((2.0 * c + 1.0).value(), 5.0);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TapeVar {
@@ -329,6 +332,48 @@ assign_op!(AddAssign, add_assign, +);
 assign_op!(SubAssign, sub_assign, -);
 assign_op!(MulAssign, mul_assign, *);
 assign_op!(DivAssign, div_assign, /);
+
+// Arithmetic with a plain-number constant: the same recording as the operation with
+// `TapeVar::constant(c)`, one instruction with `c` as its immediate (`x * c` is `MulC(c)`,
+// `x - c` is `AddC(-c)`, `c / x` is `DivIntoC(c)`), so a replay and the reverse sweep see
+// the constant exactly as before.
+macro_rules! const_op {
+    ($tr:ident, $m:ident, $kind:ident) => {
+        impl $tr<f64> for TapeVar {
+            type Output = Self;
+            #[inline(always)]
+            fn $m(self, c: f64) -> Self {
+                binary(self, Self::constant(c), Bin::$kind)
+            }
+        }
+        impl $tr<TapeVar> for f64 {
+            type Output = TapeVar;
+            #[inline(always)]
+            fn $m(self, x: TapeVar) -> TapeVar {
+                binary(TapeVar::constant(self), x, Bin::$kind)
+            }
+        }
+    };
+}
+const_op!(Add, add, Add);
+const_op!(Sub, sub, Sub);
+const_op!(Mul, mul, Mul);
+const_op!(Div, div, Div);
+
+macro_rules! assign_op_f64 {
+    ($tr:ident, $m:ident, $op:tt) => {
+        impl $tr<f64> for TapeVar {
+            #[inline(always)]
+            fn $m(&mut self, c: f64) {
+                *self = *self $op c;
+            }
+        }
+    };
+}
+assign_op_f64!(AddAssign, add_assign, +);
+assign_op_f64!(SubAssign, sub_assign, -);
+assign_op_f64!(MulAssign, mul_assign, *);
+assign_op_f64!(DivAssign, div_assign, /);
 
 impl PartialEq for TapeVar {
     /// Compares values; recorded as a guard.

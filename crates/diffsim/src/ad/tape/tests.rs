@@ -4,7 +4,7 @@ use crate::models::{Lorenz, LotkaVolterra};
 use crate::problem::Model;
 
 /// Every operation of [`Scalar`], on recorded numbers and constants in every position.
-const N_CASES: usize = 40;
+const N_CASES: usize = 46;
 
 fn softsign(x: f64) -> (f64, f64) {
     let s = 1.0 + x.abs();
@@ -64,6 +64,20 @@ fn case<T: Scalar>(k: usize, x: T, y: T) -> T {
         37 => y.max(x) * x.min(y),
         38 => (x * y).sin() * (x / y).exp() - y.sqrt().ln(),
         39 => T::from_f64(2.0) * T::from_f64(3.0) + x,
+        // Plain-number constants on the right (the `Scalar` operators with `f64`).
+        40 => x * 0.37 + 1.5,
+        41 => x / 0.37 - 2.0,
+        42 => (x - 1.0) * (y + 0.5) / 4.0,
+        43 => {
+            let mut z = x * y;
+            z += 0.5;
+            z *= 3.0;
+            z -= 0.25;
+            z /= 0.37;
+            z
+        }
+        44 => x * 1.0 / 1.0 + y * 0.0,
+        45 => (x * x * 0.5 - y / 3.0) * x + 2.0,
         _ => unreachable!(),
     }
 }
@@ -117,6 +131,68 @@ fn every_operation_matches_central_differences() {
             }
         }
     }
+}
+
+/// A replay at a new point gives what a fresh recording there gives, for every operation.
+#[test]
+fn every_operation_replays_as_it_records() {
+    let w = [1.0, -0.5];
+    for k in 0..N_CASES {
+        let model = OpModel(k);
+        let mut compiled = RhsTape::new(&model, TapeMode::Compiled);
+        let mut fresh = RhsTape::new(&model, TapeMode::Rerecord);
+        for u in [[0.7, 1.3], [0.4, 1.1], [1.6, 0.9]] {
+            let got = vjp_at(&mut compiled, &model, &u, &[], 0.0, &w);
+            let want = vjp_at(&mut fresh, &model, &u, &[], 0.0, &w);
+            assert_eq!(got, want, "case {k} at {u:?}");
+        }
+    }
+}
+
+/// `x op c` and `c op x` with a plain `f64` record exactly what they record with
+/// `TapeVar::constant(c)`: one instruction, the same value and local derivative (checked
+/// against central differences), including the orders only a concrete type allows (`2.0 * x`).
+#[test]
+fn plain_number_operators_record_the_constant_forms() {
+    let (x0, c) = (0.7, 2.5);
+    let k = TapeVar::constant(c);
+    type Pair = (fn(TapeVar) -> TapeVar, fn(TapeVar) -> TapeVar, fn(f64) -> f64);
+    let pairs: [Pair; 8] = [
+        (|x| x + 2.5, |x| x + TapeVar::constant(2.5), |x| x + 2.5),
+        (|x| x - 2.5, |x| x - TapeVar::constant(2.5), |x| x - 2.5),
+        (|x| x * 2.5, |x| x * TapeVar::constant(2.5), |x| x * 2.5),
+        (|x| x / 2.5, |x| x / TapeVar::constant(2.5), |x| x / 2.5),
+        (|x| 2.5 + x, |x| TapeVar::constant(2.5) + x, |x| 2.5 + x),
+        (|x| 2.5 - x, |x| TapeVar::constant(2.5) - x, |x| 2.5 - x),
+        (|x| 2.5 * x, |x| TapeVar::constant(2.5) * x, |x| 2.5 * x),
+        (|x| 2.5 / x, |x| TapeVar::constant(2.5) / x, |x| 2.5 / x),
+    ];
+    for (i, (plain, constant, f)) in pairs.into_iter().enumerate() {
+        let a = record_fn(x0, plain);
+        let b = record_fn(x0, constant);
+        assert_eq!((a.ops.len(), b.ops.len()), (1, 1), "pair {i}");
+        assert_eq!(a.vals, b.vals, "pair {i}");
+        assert_eq!((a.edges[0].da, a.edges[0].db), (b.edges[0].da, b.edges[0].db), "pair {i}");
+        assert_eq!(a.vals.last().unwrap().to_bits(), f(x0).to_bits(), "pair {i}: value");
+        let h = 1e-6;
+        let fd = (f(x0 + h) - f(x0 - h)) / (2.0 * h);
+        assert!((a.edges[0].da - fd).abs() < 1e-8, "pair {i}: derivative {} vs {fd}", a.edges[0].da);
+    }
+    // The assign forms, on a chain of operations: d/dx ((x + c) * c - c) / c = 1.
+    let rec = record_fn(x0, |x| {
+        let mut z = x;
+        z += 2.5;
+        z *= 2.5;
+        z -= 2.5;
+        z /= 2.5;
+        z
+    });
+    assert_eq!(rec.ops.len(), 4);
+    assert_eq!(*rec.vals.last().unwrap(), ((x0 + c) * c - c) / c);
+    assert!((rec.edges.iter().map(|e| e.da).product::<f64>() - 1.0).abs() < 1e-15);
+    // Outside a recording: values only.
+    assert_eq!((k * 2.0 + 1.0).value(), 6.0);
+    assert!(!(2.0 * TapeVar::constant(3.0)).is_recorded());
 }
 
 #[test]
