@@ -29,7 +29,7 @@ use super::dense::{Interpolant, BDF_MAX_ORDER};
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
 use super::solution::{Stats, StepRecord};
-use super::stepper::Stepper;
+use super::stepper::{StartSlope, Stepper};
 use crate::problem::Model;
 
 const MAX_ORDER: usize = BDF_MAX_ORDER;
@@ -143,8 +143,7 @@ pub(crate) struct Bdf {
     n_equal_steps: usize,
     /// Start (or start again after a discontinuity) at order 1 at the next attempt.
     restart: bool,
-    f0: Vec<f64>,
-    f0_valid: bool,
+    slope: StartSlope,
     atol: Vec<f64>,
     rtol: Vec<f64>,
     /// Newton iterations of the last attempt, and how it ended.
@@ -181,8 +180,7 @@ impl Bdf {
             h: f64::NAN,
             n_equal_steps: 0,
             restart: true,
-            f0: v(),
-            f0_valid: false,
+            slope: StartSlope::new(n),
             atol: v(),
             rtol: v(),
             n_iter: 0,
@@ -215,11 +213,11 @@ impl Bdf {
 
     /// Begin at order 1 from `(t, u)` with step `h`: `D_0 = u`, `D_1 = h f(u, t)`.
     fn start<M: Model>(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], h: f64, stats: &mut Stats) {
-        self.ensure_f0(model, p, t, u, stats);
+        let f0 = self.slope.ensure(model, p, t, u, stats);
         let n = self.n;
         self.d.fill(0.0);
         self.d[..n].copy_from_slice(u);
-        for (d1, &f) in self.d[n..2 * n].iter_mut().zip(&self.f0) {
+        for (d1, &f) in self.d[n..2 * n].iter_mut().zip(f0) {
             *d1 = h * f;
         }
         self.order = 1;
@@ -229,14 +227,6 @@ impl Bdf {
         self.jc.valid = false;
         self.lu_stale = true;
         self.restart = false;
-    }
-
-    fn ensure_f0<M: Model>(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) {
-        if !self.f0_valid {
-            model.rhs(&mut self.f0, u, p, t);
-            stats.nf += 1;
-            self.f0_valid = true;
-        }
     }
 
     /// Predictor, `psi` and the Newton scale for the current order and step.
@@ -372,8 +362,7 @@ impl<M: Model> Stepper<f64, M> for Bdf {
     }
 
     fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
-        Bdf::ensure_f0(self, model, p, t, u, stats);
-        &self.f0
+        self.slope.ensure(model, p, t, u, stats)
     }
 
     fn set_tolerances(&mut self, atol: &[f64], rtol: &[f64]) {
@@ -473,7 +462,7 @@ impl<M: Model> Stepper<f64, M> for Bdf {
         }
         self.n_equal_steps += 1;
         self.jac_fresh = false;
-        self.f0_valid = false;
+        self.slope.valid = false;
         if discontinuity {
             self.restart = true;
         }

@@ -56,7 +56,7 @@ use super::driver::{self, Watch};
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::{JacobianMethod, SolveOptions};
 use super::solution::{Solution, Stats, StepRecord};
-use super::stepper::Stepper;
+use super::stepper::{StartSlope, Stepper};
 use super::Algorithm;
 use crate::error::Result;
 use crate::problem::Model;
@@ -106,8 +106,7 @@ pub(crate) struct Radau5 {
     lu_h: f64,
     /// The Jacobian was evaluated at the current step's start (RADAU5's CALJAC).
     jac_at_start: bool,
-    f0: Vec<f64>,
-    f0_valid: bool,
+    slope: StartSlope,
     /// Stage increments `z1, z2, z3`, their transforms `W`, and the stage values / Newton
     /// corrections (`3n` each, stage-major); `M W` with a mass matrix.
     z: Vec<f64>,
@@ -156,8 +155,7 @@ impl Radau5 {
             w_cplx: ComplexW::new(n),
             lu_h: f64::NAN,
             jac_at_start: false,
-            f0: vec![0.0; n],
-            f0_valid: false,
+            slope: StartSlope::new(n),
             z: vec![0.0; 3 * n],
             w: vec![0.0; 3 * n],
             fs: vec![0.0; 3 * n],
@@ -363,7 +361,7 @@ impl Radau5 {
         }
         self.jc.mass_mul(&self.y, &mut self.f2);
         for i in 0..n {
-            self.est[i] = self.f2[i] + self.f0[i];
+            self.est[i] = self.f2[i] + self.slope.f0[i];
         }
         self.w_real.solve(&mut self.est, 0);
         if (self.first || self.rejected) && self.scaled_norm(u, u_new) >= 1.0 {
@@ -432,12 +430,7 @@ impl<M: Model> Stepper<f64, M> for Radau5 {
     }
 
     fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
-        if !self.f0_valid {
-            model.rhs(&mut self.f0, u, p, t);
-            stats.nf += 1;
-            self.f0_valid = true;
-        }
-        &self.f0
+        self.slope.ensure(model, p, t, u, stats)
     }
 
     fn attempt(
@@ -457,7 +450,7 @@ impl<M: Model> Stepper<f64, M> for Radau5 {
         self.cont_fresh = false;
         self.ensure_f0(model, p, times.first, u, stats);
         if !self.jc.valid {
-            self.jc.update(model, p, times.first, u, &self.f0, stats);
+            self.jc.update(model, p, times.first, u, &self.slope.f0, stats);
             self.jac_at_start = true;
             self.lu_h = f64::NAN;
         }
@@ -508,7 +501,7 @@ impl<M: Model> Stepper<f64, M> for Radau5 {
         self.cont_fresh = false;
         self.h_old = self.h_last;
         self.have_cont = !discontinuity;
-        self.f0_valid = false;
+        self.slope.valid = false;
         self.jac_at_start = false;
         // A fast contraction keeps the Jacobian (RADAU5's THET); a tstop changes f.
         if discontinuity || self.theta > THET {

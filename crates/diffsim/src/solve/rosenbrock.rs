@@ -9,7 +9,7 @@ use super::dense::Interpolant;
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
 use super::solution::{Stats, StepRecord};
-use super::stepper::Stepper;
+use super::stepper::{StartSlope, Stepper};
 use super::tableau::RosenbrockTableau;
 use crate::problem::Model;
 use std::marker::PhantomData;
@@ -38,8 +38,7 @@ pub(crate) struct Rosenbrock<R, const N: usize> {
     w: WMatrix,
     /// Stage increments, stage-major.
     k: Vec<f64>,
-    f0: Vec<f64>,
-    f0_valid: bool,
+    slope: StartSlope,
     tmp: Vec<f64>,
     rhs: Vec<f64>,
     mk: Vec<f64>,
@@ -57,8 +56,7 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
             jc: JacobianCache::new(model, method),
             w: WMatrix::new(n),
             k: vec![0.0; tab.stages * n],
-            f0: vec![0.0; n],
-            f0_valid: false,
+            slope: StartSlope::new(n),
             tmp: vec![0.0; n],
             rhs: vec![0.0; n],
             mk: vec![0.0; n],
@@ -131,12 +129,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
     }
 
     fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
-        if !self.f0_valid {
-            model.rhs(&mut self.f0, u, p, t);
-            stats.nf += 1;
-            self.f0_valid = true;
-        }
-        &self.f0
+        self.slope.ensure(model, p, t, u, stats)
     }
 
     fn attempt(
@@ -153,7 +146,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
         let n = self.n();
         let (t, h) = (times.first, times.h);
         self.ensure_f0(model, p, t, u, stats);
-        self.jc.update(model, p, t, u, &self.f0, stats);
+        self.jc.update(model, p, t, u, &self.slope.f0, stats);
         if !self.w.factor(&self.jc, 1.0 / (tab.gamma * h), -1.0, N, stats) {
             err.fill(f64::INFINITY);
             u_new.copy_from_slice(u);
@@ -166,7 +159,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
             let (done, rest) = self.k.split_at_mut(I * n);
             let rhs = &mut self.rhs[..n];
             if I == 0 {
-                rhs.copy_from_slice(&self.f0[..n]);
+                rhs.copy_from_slice(&self.slope.f0[..n]);
             } else {
                 let tmp = &mut self.tmp[..n];
                 for c in 0..n {
@@ -244,7 +237,7 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
     }
 
     fn accept(&mut self, _discontinuity: bool) {
-        self.f0_valid = false;
+        self.slope.valid = false;
         self.jc.valid = false;
     }
 }

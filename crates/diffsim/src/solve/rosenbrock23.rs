@@ -15,7 +15,7 @@ use super::dense::Interpolant;
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
 use super::solution::{Stats, StepRecord};
-use super::stepper::Stepper;
+use super::stepper::{StartSlope, Stepper};
 use crate::problem::Model;
 
 const D: f64 = 0.292_893_218_813_452_5; // 1 / (2 + sqrt(2))
@@ -26,8 +26,7 @@ pub(crate) struct Rosenbrock23 {
     n: usize,
     jc: JacobianCache,
     w: WMatrix,
-    f0: Vec<f64>,
-    f0_valid: bool,
+    slope: StartSlope,
     f1: Vec<f64>,
     f2: Vec<f64>,
     /// k1 then k2 (the interpolation data).
@@ -45,8 +44,7 @@ impl Rosenbrock23 {
             n,
             jc: JacobianCache::new(model, method),
             w: WMatrix::new(n),
-            f0: z(),
-            f0_valid: false,
+            slope: StartSlope::new(n),
             f1: z(),
             f2: z(),
             k12: vec![0.0; 2 * n],
@@ -71,12 +69,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
     }
 
     fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
-        if !self.f0_valid {
-            model.rhs(&mut self.f0, u, p, t);
-            stats.nf += 1;
-            self.f0_valid = true;
-        }
-        &self.f0
+        self.slope.ensure(model, p, t, u, stats)
     }
 
     fn attempt(
@@ -92,7 +85,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         let n = self.n;
         let (t, h) = (times.first, times.h);
         self.ensure_f0(model, p, t, u, stats);
-        self.jc.update(model, p, t, u, &self.f0, stats);
+        self.jc.update(model, p, t, u, &self.slope.f0, stats);
         if !self.w.factor(&self.jc, 1.0, -D * h, 0, stats) {
             err.fill(f64::INFINITY);
             u_new.copy_from_slice(u);
@@ -101,7 +94,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         let hd = h * D;
         let (k1, k2) = self.k12.split_at_mut(n);
         for c in 0..n {
-            k1[c] = self.f0[c] + hd * self.jc.dfdt[c];
+            k1[c] = self.slope.f0[c] + hd * self.jc.dfdt[c];
         }
         self.w.solve(k1, 0);
         for c in 0..n {
@@ -125,7 +118,7 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
         }
         self.jc.mass_mul(&self.tmp, &mut self.mk);
         for c in 0..n {
-            self.k3[c] = self.f2[c] - self.mk[c] + E32 * self.f1[c] + 2.0 * self.f0[c] + hd * self.jc.dfdt[c];
+            self.k3[c] = self.f2[c] - self.mk[c] + E32 * self.f1[c] + 2.0 * self.slope.f0[c] + hd * self.jc.dfdt[c];
         }
         self.w.solve(&mut self.k3, 0);
         for c in 0..n {
@@ -148,10 +141,10 @@ impl<M: Model> Stepper<f64, M> for Rosenbrock23 {
     fn accept(&mut self, discontinuity: bool) {
         self.jc.valid = false;
         if discontinuity {
-            self.f0_valid = false;
+            self.slope.valid = false;
         } else {
-            std::mem::swap(&mut self.f0, &mut self.f2);
-            self.f0_valid = true;
+            std::mem::swap(&mut self.slope.f0, &mut self.f2);
+            self.slope.valid = true;
         }
     }
 }

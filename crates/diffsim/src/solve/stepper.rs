@@ -61,6 +61,31 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
     }
 }
 
+/// `f(u, t)` at the start of a step for the `f64` steppers: evaluated once after a start or
+/// an accepted step, and kept while the step is retried.
+pub(crate) struct StartSlope {
+    pub(crate) f0: Vec<f64>,
+    /// `f0` belongs to the current step start.
+    pub(crate) valid: bool,
+}
+
+impl StartSlope {
+    pub(crate) fn new(n: usize) -> Self {
+        Self { f0: vec![0.0; n], valid: false }
+    }
+
+    /// `f(u, t)`, evaluated unless current.
+    #[inline]
+    pub(crate) fn ensure<M: Model>(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
+        if !self.valid {
+            model.rhs(&mut self.f0, u, p, t);
+            stats.nf += 1;
+            self.valid = true;
+        }
+        &self.f0
+    }
+}
+
 /// How a stepper evaluates `f` at its stages: [`Plain`]ly, or through a hook that also keeps
 /// something of each evaluation (the discrete adjoint's records of a network's forward
 /// pass). The stepper owns it for the solve and hands it back after.
