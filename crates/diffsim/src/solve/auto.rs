@@ -8,15 +8,11 @@
 //! switch is one-way: a problem that turns stiff usually stays stiff. Problems with a mass
 //! matrix go to the stiff method directly.
 
-use super::bdf::Bdf;
 use super::driver::{integrate, StepCallback, Watch};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
-use super::radau::Radau5;
-use super::rosenbrock::{Rodas5P, Rosenbrock};
 use super::solution::Solution;
-use super::stepper::Stepper;
-use super::Algorithm;
+use super::{solve_unsized, Algorithm};
 use crate::error::Result;
 use crate::problem::Model;
 
@@ -25,10 +21,10 @@ use crate::problem::Model;
 pub(crate) const AUTO_BDF_FROM_STATES: usize = 50;
 
 /// At or below this relative tolerance (smaller systems), the stiff part is Radau IIA 5's:
-/// its order 5 with a Newton iteration beats Rodas5P's fresh Jacobian every step (on the
-/// stiff test set at rtol 1e-9 it is 1.3-4.7x faster, except on POLLU, where it is as fast
-/// but 2.5 digits less accurate). Above it, at equal rtol, Rodas5P is as fast or faster and
-/// usually more accurate (Radau, as RADAU5, works at a looser internal tolerance).
+/// its order 5 with a Newton iteration beats Rodas5P's fresh Jacobian every step. Above it,
+/// at equal rtol, Rodas5P is as fast and usually more accurate (Radau, as RADAU5, works at a
+/// looser internal tolerance). Measurements: bench/peers/README.md, "Which stiff method
+/// `Auto` takes".
 pub(crate) const AUTO_RADAU_AT_RTOL: f64 = 1e-9;
 
 /// The stiff method `Auto` uses for a model of `n` states solved at `opts`' tolerances (the
@@ -43,38 +39,6 @@ pub(crate) fn stiff_choice(n: usize, opts: &SolveOptions) -> Algorithm {
     }
 }
 
-/// Integrate with the stiff method `alg` (one of [`stiff_choice`]'s).
-#[allow(clippy::too_many_arguments)]
-fn integrate_stiff<M: Model>(
-    model: &M,
-    u0: &[f64],
-    p: &[f64],
-    tspan: (f64, f64),
-    opts: &SolveOptions,
-    alg: Algorithm,
-    watch: Watch<'_, f64>,
-) -> Result<Solution<f64>> {
-    #[allow(clippy::too_many_arguments)]
-    fn go<M: Model, S: Stepper<f64, M>>(
-        model: &M,
-        u0: &[f64],
-        p: &[f64],
-        tspan: (f64, f64),
-        opts: &SolveOptions,
-        mut s: S,
-        alg: Algorithm,
-        watch: Watch<'_, f64>,
-    ) -> Result<Solution<f64>> {
-        integrate(model, u0, p, tspan, opts, &mut s, alg, watch, false)
-    }
-    let j = opts.jacobian;
-    match alg {
-        Algorithm::Bdf => go(model, u0, p, tspan, opts, Bdf::new(model, j), alg, watch),
-        Algorithm::Radau5 => go(model, u0, p, tspan, opts, Radau5::new(model, j), alg, watch),
-        _ => go(model, u0, p, tspan, opts, Rosenbrock::<Rodas5P, 0>::new(model, j), Algorithm::Rodas5P, watch),
-    }
-}
-
 pub(crate) fn solve_auto<M: Model>(
     model: &M,
     u0: &[f64],
@@ -85,7 +49,7 @@ pub(crate) fn solve_auto<M: Model>(
 ) -> Result<Solution<f64>> {
     let stiff_alg = stiff_choice(model.n_states(), opts);
     if model.mass_matrix().is_some() {
-        return integrate_stiff(model, u0, p, tspan, opts, stiff_alg, Watch::callback(callback));
+        return solve_unsized(model, u0, p, tspan, stiff_alg, opts, callback);
     }
     let mut explicit = ExplicitRk::<f64, Tsit5, 0>::new(model.n_states()).with_stiffness_detection();
     let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
@@ -103,8 +67,7 @@ pub(crate) fn solve_auto<M: Model>(
     rest_opts.dense = Some(first.dense.is_some());
     rest_opts.dt = None;
     let u_switch = first.u_reached.clone();
-    let second =
-        integrate_stiff(model, &u_switch, p, (t_switch, tspan.1), &rest_opts, stiff_alg, Watch::callback(callback))?;
+    let second = solve_unsized(model, &u_switch, p, (t_switch, tspan.1), stiff_alg, &rest_opts, callback)?;
     // Join: drop the second part's copy of the switching point when saving every step.
     let skip = usize::from(matches!(opts.saveat, SaveAt::EveryStep));
     let n = first.n;

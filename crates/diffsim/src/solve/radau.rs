@@ -589,7 +589,7 @@ mod tests {
     use crate::solve::solution::RetCode;
 
     fn radau<M: Model>(model: &M, u0: &[f64], p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> Solution<f64> {
-        solve_radau5(model, u0, p, tspan, Algorithm::Rodas5P, opts, Watch::callback(None)).unwrap()
+        solve_radau5(model, u0, p, tspan, Algorithm::Radau5, opts, Watch::callback(None)).unwrap()
     }
 
     /// `y1' = -2 y1 + y2 + 2 sin t`, `y2' = y1 - 2 y2 + 2 (cos t - sin t)`: from (2, 3),

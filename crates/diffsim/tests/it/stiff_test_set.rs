@@ -90,13 +90,13 @@ fn rodas5p_matches_the_published_references() {
 /// ROBER over [0, 1e11]: its first steps are about 1e-6 long, far below the rounding of
 /// the span's end (8.9e-5), so a step floor taken from `|t1|` stopped every method at
 /// t = 0 at tight tolerances; the floor now follows `|t|`. At rtol 1e-10 (atol 1e-14) every
-/// stiff method gets at least 9 digits (Rodas5P and Radau5 11, BDF 9.3) and keeps
-/// `y1 + y2 + y3 = 1` to rounding.
+/// stiff method finishes within two digits of the tolerance and keeps `y1 + y2 + y3 = 1` to
+/// rounding.
 #[test]
 fn rober_solves_to_tight_tolerances_from_its_first_steps() {
-    for (alg, want) in [(Algorithm::Rodas5P, 10.5), (Algorithm::Radau5, 10.5), (Algorithm::Bdf, 9.0)] {
+    for alg in [Algorithm::Rodas5P, Algorithm::Radau5, Algorithm::Bdf] {
         let (u, d) = solved("rober", alg, 1e-10);
-        assert!(d >= want, "rober {alg}: {d:.2} correct digits at rtol 1e-10");
+        assert!(d >= 8.0, "rober {alg}: {d:.2} correct digits at rtol 1e-10");
         assert!((u.iter().sum::<f64>() - 1.0).abs() < 1e-13, "{alg}: y1 + y2 + y3 = {}", u.iter().sum::<f64>());
     }
 }
@@ -124,22 +124,21 @@ fn e5_rodas5p_gets_the_decayed_components_only() {
 /// [1.76e-3, 0, 0, 0]. Exact Rosenbrock steps keep linear invariants; in floating point
 /// the drift is rounding.
 ///
-/// Today Rodas5P (rtol 1e-8, atol 1.7e-32, 2634 steps) drifts by at most 3.3e-21 over the
-/// saved steps: 2e-18 of the largest state (y1(0) = 1.76e-3), at rounding level, but 37
-/// times the end values of y2 and y3. Rosenbrock23 (rtol 1e-6) keeps it to 2.3e-25. The
-/// bounds are today's values with a margin of 3: a new solver (BDF, Radau IIA) should
-/// drift no more than Rodas5P does.
+/// Rodas5P's drift stays at the rounding of the largest state (y1(0) = 1.76e-3), which is
+/// still more than the end values of y2 and y3 (9e-23): hence its wrong answer above.
+/// Rosenbrock23 keeps the law below a hundredth of those end values.
 #[test]
-fn e5_conservation_law_drifts_as_far_as_it_does_today() {
+fn e5_conservation_law_holds_to_rounding_in_the_rosenbrock_steps() {
     let max_drift = |sol: &Solution| sol.states().map(|u| (u[1] - u[2] - u[3]).abs()).fold(0.0, f64::max);
     let rodas = solve_zoo("e5", Algorithm::Rodas5P, 1e-8, true);
     assert_eq!(rodas.retcode(), RetCode::Success);
     let drift = max_drift(&rodas);
-    assert!(drift < 1e-20, "Rodas5P: |y2 - y3 - y4| up to {drift:e}");
+    assert!(drift < 10.0 * f64::EPSILON * 1.76e-3, "Rodas5P: |y2 - y3 - y4| up to {drift:e}");
     let ros23 = solve_zoo("e5", Algorithm::Rosenbrock23, 1e-6, true);
     assert_eq!(ros23.retcode(), RetCode::Success);
     let drift23 = max_drift(&ros23);
-    assert!(drift23 < 1e-24, "Rosenbrock23: |y2 - y3 - y4| up to {drift23:e}");
+    let y2_end = reference_solution("e5").unwrap()[1];
+    assert!(drift23 < 1e-2 * y2_end, "Rosenbrock23: |y2 - y3 - y4| up to {drift23:e}");
 }
 
 /// OREGO's and E5's hand-written Jacobians against forward-mode AD, at the start and at
@@ -208,9 +207,9 @@ fn sweep_prints_the_digits_of_each_method() {
     }
 }
 
-/// The Newton methods keep E5's conservation law to rounding of its smallest states (the
-/// Rosenbrock methods break it by more than the answer, see above) and so get the digits the
-/// published reference has (about 3: its y2 and y3 disagree by 1.4e-3 where the law makes
+/// The Newton methods keep E5's conservation law to rounding of its smallest states (Rodas5P
+/// breaks it by more than the answer, see above) and so get the digits the published
+/// reference has (about 3: its y2 and y3 disagree by 1.4e-3 where the law makes
 /// them equal).
 #[test]
 fn e5_newton_methods_keep_the_conservation_law_and_the_answer() {
@@ -220,7 +219,8 @@ fn e5_newton_methods_keep_the_conservation_law_and_the_answer() {
             let sol = solve_zoo("e5", alg, rtol, true);
             assert_eq!(sol.retcode(), RetCode::Success, "{alg} rtol {rtol:e}");
             let drift = max_drift(&sol);
-            assert!(drift < 1e-24, "{alg} rtol {rtol:e}: |y2 - y3 - y4| up to {drift:e}");
+            let y2_end = reference_solution("e5").unwrap()[1];
+            assert!(drift < 1e-2 * y2_end, "{alg} rtol {rtol:e}: |y2 - y3 - y4| up to {drift:e}");
             let d = digits(sol.u_final(), reference_solution("e5").unwrap(), atol_ratio("e5"));
             assert!(d > 2.8, "{alg} rtol {rtol:e}: {d:.2} digits, end state {:?}", sol.u_final());
         }
