@@ -20,6 +20,7 @@
 //! |---|---|---|---|
 //! | 50 or more | any | `Bdf` | its Jacobian and LU serve many steps; a Rosenbrock step needs both afresh |
 //! | fewer | <= 1e-9 | `Radau5` | order 5 with a Newton iteration: fewer, cheaper steps at tight tolerances |
+//! | fewer | > 1e-9, `atol` below `eps max|u|` | `Bdf` | a Rosenbrock step puts the Jacobian's rounding into the solution (it broke E5's conservation law); Newton iterates every component to its own scale |
 //! | fewer | > 1e-9 | `Rodas5P` | no Newton iteration to converge: the cheapest steps at loose to medium tolerances |
 //!
 //! The measurements behind the thresholds are the stiff test-set benchmark's
@@ -78,7 +79,11 @@ pub enum Algorithm {
     Rosenbrock23,
     /// Hairer-Wanner's Rodas4 (order 4, stiffly accurate).
     Rodas4,
-    /// Steinebach's Rodas5P (order 5, stiffly accurate).
+    /// Steinebach's Rodas5P (order 5, stiffly accurate). Like every Rosenbrock method it
+    /// uses the Jacobian in the solution itself, so components asked to an absolute
+    /// accuracy below the rounding of the largest state (`atol < eps max|u|`) can take on
+    /// errors its estimate does not see (on E5, a conserved combination drifts and the end
+    /// state is wrong): use `Bdf` or `Radau5` there.
     Rodas5P,
     /// Variable-order (1-5), variable-step BDF in Shampine and Reichelt's NDF form, with a
     /// Newton iteration that keeps its Jacobian and LU across steps: for larger stiff

@@ -136,4 +136,14 @@ fn auto_picks_the_stiff_method_by_size_and_tolerance() {
         assert!(sol.retcode().is_success(), "{name} {rtol:e}");
         assert_eq!(sol.alg(), want, "{name} at rtol {rtol:e}");
     }
+    // An atol below the rounding of the largest state (1 eps): a Newton method even at a
+    // loose rtol, and it still meets the tolerance.
+    let prob = zoo_problem("robertson", Some(1e3));
+    let opts = SolveOptions::default().rtol(1e-6).atol(1e-17);
+    let sol = solve(&prob, Algorithm::Auto, &opts).unwrap();
+    assert_eq!(sol.alg(), Algorithm::Bdf);
+    let reference = solve(&prob, Algorithm::Radau5, &SolveOptions::default().rtol(1e-12).atol(1e-20)).unwrap();
+    for (y, r) in sol.u_final().iter().zip(reference.u_final()) {
+        assert!((y - r).abs() < 1e-4 * r.abs() + 1e-12, "{y} vs {r}");
+    }
 }

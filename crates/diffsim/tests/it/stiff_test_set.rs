@@ -226,3 +226,15 @@ fn e5_newton_methods_keep_the_conservation_law_and_the_answer() {
         }
     }
 }
+
+/// E5 asked to an atol far below the rounding of y1 (1.76e-3 eps = 4e-19): `Auto` must not
+/// continue with Rodas5P (whose end state has no correct digit there) but with a Newton
+/// method, and get the reference's digits.
+#[test]
+fn auto_solves_e5_to_its_tiny_atol_with_a_newton_method() {
+    let sol = solve_zoo("e5", Algorithm::Auto, 1e-6, false);
+    assert_eq!(sol.retcode(), RetCode::Success);
+    assert_eq!(sol.alg(), Algorithm::Bdf);
+    let d = digits(sol.u_final(), reference_solution("e5").unwrap(), atol_ratio("e5"));
+    assert!(d > 2.8, "Auto: {d:.2} digits, end state {:?}", sol.u_final());
+}
