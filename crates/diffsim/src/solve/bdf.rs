@@ -45,10 +45,14 @@ const KEEP_BELOW: f64 = 1.2;
 /// a rule that tightens with `rtol` (scipy's `min(0.03, sqrt(rtol))`) buys iterations, not
 /// accuracy.
 const NEWTON_TOL: f64 = 0.2;
-/// The convergence measure `rate / (1 - rate)` assumed for the first iteration, before a
-/// contraction is seen: large, so that one iteration is enough only when its correction is
-/// tiny. Not the last step's measure (CVODE, diffsol): where the solution turns fast (van
-/// der Pol's jumps) the last step's contraction promises more than this step's delivers.
+/// The convergence measure `rate / (1 - rate)` assumed for the first iteration when no
+/// contraction has been seen with the current factors of `M - c J` (after they are rebuilt,
+/// and after a rejected step): large, so that one iteration is enough only when its
+/// correction is tiny. Otherwise the iteration starts from the last measured contraction,
+/// and most steps need one iteration. The measure is not carried across a rebuild (as CVODE
+/// resets its rate at every setup): where the solution turns fast (van der Pol's jumps) the
+/// old matrix's contraction promises more than the new one delivers, and carrying it let
+/// one-digit answers through at rtol 1e-4.
 const FIRST_ETA: f64 = 316.2;
 
 /// NDF's `kappa_k` (Shampine & Reichelt 1997, table 1; order 5 is plain BDF).
@@ -70,21 +74,40 @@ fn error_const(k: usize) -> f64 {
 /// `R(order, factor)`: row `i`, column `j` (0..=order) is `prod_{l=1..i} (l - 1 - factor j) / l`
 /// (and 1 in row 0); `D <- (R(factor) R(1))^T D` rescales the differences to a step
 /// `factor` times as long.
-fn compute_r(order: usize, factor: f64) -> [[f64; MAX_ORDER + 1]; MAX_ORDER + 1] {
+const fn compute_r(order: usize, factor: f64) -> [[f64; MAX_ORDER + 1]; MAX_ORDER + 1] {
     let mut r = [[0.0; MAX_ORDER + 1]; MAX_ORDER + 1];
-    r[0][..=order].fill(1.0);
-    for i in 1..=order {
-        for j in 1..=order {
+    let mut j = 0;
+    while j <= order {
+        r[0][j] = 1.0;
+        j += 1;
+    }
+    let mut i = 1;
+    while i <= order {
+        let mut j = 1;
+        while j <= order {
             r[i][j] = r[i - 1][j] * (i as f64 - 1.0 - factor * j as f64) / i as f64;
+            j += 1;
         }
+        i += 1;
     }
     r
 }
 
+/// `R(order, 1)` of every order, computed at compile time (every rescaling needs one).
+const R_OF_ONE: [[[f64; MAX_ORDER + 1]; MAX_ORDER + 1]; MAX_ORDER + 1] = {
+    let mut all = [[[0.0; MAX_ORDER + 1]; MAX_ORDER + 1]; MAX_ORDER + 1];
+    let mut order = 0;
+    while order <= MAX_ORDER {
+        all[order] = compute_r(order, 1.0);
+        order += 1;
+    }
+    all
+};
+
 /// Rescale the differences `d` (rows of `n`) of order `order` for a step `factor` times as long.
 fn change_differences(d: &mut [f64], n: usize, order: usize, factor: f64, scratch: &mut [f64]) {
     let r = compute_r(order, factor);
-    let u = compute_r(order, 1.0);
+    let u = &R_OF_ONE[order];
     let mut ru = [[0.0; MAX_ORDER + 1]; MAX_ORDER + 1];
     for i in 0..=order {
         for j in 0..=order {
@@ -144,6 +167,9 @@ pub(crate) struct Bdf {
     rtol: Vec<f64>,
     /// Newton iterations of the last attempt, and how it ended.
     n_iter: usize,
+    /// The convergence measure the next Newton iteration starts from: the last one measured
+    /// with the current factors, or [`FIRST_ETA`].
+    carried_eta: f64,
     outcome: Newton,
     // Scratch, `n` each unless said.
     y_pred: Vec<f64>,
@@ -179,6 +205,7 @@ impl Bdf {
             atol: v(),
             rtol: v(),
             n_iter: 0,
+            carried_eta: FIRST_ETA,
             outcome: Newton::Converged,
             y_pred: v(),
             psi: v(),
@@ -223,21 +250,26 @@ impl Bdf {
         self.restart = false;
     }
 
-    /// Predictor, `psi` and the Newton scale for the current order and step.
+    /// Predictor, `psi` and the Newton scale for the current order and step (row by row:
+    /// the same sums as column by column, without strided reads).
     fn predict(&mut self) {
         let (n, k) = (self.n, self.order);
         let inv_a = 1.0 / alpha(k);
-        let d = &self.d[..(k + 1) * n];
-        for c in 0..n {
-            let (mut y, mut psi) = (0.0, 0.0);
-            for j in 0..=k {
-                let v = d[j * n + c];
-                y += v;
-                psi += GAMMA[j] * v;
+        let (y_pred, psi) = (&mut self.y_pred[..n], &mut self.psi[..n]);
+        y_pred.copy_from_slice(&self.d[..n]);
+        psi.fill(0.0);
+        for (j, row) in self.d[n..(k + 1) * n].chunks_exact(n).enumerate() {
+            let g = GAMMA[j + 1];
+            for ((y, s), &v) in y_pred.iter_mut().zip(psi.iter_mut()).zip(row) {
+                *y += v;
+                *s += g * v;
             }
-            self.y_pred[c] = y;
-            self.psi[c] = psi * inv_a;
-            self.inv_scale[c] = 1.0 / (self.atol[c] + self.rtol[c] * y.abs());
+        }
+        for (((s, w), &y), (&a, &r)) in
+            psi.iter_mut().zip(&mut self.inv_scale[..n]).zip(y_pred.iter()).zip(self.atol.iter().zip(&self.rtol))
+        {
+            *s *= inv_a;
+            *w = 1.0 / (a + r * y.abs());
         }
     }
 
@@ -250,6 +282,7 @@ impl Bdf {
         }
         let ok = self.w.factor(&self.jc, 1.0, -c, 0, stats);
         self.lu_stale = !ok;
+        self.carried_eta = FIRST_ETA;
         ok
     }
 
@@ -268,7 +301,7 @@ impl Bdf {
         y.copy_from_slice(&self.y_pred);
         self.corr.fill(0.0);
         let mut first_norm = f64::NAN;
-        let mut eta = FIRST_ETA;
+        let mut eta = self.carried_eta;
         for k in 0..NEWTON_MAXITER {
             self.n_iter = k + 1;
             if k == 0 {
@@ -301,11 +334,13 @@ impl Bdf {
             } else {
                 // The mean contraction so far: give up when it diverges, or when it cannot
                 // reach the tolerance within the iterations left.
-                let rate = (dy_norm / first_norm).powf(1.0 / k as f64);
+                let ratio = dy_norm / first_norm;
+                let rate = if k == 1 { ratio } else { ratio.powf(1.0 / k as f64) };
                 if rate > 0.9 || rate.powi((NEWTON_MAXITER - k - 1) as i32) / (1.0 - rate) * dy_norm > NEWTON_TOL {
                     return Newton::Failed;
                 }
                 eta = rate / (1.0 - rate);
+                self.carried_eta = eta;
             }
             for i in 0..n {
                 y[i] += self.dy[i];
@@ -507,6 +542,7 @@ impl<M: Model> Stepper<f64, M> for Bdf {
             return None;
         }
         let converged = self.outcome == Newton::Converged;
+        self.carried_eta = FIRST_ETA;
         let factor = if converged {
             // e is the squared norm.
             (self.safety() * e.powf(-0.5 / (self.order as f64 + 1.0))).max(MIN_FACTOR)

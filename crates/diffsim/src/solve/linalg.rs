@@ -301,11 +301,12 @@ pub(crate) fn lu_solve_transpose(lu: &[f64], piv: &[usize], n: usize, b: &mut [f
 /// Rosenbrock step's eight solves of a 3-state system no longer queue up behind divisions.
 #[inline(always)]
 pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
+    let a = &mut a[..n * n];
     for k in 0..n {
         let mut p = k;
         let mut best = a[k * n + k].abs();
-        for i in k + 1..n {
-            let v = a[i * n + k].abs();
+        for (i, row) in a.chunks_exact(n).enumerate().skip(k + 1) {
+            let v = row[k].abs();
             if v > best {
                 best = v;
                 p = i;
@@ -315,19 +316,20 @@ pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
         if best == 0.0 || !best.is_finite() {
             return false;
         }
+        let (top, bottom) = a.split_at_mut((k + 1) * n);
+        let pivot_row = &mut top[k * n..];
         if p != k {
-            for j in 0..n {
-                a.swap(k * n + j, p * n + j);
-            }
+            pivot_row.swap_with_slice(&mut bottom[(p - k - 1) * n..(p - k) * n]);
         }
-        let inv = 1.0 / a[k * n + k];
-        a[k * n + k] = inv;
-        for i in k + 1..n {
-            let l = a[i * n + k] * inv;
-            a[i * n + k] = l;
+        let inv = 1.0 / pivot_row[k];
+        pivot_row[k] = inv;
+        let pivot_tail = &pivot_row[k + 1..];
+        for row in bottom.chunks_exact_mut(n) {
+            let l = row[k] * inv;
+            row[k] = l;
             if l != 0.0 {
-                for j in k + 1..n {
-                    a[i * n + j] -= l * a[k * n + j];
+                for (x, &u) in row[k + 1..].iter_mut().zip(pivot_tail) {
+                    *x -= l * u;
                 }
             }
         }
@@ -335,25 +337,23 @@ pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
     true
 }
 
-/// Solve with the factors from [`lu_factor`] (reciprocal diagonal), in place.
+/// Solve with the factors from [`lu_factor`] (reciprocal diagonal), in place. The sums run
+/// over row slices (no index checks in the inner loops) in the same order as a plain
+/// `s -= l * x` loop, so the rounding does not depend on `n` being known at compile time.
 #[inline(always)]
 pub(crate) fn lu_solve(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
-    for k in 0..n {
-        b.swap(k, piv[k]);
+    let (lu, b) = (&lu[..n * n], &mut b[..n]);
+    for (k, &p) in piv[..n].iter().enumerate() {
+        b.swap(k, p);
     }
-    for i in 0..n {
-        let mut s = b[i];
-        for j in 0..i {
-            s -= lu[i * n + j] * b[j];
-        }
-        b[i] = s;
+    for (i, row) in lu.chunks_exact(n).enumerate() {
+        let (done, rest) = b.split_at_mut(i);
+        rest[0] = row[..i].iter().zip(done.iter()).fold(rest[0], |s, (l, x)| s - l * x);
     }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for j in i + 1..n {
-            s -= lu[i * n + j] * b[j];
-        }
-        b[i] = s * lu[i * n + i];
+    for (i, row) in lu.chunks_exact(n).enumerate().rev() {
+        let (head, tail) = b.split_at_mut(i + 1);
+        let s = row[i + 1..].iter().zip(tail.iter()).fold(head[i], |s, (u, x)| s - u * x);
+        head[i] = s * row[i];
     }
 }
 
