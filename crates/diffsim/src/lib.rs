@@ -36,8 +36,9 @@
 //!
 //! The stiff methods (the Rosenbrock methods [`Algorithm::Rodas5P`], [`Algorithm::Rodas4`],
 //! [`Algorithm::Rosenbrock23`], and the Newton-based [`Algorithm::Bdf`]) take the Jacobian
-//! from forward-mode AD unless the model supplies one, and accept a mass matrix (index-1
-//! DAEs). See [`solve`](mod@solve) for the method table.
+//! from forward-mode AD unless the model supplies one, and accept a mass matrix
+//! ([`MassMatrix`]: dense, diagonal, or the identity with some algebraic states, for
+//! index-1 DAEs). See [`solve`](mod@solve) for the method table.
 //! What a model may compute itself besides `rhs` (a Jacobian, `df/dt`, a hand-written VJP)
 //! is one small trait each, handed over by [`Model::derivatives`] ([`capabilities`]).
 
@@ -51,6 +52,7 @@ pub mod capabilities;
 pub mod ensemble;
 mod error;
 pub mod fit;
+mod mass;
 pub mod models;
 pub mod nn;
 pub mod optim;
@@ -60,6 +62,7 @@ pub mod sensitivity;
 pub mod solve;
 
 pub use error::{DiffsimError, Result};
+pub use mass::MassMatrix;
 pub use problem::{Model, Problem};
 pub use scalar::Scalar;
 pub use solve::{

@@ -2,6 +2,7 @@
 
 use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
+use crate::mass::MassMatrix;
 use crate::scalar::Scalar;
 
 /// A differential equation `M u' = f(u, p, t)`, written once, generically over the number
@@ -42,13 +43,19 @@ pub trait Model: Send + Sync {
     /// (see [`Scalar`]). Branch on values with the scalar's own comparisons
     /// (`t <= T::from_f64(1.0)`).
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T);
-    /// The mass matrix `M` (row-major, `n * n`), `None` for the identity. A singular `M`
-    /// makes the problem an index-1 DAE, which the Rosenbrock methods handle. In the
-    /// semi-explicit form (zero rows for the algebraic equations, zero columns for the
-    /// algebraic states) a solve first solves the algebraic states from the equations at
-    /// `t0`, keeping the differential ones: a start off the constraints is made consistent
-    /// (or is an [`InconsistentStart`](crate::error::DiffsimError::InconsistentStart) error).
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
+    /// The mass matrix `M`, `None` (the default) for the identity. Most DAEs say which
+    /// states are algebraic: `MassMatrix::algebraic_states(n, &[k])` is the identity with a
+    /// zero at state `k`, whose equation then reads `0 = f_k(u, p, t)`;
+    /// [`MassMatrix::diagonal`] takes any diagonal and [`MassMatrix::dense`] a general
+    /// `n x n` matrix (row-major). It must have `n_states()` states (checked when a
+    /// [`Problem`] is built). A singular `M` makes the problem an index-1 DAE, which the
+    /// stiff methods (Rosenbrock, BDF, Radau5) handle. In the semi-explicit form (zero rows
+    /// for the algebraic equations, zero columns for the algebraic states) a solve first
+    /// solves the algebraic states from the equations at `t0`, keeping the differential
+    /// ones: a start off the constraints is made consistent (or is an
+    /// [`InconsistentStart`](crate::error::DiffsimError::InconsistentStart) error). See
+    /// [`MassMatrix`] for a worked example.
+    fn mass_matrix(&self) -> Option<MassMatrix> {
         None
     }
     /// Times at which `f` is discontinuous (for example a parameter that switches at
@@ -77,7 +84,7 @@ impl<M: Model> Model for &M {
     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
         (**self).rhs(du, u, p, t)
     }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
+    fn mass_matrix(&self) -> Option<MassMatrix> {
         (**self).mass_matrix()
     }
     fn tstops(&self, p: &[f64]) -> Vec<f64> {
@@ -135,6 +142,7 @@ impl<M: Model> Problem<M> {
     pub fn new(model: M, u0: Vec<f64>, p: Vec<f64>, tspan: (f64, f64)) -> Result<Self> {
         check_inputs(&model, &u0, &p, tspan)?;
         check_stated_sparsity(&model)?;
+        check_mass_matrix(&model)?;
         Ok(Self { model, u0, p, tspan })
     }
 
@@ -189,6 +197,20 @@ fn check_stated_sparsity<M: Model>(model: &M) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The mass matrix has the model's size (checked once, when a problem is built).
+fn check_mass_matrix<M: Model>(model: &M) -> Result<()> {
+    let n = model.n_states();
+    match model.mass_matrix() {
+        Some(mass) if mass.n() != n => Err(DiffsimError::InvalidModel {
+            why: format!(
+                "mass_matrix() is {k} x {k} but the model has {n} states; build it for n_states() = {n} states",
+                k = mass.n()
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Validate sizes, finiteness and the span of a problem's inputs.

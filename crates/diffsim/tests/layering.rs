@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("blocks", 0),
     // The model contract.
     ("problem", 1),
+    ("mass", 1),
     ("capabilities", 1),
     // Networks and optimizers need only the numbers (`nn` uses the dual numbers of `ad`).
     ("nn", 2),
@@ -44,6 +45,7 @@ const GROUND_ONLY: &[&str] = &["nn", "optim"];
 const ROOT_REEXPORTS: &[(&str, &str)] = &[
     ("DiffsimError", "error"),
     ("Result", "error"),
+    ("MassMatrix", "mass"),
     ("Model", "problem"),
     ("Problem", "problem"),
     ("Scalar", "scalar"),

@@ -1,6 +1,7 @@
 //! Small classic test problems.
 
 use crate::capabilities::{AnalyticJacobian, Derivatives};
+use crate::mass::MassMatrix;
 use crate::problem::Model;
 use crate::scalar::Scalar;
 
@@ -101,8 +102,9 @@ impl Model for RobertsonDae {
         du[1] = k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3;
         du[2] = y1 + y2 + y3 - 1.0;
     }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
-        Some(vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    /// diag(1, 1, 0): `y3` is algebraic.
+    fn mass_matrix(&self) -> Option<MassMatrix> {
+        Some(MassMatrix::algebraic_states(3, &[2]).expect("state 2 of 3 exists"))
     }
 }
 

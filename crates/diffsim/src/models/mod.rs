@@ -13,6 +13,7 @@ pub use stiff_test_set::{reference_solution, Akzo, Hires, Orego, Pollu, E5, POLL
 
 use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
+use crate::mass::MassMatrix;
 use crate::problem::Model;
 use crate::scalar::Scalar;
 
@@ -107,7 +108,7 @@ impl Model for ZooModel {
     fn derivatives(&self) -> Derivatives<'_> {
         each!(self, m => m.derivatives())
     }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
+    fn mass_matrix(&self) -> Option<MassMatrix> {
         each!(self, m => m.mass_matrix())
     }
     fn tstops(&self, p: &[f64]) -> Vec<f64> {

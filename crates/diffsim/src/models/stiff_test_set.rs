@@ -25,6 +25,7 @@
 //! t = 2 is published for that start).
 
 use crate::capabilities::{AnalyticJacobian, Derivatives};
+use crate::mass::MassMatrix;
 use crate::problem::Model;
 use crate::scalar::Scalar;
 
@@ -239,12 +240,9 @@ impl Model for Akzo {
         du[4] = r2 - r3 + r5;
         du[5] = ks * u[0] * u[3] - u[5];
     }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
-        let mut m = vec![0.0; 36];
-        for i in 0..5 {
-            m[i * 7] = 1.0;
-        }
-        Some(m)
+    /// diag(1, 1, 1, 1, 1, 0): `y6` is algebraic.
+    fn mass_matrix(&self) -> Option<MassMatrix> {
+        Some(MassMatrix::algebraic_states(6, &[5]).expect("state 5 of 6 exists"))
     }
 }
 
@@ -422,9 +420,9 @@ mod tests {
     #[test]
     fn akzo_mass_matrix_is_diag_with_one_algebraic_state() {
         let m = Akzo.mass_matrix().unwrap();
-        let diag: Vec<f64> = (0..6).map(|i| m[i * 7]).collect();
-        assert_eq!(diag, [1.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
-        assert_eq!(m.iter().sum::<f64>(), 5.0);
+        assert_eq!(m.as_diagonal(), Some(&[1.0, 1.0, 1.0, 1.0, 1.0, 0.0][..]));
+        assert_eq!(m.to_dense().iter().sum::<f64>(), 5.0);
+        assert_eq!(m.algebraic_state_indices(), [5]);
         // The start is consistent: the algebraic equation holds.
         let p = [18.7, 0.58, 0.09, 0.42, 34.4, 3.3, 115.83, 0.9, 737.0];
         let u0 = Akzo::initial_state(&p);

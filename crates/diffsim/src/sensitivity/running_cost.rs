@@ -13,6 +13,7 @@ use crate::capabilities::{
     AnalyticJacobian, AnalyticTimeDerivative, AnalyticVjp, Derivatives, JacobianSparsity, RecordedVjp, Workspace,
 };
 use crate::error::{DiffsimError, Result};
+use crate::mass::MassMatrix;
 use crate::problem::Model;
 use crate::scalar::Scalar;
 use crate::solve::{SaveAt, SolveOptions, Tolerance};
@@ -66,16 +67,9 @@ impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
         self.model.rhs(&mut du[..n], &u[..n], p, t);
         du[n] = self.cost.cost(&u[..n], p, t);
     }
-    fn mass_matrix(&self) -> Option<Vec<f64>> {
-        let n = self.model.n_states();
-        self.model.mass_matrix().map(|m| {
-            let mut out = vec![0.0; (n + 1) * (n + 1)];
-            for i in 0..n {
-                out[i * (n + 1)..i * (n + 1) + n].copy_from_slice(&m[i * n..(i + 1) * n]);
-            }
-            out[(n + 1) * (n + 1) - 1] = 1.0;
-            out
-        })
+    /// The model's mass matrix with the cost's state appended (an ODE: a one on the diagonal).
+    fn mass_matrix(&self) -> Option<MassMatrix> {
+        self.model.mass_matrix().map(|m| m.with_trailing_identity(1))
     }
     fn tstops(&self, p: &[f64]) -> Vec<f64> {
         self.model.tstops(p)

@@ -18,6 +18,7 @@
 use super::linalg::JacobianCache;
 use super::solution::Stats;
 use crate::ad::JacobianPattern;
+use crate::mass::MassMatrix;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::solvers::{PartialPivLu, Solve};
 use faer::sparse::linalg::lu::{factorize_symbolic_lu, LuRef, NumericLu, SymbolicLu};
@@ -52,7 +53,7 @@ impl ComplexW {
         let n = self.n;
         if self.storage.is_none() {
             self.storage = Some(match &jc.sparse {
-                Some((sparse_jac, _)) => match SparseComplexW::new(sparse_jac.pattern(), jc.mass.as_deref()) {
+                Some((sparse_jac, _)) => match SparseComplexW::new(sparse_jac.pattern(), jc.mass.as_ref()) {
                     Some(w) => Storage::Sparse(Box::new(w)),
                     None => return false,
                 },
@@ -64,7 +65,7 @@ impl ComplexW {
         }
         let mass = |i: usize, j: usize| match &jc.mass {
             None => f64::from(u8::from(i == j)),
-            Some(m) => m[i * n + j],
+            Some(m) => m.entry(i, j),
         };
         match self.storage.as_mut() {
             Some(Storage::Small { re, im, piv }) => {
@@ -226,11 +227,11 @@ struct SparseComplexW {
 }
 
 impl SparseComplexW {
-    fn new(pattern: &JacobianPattern, mass: Option<&[f64]>) -> Option<Self> {
+    fn new(pattern: &JacobianPattern, mass: Option<&MassMatrix>) -> Option<Self> {
         let n = pattern.n();
         let mass_entries: Vec<(usize, usize, f64)> = match mass {
             None => (0..n).map(|i| (i, i, 1.0)).collect(),
-            Some(m) => (0..n * n).filter(|&k| m[k] != 0.0).map(|k| (k / n, k % n, m[k])).collect(),
+            Some(m) => m.nonzeros(),
         };
         // Columns: the diagonal, J's pattern and M's nonzeros, sorted without repeats.
         let mut cols: Vec<Vec<usize>> = (0..n).map(|j| vec![j]).collect();
@@ -314,7 +315,7 @@ mod tests {
 
     /// Factor `(a + i b) M - J` for `jc`'s dense Jacobian, solve for a known `x`, and
     /// compare with `x` (the right-hand side is the product, formed here independently).
-    fn check_dense(n: usize, mass: Option<Vec<f64>>) {
+    fn check_dense(n: usize, mass: Option<MassMatrix>) {
         let entry = crate::models::lookup(&format!("brusselator-{}", n / 2)).unwrap();
         let mut jc = JacobianCache::new(&entry.model, JacobianMethod::ForwardAd);
         jc.mass = mass;
@@ -327,7 +328,7 @@ mod tests {
         assert!(w.factor(&jc, a, b, &mut stats));
         assert_eq!(stats.nlu, 1);
         let (xr, xi): (Vec<f64>, Vec<f64>) = (0..n).map(|i| (noise(3 * i + 1), noise(5 * i + 2))).unzip();
-        let m = |i: usize, j: usize| jc.mass.as_ref().map_or(f64::from(u8::from(i == j)), |m| m[i * n + j]);
+        let m = |i: usize, j: usize| jc.mass.as_ref().map_or(f64::from(u8::from(i == j)), |m| m.get(i, j).unwrap());
         let (mut br, mut bi) = (vec![0.0; n], vec![0.0; n]);
         for i in 0..n {
             for j in 0..n {
@@ -356,7 +357,9 @@ mod tests {
             mass[i * 6 + i] = 1.0;
         }
         mass[6 + 2] = 0.5;
-        check_dense(6, Some(mass));
+        check_dense(6, Some(MassMatrix::dense(6, mass).unwrap()));
+        // A diagonal one (its own storage), with an algebraic state and a non-unit entry.
+        check_dense(6, Some(MassMatrix::diagonal(vec![1.0, 2.5, 0.0, 1.0, 1.0, 0.5]).unwrap()));
         // Pivoting is needed: a zero leading entry.
         let (mut re, mut im, mut piv) = (vec![0.0, 1.0, 2.0, 0.0], vec![0.0, 1.0, 0.0, -1.0], vec![0; 2]);
         assert!(lu_factor_complex(&mut re, &mut im, &mut piv, 2));

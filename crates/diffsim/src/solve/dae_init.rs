@@ -19,6 +19,7 @@ use super::options::{JacobianMethod, SolveOptions};
 use super::solution::Stats;
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
+use crate::mass::MassMatrix;
 use crate::problem::{check_inputs, Model};
 
 /// Newton corrections (in units of the tolerance) below which the algebraic states are
@@ -37,11 +38,11 @@ struct Split {
 }
 
 impl Split {
-    /// The split of a semi-explicit mass matrix (`n x n`, row-major); `None` when it has no
-    /// zero row, or its zero rows and zero columns differ in number.
-    fn of(mass: &[f64], n: usize) -> Option<Self> {
-        let equations: Vec<usize> = (0..n).filter(|&i| mass[i * n..(i + 1) * n].iter().all(|&m| m == 0.0)).collect();
-        let states: Vec<usize> = (0..n).filter(|&j| (0..n).all(|i| mass[i * n + j] == 0.0)).collect();
+    /// The split of a semi-explicit mass matrix; `None` when it has no zero row, or its zero
+    /// rows and zero columns differ in number. A diagonal one's zeros are both.
+    fn of(mass: &MassMatrix) -> Option<Self> {
+        let equations = mass.algebraic_equation_indices();
+        let states = mass.algebraic_state_indices();
         (!equations.is_empty() && equations.len() == states.len()).then_some(Self { equations, states })
     }
 }
@@ -64,12 +65,15 @@ pub(crate) fn consistent_start<M: Model>(
     check_inputs(model, u0, p, tspan)?;
     let t0 = tspan.0;
     let n = u0.len();
-    if mass.len() != n * n {
+    if mass.n() != n {
         return Err(DiffsimError::InvalidModel {
-            why: format!("mass_matrix() has {} entries for {n} states; give n x n = {} (row-major)", mass.len(), n * n),
+            why: format!(
+                "mass_matrix() is {k} x {k} but the model has {n} states; build it for n_states() = {n} states",
+                k = mass.n()
+            ),
         });
     }
-    let Some(split) = Split::of(&mass, n) else { return Ok((None, stats)) };
+    let Some(split) = Split::of(&mass) else { return Ok((None, stats)) };
     let (atol, rtol) = (opts.atol.expand(n, "atol")?, opts.rtol.expand(n, "rtol")?);
     let m = split.states.len();
     let mut u = u0.to_vec();
@@ -206,8 +210,8 @@ mod tests {
             du[0] = -u[0] + u[1];
             du[1] = u[1] - p[0] * u[0] * u[0];
         }
-        fn mass_matrix(&self) -> Option<Vec<f64>> {
-            Some(vec![1.0, 0.0, 0.0, 0.0])
+        fn mass_matrix(&self) -> Option<MassMatrix> {
+            Some(MassMatrix::dense(2, vec![1.0, 0.0, 0.0, 0.0]).expect("2 x 2 entries"))
         }
     }
 
@@ -224,8 +228,8 @@ mod tests {
             du[0] = -u[0];
             du[1] = u[1] * u[1] + T::one();
         }
-        fn mass_matrix(&self) -> Option<Vec<f64>> {
-            Some(vec![1.0, 0.0, 0.0, 0.0])
+        fn mass_matrix(&self) -> Option<MassMatrix> {
+            Some(MassMatrix::algebraic_states(2, &[1]).expect("state 1 of 2"))
         }
     }
 
@@ -242,8 +246,8 @@ mod tests {
             du[0] = u[1];
             du[1] = u[0] - T::one();
         }
-        fn mass_matrix(&self) -> Option<Vec<f64>> {
-            Some(vec![1.0, 0.0, 0.0, 0.0])
+        fn mass_matrix(&self) -> Option<MassMatrix> {
+            Some(MassMatrix::algebraic_states(2, &[1]).expect("state 1 of 2"))
         }
     }
 
@@ -268,6 +272,65 @@ mod tests {
         let lorenz =
             consistent_start(&crate::models::Lorenz, &[1.0, 2.0, 3.0], &[10.0, 28.0, 8.0 / 3.0], (0.0, 1.0), &opts);
         assert_eq!(lorenz.unwrap(), (None, Stats::default()));
+    }
+
+    /// The split read off a diagonal matrix's zeros is the one read off its dense form's
+    /// zero rows and columns; a matrix whose zero rows and columns differ has none.
+    #[test]
+    fn the_split_of_a_diagonal_is_the_split_of_its_dense_form() {
+        let diagonal = MassMatrix::algebraic_states(4, &[3, 1]).unwrap();
+        let dense = MassMatrix::dense(4, diagonal.to_dense()).unwrap();
+        for m in [&diagonal, &dense] {
+            let split = Split::of(m).expect("semi-explicit");
+            assert_eq!((split.equations, split.states), (vec![1, 3], vec![1, 3]));
+        }
+        assert!(Split::of(&MassMatrix::diagonal(vec![1.0, 2.0]).unwrap()).is_none());
+        // A zero row but no zero column: not semi-explicit.
+        assert!(Split::of(&MassMatrix::dense(2, vec![1.0, 1.0, 0.0, 0.0]).unwrap()).is_none());
+        // The same consistent start from either form.
+        struct Diagonal;
+        impl Model for Diagonal {
+            fn n_states(&self) -> usize {
+                2
+            }
+            fn n_params(&self) -> usize {
+                1
+            }
+            fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+                Quadratic.rhs(du, u, p, t)
+            }
+            fn mass_matrix(&self) -> Option<MassMatrix> {
+                Some(MassMatrix::diagonal(vec![1.0, 0.0]).expect("finite"))
+            }
+        }
+        let opts = SolveOptions::default().rtol(1e-10).atol(1e-12);
+        let a = consistent_start(&Quadratic, &[1.5, 7.0], &[2.0], (0.0, 1.0), &opts).unwrap();
+        let b = consistent_start(&Diagonal, &[1.5, 7.0], &[2.0], (0.0, 1.0), &opts).unwrap();
+        assert!(a.0.is_some());
+        assert_eq!(a, b);
+    }
+
+    /// A model whose mass matrix has another size than its state is refused.
+    #[test]
+    fn a_mass_matrix_of_the_wrong_size_is_an_error() {
+        struct Wrong;
+        impl Model for Wrong {
+            fn n_states(&self) -> usize {
+                2
+            }
+            fn n_params(&self) -> usize {
+                0
+            }
+            fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+                du[0] = -u[0];
+                du[1] = u[1];
+            }
+            fn mass_matrix(&self) -> Option<MassMatrix> {
+                Some(MassMatrix::algebraic_states(3, &[1]).expect("state 1 of 3"))
+            }
+        }
+        let e = consistent_start(&Wrong, &[1.0, 0.0], &[], (0.0, 1.0), &SolveOptions::default()).unwrap_err();
+        assert!(matches!(&e, DiffsimError::InvalidModel { why } if why.contains("3 x 3") && why.contains("2 states")));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! already use every core).
 
 use crate::ad::JacobianPattern;
+use crate::mass::MassMatrix;
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::sparse::linalg::lu::{factorize_symbolic_lu, LuRef, NumericLu, SymbolicLu};
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
@@ -29,9 +30,9 @@ pub(crate) struct SparseW {
 }
 
 impl SparseW {
-    /// The structure for Jacobians of `pattern` and the mass matrix `mass` (row-major, `None`
-    /// for the identity). `None` if faer's symbolic analysis fails (out of memory).
-    pub(crate) fn new(pattern: &JacobianPattern, mass: Option<&[f64]>) -> Option<Self> {
+    /// The structure for Jacobians of `pattern` and the mass matrix `mass` (`None` for the
+    /// identity). `None` if faer's symbolic analysis fails (out of memory).
+    pub(crate) fn new(pattern: &JacobianPattern, mass: Option<&MassMatrix>) -> Option<Self> {
         let n = pattern.n();
         let mut cols: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, col) in cols.iter_mut().enumerate() {
@@ -44,7 +45,7 @@ impl SparseW {
         }
         let mass_entries: Vec<(usize, usize, f64)> = match mass {
             None => (0..n).map(|i| (i, i, 1.0)).collect(),
-            Some(m) => (0..n * n).filter(|&k| m[k] != 0.0).map(|k| (k / n, k % n, m[k])).collect(),
+            Some(m) => m.nonzeros(),
         };
         for &(i, j, _) in &mass_entries {
             cols[j].push(i);

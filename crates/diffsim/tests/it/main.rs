@@ -10,6 +10,7 @@ mod ensemble;
 mod errors;
 mod gradients;
 mod implicit;
+mod mass;
 mod nn;
 mod optim;
 mod references;

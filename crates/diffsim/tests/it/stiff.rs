@@ -174,8 +174,8 @@ fn a_dae_started_off_its_constraint_starts_from_the_consistent_state() {
             du[0] = -u[0];
             du[1] = u[1] * u[1] + T::one();
         }
-        fn mass_matrix(&self) -> Option<Vec<f64>> {
-            Some(vec![1.0, 0.0, 0.0, 0.0])
+        fn mass_matrix(&self) -> Option<diffsim::MassMatrix> {
+            Some(diffsim::MassMatrix::algebraic_states(2, &[1]).expect("state 1 of 2"))
         }
     }
     let prob = Problem::new(NoRoot, vec![1.0, 0.3], vec![], (0.0, 1.0)).unwrap();
