@@ -42,7 +42,7 @@ from stiff_problems import PROBLEMS, digits
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-RTOLS = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12]
+RTOLS = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12]
 LEVELS = range(2, 13)
 # diffsim's algorithms for stiff problems; those the CLI rejects are skipped (bdf and
 # radau5 are being added).

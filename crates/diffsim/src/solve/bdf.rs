@@ -170,6 +170,10 @@ pub(crate) struct Bdf {
     /// The convergence measure the next Newton iteration starts from: the last one measured
     /// with the current factors, or [`FIRST_ETA`].
     carried_eta: f64,
+    /// The smallest absolute tolerance, and whether it lies below the rounding of the
+    /// largest predicted state (then every step iterates at least twice: see `newton`).
+    smallest_atol: f64,
+    below_rounding: bool,
     outcome: Newton,
     // Scratch, `n` each unless said.
     y_pred: Vec<f64>,
@@ -206,6 +210,8 @@ impl Bdf {
             rtol: v(),
             n_iter: 0,
             carried_eta: FIRST_ETA,
+            smallest_atol: 0.0,
+            below_rounding: false,
             outcome: Newton::Converged,
             y_pred: v(),
             psi: v(),
@@ -271,6 +277,8 @@ impl Bdf {
             *s *= inv_a;
             *w = 1.0 / (a + r * y.abs());
         }
+        let largest = y_pred.iter().fold(0.0_f64, |m, y| m.max(y.abs()));
+        self.below_rounding = self.smallest_atol < f64::EPSILON * largest;
     }
 
     /// Factor `M - c J` if the factors are stale. Factors for a nearby `c` are kept after a
@@ -301,7 +309,11 @@ impl Bdf {
         y.copy_from_slice(&self.y_pred);
         self.corr.fill(0.0);
         let mut first_norm = f64::NAN;
-        let mut eta = self.carried_eta;
+        // The first correction carries the LU's rounding (eps cond |dy|) into every
+        // component. When some component is asked below the rounding of the largest state,
+        // that error can matter though the norm cannot see it (E5's conservation law), and a
+        // second iteration, on the residual, removes it: no carried contraction then.
+        let mut eta = if self.below_rounding { FIRST_ETA } else { self.carried_eta };
         for k in 0..NEWTON_MAXITER {
             self.n_iter = k + 1;
             if k == 0 {
@@ -395,6 +407,7 @@ impl<M: Model> Stepper<f64, M> for Bdf {
     fn set_tolerances(&mut self, atol: &[f64], rtol: &[f64]) {
         self.atol.copy_from_slice(atol);
         self.rtol.copy_from_slice(rtol);
+        self.smallest_atol = atol.iter().copied().fold(f64::INFINITY, f64::min);
     }
 
     fn attempt(

@@ -214,16 +214,26 @@ fn sweep_prints_the_digits_of_each_method() {
 #[test]
 fn e5_newton_methods_keep_the_conservation_law_and_the_answer() {
     let max_drift = |sol: &Solution| sol.states().map(|u| (u[1] - u[2] - u[3]).abs()).fold(0.0, f64::max);
-    for alg in [Algorithm::Bdf, Algorithm::Radau5] {
-        for rtol in [1e-6, 1e-8] {
-            let sol = solve_zoo("e5", alg, rtol, true);
-            assert_eq!(sol.retcode(), RetCode::Success, "{alg} rtol {rtol:e}");
-            let drift = max_drift(&sol);
-            let y2_end = reference_solution("e5").unwrap()[1];
-            assert!(drift < 1e-2 * y2_end, "{alg} rtol {rtol:e}: |y2 - y3 - y4| up to {drift:e}");
-            let d = digits(sol.u_final(), reference_solution("e5").unwrap(), atol_ratio("e5"));
-            assert!(d > 2.8, "{alg} rtol {rtol:e}: {d:.2} digits, end state {:?}", sol.u_final());
-        }
+    // BDF at 1e-4: most of its steps take one Newton iteration elsewhere; here (atol far
+    // below the rounding of y1) every step must take two, or the law drifts.
+    let cases = [
+        (Algorithm::Bdf, 1e-4),
+        (Algorithm::Bdf, 1e-6),
+        (Algorithm::Bdf, 1e-8),
+        (Algorithm::Radau5, 1e-6),
+        (Algorithm::Radau5, 1e-8),
+    ];
+    let y2_end = reference_solution("e5").unwrap()[1];
+    for (alg, rtol) in cases {
+        let sol = solve_zoo("e5", alg, rtol, true);
+        assert_eq!(sol.retcode(), RetCode::Success, "{alg} rtol {rtol:e}");
+        // At rtol 1e-4 the law may drift by a tenth of the answer (two digits), below by
+        // a hundredth.
+        let (share, want) = if rtol > 1e-5 { (1e-1, 2.0) } else { (1e-2, 2.8) };
+        let drift = max_drift(&sol);
+        assert!(drift < share * y2_end, "{alg} rtol {rtol:e}: |y2 - y3 - y4| up to {drift:e}");
+        let d = digits(sol.u_final(), reference_solution("e5").unwrap(), atol_ratio("e5"));
+        assert!(d > want, "{alg} rtol {rtol:e}: {d:.2} digits, end state {:?}", sol.u_final());
     }
 }
 
