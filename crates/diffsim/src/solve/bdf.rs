@@ -170,10 +170,8 @@ pub(crate) struct Bdf {
     /// The convergence measure the next Newton iteration starts from: the last one measured
     /// with the current factors, or [`FIRST_ETA`].
     carried_eta: f64,
-    /// The smallest absolute tolerance, and whether it lies below the rounding of the
-    /// largest predicted state (then every step iterates at least twice: see `newton`).
+    /// The smallest absolute tolerance (see `newton` for its use).
     smallest_atol: f64,
-    below_rounding: bool,
     outcome: Newton,
     // Scratch, `n` each unless said.
     y_pred: Vec<f64>,
@@ -211,7 +209,6 @@ impl Bdf {
             n_iter: 0,
             carried_eta: FIRST_ETA,
             smallest_atol: 0.0,
-            below_rounding: false,
             outcome: Newton::Converged,
             y_pred: v(),
             psi: v(),
@@ -277,8 +274,6 @@ impl Bdf {
             *s *= inv_a;
             *w = 1.0 / (a + r * y.abs());
         }
-        let largest = y_pred.iter().fold(0.0_f64, |m, y| m.max(y.abs()));
-        self.below_rounding = self.smallest_atol < f64::EPSILON * largest;
     }
 
     /// Factor `M - c J` if the factors are stale. Factors for a nearby `c` are kept after a
@@ -309,11 +304,7 @@ impl Bdf {
         y.copy_from_slice(&self.y_pred);
         self.corr.fill(0.0);
         let mut first_norm = f64::NAN;
-        // The first correction carries the LU's rounding (eps cond |dy|) into every
-        // component. When some component is asked below the rounding of the largest state,
-        // that error can matter though the norm cannot see it (E5's conservation law), and a
-        // second iteration, on the residual, removes it: no carried contraction then.
-        let mut eta = if self.below_rounding { FIRST_ETA } else { self.carried_eta };
+        let mut eta = self.carried_eta;
         for k in 0..NEWTON_MAXITER {
             self.n_iter = k + 1;
             if k == 0 {
@@ -343,6 +334,14 @@ impl Bdf {
             let dy_norm = rms_scaled(&self.dy, &self.inv_scale);
             if k == 0 {
                 first_norm = dy_norm;
+                // The first correction carries the LU's rounding of its largest entry into
+                // every component. Where that exceeds the smallest atol, the norm cannot see
+                // an error that matters (E5's conservation law broke at rtol 1e-4), and a
+                // second iteration, on the residual, removes it: no carried contraction.
+                let largest = self.dy.iter().fold(0.0_f64, |m, d| m.max(d.abs()));
+                if f64::EPSILON * largest > self.smallest_atol {
+                    eta = FIRST_ETA;
+                }
             } else {
                 // The mean contraction so far: give up when it diverges, or when it cannot
                 // reach the tolerance within the iterations left.
