@@ -254,7 +254,7 @@ impl MassMatrix {
 
     /// `M` bordered by `extra` more differential states: `[[M, 0], [0, I]]`, in `M`'s
     /// storage (a system augmented with states that follow ODEs, such as a running cost).
-    pub fn with_trailing_identity(&self, extra: usize) -> Self {
+    pub(crate) fn with_trailing_identity(&self, extra: usize) -> Self {
         let (n, big) = (self.n, self.n + extra);
         let storage = match &self.storage {
             Storage::Diagonal(d) => {

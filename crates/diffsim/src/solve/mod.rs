@@ -20,7 +20,7 @@
 //! |---|---|---|---|
 //! | 50 or more | any | `Bdf` | its Jacobian and LU serve many steps; a Rosenbrock step needs both afresh |
 //! | fewer | <= 1e-9 | `Radau5` | order 5 with a Newton iteration: fewer, cheaper steps at tight tolerances |
-//! | fewer | > 1e-9, `atol` below `eps max|u|` | `Bdf` | a Rosenbrock step puts the Jacobian's rounding into the solution (it broke E5's conservation law); Newton iterates every component to its own scale |
+//! | fewer | > 1e-9, `atol` below `eps max|u|` | `Bdf` | a Rosenbrock step puts the Jacobian's rounding into the solution, where it can break conserved combinations of small states (E5); Newton iterates every component to its own scale |
 //! | fewer | > 1e-9 | `Rodas5P` | no Newton iteration to converge: the cheapest steps at loose to medium tolerances |
 //!
 //! The measurements behind the thresholds are the stiff test-set benchmark's

@@ -88,8 +88,8 @@ fn rodas5p_matches_the_published_references() {
 }
 
 /// ROBER over [0, 1e11]: its first steps are about 1e-6 long, far below the rounding of
-/// the span's end (8.9e-5), so a step floor taken from `|t1|` stopped every method at
-/// t = 0 at tight tolerances; the floor now follows `|t|`. At rtol 1e-10 (atol 1e-14) every
+/// the span's end (8.9e-5), so a step floor taken from `|t1|` would stop every method at
+/// t = 0 at tight tolerances; the floor follows `|t|`. At rtol 1e-10 (atol 1e-14) every
 /// stiff method finishes within two digits of the tolerance and keeps `y1 + y2 + y3 = 1` to
 /// rounding.
 #[test]
