@@ -1,7 +1,7 @@
 //! Step-size control in one place: the error norm, the PI controller and the initial step.
 
 use super::options::ErrorNorm;
-use crate::problem::Model;
+use super::stepper::BoundRhs;
 use crate::scalar::Scalar;
 
 /// The SQUARE of the RMS of `err_i / (atol_i + rtol_i * max(|u_old_i|, |u_new_i|))` over all
@@ -159,12 +159,12 @@ pub(crate) fn exp2_coarse(y: f64) -> f64 {
     p * f64::from_bits(((k + 1023) as u64) << 52)
 }
 
-/// Hairer's initial step (Solving ODEs I, II.4), using `f0 = f(u0, t0)`.
-/// Returns the signed step and the number of `f` evaluations it took (one).
+/// Hairer's initial step (Solving ODEs I, II.4), using `f0 = f(u0, t0)` and `rhs(du, u, t)`
+/// for the one further evaluation. Returns the signed step and the number of `f`
+/// evaluations it took (one).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn initial_step<T: Scalar, M: Model>(
-    model: &M,
-    p: &[T],
+pub(crate) fn initial_step<T: Scalar>(
+    rhs: BoundRhs<'_, T>,
     t0: f64,
     u0: &[T],
     f0: &[T],
@@ -193,7 +193,7 @@ pub(crate) fn initial_step<T: Scalar, M: Model>(
     for i in 0..u0.len() {
         u1[i] = u0[i] + f0[i].scale(dir * h0);
     }
-    model.rhs(f1, u1, p, T::from_f64(t0 + dir * h0));
+    rhs(f1, u1, t0 + dir * h0);
     for i in 0..u0.len() {
         u1[i] = f1[i] - f0[i];
     }
