@@ -12,7 +12,7 @@ use super::driver::{integrate, StepCallback, Watch};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
 use super::solution::Solution;
-use super::{solve_unsized, Algorithm};
+use super::{fixed_states, solve_unsized, Algorithm};
 use crate::error::Result;
 use crate::problem::Model;
 
@@ -63,9 +63,23 @@ pub(crate) fn solve_auto<M: Model>(
         let stiff_alg = stiff_choice(model.n_states(), opts, u0);
         return solve_unsized(model, u0, p, tspan, stiff_alg, opts, callback);
     }
-    let mut explicit = ExplicitRk::<f64, Tsit5, 0>::new(model.n_states()).with_stiffness_detection();
     let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
-    let mut first = integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, Watch::callback(cb), true)?;
+    // Tsit5 specialised to the size a model type states (the same stepper `solve` compiles
+    // for it); for any other model the stepper for any size, so that `Auto` compiles no
+    // further specialisations.
+    macro_rules! go {
+        ($size:literal) => {{
+            let mut explicit = ExplicitRk::<f64, Tsit5, $size>::new(model.n_states()).with_stiffness_detection();
+            integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, Watch::callback(cb), true)?
+        }};
+    }
+    let mut first = match const { fixed_states::<M>() } {
+        1 => go!(1),
+        2 => go!(2),
+        3 => go!(3),
+        4 => go!(4),
+        _ => go!(0),
+    };
     if !first.switched || first.t_reached == tspan.1 {
         return Ok(first);
     }

@@ -9,7 +9,7 @@ use super::dense::Interpolant;
 use super::linalg::{JacobianCache, WMatrix};
 use super::options::JacobianMethod;
 use super::solution::{Stats, StepRecord};
-use super::stepper::{BoundRhs, StartSlope, Stepper};
+use super::stepper::{StartSlope, Stepper};
 use super::tableau::RosenbrockTableau;
 use crate::problem::Model;
 use std::marker::PhantomData;
@@ -44,16 +44,6 @@ pub(crate) struct Rosenbrock<R, const N: usize> {
     mk: Vec<f64>,
     kd: Vec<f64>,
     _method: PhantomData<R>,
-}
-
-/// Run `$body` with `$i` bound to each constant 0..=7 below `$s` (stage loop unrolled).
-macro_rules! unrolled_stages {
-    ($s:expr, |$i:ident| $body:block) => {
-        unrolled_stages!(@ $s, $i, $body, 0 1 2 3 4 5 6 7)
-    };
-    (@ $s:expr, $i:ident, $body:block, $($n:literal)*) => {
-        $( if $n < $s { const $i: usize = $n; $body } )*
-    };
 }
 
 impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
@@ -105,14 +95,47 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
         self.w.solve_transpose(b, N);
     }
 
-    /// `W`, the stages and the candidate, once `f(u)` and `J` are current. Compiled once per
-    /// method and size rather than once per model type too: the model enters only through
-    /// `stage_rhs`, one virtual call per stage (inlining the model's right-hand side into
-    /// every unrolled stage made this the largest function of every binary).
-    #[inline(never)]
-    fn step_from_jacobian(
+    #[inline(always)]
+    fn n(&self) -> usize {
+        if N > 0 {
+            N
+        } else {
+            self.n
+        }
+    }
+}
+
+/// Run `$body` with `$i` bound to each constant 0..=7 below `$s` (stage loop unrolled).
+macro_rules! unrolled_stages {
+    ($s:expr, |$i:ident| $body:block) => {
+        unrolled_stages!(@ $s, $i, $body, 0 1 2 3 4 5 6 7)
+    };
+    (@ $s:expr, $i:ident, $body:block, $($n:literal)*) => {
+        $( if $n < $s { const $i: usize = $n; $body } )*
+    };
+}
+
+impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbrock<R, N> {
+    fn order(&self) -> u32 {
+        R::TAB.order
+    }
+
+    fn error_order(&self) -> u32 {
+        R::TAB.embedded_order + 1
+    }
+
+    fn interpolant(&self) -> Interpolant {
+        Interpolant::Rosenbrock { rows: R::TAB.h_dense.len() }
+    }
+
+    fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
+        self.slope.ensure(model, p, t, u, stats)
+    }
+
+    fn attempt(
         &mut self,
-        stage_rhs: BoundRhs<'_, f64>,
+        model: &M,
+        p: &[f64],
         times: &StepRecord,
         u: &[f64],
         u_new: &mut [f64],
@@ -121,7 +144,9 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
     ) {
         let tab = R::TAB;
         let n = self.n();
-        let h = times.h;
+        let (t, h) = (times.first, times.h);
+        self.ensure_f0(model, p, t, u, stats);
+        self.jc.update(model, p, t, u, &self.slope.f0, stats);
         if !self.w.factor(&self.jc, 1.0 / (tab.gamma * h), -1.0, N, stats) {
             err.fill(f64::INFINITY);
             u_new.copy_from_slice(u);
@@ -146,7 +171,7 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
                     }
                     tmp[c] = acc;
                 }
-                stage_rhs(rhs, tmp, times.stage_time(tab.c[I]));
+                model.rhs(rhs, tmp, p, times.stage_time(tab.c[I]));
                 stats.nf += 1;
                 // + (1/h) sum_j C_ij M k_j (one multiplication by 1/h per component: a
                 // division per coefficient was a visible share of a small system's step)
@@ -191,50 +216,6 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
             u_new[c] = un;
             err[c] = e;
         }
-    }
-
-    #[inline(always)]
-    fn n(&self) -> usize {
-        if N > 0 {
-            N
-        } else {
-            self.n
-        }
-    }
-}
-
-impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbrock<R, N> {
-    fn order(&self) -> u32 {
-        R::TAB.order
-    }
-
-    fn error_order(&self) -> u32 {
-        R::TAB.embedded_order + 1
-    }
-
-    fn interpolant(&self) -> Interpolant {
-        Interpolant::Rosenbrock { rows: R::TAB.h_dense.len() }
-    }
-
-    fn ensure_f0(&mut self, model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> &[f64] {
-        self.slope.ensure(model, p, t, u, stats)
-    }
-
-    fn attempt(
-        &mut self,
-        model: &M,
-        p: &[f64],
-        times: &StepRecord,
-        u: &[f64],
-        u_new: &mut [f64],
-        err: &mut [f64],
-        stats: &mut Stats,
-    ) {
-        let t = times.first;
-        self.ensure_f0(model, p, t, u, stats);
-        self.jc.update(model, p, t, u, &self.slope.f0, stats);
-        let mut stage_rhs = |du: &mut [f64], u: &[f64], t: f64| model.rhs(du, u, p, t);
-        self.step_from_jacobian(&mut stage_rhs, times, u, u_new, err, stats);
     }
 
     fn dense_data(
