@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::problem::check_inputs;
 use crate::problem::Model;
 use crate::scalar::Scalar;
-use std::marker::PhantomData;
 
 /// A per-step callback: called after every accepted step with `(t, u)`; return `false` to
 /// stop the solve (it then ends with [`RetCode::Terminated`]).
@@ -302,16 +301,16 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     check_inputs(model, u0, p, tspan)?;
     let pv: Vec<f64> = p.iter().map(|x| x.value()).collect();
     let model_stops = model.tstops(&pv);
-    let mut system = Bound { model, p, stepper, _scalar: PhantomData };
+    let mut system = Bound { model, p, stepper };
     run(&mut system, u0, p.len(), tspan, opts, model_stops, alg, watch, stop_when_stiff)
 }
 
 /// A stepper with its model and parameters: what the step loop drives.
 ///
 /// The loop takes it as a trait object, so that it is compiled once per number type, not
-/// once for every model type, method and stepper size (the loop with each stepper's step
-/// inlined into it was 40 % of the test binary's code). The virtual calls cost a few
-/// nanoseconds per step, against the stages' right-hand-side evaluations.
+/// once for every model type, method and stepper size, each copy with that stepper's step
+/// inlined (bench/peers/README.md, "Test build time"). A step makes a few virtual calls,
+/// next to its stages' right-hand-side evaluations.
 trait BoundStepper<T> {
     fn order(&self) -> u32;
     fn error_order(&self) -> u32;
@@ -344,7 +343,6 @@ struct Bound<'a, T, M, S> {
     model: &'a M,
     p: &'a [T],
     stepper: &'a mut S,
-    _scalar: PhantomData<T>,
 }
 
 impl<T: Scalar, M: Model, S: Stepper<T, M>> BoundStepper<T> for Bound<'_, T, M, S> {

@@ -61,8 +61,8 @@ pub(crate) trait Stepper<T: Scalar, M: Model> {
     }
 }
 
-/// `rhs(du, u, t)`: `du = f(u, p, t)` with the model and its parameters bound. Step code
-/// that takes it rather than the model is compiled once per method, not once per model.
+/// `rhs(du, u, t)`: `du = f(u, p, t)` with the model and its parameters bound. Code that
+/// takes it rather than the model is compiled once per number type, not once per model.
 pub(crate) type BoundRhs<'a, T> = &'a mut dyn FnMut(&mut [T], &[T], f64);
 
 /// `f(u, t)` at the start of a step for the `f64` steppers: evaluated once after a start or

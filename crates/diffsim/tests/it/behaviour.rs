@@ -106,6 +106,24 @@ fn saveat_returns_exactly_the_requested_times() {
     }
 }
 
+/// `Auto` on a model type that states its size (`Exact`: 3) starts with the Tsit5 stepper
+/// specialised to that size: on a non-stiff problem it never switches, takes Tsit5's steps
+/// and matches the analytic solution.
+#[test]
+fn auto_on_a_sized_model_takes_tsit5_steps_until_stiff() {
+    let prob = Problem::new(Exact, U0.to_vec(), vec![], (0.0, 2.0)).unwrap();
+    let opts = SolveOptions::default().rtol(1e-8).atol(1e-8);
+    let auto = solve(&prob, Algorithm::Auto, &opts).unwrap();
+    let tsit5 = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
+    assert!(auto.retcode().is_success());
+    assert_eq!(auto.stats().njac, 0, "Auto switched to a stiff method");
+    assert_eq!(auto.t(), tsit5.t());
+    for i in 0..auto.t().len() {
+        assert_eq!(auto.u(i), tsit5.u(i), "step {i}");
+        assert!(max_err(auto.u(i), &exact(auto.t()[i])) < 1e-6, "at {}", auto.t()[i]);
+    }
+}
+
 /// `SaveAt::End` saves the end state alone, the same numbers as saving at `t1`: forwards,
 /// backwards, through the switching `Auto`, and in a gradient.
 #[test]
