@@ -76,6 +76,18 @@ pub enum DiffsimError {
         /// The valid names.
         choices: String,
     },
+    /// A data file that cannot be used: where, and what is wrong.
+    #[error("{path}:{line}:{column}: {why}")]
+    Data {
+        /// The file.
+        path: String,
+        /// 1-based line (0 when the problem is the whole file).
+        line: usize,
+        /// 1-based column, counted in fields (0 when the problem is the whole line).
+        column: usize,
+        /// What is wrong, and the expected form.
+        why: String,
+    },
 }
 
 /// Result with a [`DiffsimError`].

@@ -6,6 +6,10 @@
 //! - [`Fit`]: a problem, data, solver and sensitivity method, giving loss-and-gradient
 //!   evaluations that never hand an optimizer a corrupt value (a failed solve is a NaN loss,
 //!   which the optimizers skip), and [`Fit::train`] with checkpoints and resume.
+//! - [`fit_least_squares`]: parameter estimation from measured [`TimeSeries`] (read from
+//!   CSV) by Levenberg-Marquardt with forward sensitivities, with bounds, an
+//!   [`Observation`] map (a subset of the states, or linear combinations), and standard
+//!   errors and correlations at the optimum ([`Uncertainty`]).
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
@@ -13,12 +17,18 @@
 //! The worked examples (the spiral neural ODE, the Lotka-Volterra UDE and their training
 //! recipes) are the `diffsim-examples` crate, built on this crate's public API.
 
+mod data;
+mod least_squares;
 mod polynomial_ude;
 mod sparse;
 mod train;
 mod ude;
+mod uncertainty;
 
+pub use data::TimeSeries;
+pub use least_squares::{fit_least_squares, LeastSquaresFit, Observation, ShootingResiduals};
 pub use polynomial_ude::PolynomialUde;
 pub use sparse::{best_subsets, PolynomialLibrary, SparseFit, Stlsq};
 pub use train::Fit;
 pub use ude::{NoPhysics, Physics, Ude, CUBE};
+pub use uncertainty::{Uncertainty, MAX_CONDITION};

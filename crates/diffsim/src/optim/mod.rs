@@ -6,6 +6,7 @@
 //! | [`Lbfgs`] | loss and gradient, strong-Wolfe line search | smooth losses, many parameters; polishing after Adam |
 //! | [`Bfgs`] | loss and gradient, dense inverse Hessian | smooth losses, few parameters (up to a few hundred) |
 //! | [`NelderMead`] | loss only | few parameters, no gradient available |
+//! | [`LevenbergMarquardt`] | residuals and their Jacobian, box bounds | least squares: fitting a mechanistic model with up to ~100 parameters to data (its own entry point, [`LevenbergMarquardt::minimize`]) |
 //! | [`Chain`] | stages of the above | e.g. Adam for 300 iterations, then L-BFGS |
 //!
 //! An objective is any `FnMut(&[f64], &mut [f64]) -> f64`: it receives the parameters,
@@ -54,6 +55,7 @@ mod checkpoint;
 mod driver;
 mod error;
 mod lbfgs;
+mod levenberg_marquardt;
 mod line_search;
 mod nelder_mead;
 mod quasi_newton;
@@ -70,6 +72,7 @@ pub use driver::{
 };
 pub use error::OptimError;
 pub use lbfgs::Lbfgs;
+pub use levenberg_marquardt::{LeastSquaresReport, LevenbergMarquardt, LmStop, Residuals};
 pub use line_search::{strong_wolfe, LineSearch, LineSearchResult, LineSearchStatus};
 pub use nelder_mead::NelderMead;
 pub use schedule::Schedule;

@@ -18,7 +18,7 @@ use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives}
 use crate::error::{DiffsimError, Result};
 use crate::problem::{Model, Problem};
 use crate::scalar::Scalar;
-use crate::solve::{Algorithm, SolveOptions, Tolerance};
+use crate::solve::{Algorithm, RetCode, Solution, SolveOptions, Stats, Tolerance};
 use std::sync::Mutex;
 
 const CHUNK: usize = 8;
@@ -175,12 +175,13 @@ fn augment_tolerance(tol: &Tolerance, n: usize, blocks: usize) -> Tolerance {
 /// adjoints.
 const MAX_STIFF_AUGMENTED: usize = 3000;
 
-pub(crate) fn forward_sensitivity<M: Model>(
+/// Solve the model augmented with its sensitivities; the solution (state `[u; S column by
+/// column]`) and the model's own right-hand-side evaluations.
+fn solve_augmented<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
-    loss: &impl SavedLoss,
-) -> Result<Gradient> {
+) -> Result<(Solution<f64>, usize)> {
     // Sizes in the user's terms (u0, p): past this point the only system is the augmented one.
     problem.validate()?;
     let model = &problem.model;
@@ -229,6 +230,19 @@ pub(crate) fn forward_sensitivity<M: Model>(
         ..opts.clone()
     };
     let sol = crate::solve::solve_unsized(&augmented, &z0, &[], problem.tspan, alg, &aug_opts, None)?;
+    let evals = augmented.buffers.lock().unwrap_or_else(|e| e.into_inner()).evals;
+    Ok((sol, evals))
+}
+
+pub(crate) fn forward_sensitivity<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    loss: &impl SavedLoss,
+) -> Result<Gradient> {
+    let (n, np) = (problem.u0.len(), problem.p.len());
+    let m = np + n;
+    let (sol, evals) = solve_augmented(problem, alg, opts)?;
     require_success(&sol)?;
     let saves = sol.len();
     let values: Vec<f64> = (0..saves).flat_map(|i| sol.u(i)[..n].to_vec()).collect();
@@ -246,6 +260,109 @@ pub(crate) fn forward_sensitivity<M: Model>(
     }
     let mut stats = sol.stats;
     // Count evaluations of the model itself (each augmented one is several, on duals).
-    stats.nf = augmented.buffers.lock().unwrap_or_else(|e| e.into_inner()).evals;
+    stats.nf = evals;
     Ok(Gradient::computed(value, grad[..np].to_vec(), grad[np..].to_vec(), stats))
+}
+
+/// The states and their first derivatives with respect to the parameters and the initial
+/// state at the saved times, from [`forward_sensitivities`].
+#[derive(Clone, Debug)]
+pub struct Sensitivities {
+    n: usize,
+    np: usize,
+    t: Vec<f64>,
+    u: Vec<f64>,
+    du_dp: Vec<f64>,
+    du_du0: Vec<f64>,
+    /// How the solve ended; the arrays hold the saves made before a failure.
+    pub retcode: RetCode,
+    /// Solver statistics (`nf` counts evaluations of the model's own right-hand side).
+    pub stats: Stats,
+}
+
+impl Sensitivities {
+    /// The saved times.
+    pub fn t(&self) -> &[f64] {
+        &self.t
+    }
+    /// The number of saves.
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+    /// True when nothing was saved.
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+    /// The state at save `i`.
+    pub fn u(&self, i: usize) -> &[f64] {
+        &self.u[i * self.n..(i + 1) * self.n]
+    }
+    /// `du/dp` at save `i`, row-major: entry `(k, j)` at `k * n_params + j` is `du_k/dp_j`.
+    pub fn du_dp(&self, i: usize) -> &[f64] {
+        let size = self.n * self.np;
+        &self.du_dp[i * size..(i + 1) * size]
+    }
+    /// `du/du0` at save `i`, row-major: entry `(k, j)` at `k * n + j` is `du_k/du0_j`.
+    pub fn du_du0(&self, i: usize) -> &[f64] {
+        let size = self.n * self.n;
+        &self.du_du0[i * size..(i + 1) * size]
+    }
+}
+
+/// Solve `problem` together with its forward sensitivities, saving as `opts.saveat` asks:
+/// the states, `du/dp` and `du/du0` at each saved time (what a Gauss-Newton or
+/// Levenberg-Marquardt fit needs for the Jacobian of its residuals).
+///
+/// A failed solve is not an error: see [`Sensitivities::retcode`].
+///
+/// ```
+/// use diffsim::sensitivity::forward_sensitivities;
+/// use diffsim::{Algorithm, Model, Problem, SaveAt, Scalar, SolveOptions};
+///
+/// /// `u' = -k u`: `u = u0 exp(-k t)`, `du/dk = -t u`, `du/du0 = exp(-k t)`.
+/// struct Decay;
+/// impl Model for Decay {
+///     fn n_states(&self) -> usize { 1 }
+///     fn n_params(&self) -> usize { 1 }
+///     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) { du[0] = -p[0] * u[0]; }
+/// }
+/// let problem = Problem::new(Decay, vec![2.0], vec![0.5], (0.0, 2.0)).unwrap();
+/// let opts = SolveOptions { rtol: 1e-10.into(), atol: 1e-10.into(), saveat: SaveAt::Times(vec![2.0]), ..Default::default() };
+/// let s = forward_sensitivities(&problem, Algorithm::Tsit5, &opts).unwrap();
+/// let u = 2.0 * (-1.0f64).exp();
+/// assert!((s.u(0)[0] - u).abs() < 1e-8);
+/// assert!((s.du_dp(0)[0] + 2.0 * u).abs() < 1e-8);
+/// assert!((s.du_du0(0)[0] - (-1.0f64).exp()).abs() < 1e-8);
+/// ```
+pub fn forward_sensitivities<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+) -> Result<Sensitivities> {
+    let (n, np) = (problem.u0.len(), problem.p.len());
+    let (sol, evals) = solve_augmented(problem, alg, opts)?;
+    let saves = sol.len();
+    let mut out = Sensitivities {
+        n,
+        np,
+        t: sol.t().to_vec(),
+        u: Vec::with_capacity(saves * n),
+        du_dp: Vec::with_capacity(saves * n * np),
+        du_du0: Vec::with_capacity(saves * n * n),
+        retcode: sol.retcode(),
+        stats: sol.stats,
+    };
+    out.stats.nf = evals;
+    for i in 0..saves {
+        let z = sol.u(i);
+        out.u.extend_from_slice(&z[..n]);
+        // Column c of S is z[n + c n .. n + (c + 1) n]; store row-major by state.
+        for k in 0..n {
+            out.du_dp.extend((0..np).map(|c| z[n + c * n + k]));
+        }
+        for k in 0..n {
+            out.du_du0.extend((0..n).map(|c| z[n + (np + c) * n + k]));
+        }
+    }
+    Ok(out)
 }

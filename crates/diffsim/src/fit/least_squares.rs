@@ -1,0 +1,283 @@
+//! Parameter estimation by least squares with forward sensitivities: the model is solved
+//! once over the data's span (single shooting), the residuals are the weighted differences
+//! `(h(u(t_i)) - y_i) / sigma_i` over every value present, and their Jacobian comes from
+//! the same solve's sensitivities `du/dp` (and `du/du0` when the initial state is fitted
+//! too). Levenberg-Marquardt ([`LevenbergMarquardt`]) then needs one sensitivity solve per
+//! iteration and one plain solve per trial step, which is what makes fits with few
+//! parameters and many data points cheap.
+
+use super::data::TimeSeries;
+use super::uncertainty::Uncertainty;
+use crate::error::{DiffsimError, Result};
+use crate::optim::{LevenbergMarquardt, LmStop, Residuals};
+use crate::problem::{Model, Problem};
+use crate::sensitivity::forward_sensitivities;
+use crate::solve::{solve, Algorithm, RetCode, SaveAt, SolveOptions};
+
+/// What the data's columns measure: column `j` is `sum_k H[j][k] u_k`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observation {
+    /// Column `j` is the state `states[j]`.
+    States(Vec<usize>),
+    /// Column `j` is the linear combination `rows[j]` of the states.
+    Linear(Vec<Vec<f64>>),
+}
+
+impl Observation {
+    /// Every state observed, in order.
+    pub fn all(n_states: usize) -> Self {
+        Observation::States((0..n_states).collect())
+    }
+
+    /// The matrix `H` (row-major, `columns x n_states`), checked against the sizes.
+    fn matrix(&self, n_states: usize, columns: usize) -> Result<Vec<f64>> {
+        let rows = match self {
+            Observation::States(s) => s.len(),
+            Observation::Linear(r) => r.len(),
+        };
+        if rows != columns {
+            return Err(DiffsimError::InvalidOption {
+                name: "observe",
+                why: format!("{rows} observed quantities but the data has {columns} columns; give one per data column"),
+            });
+        }
+        let mut h = vec![0.0; columns * n_states];
+        match self {
+            Observation::States(states) => {
+                for (j, &k) in states.iter().enumerate() {
+                    if k >= n_states {
+                        return Err(DiffsimError::InvalidOption {
+                            name: "observe",
+                            why: format!("state {k} does not exist; the model has states 0 to {}", n_states - 1),
+                        });
+                    }
+                    h[j * n_states + k] = 1.0;
+                }
+            }
+            Observation::Linear(rows) => {
+                for (j, row) in rows.iter().enumerate() {
+                    if row.len() != n_states || row.iter().any(|v| !v.is_finite()) {
+                        return Err(DiffsimError::InvalidOption {
+                            name: "observe",
+                            why: format!("row {j} needs {n_states} finite coefficients, one per state"),
+                        });
+                    }
+                    h[j * n_states..(j + 1) * n_states].copy_from_slice(row);
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// The weighted residuals of a single-shooting fit, as a [`Residuals`] problem over the
+/// parameters (then the initial state, when fitted).
+pub struct ShootingResiduals<'a, M> {
+    problem: Problem<M>,
+    data: &'a TimeSeries,
+    /// `H`, `columns x n`.
+    h: Vec<f64>,
+    alg: Algorithm,
+    opts: SolveOptions,
+    fit_u0: bool,
+    /// The (row, column) of every value present, in residual order.
+    present: Vec<(usize, usize)>,
+}
+
+impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
+    /// Residuals of `problem` (its `p` and `u0` are the starting point; its span's start is
+    /// the initial time, at or before the first measurement) against `data`.
+    pub fn new(
+        problem: &Problem<M>,
+        data: &'a TimeSeries,
+        observation: &Observation,
+        alg: Algorithm,
+        opts: &SolveOptions,
+        fit_u0: bool,
+    ) -> Result<Self> {
+        let n = problem.u0.len();
+        let h = observation.matrix(n, data.n_observed())?;
+        let t0 = problem.tspan.0;
+        let (first, last) = (data.t()[0], data.t()[data.t().len() - 1]);
+        if first < t0 || last <= t0 {
+            return Err(DiffsimError::Data {
+                path: data.source().into(),
+                line: 0,
+                column: 0,
+                why: format!(
+                    "measurements from t = {first} to {last} but the model starts at t = {t0}; the data must lie after \
+                     the initial time (and not all at it)"
+                ),
+            });
+        }
+        let present: Vec<(usize, usize)> = (0..data.t().len())
+            .flat_map(|i| data.row(i).iter().enumerate().filter(|(_, v)| !v.is_nan()).map(move |(j, _)| (i, j)))
+            .collect();
+        let n_fit = problem.p.len() + if fit_u0 { n } else { 0 };
+        if present.len() < n_fit {
+            return Err(DiffsimError::Data {
+                path: data.source().into(),
+                line: 0,
+                column: 0,
+                why: format!(
+                    "{} values present for {n_fit} unknowns; a fit needs at least as many measurements as parameters",
+                    present.len()
+                ),
+            });
+        }
+        let mut problem = problem.clone();
+        problem.tspan = (t0, last);
+        let opts = SolveOptions { saveat: SaveAt::Times(data.t().to_vec()), ..opts.clone() };
+        Ok(Self { problem, data, h, alg, opts, fit_u0, present })
+    }
+
+    /// Set the problem's parameters (and initial state) from the fit's vector; false if
+    /// they are not acceptable (not finite).
+    fn set(&mut self, x: &[f64]) -> bool {
+        let np = self.problem.p.len();
+        self.problem.set_p(&x[..np]).is_ok() && (!self.fit_u0 || self.problem.set_u0(&x[np..]).is_ok())
+    }
+
+    /// The fit's starting vector: `p`, then `u0` when fitted.
+    pub fn start(&self) -> Vec<f64> {
+        let mut x = self.problem.p.clone();
+        if self.fit_u0 {
+            x.extend_from_slice(&self.problem.u0);
+        }
+        x
+    }
+
+    /// `(h_j . u - y) / sigma` for the value at `(row, col)`, given the state there.
+    fn residual(&self, (i, j): (usize, usize), u: &[f64]) -> f64 {
+        let n = u.len();
+        let model: f64 = self.h[j * n..(j + 1) * n].iter().zip(u).map(|(a, b)| a * b).sum();
+        (model - self.data.row(i)[j]) / self.data.sigma_row(i)[j]
+    }
+}
+
+impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
+    fn n_params(&self) -> usize {
+        self.problem.p.len() + if self.fit_u0 { self.problem.u0.len() } else { 0 }
+    }
+
+    fn n_residuals(&self) -> usize {
+        self.present.len()
+    }
+
+    fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> bool {
+        if !self.set(x) {
+            return false;
+        }
+        let Ok(sol) = solve(&self.problem, self.alg, &self.opts) else { return false };
+        if sol.retcode() != RetCode::Success || sol.len() != self.data.t().len() {
+            return false;
+        }
+        for (k, &at) in self.present.iter().enumerate() {
+            r[k] = self.residual(at, sol.u(at.0));
+        }
+        true
+    }
+
+    fn jacobian(&mut self, x: &[f64], r: &mut [f64], jac: &mut [f64]) -> bool {
+        if !self.set(x) {
+            return false;
+        }
+        let Ok(s) = forward_sensitivities(&self.problem, self.alg, &self.opts) else { return false };
+        if s.retcode != RetCode::Success || s.len() != self.data.t().len() {
+            return false;
+        }
+        let (n, np, cols) = (self.problem.u0.len(), self.problem.p.len(), self.n_params());
+        for (k, &(i, j)) in self.present.iter().enumerate() {
+            r[k] = self.residual((i, j), s.u(i));
+            let (h, sigma) = (&self.h[j * n..(j + 1) * n], self.data.sigma_row(i)[j]);
+            let row = &mut jac[k * cols..(k + 1) * cols];
+            let (dp, du0) = (s.du_dp(i), s.du_du0(i));
+            for (c, out) in row[..np].iter_mut().enumerate() {
+                *out = (0..n).map(|q| h[q] * dp[q * np + c]).sum::<f64>() / sigma;
+            }
+            if self.fit_u0 {
+                for (c, out) in row[np..].iter_mut().enumerate() {
+                    *out = (0..n).map(|q| h[q] * du0[q * n + c]).sum::<f64>() / sigma;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The result of [`fit_least_squares`].
+#[derive(Clone, Debug)]
+pub struct LeastSquaresFit {
+    /// The fitted parameters.
+    pub p: Vec<f64>,
+    /// The initial state (fitted when asked, else the problem's).
+    pub u0: Vec<f64>,
+    /// `1/2 sum r_i^2` of the weighted residuals.
+    pub cost: f64,
+    /// Levenberg-Marquardt iterations.
+    pub iters: usize,
+    /// Why it stopped.
+    pub stop: LmStop,
+    /// Standard errors and correlations of `p` (then `u0` when fitted), in that order.
+    pub uncertainty: Uncertainty,
+    /// The number of residuals (values present).
+    pub n_residuals: usize,
+}
+
+impl LeastSquaresFit {
+    /// True when a local minimum was found.
+    pub fn converged(&self) -> bool {
+        self.stop.converged()
+    }
+}
+
+/// Fit the parameters of `problem` (and its initial state, with `fit_u0`) to `data` by
+/// Levenberg-Marquardt with forward sensitivities, from the problem's values.
+///
+/// ```
+/// use diffsim::fit::{fit_least_squares, Observation, TimeSeries};
+/// use diffsim::optim::LevenbergMarquardt;
+/// use diffsim::{Algorithm, Model, Problem, Scalar, SolveOptions};
+///
+/// /// `u' = -k u`, measured at t = 1, 2, 3 from a decay with k = 0.7.
+/// struct Decay;
+/// impl Model for Decay {
+///     fn n_states(&self) -> usize { 1 }
+///     fn n_params(&self) -> usize { 1 }
+///     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) { du[0] = -p[0] * u[0]; }
+/// }
+/// # impl Clone for Decay { fn clone(&self) -> Self { Decay } }
+/// let t = vec![1.0, 2.0, 3.0];
+/// let y = t.iter().map(|t: &f64| (-0.7 * t).exp()).collect();
+/// let data = TimeSeries::new(t, vec!["u".into()], y, None).unwrap();
+/// let problem = Problem::new(Decay, vec![1.0], vec![0.2], (0.0, 3.0)).unwrap();
+/// let opts = SolveOptions { rtol: 1e-10.into(), atol: 1e-12.into(), ..Default::default() };
+/// let fit = fit_least_squares(&problem, &data, &Observation::all(1), Algorithm::Tsit5, &opts,
+///                             &LevenbergMarquardt::default(), false).unwrap();
+/// assert!(fit.converged() && (fit.p[0] - 0.7).abs() < 1e-8);
+/// ```
+pub fn fit_least_squares<M: Model + Clone>(
+    problem: &Problem<M>,
+    data: &TimeSeries,
+    observation: &Observation,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    lm: &LevenbergMarquardt,
+    fit_u0: bool,
+) -> Result<LeastSquaresFit> {
+    let mut residuals = ShootingResiduals::new(problem, data, observation, alg, opts, fit_u0)?;
+    let start = residuals.start();
+    let report = lm.minimize(&mut residuals, &start)?;
+    let (m, n) = (residuals.n_residuals(), residuals.n_params());
+    let uncertainty = Uncertainty::from_jacobian(&report.jacobian, m, n, report.cost, data.has_sigma());
+    let np = problem.p.len();
+    Ok(LeastSquaresFit {
+        p: report.p[..np].to_vec(),
+        u0: if fit_u0 { report.p[np..].to_vec() } else { problem.u0.clone() },
+        cost: report.cost,
+        iters: report.iters,
+        stop: report.stop,
+        uncertainty,
+        n_residuals: m,
+    })
+}
