@@ -46,8 +46,8 @@ fn parse(a: &GradArgs) -> Result<(Loss, SensAlg), String> {
         format!("unknown vjp '{vjp_name}'; choose auto, model, forward, tape, compiled-tape or finite")
     })?;
     let sensealg = SensAlg::from_name(&a.sensealg, vjp).map_err(|e| e.to_string())?;
-    if a.solve.ensemble.is_some() || a.solve.plot.is_some() {
-        return Err("grad takes neither --ensemble nor --plot".into());
+    if a.solve.ensemble.is_some() || a.solve.plot.is_some() || a.solve.csv.is_some() {
+        return Err("grad takes none of --ensemble, --plot and --csv".into());
     }
     Ok((loss, sensealg))
 }

@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod fit_cmd;
 mod grad_cmd;
 mod models_cmd;
 mod parse;
@@ -36,6 +37,8 @@ enum Command {
     Solve(Box<solve_cmd::SolveArgs>),
     /// The loss of a solve and its gradient with respect to p and u0.
     Grad(Box<grad_cmd::GradArgs>),
+    /// Estimate a zoo model's parameters from measurements in a CSV file.
+    Fit(Box<fit_cmd::FitArgs>),
     /// A short tour (the default when no command is given).
     /// Train an example universal differential equation (spiral, lv-ude).
     Train(Box<train_cmd::TrainArgs>),
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Models => models_cmd::run(),
         Command::Solve(a) => solve_cmd::run(&a),
         Command::Grad(a) => grad_cmd::run(&a),
+        Command::Fit(a) => fit_cmd::run(&a),
         Command::Train(a) => train_cmd::run(&a),
         Command::Demo(a) => demo::run(&a),
     };

@@ -55,6 +55,10 @@ pub struct SolveArgs {
     /// Write a plot of the solution to this PNG file.
     #[arg(long)]
     pub plot: Option<String>,
+    /// Write the saved states to this CSV file (header `t,u0,u1,..`), the form `diffsim fit
+    /// --data` reads.
+    #[arg(long)]
+    pub csv: Option<String>,
     /// Solve an ensemble of N members, each parameter multiplied by an independent
     /// log-uniform factor in [0.5, 2] (seeded), in parallel.
     #[arg(long)]
@@ -138,6 +142,16 @@ pub fn timed<R>(repeat: usize, mut f: impl FnMut() -> R) -> (R, f64) {
     (last.expect("repeat >= 1"), median(times))
 }
 
+/// The saved states as CSV (`t,u0,u1,..`), in the form `diffsim fit --data` reads.
+fn write_csv(path: &str, sol: &Solution) -> Result<(), String> {
+    let n = if sol.is_empty() { 0 } else { sol.u(0).len() };
+    let values = (0..sol.len()).flat_map(|i| sol.u(i).to_vec()).collect();
+    let names = (0..n).map(|k| format!("u{k}")).collect();
+    let series = diffsim::fit::TimeSeries::new(sol.t().to_vec(), names, values, None)
+        .map_err(|e| format!("--csv: cannot write these saves as data ({e})"))?;
+    std::fs::write(path, series.to_csv()).map_err(|e| format!("--csv: could not write {path}: {e}"))
+}
+
 pub fn stats_json(s: &Stats) -> Value {
     json!({"nf": s.nf, "njac": s.njac, "nlu": s.nlu, "nsteps": s.nsteps, "naccept": s.naccept, "nreject": s.nreject})
 }
@@ -177,6 +191,9 @@ fn run_concrete<M: Model + Clone>(
     let sol = sol.map_err(|e| e.to_string())?;
     if let Some(path) = &a.plot {
         plot::solution(path, &a.model, &sol)?;
+    }
+    if let Some(path) = &a.csv {
+        write_csv(path, &sol)?;
     }
     if a.json {
         let u: Vec<&[f64]> = sol.states().collect();

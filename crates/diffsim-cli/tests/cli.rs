@@ -499,3 +499,77 @@ fn grad_json_contract_and_finite_differences() {
     assert!(!o.status.success());
     assert_eq!(stderr(&o).lines().count(), 1);
 }
+
+/// `solve --csv` writes data that `fit --data` reads; the fit from [9, 20, 2] recovers the
+/// Lorenz parameters, and `--json` prints exactly the pinned keys (with `stderr` for lm).
+#[test]
+fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
+    let dir = TempDir::new("fit");
+    let csv = dir.path().join("lorenz.csv");
+    let csv = csv.to_str().unwrap();
+    ok(&[
+        "solve", "--model", "lorenz", "--u0", "1,0,0", "--tspan", "0,3", "--saveat", "0.01", "--alg", "vern7",
+        "--rtol", "1e-12", "--atol", "1e-12", "--csv", csv,
+    ]);
+    let png = dir.path().join("fit.png");
+    let common = [
+        "fit", "--model", "lorenz", "--data", csv, "--u0", "1,0,0", "--t0", "0", "--p0", "9,20,2", "--lower", "9,20,2",
+        "--upper", "11,30,3", "--rtol", "1e-10", "--atol", "1e-10", "--json",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--plot", png.to_str().unwrap()]);
+    let m = json(&args);
+    let pinned = ["model", "strategy", "optimizer", "p", "loss", "iters", "seconds", "converged"];
+    let mut with_stderr = pinned.to_vec();
+    with_stderr.push("stderr");
+    assert_eq!(keys(&m), set(&with_stderr), "{m:?}");
+    assert_eq!((m["strategy"].as_str(), m["optimizer"].as_str()), (Some("single"), Some("lm")));
+    assert_eq!(m["converged"], true);
+    let p = numbers(&m["p"], "p");
+    for (a, b) in p.iter().zip([10.0, 28.0, 8.0 / 3.0]) {
+        assert!(((a - b) / b).abs() < 1e-6, "{p:?}");
+    }
+    assert_eq!(numbers(&m["stderr"], "stderr").len(), 3);
+    assert_eq!(std::fs::read(&png).unwrap()[..8], PNG_SIGNATURE);
+    // A gradient optimizer: the same keys without stderr.
+    let mut args = common.to_vec();
+    args.extend(["--optimizer", "lbfgs"]);
+    assert_eq!(keys(&json(&args)), set(&pinned));
+}
+
+/// Bad data files and flags end with a one-line message naming the problem, never a panic.
+#[test]
+fn fit_rejects_bad_files_and_flags_with_a_message() {
+    let dir = TempDir::new("fit-bad");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let cases = [
+        (write("empty.csv", ""), vec![], "empty.csv:0:0: the file is empty"),
+        (write("text.csv", "t,x,y,z\n0,1,0,0\n0.1,1,oops,0\n"), vec![], "text.csv:3:3: 'oops' is not a number"),
+        (write("order.csv", "t,x,y,z\n0.2,1,0,0\n0.1,1,0,0\n"), vec![], "order.csv:3:1: time 0.1"),
+        (write("fields.csv", "t,x,y,z\n0.2,1,0\n"), vec![], "fields.csv:2:4: 3 fields"),
+        (write("few.csv", "t,x\n0.5,1\n"), vec!["--observe", "0"], "at least as many measurements as parameters"),
+        (write("ok.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--optimizer", "bfgs2"], "unknown --optimizer"),
+        (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "pem"], "not available yet"),
+        (
+            write("ok5.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
+            vec!["--group-size", "4"],
+            "belong to --strategy multiple-shooting",
+        ),
+        (write("ok3.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--lower", "1,2"], "--lower has 2 values; give 3"),
+        (write("ok4.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--observe", "0,7,1"], "state 7 does not exist"),
+    ];
+    for (path, extra, want) in cases {
+        let mut args = vec!["fit", "--model", "lorenz", "--data", path.as_str()];
+        args.extend(extra);
+        let o = diffsim(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected '{want}' in:\n{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line expected:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -7,68 +7,13 @@
 //! parameters and many data points cheap.
 
 use super::data::TimeSeries;
+use super::spec::FitProblem;
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
 use crate::optim::{LevenbergMarquardt, LmStop, Residuals};
 use crate::problem::{Model, Problem};
 use crate::sensitivity::forward_sensitivities;
 use crate::solve::{solve, Algorithm, RetCode, SaveAt, SolveOptions};
-
-/// What the data's columns measure: column `j` is `sum_k H[j][k] u_k`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Observation {
-    /// Column `j` is the state `states[j]`.
-    States(Vec<usize>),
-    /// Column `j` is the linear combination `rows[j]` of the states.
-    Linear(Vec<Vec<f64>>),
-}
-
-impl Observation {
-    /// Every state observed, in order.
-    pub fn all(n_states: usize) -> Self {
-        Observation::States((0..n_states).collect())
-    }
-
-    /// The matrix `H` (row-major, `columns x n_states`), checked against the sizes.
-    fn matrix(&self, n_states: usize, columns: usize) -> Result<Vec<f64>> {
-        let rows = match self {
-            Observation::States(s) => s.len(),
-            Observation::Linear(r) => r.len(),
-        };
-        if rows != columns {
-            return Err(DiffsimError::InvalidOption {
-                name: "observe",
-                why: format!("{rows} observed quantities but the data has {columns} columns; give one per data column"),
-            });
-        }
-        let mut h = vec![0.0; columns * n_states];
-        match self {
-            Observation::States(states) => {
-                for (j, &k) in states.iter().enumerate() {
-                    if k >= n_states {
-                        return Err(DiffsimError::InvalidOption {
-                            name: "observe",
-                            why: format!("state {k} does not exist; the model has states 0 to {}", n_states - 1),
-                        });
-                    }
-                    h[j * n_states + k] = 1.0;
-                }
-            }
-            Observation::Linear(rows) => {
-                for (j, row) in rows.iter().enumerate() {
-                    if row.len() != n_states || row.iter().any(|v| !v.is_finite()) {
-                        return Err(DiffsimError::InvalidOption {
-                            name: "observe",
-                            why: format!("row {j} needs {n_states} finite coefficients, one per state"),
-                        });
-                    }
-                    h[j * n_states..(j + 1) * n_states].copy_from_slice(row);
-                }
-            }
-        }
-        Ok(h)
-    }
-}
 
 /// The weighted residuals of a single-shooting fit, as a [`Residuals`] problem over the
 /// parameters (then the initial state, when fitted).
@@ -85,35 +30,14 @@ pub struct ShootingResiduals<'a, M> {
 }
 
 impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
-    /// Residuals of `problem` (its `p` and `u0` are the starting point; its span's start is
-    /// the initial time, at or before the first measurement) against `data`.
-    pub fn new(
-        problem: &Problem<M>,
-        data: &'a TimeSeries,
-        observation: &Observation,
-        alg: Algorithm,
-        opts: &SolveOptions,
-        fit_u0: bool,
-    ) -> Result<Self> {
-        let n = problem.u0.len();
-        let h = observation.matrix(n, data.n_observed())?;
-        let t0 = problem.tspan.0;
-        let (first, last) = (data.t()[0], data.t()[data.t().len() - 1]);
-        if first < t0 || last <= t0 {
-            return Err(DiffsimError::Data {
-                path: data.source().into(),
-                line: 0,
-                column: 0,
-                why: format!(
-                    "measurements from t = {first} to {last} but the model starts at t = {t0}; the data must lie after \
-                     the initial time (and not all at it)"
-                ),
-            });
-        }
+    /// The residuals of `fit`.
+    pub fn new(fit: &FitProblem<'a, M>) -> Result<Self> {
+        let h = fit.checked_observation()?;
+        let data = fit.data;
         let present: Vec<(usize, usize)> = (0..data.t().len())
             .flat_map(|i| data.row(i).iter().enumerate().filter(|(_, v)| !v.is_nan()).map(move |(j, _)| (i, j)))
             .collect();
-        let n_fit = problem.p.len() + if fit_u0 { n } else { 0 };
+        let n_fit = fit.n_fitted();
         if present.len() < n_fit {
             return Err(DiffsimError::Data {
                 path: data.source().into(),
@@ -125,10 +49,10 @@ impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
                 ),
             });
         }
-        let mut problem = problem.clone();
-        problem.tspan = (t0, last);
-        let opts = SolveOptions { saveat: SaveAt::Times(data.t().to_vec()), ..opts.clone() };
-        Ok(Self { problem, data, h, alg, opts, fit_u0, present })
+        let mut problem = fit.problem.clone();
+        problem.tspan = (problem.tspan.0, data.t()[data.t().len() - 1]);
+        let opts = SolveOptions { saveat: SaveAt::Times(data.t().to_vec()), ..fit.opts.clone() };
+        Ok(Self { problem, data, h, alg: fit.alg, opts, fit_u0: fit.fit_u0, present })
     }
 
     /// Set the problem's parameters (and initial state) from the fit's vector; false if
@@ -231,53 +155,58 @@ impl LeastSquaresFit {
     }
 }
 
-/// Fit the parameters of `problem` (and its initial state, with `fit_u0`) to `data` by
+/// Fit the parameters (and with [`FitProblem::fit_u0`] the initial state) by
 /// Levenberg-Marquardt with forward sensitivities, from the problem's values.
 ///
 /// ```
-/// use diffsim::fit::{fit_least_squares, Observation, TimeSeries};
+/// use diffsim::fit::{fit_least_squares, FitProblem, TimeSeries};
 /// use diffsim::optim::LevenbergMarquardt;
-/// use diffsim::{Algorithm, Model, Problem, Scalar, SolveOptions};
+/// use diffsim::{Model, Problem, Scalar};
 ///
 /// /// `u' = -k u`, measured at t = 1, 2, 3 from a decay with k = 0.7.
+/// #[derive(Clone)]
 /// struct Decay;
 /// impl Model for Decay {
 ///     fn n_states(&self) -> usize { 1 }
 ///     fn n_params(&self) -> usize { 1 }
 ///     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], _t: T) { du[0] = -p[0] * u[0]; }
 /// }
-/// # impl Clone for Decay { fn clone(&self) -> Self { Decay } }
 /// let t = vec![1.0, 2.0, 3.0];
 /// let y = t.iter().map(|t: &f64| (-0.7 * t).exp()).collect();
 /// let data = TimeSeries::new(t, vec!["u".into()], y, None).unwrap();
 /// let problem = Problem::new(Decay, vec![1.0], vec![0.2], (0.0, 3.0)).unwrap();
-/// let opts = SolveOptions { rtol: 1e-10.into(), atol: 1e-12.into(), ..Default::default() };
-/// let fit = fit_least_squares(&problem, &data, &Observation::all(1), Algorithm::Tsit5, &opts,
-///                             &LevenbergMarquardt::default(), false).unwrap();
-/// assert!(fit.converged() && (fit.p[0] - 0.7).abs() < 1e-8);
+/// let fit = fit_least_squares(&FitProblem::new(&problem, &data), &LevenbergMarquardt::default()).unwrap();
+/// assert!(fit.converged() && (fit.p[0] - 0.7).abs() < 1e-6);
 /// ```
 pub fn fit_least_squares<M: Model + Clone>(
-    problem: &Problem<M>,
-    data: &TimeSeries,
-    observation: &Observation,
-    alg: Algorithm,
-    opts: &SolveOptions,
+    fit: &FitProblem<'_, M>,
     lm: &LevenbergMarquardt,
-    fit_u0: bool,
 ) -> Result<LeastSquaresFit> {
-    let mut residuals = ShootingResiduals::new(problem, data, observation, alg, opts, fit_u0)?;
+    let mut residuals = ShootingResiduals::new(fit)?;
     let start = residuals.start();
     let report = lm.minimize(&mut residuals, &start)?;
     let (m, n) = (residuals.n_residuals(), residuals.n_params());
-    let uncertainty = Uncertainty::from_jacobian(&report.jacobian, m, n, report.cost, data.has_sigma());
-    let np = problem.p.len();
-    Ok(LeastSquaresFit {
-        p: report.p[..np].to_vec(),
-        u0: if fit_u0 { report.p[np..].to_vec() } else { problem.u0.clone() },
-        cost: report.cost,
-        iters: report.iters,
-        stop: report.stop,
-        uncertainty,
-        n_residuals: m,
-    })
+    let uncertainty = Uncertainty::from_jacobian(&report.jacobian, m, n, report.cost, fit.data.has_sigma());
+    Ok(LeastSquaresFit::from_report(fit, report, uncertainty, m))
+}
+
+impl LeastSquaresFit {
+    /// Split an optimizer report into the parameters and initial state of `fit`.
+    pub(crate) fn from_report<M>(
+        fit: &FitProblem<'_, M>,
+        report: crate::optim::LeastSquaresReport,
+        uncertainty: Uncertainty,
+        n_residuals: usize,
+    ) -> Self {
+        let (np, n) = (fit.problem.p.len(), fit.problem.u0.len());
+        Self {
+            p: report.p[..np].to_vec(),
+            u0: if fit.fit_u0 { report.p[np..np + n].to_vec() } else { fit.problem.u0.clone() },
+            cost: report.cost,
+            iters: report.iters,
+            stop: report.stop,
+            uncertainty,
+            n_residuals,
+        }
+    }
 }

@@ -19,16 +19,20 @@
 
 mod data;
 mod least_squares;
+mod multiple_shooting;
 mod polynomial_ude;
 mod sparse;
+mod spec;
 mod train;
 mod ude;
 mod uncertainty;
 
 pub use data::TimeSeries;
-pub use least_squares::{fit_least_squares, LeastSquaresFit, Observation, ShootingResiduals};
+pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
+pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};
 pub use polynomial_ude::PolynomialUde;
 pub use sparse::{best_subsets, PolynomialLibrary, SparseFit, Stlsq};
+pub use spec::{FitProblem, Observation};
 pub use train::Fit;
 pub use ude::{NoPhysics, Physics, Ude, CUBE};
 pub use uncertainty::{Uncertainty, MAX_CONDITION};

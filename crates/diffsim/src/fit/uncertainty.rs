@@ -95,6 +95,22 @@ impl Uncertainty {
     }
 }
 
+impl Uncertainty {
+    /// The uncertainty of the first `k` parameters alone (their marginal: the others, such
+    /// as multiple shooting's group states, were estimated too).
+    pub fn restrict(&self, k: usize) -> Self {
+        let n = self.stderr.len();
+        let k = k.min(n);
+        Self {
+            stderr: self.stderr[..k].to_vec(),
+            correlation: (0..k * k).map(|c| self.correlation[(c / k) * n + c % k]).collect(),
+            condition: self.condition,
+            identifiable: self.identifiable,
+            residual_variance: self.residual_variance,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,9 @@
 //! state fitted too, standard errors that cover the truth on noisy data, and a fit that
 //! the data cannot determine.
 
-use diffsim::fit::{fit_least_squares, Observation, ShootingResiduals, TimeSeries};
+use diffsim::fit::{
+    fit_least_squares, fit_multiple_shooting, FitProblem, MultipleShooting, Observation, ShootingResiduals, TimeSeries,
+};
 use diffsim::models::Lorenz;
 use diffsim::optim::{LevenbergMarquardt, Residuals};
 use diffsim::{solve, Algorithm, Model, Problem, SaveAt, Scalar, SolveOptions};
@@ -51,6 +53,11 @@ fn start() -> Problem<Lorenz> {
     Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![9.0, 20.0, 2.0], (0.0, 3.0)).unwrap()
 }
 
+/// `problem` against `data`, every state observed, Tsit5 at 1e-10.
+fn spec<'a>(problem: &'a Problem<Lorenz>, data: &'a TimeSeries) -> FitProblem<'a, Lorenz> {
+    FitProblem::new(problem, data).options(fit_options())
+}
+
 fn max_rel_err(p: &[f64]) -> f64 {
     p.iter().zip(TRUTH).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max)
 }
@@ -60,9 +67,8 @@ fn max_rel_err(p: &[f64]) -> f64 {
 #[test]
 fn lorenz_parameters_to_one_part_in_a_million() {
     let data = lorenz_data(&identity(), 0.0, 0);
-    let fit =
-        fit_least_squares(&start(), &data, &Observation::all(3), Algorithm::Tsit5, &fit_options(), &bounded(), false)
-            .unwrap();
+    let problem = start();
+    let fit = fit_least_squares(&spec(&problem, &data), &bounded()).unwrap();
     assert!(fit.converged(), "{:?}", fit.stop);
     assert!(max_rel_err(&fit.p) < 1e-6, "{:?} (error {:.1e})", fit.p, max_rel_err(&fit.p));
     assert!(fit.uncertainty.identifiable);
@@ -78,8 +84,9 @@ fn residual_jacobian_matches_central_differences() {
     let data = lorenz_data(&h, 0.0, 0);
     let opts = SolveOptions { rtol: 1e-12.into(), atol: 1e-12.into(), ..Default::default() };
     let start = Problem::new(Lorenz, vec![1.1, 0.1, -0.1], vec![9.5, 25.0, 2.5], (0.0, 3.0)).unwrap();
-    let mut res =
-        ShootingResiduals::new(&start, &data, &Observation::Linear(h), Algorithm::Vern7, &opts, true).unwrap();
+    let fit =
+        FitProblem::new(&start, &data).observe(Observation::Linear(h)).alg(Algorithm::Vern7).options(opts).fit_u0(true);
+    let mut res = ShootingResiduals::new(&fit).unwrap();
     let x = res.start();
     let (m, n) = (res.n_residuals(), res.n_params());
     assert_eq!(n, 6);
@@ -109,16 +116,8 @@ fn partial_observation_with_the_initial_state_fitted() {
     let h = vec![vec![1.0, 0.0, 0.0], vec![0.0, 0.0, 1.0]];
     let data = lorenz_data(&h, 0.0, 0);
     let start = Problem::new(Lorenz, vec![1.2, 0.1, 0.1], vec![9.5, 25.0, 2.5], (0.0, 3.0)).unwrap();
-    let fit = fit_least_squares(
-        &start,
-        &data,
-        &Observation::States(vec![0, 2]),
-        Algorithm::Tsit5,
-        &fit_options(),
-        &LevenbergMarquardt::default(),
-        true,
-    )
-    .unwrap();
+    let spec = spec(&start, &data).observe(Observation::States(vec![0, 2])).fit_u0(true);
+    let fit = fit_least_squares(&spec, &LevenbergMarquardt::default()).unwrap();
     assert!(fit.converged(), "{:?}", fit.stop);
     assert!(max_rel_err(&fit.p) < 1e-6, "{:?}", fit.p);
     for (a, b) in fit.u0.iter().zip([1.0, 0.0, 0.0]) {
@@ -131,9 +130,8 @@ fn partial_observation_with_the_initial_state_fitted() {
 #[test]
 fn standard_errors_cover_the_truth_on_noisy_data() {
     let data = lorenz_data(&identity(), 0.5, 7);
-    let fit =
-        fit_least_squares(&start(), &data, &Observation::all(3), Algorithm::Tsit5, &fit_options(), &bounded(), false)
-            .unwrap();
+    let problem = start();
+    let fit = fit_least_squares(&spec(&problem, &data), &bounded()).unwrap();
     assert!(fit.converged(), "{:?}", fit.stop);
     for (j, (&p, &truth)) in fit.p.iter().zip(&TRUTH).enumerate() {
         let stderr = fit.uncertainty.stderr[j];
@@ -152,16 +150,8 @@ fn standard_error_coverage_over_many_seeds() {
     let total = 40 * 3;
     for seed in 0..40 {
         let data = lorenz_data(&identity(), 0.5, 100 + seed);
-        let fit = fit_least_squares(
-            &start(),
-            &data,
-            &Observation::all(3),
-            Algorithm::Tsit5,
-            &fit_options(),
-            &bounded(),
-            false,
-        )
-        .unwrap();
+        let problem = start();
+        let fit = fit_least_squares(&spec(&problem, &data), &bounded()).unwrap();
         assert!(fit.converged());
         covered += (0..3).filter(|&j| (fit.p[j] - TRUTH[j]).abs() <= fit.uncertainty.stderr[j]).count();
     }
@@ -190,16 +180,7 @@ fn a_product_of_parameters_is_reported_unidentifiable() {
     let y = t.iter().map(|t| (-0.6 * t).exp()).collect();
     let data = TimeSeries::new(t, vec!["u".into()], y, None).unwrap();
     let problem = Problem::new(Product, vec![1.0], vec![1.0, 0.3], (0.0, 2.0)).unwrap();
-    let fit = fit_least_squares(
-        &problem,
-        &data,
-        &Observation::all(1),
-        Algorithm::Tsit5,
-        &fit_options(),
-        &LevenbergMarquardt::default(),
-        false,
-    )
-    .unwrap();
+    let fit = fit_least_squares(&FitProblem::new(&problem, &data), &LevenbergMarquardt::default()).unwrap();
     assert!((fit.p[0] * fit.p[1] - 0.6).abs() < 1e-6, "{:?}", fit.p);
     assert!(!fit.uncertainty.identifiable, "condition {}", fit.uncertainty.condition);
 }
@@ -208,18 +189,91 @@ fn a_product_of_parameters_is_reported_unidentifiable() {
 #[test]
 fn mismatched_observations_and_data_are_errors() {
     let data = lorenz_data(&identity(), 0.0, 0);
-    let opts = fit_options();
     let lm = LevenbergMarquardt::default();
     let fit = |obs: Observation, p: &Problem<Lorenz>| {
-        fit_least_squares(p, &data, &obs, Algorithm::Tsit5, &opts, &lm, false).unwrap_err().to_string()
+        fit_least_squares(&spec(p, &data).observe(obs), &lm).unwrap_err().to_string()
     };
-    assert!(fit(Observation::States(vec![0, 1]), &start()).contains("3 columns"));
-    assert!(fit(Observation::States(vec![0, 1, 5]), &start()).contains("state 5 does not exist"));
+    let problem = start();
+    assert!(fit(Observation::States(vec![0, 1]), &problem).contains("3 columns"));
+    assert!(fit(Observation::States(vec![0, 1, 5]), &problem).contains("state 5 does not exist"));
     let late = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![9.0, 20.0, 2.0], (1.0, 3.0)).unwrap();
     assert!(fit(Observation::all(3), &late).contains("must lie after the initial time"));
     let few = TimeSeries::new(vec![0.5], vec!["x".into()], vec![1.0], None).unwrap();
-    let err = fit_least_squares(&start(), &few, &Observation::States(vec![0]), Algorithm::Tsit5, &opts, &lm, false)
-        .unwrap_err()
-        .to_string();
+    let err = fit_least_squares(&spec(&problem, &few), &lm).unwrap_err().to_string();
     assert!(err.contains("at least as many measurements as parameters"), "{err}");
+    let shooting = MultipleShooting { group_size: 1, ..Default::default() };
+    let err = fit_multiple_shooting(&spec(&problem, &data), &lm, shooting).unwrap_err().to_string();
+    assert!(err.contains("at least 2"), "{err}");
+}
+
+/// With one group, multiple shooting is single shooting: the same fit.
+#[test]
+fn multiple_shooting_with_one_group_is_single_shooting() {
+    let data = lorenz_data(&identity(), 0.5, 3);
+    let problem = start();
+    let single = fit_least_squares(&spec(&problem, &data), &bounded()).unwrap();
+    let one_group = MultipleShooting { group_size: 1000, ..Default::default() };
+    let multiple = fit_multiple_shooting(&spec(&problem, &data), &bounded(), one_group).unwrap();
+    assert_eq!(single.p, multiple.p);
+    assert_eq!(single.cost, multiple.cost);
+    assert_eq!(single.uncertainty.stderr, multiple.uncertainty.stderr);
+}
+
+/// The multiple-shooting Jacobian (group states and parameters, continuity rows) against
+/// central differences.
+#[test]
+fn multiple_shooting_jacobian_matches_central_differences() {
+    use diffsim::fit::MultipleShootingResiduals;
+    let data = lorenz_data(&identity(), 0.0, 0);
+    let opts = SolveOptions { rtol: 1e-12.into(), atol: 1e-12.into(), ..Default::default() };
+    let start = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![9.5, 25.0, 2.5], (0.0, 3.0)).unwrap();
+    let fit = FitProblem::new(&start, &data).alg(Algorithm::Vern7).options(opts).fit_u0(true);
+    let mut res =
+        MultipleShootingResiduals::new(&fit, MultipleShooting { group_size: 60, continuity_weight: 4.0 }).unwrap();
+    assert_eq!(res.n_groups(), 6);
+    let x = res.start();
+    let (m, n) = (res.n_residuals(), res.n_params());
+    assert_eq!(n, 6 + 3 * 5);
+    let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
+    assert!(res.jacobian(&x, &mut r, &mut jac));
+    let (mut plus, mut minus) = (vec![0.0; m], vec![0.0; m]);
+    let mut worst: f64 = 0.0;
+    for c in 0..n {
+        let step = 1e-6 * x[c].abs().max(1.0);
+        let mut xp = x.clone();
+        xp[c] += step;
+        assert!(res.residuals(&xp, &mut plus));
+        xp[c] -= 2.0 * step;
+        assert!(res.residuals(&xp, &mut minus));
+        let scale = (0..m).map(|k| jac[k * n + c].abs()).fold(1e-300, f64::max);
+        for k in 0..m {
+            worst = worst.max(((plus[k] - minus[k]) / (2.0 * step) - jac[k * n + c]).abs() / scale);
+        }
+    }
+    assert!(worst < 1e-5, "largest difference {worst:.2e} of the column's scale");
+}
+
+/// Lotka-Volterra over ten periods from [1, 1, 1, 1]: single shooting stops in a local
+/// minimum far from the data, multiple shooting reaches the truth.
+#[test]
+fn multiple_shooting_reaches_the_truth_where_single_shooting_stalls() {
+    use diffsim::models::LotkaVolterra;
+    let truth = [1.5, 1.0, 3.0, 1.0];
+    let t: Vec<f64> = (0..=300).map(|i| i as f64 * 0.1).collect();
+    let exact = Problem::new(LotkaVolterra, vec![1.0, 1.0], truth.to_vec(), (0.0, 30.0)).unwrap();
+    let opts =
+        SolveOptions { rtol: 1e-12.into(), atol: 1e-12.into(), saveat: SaveAt::Times(t.clone()), ..Default::default() };
+    let sol = solve(&exact, Algorithm::Vern7, &opts).unwrap();
+    let values = (0..t.len()).flat_map(|i| sol.u(i).to_vec()).collect();
+    let data = TimeSeries::new(t, vec!["prey".into(), "predator".into()], values, None).unwrap();
+    let start = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.0; 4], (0.0, 30.0)).unwrap();
+    let spec = FitProblem::new(&start, &data).options(fit_options());
+    let lm = LevenbergMarquardt::default().bounds(vec![0.1; 4], vec![10.0; 4]);
+    let single = fit_least_squares(&spec, &lm).unwrap();
+    assert!(single.cost > 100.0, "single shooting was expected to stall: {:?} cost {}", single.p, single.cost);
+    let multiple = fit_multiple_shooting(&spec, &lm, MultipleShooting::default()).unwrap();
+    assert!(multiple.converged(), "{:?}", multiple.stop);
+    for (a, b) in multiple.p.iter().zip(truth) {
+        assert!(((a - b) / b).abs() < 1e-6, "{:?}", multiple.p);
+    }
 }

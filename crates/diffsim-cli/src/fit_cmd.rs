@@ -1,0 +1,380 @@
+//! `diffsim fit`: estimate a zoo model's parameters from measurements in a CSV file.
+
+use crate::parse;
+use crate::plot::{self, Curve, Panel, Style};
+use clap::Args;
+use diffsim::fit::{
+    fit_least_squares, fit_multiple_shooting, FitProblem, MultipleShooting, Observation, ShootingResiduals, TimeSeries,
+    Uncertainty,
+};
+use diffsim::models::{lookup, ZooModel};
+use diffsim::optim::{minimize, Adam, Lbfgs, LevenbergMarquardt, MinimizeOptions, NelderMead, Optimizer, Residuals};
+use diffsim::{solve, Algorithm, Problem, SolveOptions};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// Options of `diffsim fit`.
+#[derive(Args, Debug, Clone)]
+pub struct FitArgs {
+    /// Zoo model (see `diffsim models`).
+    #[arg(long)]
+    pub model: String,
+    /// CSV file: a header `t,<name>,...` (optional `sd_<name>` columns of standard
+    /// deviations), one row per time; empty cells or NaN are missing.
+    #[arg(long)]
+    pub data: String,
+    /// single (one solve over the whole span) or multiple-shooting (groups of --group-size
+    /// measurements, each from its own fitted initial state, continuity as residuals
+    /// weighted by --continuity-weight; with lm). Planned: collocation, pem, growing.
+    #[arg(long, default_value = "single")]
+    pub strategy: String,
+    /// lm (Levenberg-Marquardt with forward sensitivities), lbfgs, adam, or nelder-mead
+    /// (derivative-free); the gradient methods minimise the same loss with the gradient
+    /// from the same sensitivities. Planned: bobyqa.
+    #[arg(long, default_value = "lm")]
+    pub optimizer: String,
+    /// Starting parameters a,b,.. (default: the model's).
+    #[arg(long, allow_hyphen_values = true)]
+    pub p0: Option<String>,
+    /// Lower bounds, one per fitted value (parameters, then the initial state with --fit-u0).
+    #[arg(long, allow_hyphen_values = true)]
+    pub lower: Option<String>,
+    /// Upper bounds, as --lower.
+    #[arg(long, allow_hyphen_values = true)]
+    pub upper: Option<String>,
+    /// The states the data columns measure, in column order (default: 0, 1, ...).
+    #[arg(long)]
+    pub observe: Option<String>,
+    /// Fit the initial state too (starting from --u0).
+    #[arg(long)]
+    pub fit_u0: bool,
+    /// Initial state a,b,.. (default: the model's).
+    #[arg(long, allow_hyphen_values = true)]
+    pub u0: Option<String>,
+    /// Initial time (default: the model's); the data must lie after it.
+    #[arg(long, allow_hyphen_values = true)]
+    pub t0: Option<f64>,
+    /// The solver (default: tsit5, or rodas5p for a stiff model).
+    #[arg(long)]
+    pub alg: Option<String>,
+    /// Relative tolerance of the solves.
+    #[arg(long, default_value_t = 1e-8)]
+    pub rtol: f64,
+    /// Absolute tolerance of the solves.
+    #[arg(long, default_value_t = 1e-8)]
+    pub atol: f64,
+    /// The most optimizer iterations.
+    #[arg(long, default_value_t = 200)]
+    pub max_iters: usize,
+    /// Measurements per group (multiple-shooting; default 10; neighbours share a point).
+    #[arg(long)]
+    pub group_size: Option<usize>,
+    /// Weight of the continuity residuals against the data residuals (multiple-shooting;
+    /// default 100).
+    #[arg(long)]
+    pub continuity_weight: Option<f64>,
+    /// Smoothing kernel (collocation; planned).
+    #[arg(long)]
+    pub kernel: Option<String>,
+    /// Write the data and the fitted trajectories to this PNG file.
+    #[arg(long)]
+    pub plot: Option<String>,
+    /// Print one JSON object: model, strategy, optimizer, p, loss (half the sum of squared
+    /// weighted residuals), iters, seconds, converged, and stderr when computed.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a run found.
+struct Outcome {
+    x: Vec<f64>,
+    loss: f64,
+    iters: usize,
+    converged: bool,
+    uncertainty: Option<Uncertainty>,
+}
+
+pub fn run(a: &FitArgs) -> Result<(), String> {
+    let multiple = match a.strategy.as_str() {
+        "single" => false,
+        "multiple-shooting" => true,
+        "collocation" | "pem" | "growing" => {
+            return Err(format!(
+                "--strategy {} is not available yet in this build; use single or multiple-shooting",
+                a.strategy
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown --strategy '{other}'; choose single or multiple-shooting (collocation, pem, growing: planned)"
+            ))
+        }
+    };
+    if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
+        return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
+    }
+    if multiple && a.optimizer != "lm" {
+        return Err("--strategy multiple-shooting runs with --optimizer lm".into());
+    }
+    if a.kernel.is_some() {
+        return Err("--kernel belongs to the collocation strategy (planned)".into());
+    }
+    let entry = lookup(&a.model).map_err(|e| e.to_string())?;
+    let data = TimeSeries::from_csv_path(&a.data).map_err(|e| e.to_string())?;
+    let p0 = a.p0.as_deref().map(|s| parse::list("--p0", s)).transpose()?.unwrap_or(entry.p.clone());
+    let u0 = a.u0.as_deref().map(|s| parse::list("--u0", s)).transpose()?.unwrap_or(entry.u0.clone());
+    let t0 = a.t0.unwrap_or(entry.tspan.0);
+    let t_end = *data.t().last().unwrap_or(&t0);
+    let span_end = if t_end > t0 { t_end } else { entry.tspan.1 };
+    let problem = Problem::new(entry.model, u0, p0, (t0, span_end)).map_err(|e| e.to_string())?;
+    let alg_name = a.alg.clone().unwrap_or_else(|| if entry.stiff { "rodas5p" } else { "tsit5" }.into());
+    let alg: Algorithm = alg_name.parse().map_err(|e: diffsim::DiffsimError| e.to_string())?;
+    if alg == Algorithm::Auto {
+        return Err(
+            "--alg auto switches methods mid-solve; a fit needs one fixed method (e.g. tsit5 or rodas5p)".into()
+        );
+    }
+    let opts = SolveOptions::default().rtol(a.rtol).atol(a.atol);
+    let observation = match &a.observe {
+        Some(s) => Observation::States(parse_indices(s)?),
+        None => Observation::States((0..data.n_observed()).collect()),
+    };
+    let spec =
+        FitProblem::new(&problem, &data).observe(observation.clone()).alg(alg).options(opts.clone()).fit_u0(a.fit_u0);
+    let n_fit = spec.n_fitted();
+    let bound = |flag: &str, s: &Option<String>| -> Result<Vec<f64>, String> {
+        let Some(s) = s else { return Ok(Vec::new()) };
+        let v = parse::list(flag, s)?;
+        if v.len() != n_fit {
+            return Err(format!("{flag} has {} values; give {n_fit} (one per fitted value)", v.len()));
+        }
+        Ok(v)
+    };
+    let (lower, upper) = (bound("--lower", &a.lower)?, bound("--upper", &a.upper)?);
+    let started = Instant::now();
+    let outcome = match a.optimizer.as_str() {
+        "lm" => {
+            let lm = LevenbergMarquardt::default().bounds(lower, upper).max_iters(a.max_iters);
+            let fit = if multiple {
+                let defaults = MultipleShooting::default();
+                let shooting = MultipleShooting {
+                    group_size: a.group_size.unwrap_or(defaults.group_size),
+                    continuity_weight: a.continuity_weight.unwrap_or(defaults.continuity_weight),
+                };
+                fit_multiple_shooting(&spec, &lm, shooting)
+            } else {
+                fit_least_squares(&spec, &lm)
+            }
+            .map_err(|e| e.to_string())?;
+            let mut x = fit.p.clone();
+            if a.fit_u0 {
+                x.extend_from_slice(&fit.u0);
+            }
+            Outcome {
+                x,
+                loss: fit.cost,
+                iters: fit.iters,
+                converged: fit.converged(),
+                uncertainty: Some(fit.uncertainty),
+            }
+        }
+        "lbfgs" | "adam" | "nelder-mead" => {
+            let residuals = ShootingResiduals::new(&spec).map_err(|e| e.to_string())?;
+            by_minimize(a, residuals, &lower, &upper)?
+        }
+        "bobyqa" => {
+            return Err(
+                "--optimizer bobyqa is not available yet in this build; use nelder-mead for a derivative-free fit"
+                    .into(),
+            )
+        }
+        other => return Err(format!("unknown --optimizer '{other}'; choose lm, lbfgs, adam or nelder-mead")),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let np = problem.p().len();
+    if let Some(path) = &a.plot {
+        let fitted = problem
+            .remake(a.fit_u0.then(|| outcome.x[np..].to_vec()), Some(outcome.x[..np].to_vec()))
+            .map_err(|e| e.to_string())?;
+        plot_fit(path, &a.model, &fitted, alg, &opts, &data, &observation)?;
+    }
+    report(a, &outcome, np, seconds, entry.param_names.as_slice());
+    Ok(())
+}
+
+/// "0,2" into state indices.
+fn parse_indices(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse::<usize>().map_err(|_| format!("--observe: '{x}' is not a state index (0, 1, ...)")))
+        .collect()
+}
+
+/// Minimise the least-squares loss with a scalar optimizer: the loss `|r|^2 / 2` and its
+/// gradient `J^T r`, evaluated at the point clamped into the bounds (a gradient component
+/// pushing a clamped value outwards is zeroed).
+fn by_minimize(
+    a: &FitArgs,
+    mut residuals: ShootingResiduals<'_, ZooModel>,
+    lower: &[f64],
+    upper: &[f64],
+) -> Result<Outcome, String> {
+    let (m, n) = (residuals.n_residuals(), residuals.n_params());
+    let clamp = |x: &[f64]| -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                v.clamp(
+                    lower.get(j).copied().unwrap_or(f64::NEG_INFINITY),
+                    upper.get(j).copied().unwrap_or(f64::INFINITY),
+                )
+            })
+            .collect()
+    };
+    let derivative_free = a.optimizer == "nelder-mead";
+    let mut x0 = clamp(&residuals.start());
+    if derivative_free {
+        // A simplex started on a bound has vertices outside the box, which the clamp makes
+        // equal: it would collapse there. Start a twentieth of the width inside.
+        for (j, x) in x0.iter_mut().enumerate() {
+            let (lo, hi) =
+                (lower.get(j).copied().unwrap_or(f64::NEG_INFINITY), upper.get(j).copied().unwrap_or(f64::INFINITY));
+            if (hi - lo).is_finite() {
+                *x = x.clamp(lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo));
+            }
+        }
+    }
+    let progress = std::io::stderr().is_terminal() && !a.json;
+    let mut evaluations = 0usize;
+    let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
+    let objective = |x: &[f64], g: &mut [f64]| -> f64 {
+        let xc = clamp(x);
+        evaluations += 1;
+        let ok =
+            if derivative_free { residuals.residuals(&xc, &mut r) } else { residuals.jacobian(&xc, &mut r, &mut jac) };
+        if !ok {
+            return f64::NAN;
+        }
+        let loss = 0.5 * r.iter().map(|v| v * v).sum::<f64>();
+        if !derivative_free {
+            for (j, gj) in g.iter_mut().enumerate() {
+                *gj = (0..m).map(|k| jac[k * n + j] * r[k]).sum();
+                let at_lower = lower.get(j).is_some_and(|&l| xc[j] <= l && *gj > 0.0);
+                let at_upper = upper.get(j).is_some_and(|&u| xc[j] >= u && *gj < 0.0);
+                if at_lower || at_upper {
+                    *gj = 0.0;
+                }
+            }
+        }
+        if progress && evaluations % 10 == 0 {
+            eprint!("\r{} evaluations, loss {loss:.6e}   ", evaluations);
+        }
+        loss
+    };
+    let options = MinimizeOptions { max_iters: a.max_iters as u64, ..MinimizeOptions::default() };
+    let mut optimizer: Box<dyn Optimizer> = match a.optimizer.as_str() {
+        "lbfgs" => Box::new(Lbfgs::default()),
+        "adam" => Box::new(Adam::new(0.01)),
+        _ => Box::new(NelderMead::default()),
+    };
+    let report = minimize(&x0, objective, optimizer.as_mut(), &options).map_err(|e| e.to_string())?;
+    if progress {
+        eprintln!();
+    }
+    Ok(Outcome {
+        x: clamp(&report.best_x),
+        loss: report.best_loss,
+        iters: report.iterations as usize,
+        converged: report.stop == diffsim::optim::StopReason::Converged,
+        uncertainty: None,
+    })
+}
+
+fn report(a: &FitArgs, o: &Outcome, np: usize, seconds: f64, names: &[&str]) {
+    let (p, u0) = o.x.split_at(np);
+    let finite_or_null =
+        |v: &[f64]| v.iter().map(|x| if x.is_finite() { json!(x) } else { json!(null) }).collect::<Vec<_>>();
+    if a.json {
+        let mut doc = json!({"model": a.model, "strategy": a.strategy, "optimizer": a.optimizer, "p": p,
+                             "loss": o.loss, "iters": o.iters, "seconds": seconds, "converged": o.converged});
+        if let Some(u) = &o.uncertainty {
+            doc["stderr"] = json!(finite_or_null(&u.stderr));
+        }
+        out!("{doc}");
+        return;
+    }
+    out!("model {}  strategy {}  optimizer {}", a.model, a.strategy, a.optimizer);
+    for (j, v) in p.iter().enumerate() {
+        let name = names.get(j).copied().unwrap_or("p");
+        match &o.uncertainty {
+            Some(u) => out!("  {name:>8} = {v:.10e}  +/- {:.3e}", u.stderr[j]),
+            None => out!("  {name:>8} = {v:.10e}"),
+        }
+    }
+    if !u0.is_empty() {
+        out!("  u0 = {u0:?}");
+    }
+    out!(
+        "loss {:.6e}  {} iterations  {:.3} s  {}",
+        o.loss,
+        o.iters,
+        seconds,
+        if o.converged { "converged" } else { "NOT converged" }
+    );
+    if let Some(u) = &o.uncertainty {
+        if !u.identifiable {
+            out!(
+                "warning: the data do not determine every parameter (condition number {:.1e} of the scaled Fisher \
+                 information); the standard errors marked inf belong to combinations the fit cannot resolve",
+                u.condition
+            );
+        }
+    }
+    if let Some(p) = &a.plot {
+        out!("plot written to {p}");
+    }
+}
+
+/// Data as markers and the fitted model's observed quantities as lines, one panel per
+/// column.
+fn plot_fit(
+    path: &str,
+    model: &str,
+    fitted: &Problem<ZooModel>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    data: &TimeSeries,
+    observation: &Observation,
+) -> Result<(), String> {
+    let (t0, t1) = fitted.tspan();
+    let fine: Vec<f64> = (0..=500).map(|i| t0 + (t1 - t0) * i as f64 / 500.0).collect();
+    let sol = solve(fitted, alg, &opts.clone().saveat_times(fine)).map_err(|e| e.to_string())?;
+    let Observation::States(states) = observation else { return Err("plots show observed states only".into()) };
+    let panels = states
+        .iter()
+        .enumerate()
+        .map(|(j, &k)| Panel {
+            x_desc: "t".into(),
+            y_desc: data.names()[j].clone(),
+            curves: vec![
+                Curve {
+                    label: "data".into(),
+                    points: (0..data.t().len())
+                        .map(|i| (data.t()[i], data.row(i)[j]))
+                        .filter(|(_, y)| !y.is_nan())
+                        .collect(),
+                    style: Style::Markers,
+                },
+                Curve {
+                    label: "fit".into(),
+                    points: (0..sol.len()).map(|i| (sol.t()[i], sol.u(i)[k])).collect(),
+                    style: Style::Line,
+                },
+            ],
+            log_y: false,
+        })
+        .collect::<Vec<_>>();
+    plot::panels(path, &format!("{model}: data and fit"), &panels)
+}

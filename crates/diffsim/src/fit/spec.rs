@@ -1,0 +1,148 @@
+//! The statement of a fit: the model problem to start from, the measurements, what the
+//! measurements observe, the solver, and whether the initial state is fitted too. Every
+//! fitting strategy takes one.
+
+use super::data::TimeSeries;
+use crate::error::{DiffsimError, Result};
+use crate::problem::{Model, Problem};
+use crate::solve::{Algorithm, SolveOptions};
+
+/// What the data's columns measure: column `j` is `sum_k H[j][k] u_k`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observation {
+    /// Column `j` is the state `states[j]`.
+    States(Vec<usize>),
+    /// Column `j` is the linear combination `rows[j]` of the states.
+    Linear(Vec<Vec<f64>>),
+}
+
+impl Observation {
+    /// Every state observed, in order.
+    pub fn all(n_states: usize) -> Self {
+        Observation::States((0..n_states).collect())
+    }
+
+    /// The matrix `H` (row-major, `columns x n_states`), checked against the sizes.
+    pub(crate) fn matrix(&self, n_states: usize, columns: usize) -> Result<Vec<f64>> {
+        let rows = match self {
+            Observation::States(s) => s.len(),
+            Observation::Linear(r) => r.len(),
+        };
+        if rows != columns {
+            return Err(DiffsimError::InvalidOption {
+                name: "observe",
+                why: format!("{rows} observed quantities but the data has {columns} columns; give one per data column"),
+            });
+        }
+        let mut h = vec![0.0; columns * n_states];
+        match self {
+            Observation::States(states) => {
+                for (j, &k) in states.iter().enumerate() {
+                    if k >= n_states {
+                        return Err(DiffsimError::InvalidOption {
+                            name: "observe",
+                            why: format!("state {k} does not exist; the model has states 0 to {}", n_states - 1),
+                        });
+                    }
+                    h[j * n_states + k] = 1.0;
+                }
+            }
+            Observation::Linear(rows) => {
+                for (j, row) in rows.iter().enumerate() {
+                    if row.len() != n_states || row.iter().any(|v| !v.is_finite()) {
+                        return Err(DiffsimError::InvalidOption {
+                            name: "observe",
+                            why: format!("row {j} needs {n_states} finite coefficients, one per state"),
+                        });
+                    }
+                    h[j * n_states..(j + 1) * n_states].copy_from_slice(row);
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// What is fitted to what (see the module docs).
+///
+/// The problem's `p` (and `u0`) are the starting point, its span's start the initial time
+/// (at or before the first measurement); its span's end is replaced by the last measurement.
+#[derive(Clone, Debug)]
+pub struct FitProblem<'a, M> {
+    /// The model problem.
+    pub problem: &'a Problem<M>,
+    /// The measurements.
+    pub data: &'a TimeSeries,
+    /// What the data's columns measure (default: states 0, 1, ... in column order).
+    pub observation: Observation,
+    /// The solver (default: Tsit5).
+    pub alg: Algorithm,
+    /// Solver options; their `saveat` is replaced by the measurement times (default:
+    /// rtol = atol = 1e-8).
+    pub opts: SolveOptions,
+    /// Fit the initial state too (default: no).
+    pub fit_u0: bool,
+}
+
+impl<'a, M: Model> FitProblem<'a, M> {
+    /// `problem` against `data`, with the defaults above.
+    pub fn new(problem: &'a Problem<M>, data: &'a TimeSeries) -> Self {
+        Self {
+            problem,
+            data,
+            observation: Observation::States((0..data.n_observed()).collect()),
+            alg: Algorithm::Tsit5,
+            opts: SolveOptions { rtol: 1e-8.into(), atol: 1e-8.into(), ..Default::default() },
+            fit_u0: false,
+        }
+    }
+
+    /// With this observation map.
+    pub fn observe(mut self, observation: Observation) -> Self {
+        self.observation = observation;
+        self
+    }
+
+    /// With this solver.
+    pub fn alg(mut self, alg: Algorithm) -> Self {
+        self.alg = alg;
+        self
+    }
+
+    /// With these solver options.
+    pub fn options(mut self, opts: SolveOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// Fit the initial state too.
+    pub fn fit_u0(mut self, fit_u0: bool) -> Self {
+        self.fit_u0 = fit_u0;
+        self
+    }
+
+    /// The number of values fitted: the parameters, and the initial state when fitted.
+    pub fn n_fitted(&self) -> usize {
+        self.problem.p.len() + if self.fit_u0 { self.problem.u0.len() } else { 0 }
+    }
+
+    /// The observation matrix, checked; an error unless the data lie after the initial time.
+    pub(crate) fn checked_observation(&self) -> Result<Vec<f64>> {
+        let h = self.observation.matrix(self.problem.u0.len(), self.data.n_observed())?;
+        let t0 = self.problem.tspan.0;
+        let t = self.data.t();
+        let (first, last) = (t[0], t[t.len() - 1]);
+        if first < t0 || last <= t0 {
+            return Err(DiffsimError::Data {
+                path: self.data.source().into(),
+                line: 0,
+                column: 0,
+                why: format!(
+                    "measurements from t = {first} to {last} but the model starts at t = {t0}; the data must lie \
+                     after the initial time (and not all at it)"
+                ),
+            });
+        }
+        Ok(h)
+    }
+}
