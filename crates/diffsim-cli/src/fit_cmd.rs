@@ -4,8 +4,8 @@ use crate::parse;
 use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
 use diffsim::fit::{
-    fit_least_squares, fit_multiple_shooting, FitProblem, MultipleShooting, Observation, ShootingResiduals, TimeSeries,
-    Uncertainty,
+    fit_collocation_then_shooting, fit_least_squares, fit_multiple_shooting, FitProblem, Kernel, MultipleShooting,
+    Observation, ShootingResiduals, TimeSeries, Uncertainty,
 };
 use diffsim::models::{lookup, ZooModel};
 use diffsim::optim::{minimize, Adam, Lbfgs, LevenbergMarquardt, MinimizeOptions, NelderMead, Optimizer, Residuals};
@@ -24,9 +24,12 @@ pub struct FitArgs {
     /// deviations), one row per time; empty cells or NaN are missing.
     #[arg(long)]
     pub data: String,
-    /// single (one solve over the whole span) or multiple-shooting (groups of --group-size
+    /// single (one solve over the whole span), multiple-shooting (groups of --group-size
     /// measurements, each from its own fitted initial state, continuity as residuals
-    /// weighted by --continuity-weight; with lm). Planned: collocation, pem, growing.
+    /// weighted by --continuity-weight), or collocation (the model's right-hand side fitted
+    /// to derivatives smoothed from the data with --kernel, no solve in the loop, then
+    /// refined by single shooting; needs every state observed). With lm. Planned: pem,
+    /// growing.
     #[arg(long, default_value = "single")]
     pub strategy: String,
     /// lm (Levenberg-Marquardt with forward sensitivities), lbfgs, adam, or nelder-mead
@@ -74,7 +77,8 @@ pub struct FitArgs {
     /// default 100).
     #[arg(long)]
     pub continuity_weight: Option<f64>,
-    /// Smoothing kernel (collocation; planned).
+    /// Smoothing kernel of collocation: epanechnikov (default), uniform, triangular,
+    /// quartic, triweight, tricube, gaussian, cosine, logistic, sigmoid, silverman.
     #[arg(long)]
     pub kernel: Option<String>,
     /// Write the data and the fitted trajectories to this PNG file.
@@ -96,30 +100,32 @@ struct Outcome {
 }
 
 pub fn run(a: &FitArgs) -> Result<(), String> {
-    let multiple = match a.strategy.as_str() {
-        "single" => false,
-        "multiple-shooting" => true,
-        "collocation" | "pem" | "growing" => {
+    let (multiple, collocation) = match a.strategy.as_str() {
+        "single" => (false, false),
+        "multiple-shooting" => (true, false),
+        "collocation" => (false, true),
+        "pem" | "growing" => {
             return Err(format!(
-                "--strategy {} is not available yet in this build; use single or multiple-shooting",
+                "--strategy {} is not available yet in this build; use single, multiple-shooting or collocation",
                 a.strategy
             ))
         }
         other => {
             return Err(format!(
-                "unknown --strategy '{other}'; choose single or multiple-shooting (collocation, pem, growing: planned)"
+                "unknown --strategy '{other}'; choose single, multiple-shooting or collocation (pem, growing: planned)"
             ))
         }
     };
     if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
         return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
     }
-    if multiple && a.optimizer != "lm" {
-        return Err("--strategy multiple-shooting runs with --optimizer lm".into());
+    if (multiple || collocation) && a.optimizer != "lm" {
+        return Err(format!("--strategy {} runs with --optimizer lm", a.strategy));
     }
-    if a.kernel.is_some() {
-        return Err("--kernel belongs to the collocation strategy (planned)".into());
+    if !collocation && a.kernel.is_some() {
+        return Err("--kernel belongs to --strategy collocation".into());
     }
+    let kernel = Kernel::from_name(a.kernel.as_deref().unwrap_or("epanechnikov")).map_err(|e| e.to_string())?;
     let entry = lookup(&a.model).map_err(|e| e.to_string())?;
     let data = TimeSeries::from_csv_path(&a.data).map_err(|e| e.to_string())?;
     let p0 = a.p0.as_deref().map(|s| parse::list("--p0", s)).transpose()?.unwrap_or(entry.p.clone());
@@ -163,6 +169,8 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
                     continuity_weight: a.continuity_weight.unwrap_or(defaults.continuity_weight),
                 };
                 fit_multiple_shooting(&spec, &lm, shooting)
+            } else if collocation {
+                fit_collocation_then_shooting(&spec, &lm, kernel, None)
             } else {
                 fit_least_squares(&spec, &lm)
             }

@@ -531,6 +531,14 @@ fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
     }
     assert_eq!(numbers(&m["stderr"], "stderr").len(), 3);
     assert_eq!(std::fs::read(&png).unwrap()[..8], PNG_SIGNATURE);
+    // Collocation then shooting: the same answer.
+    let mut args = common.to_vec();
+    args.extend(["--strategy", "collocation", "--kernel", "tricube"]);
+    let m = json(&args);
+    assert_eq!(m["strategy"], "collocation");
+    for (a, b) in numbers(&m["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
+        assert!(((a - b) / b).abs() < 1e-6, "{m:?}");
+    }
     // A gradient optimizer: the same keys without stderr.
     let mut args = common.to_vec();
     args.extend(["--optimizer", "lbfgs"]);
@@ -558,6 +566,11 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
             write("ok5.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
             vec!["--group-size", "4"],
             "belong to --strategy multiple-shooting",
+        ),
+        (
+            write("ok6.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
+            vec!["--strategy", "collocation", "--kernel", "boxcar"],
+            "unknown kernel 'boxcar'",
         ),
         (write("ok3.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--lower", "1,2"], "--lower has 2 values; give 3"),
         (write("ok4.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--observe", "0,7,1"], "state 7 does not exist"),

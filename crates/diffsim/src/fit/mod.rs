@@ -6,10 +6,14 @@
 //! - [`Fit`]: a problem, data, solver and sensitivity method, giving loss-and-gradient
 //!   evaluations that never hand an optimizer a corrupt value (a failed solve is a NaN loss,
 //!   which the optimizers skip), and [`Fit::train`] with checkpoints and resume.
-//! - [`fit_least_squares`]: parameter estimation from measured [`TimeSeries`] (read from
-//!   CSV) by Levenberg-Marquardt with forward sensitivities, with bounds, an
-//!   [`Observation`] map (a subset of the states, or linear combinations), and standard
-//!   errors and correlations at the optimum ([`Uncertainty`]).
+//! - Parameter estimation from measured [`TimeSeries`] (read from CSV), stated once as a
+//!   [`FitProblem`] (with an [`Observation`] map: a subset of the states, or linear
+//!   combinations), by Levenberg-Marquardt with forward sensitivities and bounds, with
+//!   standard errors and correlations at the optimum ([`Uncertainty`]):
+//!   [`fit_least_squares`] (single shooting), [`fit_multiple_shooting`] (for long spans
+//!   and oscillations, where single shooting stalls), [`fit_collocation`] and
+//!   [`fit_collocation_then_shooting`] (smoothed derivatives from the data by
+//!   [`Kernel`] regression, no solve in the loop, as a warm start).
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
@@ -17,7 +21,9 @@
 //! The worked examples (the spiral neural ODE, the Lotka-Volterra UDE and their training
 //! recipes) are the `diffsim-examples` crate, built on this crate's public API.
 
+mod collocation;
 mod data;
+mod kernel_smoothing;
 mod least_squares;
 mod multiple_shooting;
 mod polynomial_ude;
@@ -27,7 +33,9 @@ mod train;
 mod ude;
 mod uncertainty;
 
+pub use collocation::{fit_collocation, fit_collocation_then_shooting, CollocationResiduals};
 pub use data::TimeSeries;
+pub use kernel_smoothing::{select_bandwidth, smooth, Kernel};
 pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
 pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};
 pub use polynomial_ude::PolynomialUde;

@@ -277,3 +277,17 @@ fn multiple_shooting_reaches_the_truth_where_single_shooting_stalls() {
         assert!(((a - b) / b).abs() < 1e-6, "{:?}", multiple.p);
     }
 }
+
+/// Collocation gives a warm start near the truth with no solve in the loop; single
+/// shooting from it reaches 1e-6.
+#[test]
+fn lorenz_by_collocation_then_shooting() {
+    use diffsim::fit::{fit_collocation, fit_collocation_then_shooting, Kernel};
+    let data = lorenz_data(&identity(), 0.0, 0);
+    let problem = start();
+    let warm = fit_collocation(&spec(&problem, &data), &bounded(), Kernel::Epanechnikov, None).unwrap();
+    assert!(max_rel_err(&warm.p) < 0.1, "collocation estimate {:?}", warm.p);
+    let fit = fit_collocation_then_shooting(&spec(&problem, &data), &bounded(), Kernel::Epanechnikov, None).unwrap();
+    assert!(fit.converged(), "{:?}", fit.stop);
+    assert!(max_rel_err(&fit.p) < 1e-6, "{:?}", fit.p);
+}
