@@ -4,8 +4,8 @@ use crate::parse;
 use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
 use diffsim::fit::{
-    fit_collocation_then_shooting, fit_least_squares, fit_multiple_shooting, FitProblem, Kernel, MultipleShooting,
-    Observation, ShootingResiduals, TimeSeries, Uncertainty,
+    fit_collocation_then_shooting, fit_least_squares, fit_multiple_shooting, fit_prediction_error, FitProblem, Kernel,
+    MultipleShooting, Observation, PemGain, ShootingResiduals, TimeSeries, Uncertainty,
 };
 use diffsim::models::{lookup, ZooModel};
 use diffsim::optim::{minimize, Adam, Lbfgs, LevenbergMarquardt, MinimizeOptions, NelderMead, Optimizer, Residuals};
@@ -28,8 +28,9 @@ pub struct FitArgs {
     /// measurements, each from its own fitted initial state, continuity as residuals
     /// weighted by --continuity-weight), or collocation (the model's right-hand side fitted
     /// to derivatives smoothed from the data with --kernel, no solve in the loop, then
-    /// refined by single shooting; needs every state observed). With lm. Planned: pem,
-    /// growing.
+    /// refined by single shooting; needs every state observed), or pem (the solve nudged
+    /// towards the data, u' = f + K H^T (y(t) - H u), the gain --gain annealed to 0 over
+    /// --stages fits). With lm. Planned: growing.
     #[arg(long, default_value = "single")]
     pub strategy: String,
     /// lm (Levenberg-Marquardt with forward sensitivities), lbfgs, adam, or nelder-mead
@@ -81,6 +82,13 @@ pub struct FitArgs {
     /// quartic, triweight, tricube, gaussian, cosine, logistic, sigmoid, silverman.
     #[arg(long)]
     pub kernel: Option<String>,
+    /// The prediction error method's first gain K (pem; default 10).
+    #[arg(long)]
+    pub gain: Option<f64>,
+    /// The number of pem fits, the gain divided by 4 each time and 0 in the last (default
+    /// 5; 1 keeps --gain fixed).
+    #[arg(long)]
+    pub stages: Option<usize>,
     /// Write the data and the fitted trajectories to this PNG file.
     #[arg(long)]
     pub plot: Option<String>,
@@ -100,26 +108,28 @@ struct Outcome {
 }
 
 pub fn run(a: &FitArgs) -> Result<(), String> {
-    let (multiple, collocation) = match a.strategy.as_str() {
-        "single" => (false, false),
-        "multiple-shooting" => (true, false),
-        "collocation" => (false, true),
-        "pem" | "growing" => {
-            return Err(format!(
-                "--strategy {} is not available yet in this build; use single, multiple-shooting or collocation",
-                a.strategy
-            ))
-        }
+    let (multiple, collocation, pem) = match a.strategy.as_str() {
+        "single" => (false, false, false),
+        "multiple-shooting" => (true, false, false),
+        "collocation" => (false, true, false),
+        "pem" => (false, false, true),
+        "growing" => return Err(
+            "--strategy growing is not available yet in this build; use single, multiple-shooting, collocation or pem"
+                .into(),
+        ),
         other => {
             return Err(format!(
-                "unknown --strategy '{other}'; choose single, multiple-shooting or collocation (pem, growing: planned)"
+                "unknown --strategy '{other}'; choose single, multiple-shooting, collocation or pem (growing: planned)"
             ))
         }
     };
+    if !pem && (a.gain.is_some() || a.stages.is_some()) {
+        return Err("--gain and --stages belong to --strategy pem".into());
+    }
     if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
         return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
     }
-    if (multiple || collocation) && a.optimizer != "lm" {
+    if (multiple || collocation || pem) && a.optimizer != "lm" {
         return Err(format!("--strategy {} runs with --optimizer lm", a.strategy));
     }
     if !collocation && a.kernel.is_some() {
@@ -171,6 +181,13 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
                 fit_multiple_shooting(&spec, &lm, shooting)
             } else if collocation {
                 fit_collocation_then_shooting(&spec, &lm, kernel, None)
+            } else if pem {
+                let start = a.gain.unwrap_or(10.0);
+                let gain = match a.stages.unwrap_or(5) {
+                    1 => PemGain::Fixed(start),
+                    stages => PemGain::Annealed { start, stages },
+                };
+                fit_prediction_error(&spec, &lm, gain)
             } else {
                 fit_least_squares(&spec, &lm)
             }

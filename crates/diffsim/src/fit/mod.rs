@@ -13,7 +13,8 @@
 //!   [`fit_least_squares`] (single shooting), [`fit_multiple_shooting`] (for long spans
 //!   and oscillations, where single shooting stalls), [`fit_collocation`] and
 //!   [`fit_collocation_then_shooting`] (smoothed derivatives from the data by
-//!   [`Kernel`] regression, no solve in the loop, as a warm start).
+//!   [`Kernel`] regression, no solve in the loop, as a warm start) and
+//!   [`fit_prediction_error`] (the solve nudged towards the data, the gain annealed to 0).
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
@@ -27,6 +28,7 @@ mod kernel_smoothing;
 mod least_squares;
 mod multiple_shooting;
 mod polynomial_ude;
+mod prediction_error;
 mod sparse;
 mod spec;
 mod train;
@@ -39,6 +41,7 @@ pub use kernel_smoothing::{select_bandwidth, smooth, Kernel};
 pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
 pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};
 pub use polynomial_ude::PolynomialUde;
+pub use prediction_error::{fit_prediction_error, Nudged, PemGain};
 pub use sparse::{best_subsets, PolynomialLibrary, SparseFit, Stlsq};
 pub use spec::{FitProblem, Observation};
 pub use train::Fit;
