@@ -4,8 +4,8 @@ use crate::parse;
 use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
 use diffsim::fit::{
-    fit_collocation_then_shooting, fit_least_squares, fit_multiple_shooting, fit_prediction_error, FitProblem, Kernel,
-    MultipleShooting, Observation, PemGain, ShootingResiduals, TimeSeries, Uncertainty,
+    fit_collocation_then_shooting, fit_growing_windows, fit_least_squares, fit_multiple_shooting, fit_prediction_error,
+    FitProblem, Kernel, MultipleShooting, Observation, PemGain, ShootingResiduals, TimeSeries, Uncertainty,
 };
 use diffsim::models::{lookup, ZooModel};
 use diffsim::optim::{minimize, Adam, Lbfgs, LevenbergMarquardt, MinimizeOptions, NelderMead, Optimizer, Residuals};
@@ -30,7 +30,8 @@ pub struct FitArgs {
     /// to derivatives smoothed from the data with --kernel, no solve in the loop, then
     /// refined by single shooting; needs every state observed), or pem (the solve nudged
     /// towards the data, u' = f + K H^T (y(t) - H u), the gain --gain annealed to 0 over
-    /// --stages fits). With lm. Planned: growing.
+    /// --stages fits), or growing (single shooting over --windows horizons growing to the
+    /// whole series, each from the last). With lm.
     #[arg(long, default_value = "single")]
     pub strategy: String,
     /// lm (Levenberg-Marquardt with forward sensitivities), lbfgs, adam, or nelder-mead
@@ -89,6 +90,9 @@ pub struct FitArgs {
     /// 5; 1 keeps --gain fixed).
     #[arg(long)]
     pub stages: Option<usize>,
+    /// The number of growing windows (growing; default 5).
+    #[arg(long)]
+    pub windows: Option<usize>,
     /// Write the data and the fitted trajectories to this PNG file.
     #[arg(long)]
     pub plot: Option<String>,
@@ -108,28 +112,28 @@ struct Outcome {
 }
 
 pub fn run(a: &FitArgs) -> Result<(), String> {
-    let (multiple, collocation, pem) = match a.strategy.as_str() {
-        "single" => (false, false, false),
-        "multiple-shooting" => (true, false, false),
-        "collocation" => (false, true, false),
-        "pem" => (false, false, true),
-        "growing" => return Err(
-            "--strategy growing is not available yet in this build; use single, multiple-shooting, collocation or pem"
-                .into(),
-        ),
+    let (multiple, collocation, pem, growing) = match a.strategy.as_str() {
+        "single" => (false, false, false, false),
+        "multiple-shooting" => (true, false, false, false),
+        "collocation" => (false, true, false, false),
+        "pem" => (false, false, true, false),
+        "growing" => (false, false, false, true),
         other => {
             return Err(format!(
-                "unknown --strategy '{other}'; choose single, multiple-shooting, collocation or pem (growing: planned)"
+                "unknown --strategy '{other}'; choose single, multiple-shooting, collocation, pem or growing"
             ))
         }
     };
+    if !growing && a.windows.is_some() {
+        return Err("--windows belongs to --strategy growing".into());
+    }
     if !pem && (a.gain.is_some() || a.stages.is_some()) {
         return Err("--gain and --stages belong to --strategy pem".into());
     }
     if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
         return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
     }
-    if (multiple || collocation || pem) && a.optimizer != "lm" {
+    if (multiple || collocation || pem || growing) && a.optimizer != "lm" {
         return Err(format!("--strategy {} runs with --optimizer lm", a.strategy));
     }
     if !collocation && a.kernel.is_some() {
@@ -188,6 +192,8 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
                     stages => PemGain::Annealed { start, stages },
                 };
                 fit_prediction_error(&spec, &lm, gain)
+            } else if growing {
+                fit_growing_windows(&spec, &lm, a.windows.unwrap_or(5))
             } else {
                 fit_least_squares(&spec, &lm)
             }

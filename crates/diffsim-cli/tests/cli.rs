@@ -546,6 +546,12 @@ fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
     for (a, b) in numbers(&m["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
         assert!(((a - b) / b).abs() < 1e-6, "{m:?}");
     }
+    // Growing windows: the same answer.
+    let mut args = common.to_vec();
+    args.extend(["--strategy", "growing", "--windows", "3"]);
+    for (a, b) in numbers(&json(&args)["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
+        assert!(((a - b) / b).abs() < 1e-6);
+    }
     // A gradient optimizer: the same keys without stderr.
     let mut args = common.to_vec();
     args.extend(["--optimizer", "lbfgs"]);
@@ -568,7 +574,7 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
         (write("fields.csv", "t,x,y,z\n0.2,1,0\n"), vec![], "fields.csv:2:4: 3 fields"),
         (write("few.csv", "t,x\n0.5,1\n"), vec!["--observe", "0"], "at least as many measurements as parameters"),
         (write("ok.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--optimizer", "bfgs2"], "unknown --optimizer"),
-        (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "growing"], "not available yet"),
+        (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "shooting"], "unknown --strategy"),
         (
             write("ok5.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
             vec!["--group-size", "4"],

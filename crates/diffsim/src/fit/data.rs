@@ -255,6 +255,20 @@ impl TimeSeries {
         &self.source
     }
 
+    /// The rows with `t <= until` (the same source, columns and standard deviations).
+    pub fn until(&self, until: f64) -> Self {
+        let rows = self.t.partition_point(|&t| t <= until);
+        let cols = self.names.len();
+        Self {
+            source: self.source.clone(),
+            t: self.t[..rows].to_vec(),
+            names: self.names.clone(),
+            values: self.values[..rows * cols].to_vec(),
+            sigma: self.sigma[..rows * cols].to_vec(),
+            has_sigma: self.has_sigma,
+        }
+    }
+
     /// The measurement times.
     pub fn t(&self) -> &[f64] {
         &self.t

@@ -14,7 +14,8 @@
 //!   and oscillations, where single shooting stalls), [`fit_collocation`] and
 //!   [`fit_collocation_then_shooting`] (smoothed derivatives from the data by
 //!   [`Kernel`] regression, no solve in the loop, as a warm start) and
-//!   [`fit_prediction_error`] (the solve nudged towards the data, the gain annealed to 0).
+//!   [`fit_prediction_error`] (the solve nudged towards the data, the gain annealed to 0)
+//!   and [`fit_growing_windows`] (short horizons first, each warm-starting the next).
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
@@ -24,6 +25,7 @@
 
 mod collocation;
 mod data;
+mod growing_windows;
 mod kernel_smoothing;
 mod least_squares;
 mod multiple_shooting;
@@ -37,6 +39,7 @@ mod uncertainty;
 
 pub use collocation::{fit_collocation, fit_collocation_then_shooting, CollocationResiduals};
 pub use data::TimeSeries;
+pub use growing_windows::fit_growing_windows;
 pub use kernel_smoothing::{select_bandwidth, smooth, Kernel};
 pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
 pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};

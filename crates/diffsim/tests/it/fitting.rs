@@ -328,3 +328,28 @@ fn prediction_error_with_zero_gain_is_single_shooting() {
     assert_eq!(single.p, pem.p);
     assert_eq!(single.cost, pem.cost);
 }
+
+/// Growing windows take Lotka-Volterra from [1, 1, 1, 1] over ten periods to the truth,
+/// where one single-shooting fit over the whole span stalls (see above).
+#[test]
+fn growing_windows_reach_the_truth_where_single_shooting_stalls() {
+    use diffsim::fit::fit_growing_windows;
+    use diffsim::models::LotkaVolterra;
+    let truth = [1.5, 1.0, 3.0, 1.0];
+    let t: Vec<f64> = (0..=300).map(|i| i as f64 * 0.1).collect();
+    let exact = Problem::new(LotkaVolterra, vec![1.0, 1.0], truth.to_vec(), (0.0, 30.0)).unwrap();
+    let opts =
+        SolveOptions { rtol: 1e-12.into(), atol: 1e-12.into(), saveat: SaveAt::Times(t.clone()), ..Default::default() };
+    let sol = solve(&exact, Algorithm::Vern7, &opts).unwrap();
+    let values = (0..t.len()).flat_map(|i| sol.u(i).to_vec()).collect();
+    let data = TimeSeries::new(t, vec!["prey".into(), "predator".into()], values, None).unwrap();
+    let start = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.0; 4], (0.0, 30.0)).unwrap();
+    let spec = FitProblem::new(&start, &data).options(fit_options());
+    let lm = LevenbergMarquardt::default().bounds(vec![0.1; 4], vec![10.0; 4]);
+    let fit = fit_growing_windows(&spec, &lm, 10).unwrap();
+    assert!(fit.converged(), "{:?}", fit.stop);
+    for (a, b) in fit.p.iter().zip(truth) {
+        assert!(((a - b) / b).abs() < 1e-6, "{:?}", fit.p);
+    }
+    assert!(fit_growing_windows(&spec, &lm, 0).is_err());
+}
