@@ -253,10 +253,9 @@ fn multiple_shooting_jacobian_matches_central_differences() {
     assert!(worst < 1e-5, "largest difference {worst:.2e} of the column's scale");
 }
 
-/// Lotka-Volterra over ten periods from [1, 1, 1, 1]: single shooting stops in a local
-/// minimum far from the data, multiple shooting reaches the truth.
-#[test]
-fn multiple_shooting_reaches_the_truth_where_single_shooting_stalls() {
+/// Lotka-Volterra (1.5, 1, 3, 1) over ten periods, both states every 0.1 on [0, 30], and a
+/// problem starting from the poor guess [1, 1, 1, 1].
+fn lotka_volterra_case() -> ([f64; 4], TimeSeries, Problem<diffsim::models::LotkaVolterra>) {
     use diffsim::models::LotkaVolterra;
     let truth = [1.5, 1.0, 3.0, 1.0];
     let t: Vec<f64> = (0..=300).map(|i| i as f64 * 0.1).collect();
@@ -266,7 +265,14 @@ fn multiple_shooting_reaches_the_truth_where_single_shooting_stalls() {
     let sol = solve(&exact, Algorithm::Vern7, &opts).unwrap();
     let values = (0..t.len()).flat_map(|i| sol.u(i).to_vec()).collect();
     let data = TimeSeries::new(t, vec!["prey".into(), "predator".into()], values, None).unwrap();
-    let start = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.0; 4], (0.0, 30.0)).unwrap();
+    (truth, data, Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.0; 4], (0.0, 30.0)).unwrap())
+}
+
+/// Lotka-Volterra over ten periods from [1, 1, 1, 1]: single shooting stops in a local
+/// minimum far from the data, multiple shooting reaches the truth.
+#[test]
+fn multiple_shooting_reaches_the_truth_where_single_shooting_stalls() {
+    let (truth, data, start) = lotka_volterra_case();
     let spec = FitProblem::new(&start, &data).options(fit_options());
     let lm = LevenbergMarquardt::default().bounds(vec![0.1; 4], vec![10.0; 4]);
     let single = fit_least_squares(&spec, &lm).unwrap();
@@ -334,16 +340,7 @@ fn prediction_error_with_zero_gain_is_single_shooting() {
 #[test]
 fn growing_windows_reach_the_truth_where_single_shooting_stalls() {
     use diffsim::fit::fit_growing_windows;
-    use diffsim::models::LotkaVolterra;
-    let truth = [1.5, 1.0, 3.0, 1.0];
-    let t: Vec<f64> = (0..=300).map(|i| i as f64 * 0.1).collect();
-    let exact = Problem::new(LotkaVolterra, vec![1.0, 1.0], truth.to_vec(), (0.0, 30.0)).unwrap();
-    let opts =
-        SolveOptions { rtol: 1e-12.into(), atol: 1e-12.into(), saveat: SaveAt::Times(t.clone()), ..Default::default() };
-    let sol = solve(&exact, Algorithm::Vern7, &opts).unwrap();
-    let values = (0..t.len()).flat_map(|i| sol.u(i).to_vec()).collect();
-    let data = TimeSeries::new(t, vec!["prey".into(), "predator".into()], values, None).unwrap();
-    let start = Problem::new(LotkaVolterra, vec![1.0, 1.0], vec![1.0; 4], (0.0, 30.0)).unwrap();
+    let (truth, data, start) = lotka_volterra_case();
     let spec = FitProblem::new(&start, &data).options(fit_options());
     let lm = LevenbergMarquardt::default().bounds(vec![0.1; 4], vec![10.0; 4]);
     let fit = fit_growing_windows(&spec, &lm, 10).unwrap();
