@@ -160,7 +160,7 @@ pub fn fit_collocation<M: Model + Clone>(
 }
 
 /// Collocation as a warm start, then single shooting from its parameters (with the
-/// problem's bounds and options): the shooting fit's result.
+/// problem's bounds and options): the shooting fit's result, with the iterations of both.
 pub fn fit_collocation_then_shooting<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
     lm: &LevenbergMarquardt,
@@ -171,7 +171,9 @@ pub fn fit_collocation_then_shooting<M: Model + Clone>(
     let clipped = |b: &[f64]| if b.len() > np { b[..np].to_vec() } else { b.to_vec() };
     let first = LevenbergMarquardt { lower: clipped(&lm.lower), upper: clipped(&lm.upper), ..lm.clone() };
     let warm = fit_collocation(fit, &first, kernel, bandwidth)?;
-    let problem = fit.problem.remake(None, Some(warm.p))?;
+    let problem = fit.problem.remake(None, Some(warm.p.clone()))?;
     let refined = FitProblem { problem: &problem, ..fit.clone() };
-    fit_least_squares(&refined, lm)
+    let mut result = fit_least_squares(&refined, lm)?;
+    result.iters += warm.iters;
+    Ok(result)
 }

@@ -11,7 +11,8 @@ use crate::optim::LevenbergMarquardt;
 use crate::problem::Model;
 
 /// Fit over `windows` horizons spaced evenly from the initial time to the last measurement
-/// (the last horizon is the whole series); the last fit's result.
+/// (the last horizon is the whole series); the last fit's result, with the iterations of
+/// all windows.
 pub fn fit_growing_windows<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
     lm: &LevenbergMarquardt,
@@ -24,7 +25,8 @@ pub fn fit_growing_windows<M: Model + Clone>(
     let t = fit.data.t();
     let end = t[t.len() - 1];
     let (mut p, mut u0) = (fit.problem.p.clone(), fit.problem.u0.clone());
-    let mut last = None;
+    let mut last: Option<LeastSquaresFit> = None;
+    let mut iters = 0;
     for k in 1..=windows {
         let horizon = if k == windows { end } else { t0 + (end - t0) * k as f64 / windows as f64 };
         let data = fit.data.until(horizon);
@@ -36,9 +38,13 @@ pub fn fit_growing_windows<M: Model + Clone>(
         let problem = fit.problem.remake(Some(u0.clone()), Some(p.clone()))?;
         let window = FitProblem { problem: &problem, data: &data, ..fit.clone() };
         let result = fit_least_squares(&window, lm)?;
+        iters += result.iters;
         p.clone_from(&result.p);
         u0.clone_from(&result.u0);
         last = Some(result);
     }
-    last.ok_or_else(|| DiffsimError::InvalidOption { name: "windows", why: "no window could be fitted".into() })
+    let mut fit =
+        last.ok_or_else(|| DiffsimError::InvalidOption { name: "windows", why: "no window could be fitted".into() })?;
+    fit.iters = iters;
+    Ok(fit)
 }

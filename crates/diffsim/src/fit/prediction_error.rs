@@ -146,7 +146,7 @@ impl<M: Model> Model for Nudged<M> {
 
 /// Fit by the prediction error method with Levenberg-Marquardt and forward sensitivities:
 /// the fit at the last gain of `gain`'s schedule (for [`PemGain::Annealed`], gain 0:
-/// single shooting from the nudged fits' parameters).
+/// single shooting from the nudged fits' parameters), with the iterations of all fits.
 pub fn fit_prediction_error<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
     lm: &LevenbergMarquardt,
@@ -156,7 +156,8 @@ pub fn fit_prediction_error<M: Model + Clone>(
     let data = Interpolated::new(fit.data);
     let mut p = fit.problem.p.clone();
     let mut u0 = fit.problem.u0.clone();
-    let mut last = None;
+    let mut last: Option<LeastSquaresFit> = None;
+    let mut iters = 0;
     for k in gain.schedule()? {
         let nudged = Nudged { model: fit.problem.model.clone(), h: h.clone(), data: data.clone(), gain: k };
         let problem = Problem::new(nudged, u0.clone(), p.clone(), fit.problem.tspan)?;
@@ -169,11 +170,15 @@ pub fn fit_prediction_error<M: Model + Clone>(
             fit_u0: fit.fit_u0,
         };
         let result = fit_least_squares(&stage, lm)?;
+        iters += result.iters;
         p.clone_from(&result.p);
         u0.clone_from(&result.u0);
         last = Some(result);
     }
-    last.ok_or_else(|| DiffsimError::InvalidOption { name: "gain", why: "no gains to fit with".into() })
+    let mut fit =
+        last.ok_or_else(|| DiffsimError::InvalidOption { name: "gain", why: "no gains to fit with".into() })?;
+    fit.iters = iters;
+    Ok(fit)
 }
 
 #[cfg(test)]
