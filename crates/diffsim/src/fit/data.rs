@@ -302,6 +302,13 @@ impl TimeSeries {
         self.has_sigma
     }
 
+    /// The (row, column) of every value present in `rows`, row by row: the order of a fit's
+    /// residuals.
+    pub fn present(&self, rows: std::ops::Range<usize>) -> Vec<(usize, usize)> {
+        rows.flat_map(|i| self.row(i).iter().enumerate().filter(|(_, v)| !v.is_nan()).map(move |(j, _)| (i, j)))
+            .collect()
+    }
+
     /// The number of values present (not missing).
     pub fn n_present(&self) -> usize {
         self.values.iter().filter(|v| !v.is_nan()).count()

@@ -31,8 +31,7 @@ pub fn fit_growing_windows<M: Model + Clone>(
         let horizon = if k == windows { end } else { t0 + (end - t0) * k as f64 / windows as f64 };
         let data = fit.data.until(horizon);
         // A window too short to determine the unknowns is skipped, not an error.
-        let present: usize = (0..data.t().len()).map(|i| data.row(i).iter().filter(|v| !v.is_nan()).count()).sum();
-        if k < windows && (data.t().last().is_none_or(|&tl| tl <= t0) || present < fit.n_fitted()) {
+        if k < windows && (data.t().last().is_none_or(|&tl| tl <= t0) || data.n_present() < fit.n_fitted()) {
             continue;
         }
         let problem = fit.problem.remake(Some(u0.clone()), Some(p.clone()))?;

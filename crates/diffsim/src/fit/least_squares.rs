@@ -7,7 +7,7 @@
 //! parameters and many data points cheap.
 
 use super::data::TimeSeries;
-use super::spec::FitProblem;
+use super::spec::{observed_residual, observed_sensitivity, FitProblem};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
 use crate::optim::{LevenbergMarquardt, LmStop, Residuals};
@@ -34,9 +34,7 @@ impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
     pub fn new(fit: &FitProblem<'a, M>) -> Result<Self> {
         let h = fit.checked_observation()?;
         let data = fit.data;
-        let present: Vec<(usize, usize)> = (0..data.t().len())
-            .flat_map(|i| data.row(i).iter().enumerate().filter(|(_, v)| !v.is_nan()).map(move |(j, _)| (i, j)))
-            .collect();
+        let present = data.present(0..data.t().len());
         let n_fit = fit.n_fitted();
         if present.len() < n_fit {
             return Err(DiffsimError::Data {
@@ -70,13 +68,6 @@ impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
         }
         x
     }
-
-    /// `(h_j . u - y) / sigma` for the value at `(row, col)`, given the state there.
-    fn residual(&self, (i, j): (usize, usize), u: &[f64]) -> f64 {
-        let n = u.len();
-        let model: f64 = self.h[j * n..(j + 1) * n].iter().zip(u).map(|(a, b)| a * b).sum();
-        (model - self.data.row(i)[j]) / self.data.sigma_row(i)[j]
-    }
 }
 
 impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
@@ -97,7 +88,7 @@ impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
             return false;
         }
         for (k, &at) in self.present.iter().enumerate() {
-            r[k] = self.residual(at, sol.u(at.0));
+            r[k] = observed_residual(&self.h, self.data, at, sol.u(at.0));
         }
         true
     }
@@ -110,19 +101,13 @@ impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
         if s.retcode != RetCode::Success || s.len() != self.data.t().len() {
             return false;
         }
-        let (n, np, cols) = (self.problem.u0.len(), self.problem.p.len(), self.n_params());
-        for (k, &(i, j)) in self.present.iter().enumerate() {
-            r[k] = self.residual((i, j), s.u(i));
-            let (h, sigma) = (&self.h[j * n..(j + 1) * n], self.data.sigma_row(i)[j]);
+        let (np, cols) = (self.problem.p.len(), self.n_params());
+        for (k, &at) in self.present.iter().enumerate() {
+            r[k] = observed_residual(&self.h, self.data, at, s.u(at.0));
             let row = &mut jac[k * cols..(k + 1) * cols];
-            let (dp, du0) = (s.du_dp(i), s.du_du0(i));
-            for (c, out) in row[..np].iter_mut().enumerate() {
-                *out = (0..n).map(|q| h[q] * dp[q * np + c]).sum::<f64>() / sigma;
-            }
+            observed_sensitivity(&self.h, self.data, at, s.du_dp(at.0), &mut row[..np]);
             if self.fit_u0 {
-                for (c, out) in row[np..].iter_mut().enumerate() {
-                    *out = (0..n).map(|q| h[q] * du0[q * n + c]).sum::<f64>() / sigma;
-                }
+                observed_sensitivity(&self.h, self.data, at, s.du_du0(at.0), &mut row[np..]);
             }
         }
         true

@@ -16,7 +16,7 @@
 
 use super::data::TimeSeries;
 use super::least_squares::LeastSquaresFit;
-use super::spec::{FitProblem, Observation};
+use super::spec::{observed_residual, observed_sensitivity, FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
 use crate::optim::LevenbergMarquardt;
@@ -107,9 +107,7 @@ impl<'a, M: Model + Clone> MultipleShootingResiduals<'a, M> {
             .map(|(g, grp)| {
                 // A boundary point belongs to the group it starts; the last group keeps its end.
                 let end = if g + 1 == groups.len() { grp.last + 1 } else { grp.last };
-                (grp.first..end)
-                    .flat_map(|i| data.row(i).iter().enumerate().filter(|(_, v)| !v.is_nan()).map(move |(j, _)| (i, j)))
-                    .collect()
+                data.present(grp.first..end)
             })
             .collect();
         let n_fit = problem.p.len() + if fit_u0 { n } else { 0 } + n * (groups.len() - 1);
@@ -190,18 +188,10 @@ impl<'a, M: Model + Clone> MultipleShootingResiduals<'a, M> {
         Problem::new(self.problem.model.clone(), u_start, x[..np].to_vec(), (t_start, self.data.t()[grp.last])).ok()
     }
 
-    /// The save times of group `g`: its rows, the start included only for group 0 when the
-    /// data begins after the initial time.
+    /// The save times of group `g`: the times of its rows.
     fn group_times(&self, g: usize) -> Vec<f64> {
         let grp = self.groups[g];
         self.data.t()[grp.first..=grp.last].to_vec()
-    }
-
-    /// The weighted data residual at `(i, j)` given the state there.
-    fn data_residual(&self, (i, j): (usize, usize), u: &[f64]) -> f64 {
-        let n = u.len();
-        let model: f64 = self.h[j * n..(j + 1) * n].iter().zip(u).map(|(a, b)| a * b).sum();
-        (model - self.data.row(i)[j]) / self.data.sigma_row(i)[j]
     }
 
     fn n_data_residuals(&self) -> usize {
@@ -265,19 +255,14 @@ impl<M: Model + Clone> MultipleShootingResiduals<'_, M> {
         let mut k = 0;
         for (g, (grp, owned)) in self.groups.iter().zip(&self.owned).enumerate() {
             let s = &solves[g];
-            for &(i, j) in owned {
-                let local = i - grp.first;
-                r[k] = self.data_residual((i, j), &s.u[local]);
+            for &at in owned {
+                let local = at.0 - grp.first;
+                r[k] = observed_residual(&self.h, self.data, at, &s.u[local]);
                 if let Some(jac) = jac.as_deref_mut() {
-                    let (h, sigma) = (&self.h[j * n..(j + 1) * n], self.data.sigma_row(i)[j]);
                     let row = &mut jac[k * cols..(k + 1) * cols];
-                    for c in 0..np {
-                        row[c] = (0..n).map(|q| h[q] * s.du_dp[local][q * np + c]).sum::<f64>() / sigma;
-                    }
+                    observed_sensitivity(&self.h, self.data, at, &s.du_dp[local], &mut row[..np]);
                     if let Some(c0) = start_cols(g) {
-                        for c in 0..n {
-                            row[c0 + c] = (0..n).map(|q| h[q] * s.du_du0[local][q * n + c]).sum::<f64>() / sigma;
-                        }
+                        observed_sensitivity(&self.h, self.data, at, &s.du_du0[local], &mut row[c0..c0 + n]);
                     }
                 }
                 k += 1;

@@ -146,3 +146,21 @@ impl<'a, M: Model> FitProblem<'a, M> {
         Ok(h)
     }
 }
+
+/// The weighted residual `(h_j . u - y_ij) / sigma_ij` of the value at `(i, j)` given the
+/// state `u` there (`h` is the observation matrix, `columns x n`).
+pub(crate) fn observed_residual(h: &[f64], data: &TimeSeries, (i, j): (usize, usize), u: &[f64]) -> f64 {
+    let n = u.len();
+    let model: f64 = h[j * n..(j + 1) * n].iter().zip(u).map(|(a, b)| a * b).sum();
+    (model - data.row(i)[j]) / data.sigma_row(i)[j]
+}
+
+/// Its derivative with respect to `cols` inputs, given the state's sensitivities `s`
+/// (row-major `n x cols`): `row = h_j S / sigma_ij`.
+pub(crate) fn observed_sensitivity(h: &[f64], data: &TimeSeries, (i, j): (usize, usize), s: &[f64], row: &mut [f64]) {
+    let (cols, n) = (row.len(), s.len() / row.len().max(1));
+    let (h, sigma) = (&h[j * n..(j + 1) * n], data.sigma_row(i)[j]);
+    for (c, out) in row.iter_mut().enumerate() {
+        *out = (0..n).map(|q| h[q] * s[q * cols + c]).sum::<f64>() / sigma;
+    }
+}

@@ -224,7 +224,7 @@ impl LevenbergMarquardt {
             if state.cost == 0.0 {
                 return Ok(report(LmStop::ZeroCost, state, iter, n_res, n_jac));
             }
-            let free = state.normal_equations(&lo, &hi);
+            let free = state.free_parameters(&lo, &hi);
             if state.gradient_cosine(&free) <= self.gtol {
                 return Ok(report(LmStop::Gradient, state, iter, n_res, n_jac));
             }
@@ -349,7 +349,7 @@ impl State {
 
     /// The parameters free to move this iteration: not at a bound that the gradient pushes
     /// them against.
-    fn normal_equations(&self, lo: &[f64], hi: &[f64]) -> Vec<bool> {
+    fn free_parameters(&self, lo: &[f64], hi: &[f64]) -> Vec<bool> {
         (0..self.n)
             .map(|j| !((self.p[j] <= lo[j] && self.g[j] > 0.0) || (self.p[j] >= hi[j] && self.g[j] < 0.0)))
             .collect()

@@ -58,6 +58,29 @@ fn spec<'a>(problem: &'a Problem<Lorenz>, data: &'a TimeSeries) -> FitProblem<'a
     FitProblem::new(problem, data).options(fit_options())
 }
 
+/// The largest difference between the residuals' Jacobian at `x` and central differences
+/// of the residuals (step 1e-6 relative), per column relative to the column's largest entry.
+fn worst_jacobian_error(res: &mut impl Residuals, x: &[f64]) -> f64 {
+    let (m, n) = (res.n_residuals(), res.n_params());
+    let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
+    assert!(res.jacobian(x, &mut r, &mut jac));
+    let (mut plus, mut minus) = (vec![0.0; m], vec![0.0; m]);
+    let mut worst: f64 = 0.0;
+    for c in 0..n {
+        let step = 1e-6 * x[c].abs().max(1.0);
+        let mut xp = x.to_vec();
+        xp[c] += step;
+        assert!(res.residuals(&xp, &mut plus));
+        xp[c] -= 2.0 * step;
+        assert!(res.residuals(&xp, &mut minus));
+        let scale = (0..m).map(|k| jac[k * n + c].abs()).fold(1e-300, f64::max);
+        for k in 0..m {
+            worst = worst.max(((plus[k] - minus[k]) / (2.0 * step) - jac[k * n + c]).abs() / scale);
+        }
+    }
+    worst
+}
+
 fn max_rel_err(p: &[f64]) -> f64 {
     p.iter().zip(TRUTH).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max)
 }
@@ -87,26 +110,9 @@ fn residual_jacobian_matches_central_differences() {
     let fit =
         FitProblem::new(&start, &data).observe(Observation::Linear(h)).alg(Algorithm::Vern7).options(opts).fit_u0(true);
     let mut res = ShootingResiduals::new(&fit).unwrap();
-    let x = res.start();
-    let (m, n) = (res.n_residuals(), res.n_params());
-    assert_eq!(n, 6);
-    let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
-    assert!(res.jacobian(&x, &mut r, &mut jac));
-    let (mut plus, mut minus) = (vec![0.0; m], vec![0.0; m]);
-    let mut worst: f64 = 0.0;
-    for c in 0..n {
-        let step = 1e-6 * x[c].abs().max(1.0);
-        let mut xp = x.clone();
-        xp[c] += step;
-        assert!(res.residuals(&xp, &mut plus));
-        xp[c] -= 2.0 * step;
-        assert!(res.residuals(&xp, &mut minus));
-        let scale = (0..m).map(|k| jac[k * n + c].abs()).fold(1e-300, f64::max);
-        for k in 0..m {
-            let fd = (plus[k] - minus[k]) / (2.0 * step);
-            worst = worst.max((fd - jac[k * n + c]).abs() / scale);
-        }
-    }
+    assert_eq!(res.n_params(), 6);
+    let start = res.start();
+    let worst = worst_jacobian_error(&mut res, &start);
     assert!(worst < 1e-5, "largest difference {worst:.2e} of the column's scale");
 }
 
@@ -231,25 +237,9 @@ fn multiple_shooting_jacobian_matches_central_differences() {
     let mut res =
         MultipleShootingResiduals::new(&fit, MultipleShooting { group_size: 60, continuity_weight: 4.0 }).unwrap();
     assert_eq!(res.n_groups(), 6);
-    let x = res.start();
-    let (m, n) = (res.n_residuals(), res.n_params());
-    assert_eq!(n, 6 + 3 * 5);
-    let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
-    assert!(res.jacobian(&x, &mut r, &mut jac));
-    let (mut plus, mut minus) = (vec![0.0; m], vec![0.0; m]);
-    let mut worst: f64 = 0.0;
-    for c in 0..n {
-        let step = 1e-6 * x[c].abs().max(1.0);
-        let mut xp = x.clone();
-        xp[c] += step;
-        assert!(res.residuals(&xp, &mut plus));
-        xp[c] -= 2.0 * step;
-        assert!(res.residuals(&xp, &mut minus));
-        let scale = (0..m).map(|k| jac[k * n + c].abs()).fold(1e-300, f64::max);
-        for k in 0..m {
-            worst = worst.max(((plus[k] - minus[k]) / (2.0 * step) - jac[k * n + c]).abs() / scale);
-        }
-    }
+    assert_eq!(res.n_params(), 6 + 3 * 5);
+    let start = res.start();
+    let worst = worst_jacobian_error(&mut res, &start);
     assert!(worst < 1e-5, "largest difference {worst:.2e} of the column's scale");
 }
 
