@@ -5,10 +5,13 @@ use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
 use diffsim::fit::{
     fit_collocation_then_shooting, fit_growing_windows, fit_least_squares, fit_multiple_shooting, fit_prediction_error,
-    FitProblem, Kernel, MultipleShooting, Observation, PemGain, ShootingResiduals, TimeSeries, Uncertainty,
+    FitProblem, Kernel, LeastSquaresFit, MultipleShooting, Observation, PemGain, TimeSeries, Uncertainty,
 };
 use diffsim::models::{lookup, ZooModel};
-use diffsim::optim::{minimize, Adam, Lbfgs, LevenbergMarquardt, MinimizeOptions, NelderMead, Optimizer, Residuals};
+use diffsim::optim::{
+    Adam, Bobyqa, Lbfgs, LeastSquaresReport, LeastSquaresSolver, LevenbergMarquardt, MinimizeOptions, NelderMead,
+    Residuals, ScalarLeastSquares,
+};
 use diffsim::{solve, Algorithm, Problem, SolveOptions};
 use serde_json::json;
 use std::io::IsTerminal;
@@ -31,12 +34,12 @@ pub struct FitArgs {
     /// refined by single shooting; needs every state observed), or pem (the solve nudged
     /// towards the data, u' = f + K H^T (y(t) - H u), the gain --gain annealed to 0 over
     /// --stages fits), or growing (single shooting over --windows horizons growing to the
-    /// whole series, each from the last). With lm.
+    /// whole series, each from the last). Every strategy runs with every --optimizer.
     #[arg(long, default_value = "single")]
     pub strategy: String,
-    /// lm (Levenberg-Marquardt with forward sensitivities), lbfgs, adam, or nelder-mead
-    /// (derivative-free); the gradient methods minimise the same loss with the gradient
-    /// from the same sensitivities. Planned: bobyqa.
+    /// lm (Levenberg-Marquardt with forward sensitivities), bobyqa (bounded, derivative-free,
+    /// by quadratic models), lbfgs, adam (step --lr), or nelder-mead (derivative-free); the
+    /// gradient methods minimise the same loss with the gradient from the same sensitivities.
     #[arg(long, default_value = "lm")]
     pub optimizer: String,
     /// Starting parameters a,b,.. (default: the model's).
@@ -69,9 +72,13 @@ pub struct FitArgs {
     /// Absolute tolerance of the solves.
     #[arg(long, default_value_t = 1e-8)]
     pub atol: f64,
-    /// The most optimizer iterations.
-    #[arg(long, default_value_t = 200)]
-    pub max_iters: usize,
+    /// The most optimizer iterations (default: lm 200, lbfgs 500, adam and nelder-mead
+    /// 2000); for bobyqa the most loss evaluations (default 2000).
+    #[arg(long)]
+    pub max_iters: Option<usize>,
+    /// Adam's step size (default 0.01).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Measurements per group (multiple-shooting; default 10; neighbours share a point).
     #[arg(long)]
     pub group_size: Option<usize>,
@@ -108,7 +115,7 @@ struct Outcome {
     loss: f64,
     iters: usize,
     converged: bool,
-    uncertainty: Option<Uncertainty>,
+    uncertainty: Uncertainty,
 }
 
 pub fn run(a: &FitArgs) -> Result<(), String> {
@@ -133,8 +140,8 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
     if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
         return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
     }
-    if (multiple || collocation || pem || growing) && a.optimizer != "lm" {
-        return Err(format!("--strategy {} runs with --optimizer lm", a.strategy));
+    if a.optimizer != "adam" && a.lr.is_some() {
+        return Err("--lr belongs to --optimizer adam".into());
     }
     if !collocation && a.kernel.is_some() {
         return Err("--kernel belongs to --strategy collocation".into());
@@ -172,56 +179,38 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
         Ok(v)
     };
     let (lower, upper) = (bound("--lower", &a.lower)?, bound("--upper", &a.upper)?);
+    let mut solver = least_squares_solver(a, lower, upper)?;
+    if std::io::stderr().is_terminal() && !a.json {
+        solver = Box::new(WithProgress(solver));
+    }
+    let solver = solver.as_ref();
     let started = Instant::now();
-    let outcome = match a.optimizer.as_str() {
-        "lm" => {
-            let lm = LevenbergMarquardt::default().bounds(lower, upper).max_iters(a.max_iters);
-            let fit = if multiple {
-                let defaults = MultipleShooting::default();
-                let shooting = MultipleShooting {
-                    group_size: a.group_size.unwrap_or(defaults.group_size),
-                    continuity_weight: a.continuity_weight.unwrap_or(defaults.continuity_weight),
-                };
-                fit_multiple_shooting(&spec, &lm, shooting)
-            } else if collocation {
-                fit_collocation_then_shooting(&spec, &lm, kernel, None)
-            } else if pem {
-                let start = a.gain.unwrap_or(10.0);
-                let gain = match a.stages.unwrap_or(5) {
-                    1 => PemGain::Fixed(start),
-                    stages => PemGain::Annealed { start, stages },
-                };
-                fit_prediction_error(&spec, &lm, gain)
-            } else if growing {
-                fit_growing_windows(&spec, &lm, a.windows.unwrap_or(5))
-            } else {
-                fit_least_squares(&spec, &lm)
-            }
-            .map_err(|e| e.to_string())?;
-            let mut x = fit.p.clone();
-            if a.fit_u0 {
-                x.extend_from_slice(&fit.u0);
-            }
-            Outcome {
-                x,
-                loss: fit.cost,
-                iters: fit.iters,
-                converged: fit.converged(),
-                uncertainty: Some(fit.uncertainty),
-            }
-        }
-        "lbfgs" | "adam" | "nelder-mead" => {
-            let residuals = ShootingResiduals::new(&spec).map_err(|e| e.to_string())?;
-            by_minimize(a, residuals, &lower, &upper)?
-        }
-        "bobyqa" => {
-            return Err(
-                "--optimizer bobyqa is not available yet in this build; use nelder-mead for a derivative-free fit"
-                    .into(),
-            )
-        }
-        other => return Err(format!("unknown --optimizer '{other}'; choose lm, lbfgs, adam or nelder-mead")),
-    };
+    let fit = if multiple {
+        let defaults = MultipleShooting::default();
+        let shooting = MultipleShooting {
+            group_size: a.group_size.unwrap_or(defaults.group_size),
+            continuity_weight: a.continuity_weight.unwrap_or(defaults.continuity_weight),
+        };
+        fit_multiple_shooting(&spec, solver, shooting)
+    } else if collocation {
+        fit_collocation_then_shooting(&spec, solver, kernel, None)
+    } else if pem {
+        let start = a.gain.unwrap_or(10.0);
+        let gain = match a.stages.unwrap_or(5) {
+            1 => PemGain::Fixed(start),
+            stages => PemGain::Annealed { start, stages },
+        };
+        fit_prediction_error(&spec, solver, gain)
+    } else if growing {
+        fit_growing_windows(&spec, solver, a.windows.unwrap_or(5))
+    } else {
+        fit_least_squares(&spec, solver)
+    }
+    .map_err(|e| e.to_string())?;
+    if std::io::stderr().is_terminal() && !a.json {
+        eprintln!();
+    }
+    let outcome = Outcome::from_fit(fit, a.fit_u0);
     let seconds = started.elapsed().as_secs_f64();
     let np = problem.p().len();
     if let Some(path) = &a.plot {
@@ -243,84 +232,102 @@ fn parse_indices(s: &str) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-/// Minimise the least-squares loss with a scalar optimizer: the loss `|r|^2 / 2` and its
-/// gradient `J^T r`, evaluated at the point clamped into the bounds (a gradient component
-/// pushing a clamped value outwards is zeroed).
-fn by_minimize(
-    a: &FitArgs,
-    mut residuals: ShootingResiduals<'_, ZooModel>,
-    lower: &[f64],
-    upper: &[f64],
-) -> Result<Outcome, String> {
-    let (m, n) = (residuals.n_residuals(), residuals.n_params());
-    let clamp = |x: &[f64]| -> Vec<f64> {
-        x.iter()
-            .enumerate()
-            .map(|(j, &v)| {
-                v.clamp(
-                    lower.get(j).copied().unwrap_or(f64::NEG_INFINITY),
-                    upper.get(j).copied().unwrap_or(f64::INFINITY),
-                )
-            })
-            .collect()
-    };
-    let derivative_free = a.optimizer == "nelder-mead";
-    let mut x0 = clamp(&residuals.start());
-    if derivative_free {
-        // A simplex started on a bound has vertices outside the box, which the clamp makes
-        // equal: it would collapse there. Start a twentieth of the width inside.
-        for (j, x) in x0.iter_mut().enumerate() {
-            let (lo, hi) =
-                (lower.get(j).copied().unwrap_or(f64::NEG_INFINITY), upper.get(j).copied().unwrap_or(f64::INFINITY));
-            if (hi - lo).is_finite() {
-                *x = x.clamp(lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo));
+/// The solver `--optimizer` names, with the bounds and `--max-iters`.
+fn least_squares_solver(a: &FitArgs, lower: Vec<f64>, upper: Vec<f64>) -> Result<Box<dyn LeastSquaresSolver>, String> {
+    let budget = |default: usize| a.max_iters.unwrap_or(default);
+    let scalar = |default: usize| MinimizeOptions::default().max_iters(budget(default) as u64);
+    Ok(match a.optimizer.as_str() {
+        "lm" => Box::new(LevenbergMarquardt::default().bounds(lower, upper).max_iters(budget(200))),
+        "bobyqa" => Box::new(Bobyqa::default().bounds(lower, upper).max_evals(budget(2000))),
+        "lbfgs" => Box::new(ScalarLeastSquares::new(Lbfgs::default(), scalar(500)).bounds(lower, upper)),
+        "adam" => {
+            let lr = a.lr.unwrap_or(0.01);
+            if !(lr > 0.0 && lr.is_finite()) {
+                return Err(format!("--lr {lr}: give a positive step size such as 0.01"));
             }
+            Box::new(ScalarLeastSquares::new(Adam::new(lr), scalar(2000)).bounds(lower, upper))
         }
-    }
-    let progress = std::io::stderr().is_terminal() && !a.json;
-    let mut evaluations = 0usize;
-    let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
-    let objective = |x: &[f64], g: &mut [f64]| -> f64 {
-        let xc = clamp(x);
-        evaluations += 1;
-        let ok =
-            if derivative_free { residuals.residuals(&xc, &mut r) } else { residuals.jacobian(&xc, &mut r, &mut jac) };
-        if !ok {
-            return f64::NAN;
-        }
-        let loss = 0.5 * r.iter().map(|v| v * v).sum::<f64>();
-        if !derivative_free {
-            for (j, gj) in g.iter_mut().enumerate() {
-                *gj = (0..m).map(|k| jac[k * n + j] * r[k]).sum();
-                let at_lower = lower.get(j).is_some_and(|&l| xc[j] <= l && *gj > 0.0);
-                let at_upper = upper.get(j).is_some_and(|&u| xc[j] >= u && *gj < 0.0);
-                if at_lower || at_upper {
-                    *gj = 0.0;
-                }
-            }
-        }
-        if progress && evaluations % 10 == 0 {
-            eprint!("\r{} evaluations, loss {loss:.6e}   ", evaluations);
-        }
-        loss
-    };
-    let options = MinimizeOptions { max_iters: a.max_iters as u64, ..MinimizeOptions::default() };
-    let mut optimizer: Box<dyn Optimizer> = match a.optimizer.as_str() {
-        "lbfgs" => Box::new(Lbfgs::default()),
-        "adam" => Box::new(Adam::new(0.01)),
-        _ => Box::new(NelderMead::default()),
-    };
-    let report = minimize(&x0, objective, optimizer.as_mut(), &options).map_err(|e| e.to_string())?;
-    if progress {
-        eprintln!();
-    }
-    Ok(Outcome {
-        x: clamp(&report.best_x),
-        loss: report.best_loss,
-        iters: report.iterations as usize,
-        converged: report.stop == diffsim::optim::StopReason::Converged,
-        uncertainty: None,
+        "nelder-mead" => Box::new(ScalarLeastSquares::new(NelderMead::default(), scalar(2000)).bounds(lower, upper)),
+        other => return Err(format!("unknown --optimizer '{other}'; choose lm, bobyqa, lbfgs, adam or nelder-mead")),
     })
+}
+
+/// A solver that shows its progress on the terminal: evaluations and the best cost so far.
+struct WithProgress(Box<dyn LeastSquaresSolver>);
+
+impl LeastSquaresSolver for WithProgress {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn lower(&self) -> &[f64] {
+        self.0.lower()
+    }
+
+    fn upper(&self) -> &[f64] {
+        self.0.upper()
+    }
+
+    fn with_bounds(&self, lower: Vec<f64>, upper: Vec<f64>) -> Box<dyn LeastSquaresSolver> {
+        Box::new(WithProgress(self.0.with_bounds(lower, upper)))
+    }
+
+    fn solve(&self, problem: &mut dyn Residuals, p0: &[f64]) -> diffsim::Result<LeastSquaresReport> {
+        let mut shown = Shown { inner: problem, evaluations: 0, best: f64::INFINITY };
+        self.0.solve(&mut shown, p0)
+    }
+}
+
+/// Residuals that print a progress line as they are evaluated.
+struct Shown<'a> {
+    inner: &'a mut dyn Residuals,
+    evaluations: usize,
+    best: f64,
+}
+
+impl Shown<'_> {
+    fn show(&mut self, r: &[f64]) {
+        self.evaluations += 1;
+        self.best = self.best.min(0.5 * r.iter().map(|v| v * v).sum::<f64>());
+        eprint!("\r{} evaluations, best loss {:.6e}   ", self.evaluations, self.best);
+    }
+}
+
+impl Residuals for Shown<'_> {
+    fn n_params(&self) -> usize {
+        self.inner.n_params()
+    }
+
+    fn n_residuals(&self) -> usize {
+        self.inner.n_residuals()
+    }
+
+    fn residuals(&mut self, p: &[f64], r: &mut [f64]) -> bool {
+        let ok = self.inner.residuals(p, r);
+        if ok {
+            self.show(r);
+        }
+        ok
+    }
+
+    fn jacobian(&mut self, p: &[f64], r: &mut [f64], jac: &mut [f64]) -> bool {
+        let ok = self.inner.jacobian(p, r, jac);
+        if ok {
+            self.show(r);
+        }
+        ok
+    }
+}
+
+impl Outcome {
+    fn from_fit(fit: LeastSquaresFit, fit_u0: bool) -> Self {
+        let converged = fit.converged();
+        let mut x = fit.p;
+        if fit_u0 {
+            x.extend_from_slice(&fit.u0);
+        }
+        Outcome { x, loss: fit.cost, iters: fit.iters, converged, uncertainty: fit.uncertainty }
+    }
 }
 
 fn report(a: &FitArgs, o: &Outcome, np: usize, seconds: f64, names: &[&str]) {
@@ -330,19 +337,14 @@ fn report(a: &FitArgs, o: &Outcome, np: usize, seconds: f64, names: &[&str]) {
     if a.json {
         let mut doc = json!({"model": a.model, "strategy": a.strategy, "optimizer": a.optimizer, "p": p,
                              "loss": o.loss, "iters": o.iters, "seconds": seconds, "converged": o.converged});
-        if let Some(u) = &o.uncertainty {
-            doc["stderr"] = json!(finite_or_null(&u.stderr));
-        }
+        doc["stderr"] = json!(finite_or_null(&o.uncertainty.stderr));
         out!("{doc}");
         return;
     }
     out!("model {}  strategy {}  optimizer {}", a.model, a.strategy, a.optimizer);
     for (j, v) in p.iter().enumerate() {
         let name = names.get(j).copied().unwrap_or("p");
-        match &o.uncertainty {
-            Some(u) => out!("  {name:>8} = {v:.10e}  +/- {:.3e}", u.stderr[j]),
-            None => out!("  {name:>8} = {v:.10e}"),
-        }
+        out!("  {name:>8} = {v:.10e}  +/- {:.3e}", o.uncertainty.stderr[j]);
     }
     if !u0.is_empty() {
         out!("  u0 = {u0:?}");
@@ -354,14 +356,12 @@ fn report(a: &FitArgs, o: &Outcome, np: usize, seconds: f64, names: &[&str]) {
         seconds,
         if o.converged { "converged" } else { "NOT converged" }
     );
-    if let Some(u) = &o.uncertainty {
-        if !u.identifiable {
-            out!(
-                "warning: the data do not determine every parameter (condition number {:.1e} of the scaled Fisher \
-                 information); the standard errors marked inf belong to combinations the fit cannot resolve",
-                u.condition
-            );
-        }
+    if !o.uncertainty.identifiable {
+        out!(
+            "warning: the data do not determine every parameter (condition number {:.1e} of the scaled Fisher \
+             information); the standard errors marked inf belong to combinations the fit cannot resolve",
+            o.uncertainty.condition
+        );
     }
     if let Some(p) = &a.plot {
         out!("plot written to {p}");

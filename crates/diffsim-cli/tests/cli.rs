@@ -501,7 +501,8 @@ fn grad_json_contract_and_finite_differences() {
 }
 
 /// `solve --csv` writes data that `fit --data` reads; the fit from [9, 20, 2] recovers the
-/// Lorenz parameters, and `--json` prints exactly the pinned keys (with `stderr` for lm).
+/// Lorenz parameters by every strategy and by bobyqa and lbfgs, and `--json` prints exactly
+/// the pinned keys and `stderr`.
 #[test]
 fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
     let dir = TempDir::new("fit");
@@ -552,10 +553,19 @@ fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
     for (a, b) in numbers(&json(&args)["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
         assert!(((a - b) / b).abs() < 1e-6);
     }
-    // A gradient optimizer: the same keys without stderr.
-    let mut args = common.to_vec();
-    args.extend(["--optimizer", "lbfgs"]);
-    assert_eq!(keys(&json(&args)), set(&pinned));
+    // Derivative-free BOBYQA, and a gradient optimizer with a strategy: the same answer
+    // and keys.
+    for extra in [["--optimizer", "bobyqa", "--strategy", "single"], ["--optimizer", "lbfgs", "--strategy", "growing"]]
+    {
+        let mut args = common.to_vec();
+        args.extend(extra);
+        let m = json(&args);
+        assert_eq!(keys(&m), set(&with_stderr), "{m:?}");
+        assert_eq!((m["optimizer"].as_str(), m["converged"].as_bool()), (Some(extra[1]), Some(true)));
+        for (a, b) in numbers(&m["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
+            assert!(((a - b) / b).abs() < 1e-6, "{m:?}");
+        }
+    }
 }
 
 /// Bad data files and flags end with a one-line message naming the problem, never a panic.
@@ -575,6 +585,7 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
         (write("few.csv", "t,x\n0.5,1\n"), vec!["--observe", "0"], "at least as many measurements as parameters"),
         (write("ok.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--optimizer", "bfgs2"], "unknown --optimizer"),
         (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "shooting"], "unknown --strategy"),
+        (write("ok7.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--lr", "0.1"], "--lr belongs to --optimizer adam"),
         (
             write("ok5.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
             vec!["--group-size", "4"],

@@ -13,7 +13,7 @@ use super::spec::{FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
-use crate::optim::{LevenbergMarquardt, Residuals};
+use crate::optim::{LeastSquaresSolver, Residuals};
 use crate::problem::Model;
 
 const CHUNK: usize = 8;
@@ -146,13 +146,13 @@ impl<M: Model> Residuals for CollocationResiduals<'_, M> {
 /// errors of that loss, which do not account for the smoothing).
 pub fn fit_collocation<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
-    lm: &LevenbergMarquardt,
+    solver: &dyn LeastSquaresSolver,
     kernel: Kernel,
     bandwidth: Option<f64>,
 ) -> Result<LeastSquaresFit> {
     let mut residuals = CollocationResiduals::new(fit, kernel, bandwidth)?;
     let start = residuals.start();
-    let report = lm.minimize(&mut residuals, &start)?;
+    let report = solver.solve(&mut residuals, &start)?;
     let (m, np) = (residuals.n_residuals(), residuals.n_params());
     let uncertainty = Uncertainty::from_jacobian(&report.jacobian, m, np, report.cost, false);
     let no_u0 = FitProblem { fit_u0: false, ..fit.clone() };
@@ -163,17 +163,17 @@ pub fn fit_collocation<M: Model + Clone>(
 /// problem's bounds and options): the shooting fit's result, with the iterations of both.
 pub fn fit_collocation_then_shooting<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
-    lm: &LevenbergMarquardt,
+    solver: &dyn LeastSquaresSolver,
     kernel: Kernel,
     bandwidth: Option<f64>,
 ) -> Result<LeastSquaresFit> {
     let np = fit.problem.p.len();
     let clipped = |b: &[f64]| if b.len() > np { b[..np].to_vec() } else { b.to_vec() };
-    let first = LevenbergMarquardt { lower: clipped(&lm.lower), upper: clipped(&lm.upper), ..lm.clone() };
-    let warm = fit_collocation(fit, &first, kernel, bandwidth)?;
+    let first = solver.with_bounds(clipped(solver.lower()), clipped(solver.upper()));
+    let warm = fit_collocation(fit, first.as_ref(), kernel, bandwidth)?;
     let problem = fit.problem.remake(None, Some(warm.p.clone()))?;
     let refined = FitProblem { problem: &problem, ..fit.clone() };
-    let mut result = fit_least_squares(&refined, lm)?;
+    let mut result = fit_least_squares(&refined, solver)?;
     result.iters += warm.iters;
     Ok(result)
 }

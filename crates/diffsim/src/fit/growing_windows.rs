@@ -7,7 +7,7 @@
 use super::least_squares::{fit_least_squares, LeastSquaresFit};
 use super::spec::FitProblem;
 use crate::error::{DiffsimError, Result};
-use crate::optim::LevenbergMarquardt;
+use crate::optim::LeastSquaresSolver;
 use crate::problem::Model;
 
 /// Fit over `windows` horizons spaced evenly from the initial time to the last measurement
@@ -15,7 +15,7 @@ use crate::problem::Model;
 /// all windows.
 pub fn fit_growing_windows<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
-    lm: &LevenbergMarquardt,
+    solver: &dyn LeastSquaresSolver,
     windows: usize,
 ) -> Result<LeastSquaresFit> {
     if windows == 0 {
@@ -36,7 +36,7 @@ pub fn fit_growing_windows<M: Model + Clone>(
         }
         let problem = fit.problem.remake(Some(u0.clone()), Some(p.clone()))?;
         let window = FitProblem { problem: &problem, data: &data, ..fit.clone() };
-        let result = fit_least_squares(&window, lm)?;
+        let result = fit_least_squares(&window, solver)?;
         iters += result.iters;
         p.clone_from(&result.p);
         u0.clone_from(&result.u0);

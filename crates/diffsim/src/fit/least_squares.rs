@@ -2,7 +2,7 @@
 //! once over the data's span (single shooting), the residuals are the weighted differences
 //! `(h(u(t_i)) - y_i) / sigma_i` over every value present, and their Jacobian comes from
 //! the same solve's sensitivities `du/dp` (and `du/du0` when the initial state is fitted
-//! too). Levenberg-Marquardt ([`LevenbergMarquardt`]) then needs one sensitivity solve per
+//! too). Levenberg-Marquardt ([`LevenbergMarquardt`](crate::optim::LevenbergMarquardt)) then needs one sensitivity solve per
 //! iteration and one plain solve per trial step, which is what makes fits with few
 //! parameters and many data points cheap.
 
@@ -10,7 +10,7 @@ use super::data::TimeSeries;
 use super::spec::{observed_residual, observed_sensitivity, FitProblem};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
-use crate::optim::{LevenbergMarquardt, LmStop, Residuals};
+use crate::optim::{LeastSquaresSolver, LeastSquaresStop, Residuals};
 use crate::problem::{Model, Problem};
 use crate::sensitivity::forward_sensitivities;
 use crate::solve::{solve, Algorithm, RetCode, SaveAt, SolveOptions};
@@ -126,7 +126,7 @@ pub struct LeastSquaresFit {
     /// Levenberg-Marquardt iterations.
     pub iters: usize,
     /// Why it stopped.
-    pub stop: LmStop,
+    pub stop: LeastSquaresStop,
     /// Standard errors and correlations of `p` (then `u0` when fitted), in that order.
     pub uncertainty: Uncertainty,
     /// The number of residuals (values present).
@@ -165,11 +165,11 @@ impl LeastSquaresFit {
 /// ```
 pub fn fit_least_squares<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
-    lm: &LevenbergMarquardt,
+    solver: &dyn LeastSquaresSolver,
 ) -> Result<LeastSquaresFit> {
     let mut residuals = ShootingResiduals::new(fit)?;
     let start = residuals.start();
-    let report = lm.minimize(&mut residuals, &start)?;
+    let report = solver.solve(&mut residuals, &start)?;
     let (m, n) = (residuals.n_residuals(), residuals.n_params());
     let uncertainty = Uncertainty::from_jacobian(&report.jacobian, m, n, report.cost, fit.data.has_sigma());
     Ok(LeastSquaresFit::from_report(fit, report, uncertainty, m))

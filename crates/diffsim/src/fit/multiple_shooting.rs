@@ -19,7 +19,7 @@ use super::least_squares::LeastSquaresFit;
 use super::spec::{observed_residual, observed_sensitivity, FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
-use crate::optim::LevenbergMarquardt;
+use crate::optim::LeastSquaresSolver;
 use crate::optim::Residuals;
 use crate::problem::{Model, Problem};
 use crate::sensitivity::forward_sensitivities;
@@ -329,7 +329,7 @@ impl<M: Model + Clone> Residuals for MultipleShootingResiduals<'_, M> {
 /// groups' initial states.
 pub fn fit_multiple_shooting<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
-    lm: &LevenbergMarquardt,
+    solver: &dyn LeastSquaresSolver,
     shooting: MultipleShooting,
 ) -> Result<LeastSquaresFit> {
     let mut residuals = MultipleShootingResiduals::new(fit, shooting)?;
@@ -342,15 +342,16 @@ pub fn fit_multiple_shooting<M: Model + Clone>(
             b.iter().copied().chain(std::iter::repeat(fill)).take(residuals.n_params()).collect()
         }
     };
-    if !lm.lower.is_empty() && lm.lower.len() != kept || !lm.upper.is_empty() && lm.upper.len() != kept {
+    let (lower, upper) = (solver.lower(), solver.upper());
+    if !lower.is_empty() && lower.len() != kept || !upper.is_empty() && upper.len() != kept {
         return Err(DiffsimError::InvalidOption {
             name: "bounds",
             why: format!("give {kept} bounds (the parameters, then u0 when fitted); the groups' states are unbounded"),
         });
     }
-    let lm = lm.clone().bounds(widen(&lm.lower, f64::NEG_INFINITY), widen(&lm.upper, f64::INFINITY));
+    let solver = solver.with_bounds(widen(lower, f64::NEG_INFINITY), widen(upper, f64::INFINITY));
     let start = residuals.start();
-    let report = lm.minimize(&mut residuals, &start)?;
+    let report = solver.solve(&mut residuals, &start)?;
     let (m, total) = (residuals.n_residuals(), residuals.n_params());
     let uncertainty =
         Uncertainty::from_jacobian(&report.jacobian, m, total, report.cost, fit.data.has_sigma()).restrict(kept);

@@ -14,7 +14,7 @@ use super::data::TimeSeries;
 use super::least_squares::{fit_least_squares, LeastSquaresFit};
 use super::spec::FitProblem;
 use crate::error::{DiffsimError, Result};
-use crate::optim::LevenbergMarquardt;
+use crate::optim::LeastSquaresSolver;
 use crate::problem::{Model, Problem};
 use crate::scalar::Scalar;
 
@@ -149,7 +149,7 @@ impl<M: Model> Model for Nudged<M> {
 /// single shooting from the nudged fits' parameters), with the iterations of all fits.
 pub fn fit_prediction_error<M: Model + Clone>(
     fit: &FitProblem<'_, M>,
-    lm: &LevenbergMarquardt,
+    solver: &dyn LeastSquaresSolver,
     gain: PemGain,
 ) -> Result<LeastSquaresFit> {
     let h = fit.checked_observation()?;
@@ -169,7 +169,7 @@ pub fn fit_prediction_error<M: Model + Clone>(
             opts: fit.opts.clone(),
             fit_u0: fit.fit_u0,
         };
-        let result = fit_least_squares(&stage, lm)?;
+        let result = fit_least_squares(&stage, solver)?;
         iters += result.iters;
         p.clone_from(&result.p);
         u0.clone_from(&result.u0);

@@ -20,69 +20,12 @@
 //! residual evaluation failed (an ODE solve that blew up at a trial point). Here a failed
 //! evaluation is an infinite cost, so the step is rejected and the damping raised.
 
+use super::least_squares::{
+    checked_start, expand_bounds, unsolvable_start, LeastSquaresReport, LeastSquaresSolver, LeastSquaresStop, Residuals,
+};
 use crate::error::{DiffsimError, Result};
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
-
-/// A residual vector `r(p)` and its Jacobian `dr/dp`.
-pub trait Residuals {
-    /// The number of parameters.
-    fn n_params(&self) -> usize;
-    /// The number of residuals.
-    fn n_residuals(&self) -> usize;
-    /// Write `r(p)`. False when the residuals cannot be evaluated at `p` (a solve failed):
-    /// the step is rejected.
-    fn residuals(&mut self, p: &[f64], r: &mut [f64]) -> bool;
-    /// Write `r(p)` and the Jacobian `dr/dp`, row-major (`n_residuals x n_params`). False as
-    /// for [`Residuals::residuals`].
-    fn jacobian(&mut self, p: &[f64], r: &mut [f64], jac: &mut [f64]) -> bool;
-}
-
-/// Why [`LevenbergMarquardt::minimize`] stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LmStop {
-    /// The gradient is orthogonal to the residuals to within `gtol` (free parameters).
-    Gradient,
-    /// The step fell below `xtol` relative to the parameters.
-    Step,
-    /// The cost's actual and predicted relative reductions fell below `ftol`.
-    Cost,
-    /// The cost is zero.
-    ZeroCost,
-    /// `max_iters` Jacobians were used.
-    MaxIters,
-    /// No step reduced the cost even with very large damping (a rough or inconsistent
-    /// residual function, or a Jacobian that does not match it).
-    NoProgress,
-}
-
-impl LmStop {
-    /// True for the stops that mean a local minimum was found.
-    pub fn converged(self) -> bool {
-        !matches!(self, LmStop::MaxIters | LmStop::NoProgress)
-    }
-}
-
-/// The outcome of a least-squares fit.
-#[derive(Clone, Debug)]
-pub struct LeastSquaresReport {
-    /// The parameters found.
-    pub p: Vec<f64>,
-    /// `1/2 sum r_i^2` at `p`.
-    pub cost: f64,
-    /// The residuals at `p`.
-    pub residuals: Vec<f64>,
-    /// `dr/dp` at `p`, row-major (`residuals.len() x p.len()`).
-    pub jacobian: Vec<f64>,
-    /// Iterations (Jacobian evaluations after the first).
-    pub iters: usize,
-    /// Residual evaluations for trial steps.
-    pub n_residuals: usize,
-    /// Jacobian evaluations.
-    pub n_jacobians: usize,
-    /// Why it stopped.
-    pub stop: LmStop,
-}
 
 /// Levenberg-Marquardt with box bounds (see the module docs).
 ///
@@ -155,56 +98,25 @@ impl LevenbergMarquardt {
 
     /// Check the options and bounds for `n` parameters; the bounds, expanded.
     fn checked_bounds(&self, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-        let expand = |b: &[f64], what: &'static str, fill: f64| -> Result<Vec<f64>> {
-            match b.len() {
-                0 => Ok(vec![fill; n]),
-                len if len == n => Ok(b.to_vec()),
-                got => Err(DiffsimError::SizeMismatch { what, got, expected: n }),
-            }
-        };
-        let (lo, hi) = (
-            expand(&self.lower, "lower bounds", f64::NEG_INFINITY)?,
-            expand(&self.upper, "upper bounds", f64::INFINITY)?,
-        );
-        if let Some(j) = (0..n).find(|&j| lo[j].is_nan() || hi[j].is_nan() || lo[j] > hi[j]) {
-            return Err(DiffsimError::InvalidOption {
-                name: "bounds",
-                why: format!(
-                    "parameter {j} has lower bound {} above upper bound {}; give lower <= upper",
-                    lo[j], hi[j]
-                ),
-            });
-        }
         for (name, v) in [("ftol", self.ftol), ("xtol", self.xtol), ("gtol", self.gtol)] {
             if !(v >= 0.0 && v.is_finite()) {
                 return Err(DiffsimError::InvalidOption { name, why: format!("{v} is not a finite number >= 0") });
             }
         }
-        Ok((lo, hi))
+        expand_bounds(&self.lower, &self.upper, n)
     }
 
     /// Minimise `1/2 |r(p)|^2` from `p0` (moved into the bounds if outside).
     ///
     /// Errors: sizes or bounds that do not fit, a non-finite `p0`, or residuals that cannot
     /// be evaluated at `p0`. Not converging is not an error: see [`LeastSquaresReport::stop`].
-    pub fn minimize<R: Residuals>(&self, problem: &mut R, p0: &[f64]) -> Result<LeastSquaresReport> {
+    pub fn minimize<R: Residuals + ?Sized>(&self, problem: &mut R, p0: &[f64]) -> Result<LeastSquaresReport> {
         let (n, m) = (problem.n_params(), problem.n_residuals());
-        if p0.len() != n {
-            return Err(DiffsimError::SizeMismatch { what: "p0", got: p0.len(), expected: n });
-        }
-        if let Some(index) = p0.iter().position(|v| !v.is_finite()) {
-            return Err(DiffsimError::NonFinite { what: "p0", index });
-        }
         let (lo, hi) = self.checked_bounds(n)?;
-        let p: Vec<f64> = p0.iter().zip(lo.iter().zip(&hi)).map(|(v, (l, h))| v.clamp(*l, *h)).collect();
+        let p = checked_start(p0, &lo, &hi)?;
         let (mut r, mut jac) = (vec![0.0; m], vec![0.0; m * n]);
         if !problem.jacobian(&p, &mut r, &mut jac) || !all_finite(&r) || !all_finite(&jac) {
-            return Err(DiffsimError::InvalidOption {
-                name: "p0",
-                why: "the residuals or their Jacobian cannot be evaluated at the starting parameters (a solve \
-                      failed or gave non-finite values); start from parameters where the model can be solved"
-                    .into(),
-            });
+            return Err(unsolvable_start());
         }
         let mut state = State::new(n, m, p, r.clone(), jac.clone());
         let report = |stop, state: State, iters, n_residuals, n_jacobians| LeastSquaresReport {
@@ -222,18 +134,18 @@ impl LevenbergMarquardt {
         let mut trial = vec![0.0; n];
         for iter in 0..self.max_iters {
             if state.cost == 0.0 {
-                return Ok(report(LmStop::ZeroCost, state, iter, n_res, n_jac));
+                return Ok(report(LeastSquaresStop::ZeroCost, state, iter, n_res, n_jac));
             }
             let free = state.free_parameters(&lo, &hi);
             if state.gradient_cosine(&free) <= self.gtol {
-                return Ok(report(LmStop::Gradient, state, iter, n_res, n_jac));
+                return Ok(report(LeastSquaresStop::Gradient, state, iter, n_res, n_jac));
             }
             // Inner loop: raise the damping until a step lowers the cost.
             loop {
                 let Some(h) = state.damped_step(&free) else {
                     state.reject();
                     if state.mu > MAX_DAMPING * state.max_diag() {
-                        return Ok(report(LmStop::NoProgress, state, iter, n_res, n_jac));
+                        return Ok(report(LeastSquaresStop::NoProgress, state, iter, n_res, n_jac));
                     }
                     continue;
                 };
@@ -260,28 +172,50 @@ impl LevenbergMarquardt {
                     n_jac += 1;
                     if !problem.jacobian(&trial, &mut r, &mut jac) || !all_finite(&r) || !all_finite(&jac) {
                         // Residuals worked but not their Jacobian: stop at the last good point.
-                        return Ok(report(LmStop::NoProgress, state, iter + 1, n_res, n_jac));
+                        return Ok(report(LeastSquaresStop::NoProgress, state, iter + 1, n_res, n_jac));
                     }
                     state.accept(&trial, &r, &jac);
                     if small_cost {
-                        return Ok(report(LmStop::Cost, state, iter + 1, n_res, n_jac));
+                        return Ok(report(LeastSquaresStop::Cost, state, iter + 1, n_res, n_jac));
                     }
                     if step_norm <= self.xtol * (p_norm + self.xtol) {
-                        return Ok(report(LmStop::Step, state, iter + 1, n_res, n_jac));
+                        return Ok(report(LeastSquaresStop::Step, state, iter + 1, n_res, n_jac));
                     }
                     break;
                 }
                 // A rejected step this small cannot be improved on.
                 if step_norm <= self.xtol * (p_norm + self.xtol) {
-                    return Ok(report(LmStop::Step, state, iter + 1, n_res, n_jac));
+                    return Ok(report(LeastSquaresStop::Step, state, iter + 1, n_res, n_jac));
                 }
                 state.reject();
                 if state.mu > MAX_DAMPING * state.max_diag() {
-                    return Ok(report(LmStop::NoProgress, state, iter + 1, n_res, n_jac));
+                    return Ok(report(LeastSquaresStop::NoProgress, state, iter + 1, n_res, n_jac));
                 }
             }
         }
-        Ok(report(LmStop::MaxIters, state, self.max_iters, n_res, n_jac))
+        Ok(report(LeastSquaresStop::MaxIters, state, self.max_iters, n_res, n_jac))
+    }
+}
+
+impl LeastSquaresSolver for LevenbergMarquardt {
+    fn name(&self) -> &str {
+        "lm"
+    }
+
+    fn lower(&self) -> &[f64] {
+        &self.lower
+    }
+
+    fn upper(&self) -> &[f64] {
+        &self.upper
+    }
+
+    fn with_bounds(&self, lower: Vec<f64>, upper: Vec<f64>) -> Box<dyn LeastSquaresSolver> {
+        Box::new(self.clone().bounds(lower, upper))
+    }
+
+    fn solve(&self, problem: &mut dyn Residuals, p0: &[f64]) -> Result<LeastSquaresReport> {
+        self.minimize(problem, p0)
     }
 }
 

@@ -7,6 +7,7 @@
 //! | [`Bfgs`] | loss and gradient, dense inverse Hessian | smooth losses, few parameters (up to a few hundred) |
 //! | [`NelderMead`] | loss only | few parameters, no gradient available |
 //! | [`LevenbergMarquardt`] | residuals and their Jacobian, box bounds | least squares: fitting a mechanistic model with up to ~100 parameters to data (its own entry point, [`LevenbergMarquardt::minimize`]) |
+//! | [`Bobyqa`] | loss only, box bounds | few parameters, no gradient; converges far faster than Nelder-Mead (its own entry point, [`Bobyqa::minimize`]) |
 //! | [`Chain`] | stages of the above | e.g. Adam for 300 iterations, then L-BFGS |
 //!
 //! An objective is any `FnMut(&[f64], &mut [f64]) -> f64`: it receives the parameters,
@@ -15,6 +16,10 @@
 //! up, a parameter out of the model's domain): the optimizers skip such a step without ever
 //! writing a non-finite value into the parameters, shrink the step and report it
 //! ([`StepStatus::Skipped`]). Derivative-free methods ignore the gradient argument.
+//!
+//! Least squares has its own interface, [`LeastSquaresSolver`], implemented by
+//! [`LevenbergMarquardt`], [`Bobyqa`] and [`ScalarLeastSquares`] (any of the step-wise
+//! optimizers on `1/2 |r|^2`): the fitting strategies take any of them.
 //!
 //! [`minimize`] runs an optimizer (or a chain) with a per-iteration callback, early
 //! stopping, best-parameter tracking and atomic JSON checkpoints that [`resume`] continues
@@ -50,11 +55,13 @@
 
 mod adam;
 mod bfgs;
+mod bobyqa;
 mod chain;
 mod checkpoint;
 mod driver;
 mod error;
 mod lbfgs;
+mod least_squares;
 mod levenberg_marquardt;
 mod line_search;
 mod nelder_mead;
@@ -64,6 +71,7 @@ mod serde_f64;
 
 pub use adam::Adam;
 pub use bfgs::Bfgs;
+pub use bobyqa::{Bobyqa, BobyqaReport};
 pub use chain::Chain;
 pub use checkpoint::Checkpoint;
 pub use driver::{
@@ -72,7 +80,8 @@ pub use driver::{
 };
 pub use error::OptimError;
 pub use lbfgs::Lbfgs;
-pub use levenberg_marquardt::{LeastSquaresReport, LevenbergMarquardt, LmStop, Residuals};
+pub use least_squares::{LeastSquaresReport, LeastSquaresSolver, LeastSquaresStop, Residuals, ScalarLeastSquares};
+pub use levenberg_marquardt::LevenbergMarquardt;
 pub use line_search::{strong_wolfe, LineSearch, LineSearchResult, LineSearchStatus};
 pub use nelder_mead::NelderMead;
 pub use schedule::Schedule;

@@ -7,7 +7,7 @@ use diffsim::fit::{
     fit_least_squares, fit_multiple_shooting, FitProblem, MultipleShooting, Observation, ShootingResiduals, TimeSeries,
 };
 use diffsim::models::Lorenz;
-use diffsim::optim::{LevenbergMarquardt, Residuals};
+use diffsim::optim::{Bobyqa, LevenbergMarquardt, Residuals};
 use diffsim::{solve, Algorithm, Model, Problem, SaveAt, Scalar, SolveOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -96,6 +96,19 @@ fn lorenz_parameters_to_one_part_in_a_million() {
     assert!(max_rel_err(&fit.p) < 1e-6, "{:?} (error {:.1e})", fit.p, max_rel_err(&fit.p));
     assert!(fit.uncertainty.identifiable);
     assert_eq!(fit.n_residuals, 903);
+}
+
+/// The benchmark by a derivative-free method: BOBYQA from the residuals' values alone, to
+/// 1e-6 relative, with standard errors from one Jacobian at the end.
+#[test]
+fn lorenz_parameters_by_a_derivative_free_method() {
+    let data = lorenz_data(&identity(), 0.0, 0);
+    let problem = start();
+    let bobyqa = Bobyqa::default().bounds(vec![9.0, 20.0, 2.0], vec![11.0, 30.0, 3.0]);
+    let fit = fit_least_squares(&spec(&problem, &data), &bobyqa).unwrap();
+    assert!(fit.converged(), "{:?}", fit.stop);
+    assert!(max_rel_err(&fit.p) < 1e-6, "{:?} (error {:.1e})", fit.p, max_rel_err(&fit.p));
+    assert!(fit.uncertainty.stderr.iter().all(|s| s.is_finite() && *s < 1e-6), "{:?}", fit.uncertainty.stderr);
 }
 
 /// The Jacobian from forward sensitivities against central differences of the residuals
