@@ -5,7 +5,8 @@ use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
 use diffsim::fit::{
     fit_collocation_then_shooting, fit_growing_windows, fit_least_squares, fit_multiple_shooting, fit_prediction_error,
-    FitProblem, Kernel, LeastSquaresFit, MultipleShooting, Observation, PemGain, TimeSeries, Uncertainty,
+    profile_likelihood, FitProblem, Kernel, LeastSquaresFit, MultipleShooting, Observation, PemGain, Profile,
+    ProfileOptions, TimeSeries, Uncertainty,
 };
 use diffsim::models::{lookup, ZooModel};
 use diffsim::optim::{
@@ -100,6 +101,11 @@ pub struct FitArgs {
     /// The number of growing windows (growing; default 5).
     #[arg(long)]
     pub windows: Option<usize>,
+    /// After the fit, the profile likelihood of this parameter (a name from `diffsim
+    /// models`, or an index among the fitted values): a table of the best loss with it held
+    /// at 21 values, and its 95 % likelihood-ratio interval. Not with --json.
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Write the data and the fitted trajectories to this PNG file.
     #[arg(long)]
     pub plot: Option<String>,
@@ -179,7 +185,11 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
         Ok(v)
     };
     let (lower, upper) = (bound("--lower", &a.lower)?, bound("--upper", &a.upper)?);
-    let mut solver = least_squares_solver(a, lower, upper)?;
+    let profiled = a.profile.as_deref().map(|name| profile_index(name, &entry.param_names, n_fit)).transpose()?;
+    if profiled.is_some() && a.json {
+        return Err("--profile prints a table; drop --json to see it".into());
+    }
+    let mut solver = least_squares_solver(a, lower.clone(), upper.clone())?;
     if std::io::stderr().is_terminal() && !a.json {
         solver = Box::new(WithProgress(solver));
     }
@@ -220,6 +230,16 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
         plot_fit(path, &a.model, &fitted, alg, &opts, &data, &observation)?;
     }
     report(a, &outcome, np, seconds, entry.param_names.as_slice());
+    if let Some(index) = profiled {
+        let fitted = problem
+            .remake(a.fit_u0.then(|| outcome.x[np..].to_vec()), Some(outcome.x[..np].to_vec()))
+            .map_err(|e| e.to_string())?;
+        let at_optimum = FitProblem { problem: &fitted, ..spec.clone() };
+        let solver = least_squares_solver(a, lower, upper)?;
+        let profile = profile_likelihood(&at_optimum, solver.as_ref(), index, &ProfileOptions::default())
+            .map_err(|e| e.to_string())?;
+        print_profile(a.profile.as_deref().unwrap_or_default(), &profile);
+    }
     Ok(())
 }
 
@@ -230,6 +250,33 @@ fn parse_indices(s: &str) -> Result<Vec<usize>, String> {
         .filter(|x| !x.is_empty())
         .map(|x| x.parse::<usize>().map_err(|_| format!("--observe: '{x}' is not a state index (0, 1, ...)")))
         .collect()
+}
+
+/// The index among the fitted values of `--profile`'s parameter (a name or an index).
+fn profile_index(name: &str, names: &[&str], n_fit: usize) -> Result<usize, String> {
+    let index = match names.iter().position(|n| *n == name) {
+        Some(j) => j,
+        None => name.parse::<usize>().map_err(|_| {
+            format!("--profile '{name}' is neither a parameter of the model ({}) nor an index", names.join(", "))
+        })?,
+    };
+    if index >= n_fit {
+        return Err(format!("--profile {index}: give an index below {n_fit} (the fitted values)"));
+    }
+    Ok(index)
+}
+
+/// The profile as a table, the threshold and the interval.
+fn print_profile(name: &str, profile: &Profile) {
+    out!("profile likelihood of {name} (every other value refitted at each point):");
+    out!("  {:>18}  {:>14}  {:>14}", name, "loss", "loss - best");
+    for (v, c) in profile.values.iter().zip(&profile.cost) {
+        let inside = if *c <= profile.threshold { "" } else { "  outside" };
+        out!("  {v:>18.10e}  {c:>14.6e}  {:>14.6e}{inside}", c - profile.best.cost);
+    }
+    let (lo, hi) = profile.interval;
+    let end = |x: f64| if x.is_finite() { format!("{x:.8e}") } else { "unbounded within the grid".into() };
+    out!("95% likelihood-ratio interval: [{}, {}] (threshold: loss {:.6e})", end(lo), end(hi), profile.threshold);
 }
 
 /// The solver `--optimizer` names, with the bounds and `--max-iters`.

@@ -553,6 +553,14 @@ fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
     for (a, b) in numbers(&json(&args)["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
         assert!(((a - b) / b).abs() < 1e-6);
     }
+    // The profile likelihood of beta: a table of 21 values and the interval (its values are
+    // tested on noisy data in the library; these data are exact).
+    let mut args: Vec<&str> = common.iter().copied().filter(|a| *a != "--json").collect();
+    args.extend(["--profile", "beta"]);
+    let text = ok(&args);
+    let rows = text.lines().skip_while(|l| !l.starts_with("profile likelihood of beta")).skip(2);
+    assert_eq!(rows.take_while(|l| !l.starts_with("95%")).count(), 21, "{text}");
+    assert!(text.contains("95% likelihood-ratio interval: ["), "{text}");
     // Derivative-free BOBYQA, and a gradient optimizer with a strategy: the same answer
     // and keys.
     for extra in [["--optimizer", "bobyqa", "--strategy", "single"], ["--optimizer", "lbfgs", "--strategy", "growing"]]
@@ -586,6 +594,8 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
         (write("ok.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--optimizer", "bfgs2"], "unknown --optimizer"),
         (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "shooting"], "unknown --strategy"),
         (write("ok7.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--lr", "0.1"], "--lr belongs to --optimizer adam"),
+        (write("ok8.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--profile", "gamma"], "neither a parameter"),
+        (write("ok9.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--profile", "rho", "--json"], "drop --json"),
         (
             write("ok5.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
             vec!["--group-size", "4"],

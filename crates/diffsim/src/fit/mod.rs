@@ -15,7 +15,10 @@
 //!   [`fit_collocation_then_shooting`] (smoothed derivatives from the data by
 //!   [`Kernel`] regression, no solve in the loop, as a warm start) and
 //!   [`fit_prediction_error`] (the solve nudged towards the data, the gain annealed to 0)
-//!   and [`fit_growing_windows`] (short horizons first, each warm-starting the next).
+//!   and [`fit_growing_windows`] (short horizons first, each warm-starting the next). Every
+//!   strategy takes any [`LeastSquaresSolver`](crate::optim::LeastSquaresSolver): Levenberg-Marquardt,
+//!   derivative-free BOBYQA, or a scalar optimizer. [`profile_likelihood`] gives the
+//!   likelihood-ratio interval of one value where the standard error's linear picture fails.
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
@@ -31,6 +34,7 @@ mod least_squares;
 mod multiple_shooting;
 mod polynomial_ude;
 mod prediction_error;
+mod profile;
 mod sparse;
 mod spec;
 mod train;
@@ -45,6 +49,7 @@ pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
 pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};
 pub use polynomial_ude::PolynomialUde;
 pub use prediction_error::{fit_prediction_error, Nudged, PemGain};
+pub use profile::{profile_likelihood, Profile, ProfileOptions, CHI2_1_95};
 pub use sparse::{best_subsets, PolynomialLibrary, SparseFit, Stlsq};
 pub use spec::{FitProblem, Observation};
 pub use train::Fit;

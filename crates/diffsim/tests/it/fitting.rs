@@ -4,7 +4,8 @@
 //! the data cannot determine.
 
 use diffsim::fit::{
-    fit_least_squares, fit_multiple_shooting, FitProblem, MultipleShooting, Observation, ShootingResiduals, TimeSeries,
+    fit_least_squares, fit_multiple_shooting, profile_likelihood, FitProblem, MultipleShooting, Observation,
+    ProfileOptions, ShootingResiduals, TimeSeries,
 };
 use diffsim::models::Lorenz;
 use diffsim::optim::{Bobyqa, LevenbergMarquardt, Residuals};
@@ -202,6 +203,40 @@ fn a_product_of_parameters_is_reported_unidentifiable() {
     let fit = fit_least_squares(&FitProblem::new(&problem, &data), &LevenbergMarquardt::default()).unwrap();
     assert!((fit.p[0] * fit.p[1] - 0.6).abs() < 1e-6, "{:?}", fit.p);
     assert!(!fit.uncertainty.identifiable, "condition {}", fit.uncertainty.condition);
+}
+
+/// The profile likelihood of rho on noisy data: nearly linear there, so its 95 % interval
+/// is close to +/- 1.96 standard errors, and it covers the truth.
+#[test]
+fn profile_likelihood_of_rho_matches_the_standard_error_where_the_model_is_nearly_linear() {
+    let data = lorenz_data(&identity(), 0.5, 7);
+    let problem = start();
+    let options = ProfileOptions { points_per_side: 3, width: 3.0, ..ProfileOptions::default() };
+    let profile = profile_likelihood(&spec(&problem, &data), &bounded(), 1, &options).unwrap();
+    let (rho, se) = (profile.best.p[1], profile.best.uncertainty.stderr[1]);
+    let (lo, hi) = profile.interval;
+    assert!(lo < TRUTH[1] && TRUTH[1] < hi, "interval ({lo}, {hi})");
+    for (end, wald) in [(lo, rho - 1.959964 * se), (hi, rho + 1.959964 * se)] {
+        assert!((end - wald).abs() < 0.1 * 1.96 * se, "profile end {end}, Wald end {wald} (se {se})");
+    }
+    assert_eq!(profile.values.len(), 7);
+    assert!(profile.cost.iter().all(|&c| c >= profile.best.cost - 1e-9 * profile.best.cost), "{:?}", profile.cost);
+}
+
+/// Where only a product of parameters is determined, the profile of either stays flat: the
+/// interval has no ends within the grid.
+#[test]
+fn a_flat_profile_leaves_the_interval_unbounded() {
+    let t: Vec<f64> = (1..=10).map(|i| i as f64 * 0.2).collect();
+    let y: Vec<f64> = t.iter().map(|t| (-0.6 * t).exp()).collect();
+    let sigma = vec![0.01; y.len()];
+    let data = TimeSeries::new(t, vec!["u".into()], y, Some(sigma)).unwrap();
+    let problem = Problem::new(Product, vec![1.0], vec![1.0, 0.3], (0.0, 2.0)).unwrap();
+    let lm = LevenbergMarquardt::default().bounds(vec![0.1, 0.01], vec![10.0, 10.0]);
+    let options = ProfileOptions { points_per_side: 2, ..ProfileOptions::default() };
+    let profile = profile_likelihood(&FitProblem::new(&problem, &data), &lm, 0, &options).unwrap();
+    assert_eq!(profile.interval, (f64::NEG_INFINITY, f64::INFINITY), "{profile:?}");
+    assert!(profile_likelihood(&FitProblem::new(&problem, &data), &lm, 2, &options).is_err());
 }
 
 /// Observation maps and data that do not fit the model are errors, not panics.
