@@ -5,8 +5,9 @@ Data: Lorenz (sigma 10, rho 28, beta 8/3) from [1, 0, 0], every state every 0.01
 written by `diffsim solve --csv` (Vern7 at 1e-12). Every fitter starts from [9, 20, 2]
 inside the bounds [9, 11] x [20, 30] x [2, 3] and solves at rtol = atol = 1e-10.
 
-- diffsim `fit --optimizer lm` (Levenberg-Marquardt, Jacobian from forward sensitivities)
-  and `--optimizer lbfgs`, `--optimizer nelder-mead`; the time is the CLI's in-process
+- diffsim `fit --optimizer lm` (Levenberg-Marquardt, Jacobian from forward sensitivities),
+  `--optimizer bobyqa` (derivative-free), `lbfgs` and `nelder-mead`, and `lm` with each
+  strategy (multiple-shooting, collocation, pem, growing); the time is the CLI's in-process
   `seconds` (the fit alone, as for scipy below).
 - scipy `least_squares` (trf, bounds, 2-point finite-difference Jacobian) with `solve_ivp`
   (DOP853) inside; and `least_squares` with the Jacobian from scipy's own forward
@@ -142,17 +143,21 @@ def main():
     def err(p):
         return float(np.max(np.abs((np.asarray(p) - TRUTH) / TRUTH)))
 
-    for opt in ["lm", "lbfgs", "nelder-mead"]:
+    configs = [(opt, "single") for opt in ["lm", "bobyqa", "lbfgs", "nelder-mead"]]
+    configs += [("lm", s) for s in ["multiple-shooting", "collocation", "pem", "growing"]]
+    for opt, strategy in configs:
         best = None
         for _ in range(a.repeats):
             out = subprocess.run([a.diffsim, "fit", "--model", "lorenz", "--data", csv, "--u0", "1,0,0", "--t0", "0",
                                   "--p0", "9,20,2", "--lower", "9,20,2", "--upper", "11,30,3", "--rtol", str(TOL),
-                                  "--atol", str(TOL), "--optimizer", opt, "--max-iters", "2000", "--json"],
+                                  "--atol", str(TOL), "--optimizer", opt, "--strategy", strategy,
+                                  "--max-iters", "2000", "--json"],
                                  check=True, capture_output=True, text=True).stdout
             d = json.loads(out)
             if best is None or d["seconds"] < best["seconds"]:
                 best = d
-        rows.append((f"diffsim fit {opt}", err(best["p"]), best["iters"], "", best["seconds"]))
+        name = f"diffsim fit {opt}" + ("" if strategy == "single" else f" --strategy {strategy}")
+        rows.append((name, err(best["p"]), best["iters"], "", best["seconds"]))
     runs = [("scipy least_squares + sensitivities (DOP853)", scipy_sens)]
     if not a.skip_slow:
         runs += [("scipy least_squares, 2-point Jacobian (DOP853)", scipy_fd), ("scipy minimize Powell (DOP853)", scipy_powell)]
@@ -160,10 +165,12 @@ def main():
         secs, (p, iters, nfev) = best_of(lambda: fn(t, y), a.repeats if "sensitivities" in name else 1)
         rows.append((name, err(p), iters, nfev, secs))
     base = rows[0][4]
-    print("| fitter | max rel. error | iterations | solves | seconds | / diffsim lm |")
-    print("|---|---|---|---|---|---|")
+    fd = next((r[4] for r in rows if "2-point" in r[0]), None)
+    print("| fitter | max rel. error | iterations | solves | seconds | / diffsim lm | scipy 2-point / this |")
+    print("|---|---|---|---|---|---|---|")
     for name, e, it, nf, s in rows:
-        print(f"| {name} | {e:.1e} | {it} | {nf} | {s:.4f} | {s / base:.0f} |")
+        speedup = f"{fd / s:.0f}" if fd else ""
+        print(f"| {name} | {e:.1e} | {it} | {nf} | {s:.4f} | {s / base:.1f} | {speedup} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
 use crate::optim::{LeastSquaresSolver, LeastSquaresStop, Residuals};
 use crate::problem::{Model, Problem};
-use crate::sensitivity::forward_sensitivities;
+use crate::sensitivity::{forward_sensitivities_wrt, Wrt};
 use crate::solve::{solve, Algorithm, RetCode, SaveAt, SolveOptions};
 
 /// The weighted residuals of a single-shooting fit, as a [`Residuals`] problem over the
@@ -97,7 +97,8 @@ impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
         if !self.set(x) {
             return false;
         }
-        let Ok(s) = forward_sensitivities(&self.problem, self.alg, &self.opts) else { return false };
+        let wrt = if self.fit_u0 { Wrt::ParametersAndInitialState } else { Wrt::Parameters };
+        let Ok(s) = forward_sensitivities_wrt(&self.problem, self.alg, &self.opts, wrt) else { return false };
         if s.retcode != RetCode::Success || s.len() != self.data.t().len() {
             return false;
         }

@@ -67,7 +67,7 @@ pub struct LeastSquaresReport {
     /// `dr/dp` at `p`, row-major (`residuals.len() x p.len()`); NaN when the Jacobian
     /// could not be evaluated there.
     pub jacobian: Vec<f64>,
-    /// Iterations (Levenberg-Marquardt: Jacobian evaluations after the first; BOBYQA:
+    /// Iterations (Levenberg-Marquardt: accepted steps; BOBYQA:
     /// objective evaluations; scalar optimizers: their iterations).
     pub iters: usize,
     /// Residual evaluations without a Jacobian.

@@ -40,12 +40,14 @@ struct Buffers {
 struct Augmented<'a, M> {
     model: &'a M,
     p: &'a [f64],
+    /// The columns `du/du0` follow `du/dp`.
+    with_u0: bool,
     buffers: Mutex<Buffers>,
 }
 
 impl<M: Model> Augmented<'_, M> {
     fn columns(&self) -> usize {
-        self.p.len() + self.model.n_states()
+        self.p.len() + if self.with_u0 { self.model.n_states() } else { 0 }
     }
 
     /// The augmented right-hand side on values (the solver's AD cannot see through the
@@ -181,6 +183,7 @@ fn solve_augmented<M: Model>(
     problem: &Problem<M>,
     alg: Algorithm,
     opts: &SolveOptions,
+    wrt: Wrt,
 ) -> Result<(Solution<f64>, usize)> {
     // Sizes in the user's terms (u0, p): past this point the only system is the augmented one.
     problem.validate()?;
@@ -192,7 +195,8 @@ fn solve_augmented<M: Model>(
         });
     }
     let (n, np) = (problem.u0.len(), problem.p.len());
-    let m = np + n;
+    let with_u0 = wrt == Wrt::ParametersAndInitialState;
+    let m = np + if with_u0 { n } else { 0 };
     let big = n * (1 + m);
     if (alg.is_stiff() || alg == Algorithm::Auto) && big > MAX_STIFF_AUGMENTED {
         return Err(DiffsimError::InvalidOption {
@@ -216,12 +220,14 @@ fn solve_augmented<M: Model>(
         jac_u: vec![0.0; n * n],
         evals: 0,
     };
-    let augmented = Augmented { model, p: &problem.p, buffers: Mutex::new(buffers) };
+    let augmented = Augmented { model, p: &problem.p, with_u0, buffers: Mutex::new(buffers) };
     let mut z0 = vec![0.0; big];
     z0[..n].copy_from_slice(&problem.u0);
-    for k in 0..n {
-        // Column np + k is du/du0_k, starting as e_k.
-        z0[n + (np + k) * n + k] = 1.0;
+    if with_u0 {
+        for k in 0..n {
+            // Column np + k is du/du0_k, starting as e_k.
+            z0[n + (np + k) * n + k] = 1.0;
+        }
     }
     let aug_opts = SolveOptions {
         rtol: augment_tolerance(&opts.rtol, n, 1 + m),
@@ -242,7 +248,7 @@ pub(crate) fn forward_sensitivity<M: Model>(
 ) -> Result<Gradient> {
     let (n, np) = (problem.u0.len(), problem.p.len());
     let m = np + n;
-    let (sol, evals) = solve_augmented(problem, alg, opts)?;
+    let (sol, evals) = solve_augmented(problem, alg, opts, Wrt::ParametersAndInitialState)?;
     require_success(&sol)?;
     let saves = sol.len();
     let values: Vec<f64> = (0..saves).flat_map(|i| sol.u(i)[..n].to_vec()).collect();
@@ -302,11 +308,24 @@ impl Sensitivities {
         let size = self.n * self.np;
         &self.du_dp[i * size..(i + 1) * size]
     }
-    /// `du/du0` at save `i`, row-major: entry `(k, j)` at `k * n + j` is `du_k/du0_j`.
+    /// `du/du0` at save `i`, row-major: entry `(k, j)` at `k * n + j` is `du_k/du0_j`;
+    /// empty when only [`Wrt::Parameters`] were asked for.
     pub fn du_du0(&self, i: usize) -> &[f64] {
+        if self.du_du0.is_empty() {
+            return &[];
+        }
         let size = self.n * self.n;
         &self.du_du0[i * size..(i + 1) * size]
     }
+}
+
+/// What [`forward_sensitivities_wrt`] differentiates with respect to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wrt {
+    /// `du/dp` only: `n_p` sensitivity columns (a fit that keeps the initial state).
+    Parameters,
+    /// `du/dp` and `du/du0`: `n_p + n` columns.
+    ParametersAndInitialState,
 }
 
 /// Solve `problem` together with its forward sensitivities, saving as `opts.saveat` asks:
@@ -339,8 +358,21 @@ pub fn forward_sensitivities<M: Model>(
     alg: Algorithm,
     opts: &SolveOptions,
 ) -> Result<Sensitivities> {
+    forward_sensitivities_wrt(problem, alg, opts, Wrt::ParametersAndInitialState)
+}
+
+/// [`forward_sensitivities`] with respect to the parameters only, or to both: the `du/du0`
+/// columns cost as much as `n` more parameters, and they also steer the step sizes, so a
+/// fit that keeps the initial state fixed leaves them out.
+pub fn forward_sensitivities_wrt<M: Model>(
+    problem: &Problem<M>,
+    alg: Algorithm,
+    opts: &SolveOptions,
+    wrt: Wrt,
+) -> Result<Sensitivities> {
     let (n, np) = (problem.u0.len(), problem.p.len());
-    let (sol, evals) = solve_augmented(problem, alg, opts)?;
+    let (sol, evals) = solve_augmented(problem, alg, opts, wrt)?;
+    let with_u0 = wrt == Wrt::ParametersAndInitialState;
     let saves = sol.len();
     let mut out = Sensitivities {
         n,
@@ -348,7 +380,7 @@ pub fn forward_sensitivities<M: Model>(
         t: sol.t().to_vec(),
         u: Vec::with_capacity(saves * n),
         du_dp: Vec::with_capacity(saves * n * np),
-        du_du0: Vec::with_capacity(saves * n * n),
+        du_du0: Vec::with_capacity(if with_u0 { saves * n * n } else { 0 }),
         retcode: sol.retcode(),
         stats: sol.stats,
     };
@@ -360,8 +392,10 @@ pub fn forward_sensitivities<M: Model>(
         for k in 0..n {
             out.du_dp.extend((0..np).map(|c| z[n + c * n + k]));
         }
-        for k in 0..n {
-            out.du_du0.extend((0..n).map(|c| z[n + (np + c) * n + k]));
+        if with_u0 {
+            for k in 0..n {
+                out.du_du0.extend((0..n).map(|c| z[n + (np + c) * n + k]));
+            }
         }
     }
     Ok(out)

@@ -83,7 +83,7 @@ pub(crate) mod test_models;
 pub use crate::ad::VjpMethod;
 pub use adjoint::STEPS_PER_CHECKPOINT;
 pub use check::{finite_difference_gradient, gradient_check, GradientCheck};
-pub use forward::{forward_sensitivities, Sensitivities};
+pub use forward::{forward_sensitivities, forward_sensitivities_wrt, Sensitivities, Wrt};
 pub use limits::GradientWarning;
 pub use loss::{Loss, SavedLoss};
 use running_cost::{augmented_options, CostLoss, WithCost};
