@@ -98,6 +98,10 @@ pub struct FitArgs {
     /// 5; 1 keeps --gain fixed).
     #[arg(long)]
     pub stages: Option<usize>,
+    /// pem: fit the gain together with the parameters, from --gain (one fit; the nudge
+    /// holds the last measurement, so the residuals are one-step-ahead prediction errors).
+    #[arg(long)]
+    pub fit_gain: bool,
     /// The number of growing windows (growing; default 5).
     #[arg(long)]
     pub windows: Option<usize>,
@@ -140,8 +144,11 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
     if !growing && a.windows.is_some() {
         return Err("--windows belongs to --strategy growing".into());
     }
-    if !pem && (a.gain.is_some() || a.stages.is_some()) {
-        return Err("--gain and --stages belong to --strategy pem".into());
+    if !pem && (a.gain.is_some() || a.stages.is_some() || a.fit_gain) {
+        return Err("--gain, --stages and --fit-gain belong to --strategy pem".into());
+    }
+    if a.fit_gain && a.stages.is_some() {
+        return Err("--fit-gain fits one gain in one fit; drop --stages".into());
     }
     if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
         return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
@@ -207,10 +214,16 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
     } else if pem {
         let start = a.gain.unwrap_or(10.0);
         let gain = match a.stages.unwrap_or(5) {
+            _ if a.fit_gain => PemGain::Fitted { start },
             1 => PemGain::Fixed(start),
             stages => PemGain::Annealed { start, stages },
         };
-        fit_prediction_error(&spec, solver, gain)
+        fit_prediction_error(&spec, solver, gain).map(|pem| {
+            if a.fit_gain && !a.json {
+                out!("fitted gain K = {:.6e}", pem.gain);
+            }
+            pem.fit
+        })
     } else if growing {
         fit_growing_windows(&spec, solver, a.windows.unwrap_or(5))
     } else {

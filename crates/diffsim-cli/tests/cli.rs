@@ -594,6 +594,7 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
         (write("ok.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--optimizer", "bfgs2"], "unknown --optimizer"),
         (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "shooting"], "unknown --strategy"),
         (write("ok7.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--lr", "0.1"], "--lr belongs to --optimizer adam"),
+        (write("ok10.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--fit-gain"], "belong to --strategy pem"),
         (write("ok8.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--profile", "gamma"], "neither a parameter"),
         (write("ok9.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--profile", "rho", "--json"], "drop --json"),
         (

@@ -99,11 +99,17 @@ impl Uncertainty {
     /// The uncertainty of the first `k` parameters alone (their marginal: the others, such
     /// as multiple shooting's group states, were estimated too).
     pub fn restrict(&self, k: usize) -> Self {
+        let k = k.min(self.stderr.len());
+        self.select(&(0..k).collect::<Vec<_>>())
+    }
+
+    /// The uncertainty of the values at `indices` alone (their marginal), in that order.
+    pub fn select(&self, indices: &[usize]) -> Self {
         let n = self.stderr.len();
-        let k = k.min(n);
+        let kept: Vec<usize> = indices.iter().copied().filter(|&i| i < n).collect();
         Self {
-            stderr: self.stderr[..k].to_vec(),
-            correlation: (0..k * k).map(|c| self.correlation[(c / k) * n + c % k]).collect(),
+            stderr: kept.iter().map(|&i| self.stderr[i]).collect(),
+            correlation: kept.iter().flat_map(|&i| kept.iter().map(move |&j| self.correlation[i * n + j])).collect(),
             condition: self.condition,
             identifiable: self.identifiable,
             residual_variance: self.residual_variance,
@@ -128,6 +134,10 @@ mod tests {
         let rho = -10.0 / (30.0f64 * 5.0).sqrt();
         assert!((u.correlation[1] - rho).abs() < 1e-12 && (u.correlation[2] - rho).abs() < 1e-12);
         assert!(u.identifiable);
+        // A selection in another order keeps each value's own entries.
+        let swapped = u.select(&[1, 0]);
+        assert_eq!(swapped.stderr, vec![u.stderr[1], u.stderr[0]]);
+        assert_eq!(swapped.correlation, vec![u.correlation[3], u.correlation[2], u.correlation[1], u.correlation[0]]);
         // Estimated noise: cost 1.5 over 3 degrees of freedom gives s^2 = 1.
         let v = Uncertainty::from_jacobian(&jac, 5, 2, 1.5, false);
         assert!((v.residual_variance - 1.0).abs() < 1e-15 && (v.stderr[0] - u.stderr[0]).abs() < 1e-12);

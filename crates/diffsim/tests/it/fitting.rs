@@ -356,9 +356,20 @@ fn pendulum_length_by_the_prediction_error_method() {
     let lm = LevenbergMarquardt::default().bounds(vec![0.5, 0.0], vec![100.0, 1.0]);
     let single = fit_least_squares(&spec, &lm).unwrap();
     assert!((g / single.p[0] - length).abs() > 0.01, "single shooting was expected to fail: {:?}", single.p);
-    let pem = fit_prediction_error(&spec, &lm, PemGain::Annealed { start: 10.0, stages: 5 }).unwrap();
+    let pem = fit_prediction_error(&spec, &lm, PemGain::Annealed { start: 10.0, stages: 5 }).unwrap().fit;
     assert!(pem.converged(), "{:?}", pem.stop);
     assert!((g / pem.p[0] - length).abs() < 1e-6 && (pem.p[1] - damping).abs() < 1e-6, "{:?}", pem.p);
+    // The gain fitted with the parameters (one-step-ahead prediction errors): on exact data
+    // it falls to 0 as the parameters reach the truth.
+    let fitted = fit_prediction_error(&spec, &lm, PemGain::Fitted { start: 10.0 }).unwrap();
+    assert!(fitted.fit.converged(), "{:?}", fitted.fit.stop);
+    assert!(
+        (g / fitted.fit.p[0] - length).abs() < 1e-6 && (fitted.fit.p[1] - damping).abs() < 1e-6,
+        "{:?}",
+        fitted.fit.p
+    );
+    assert!(fitted.gain < 1e-6, "gain {}", fitted.gain);
+    assert_eq!(fitted.fit.uncertainty.stderr.len(), 2);
 }
 
 /// With gain 0 the prediction error method is single shooting.
@@ -368,7 +379,7 @@ fn prediction_error_with_zero_gain_is_single_shooting() {
     let data = lorenz_data(&identity(), 0.5, 5);
     let problem = start();
     let single = fit_least_squares(&spec(&problem, &data), &bounded()).unwrap();
-    let pem = fit_prediction_error(&spec(&problem, &data), &bounded(), PemGain::Fixed(0.0)).unwrap();
+    let pem = fit_prediction_error(&spec(&problem, &data), &bounded(), PemGain::Fixed(0.0)).unwrap().fit;
     assert_eq!(single.p, pem.p);
     assert_eq!(single.cost, pem.cost);
 }
