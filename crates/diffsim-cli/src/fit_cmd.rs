@@ -4,9 +4,9 @@ use crate::parse;
 use crate::plot::{self, Curve, Panel, Style};
 use clap::Args;
 use diffsim::fit::{
-    fit_collocation_then_shooting, fit_growing_windows, fit_least_squares, fit_multiple_shooting, fit_prediction_error,
-    profile_likelihood, FitProblem, Kernel, LeastSquaresFit, MultipleShooting, Observation, PemGain, Profile,
-    ProfileOptions, TimeSeries, Uncertainty,
+    fit_collocation_then_shooting, fit_growing_windows, fit_least_squares, fit_minibatch_then_shooting,
+    fit_multiple_shooting, fit_prediction_error, profile_likelihood, FitProblem, Kernel, LeastSquaresFit, Minibatch,
+    MultipleShooting, Observation, PemGain, Profile, ProfileOptions, TimeSeries, Uncertainty,
 };
 use diffsim::models::{lookup, ZooModel};
 use diffsim::optim::{
@@ -35,7 +35,9 @@ pub struct FitArgs {
     /// refined by single shooting; needs every state observed), or pem (the solve nudged
     /// towards the data, u' = f + K H^T (y(t) - H u), the gain --gain annealed to 0 over
     /// --stages fits), or growing (single shooting over --windows horizons growing to the
-    /// whole series, each from the last). Every strategy runs with every --optimizer.
+    /// whole series, each from the last), or minibatch (Adam, step --lr, for --steps steps on
+    /// --batch random windows of --window measurements, then --optimizer on the whole
+    /// series). Every strategy runs with every --optimizer.
     #[arg(long, default_value = "single")]
     pub strategy: String,
     /// lm (Levenberg-Marquardt with forward sensitivities), bobyqa (bounded, derivative-free,
@@ -98,6 +100,15 @@ pub struct FitArgs {
     /// 5; 1 keeps --gain fixed).
     #[arg(long)]
     pub stages: Option<usize>,
+    /// Measurements per window (minibatch; default 20).
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Windows per step (minibatch; default 4).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam steps on windows before the whole-series fit (minibatch; default 500).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// pem: fit the gain together with the parameters, from --gain (one fit; the nudge
     /// holds the last measurement, so the residuals are one-step-ahead prediction errors).
     #[arg(long)]
@@ -129,18 +140,22 @@ struct Outcome {
 }
 
 pub fn run(a: &FitArgs) -> Result<(), String> {
-    let (multiple, collocation, pem, growing) = match a.strategy.as_str() {
-        "single" => (false, false, false, false),
-        "multiple-shooting" => (true, false, false, false),
-        "collocation" => (false, true, false, false),
-        "pem" => (false, false, true, false),
-        "growing" => (false, false, false, true),
+    let (multiple, collocation, pem, growing, minibatch) = match a.strategy.as_str() {
+        "single" => (false, false, false, false, false),
+        "multiple-shooting" => (true, false, false, false, false),
+        "collocation" => (false, true, false, false, false),
+        "pem" => (false, false, true, false, false),
+        "growing" => (false, false, false, true, false),
+        "minibatch" => (false, false, false, false, true),
         other => {
             return Err(format!(
-                "unknown --strategy '{other}'; choose single, multiple-shooting, collocation, pem or growing"
+                "unknown --strategy '{other}'; choose single, multiple-shooting, collocation, pem, growing or minibatch"
             ))
         }
     };
+    if !minibatch && (a.window.is_some() || a.batch.is_some() || a.steps.is_some()) {
+        return Err("--window, --batch and --steps belong to --strategy minibatch".into());
+    }
     if !growing && a.windows.is_some() {
         return Err("--windows belongs to --strategy growing".into());
     }
@@ -153,8 +168,8 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
     if !multiple && (a.group_size.is_some() || a.continuity_weight.is_some()) {
         return Err("--group-size and --continuity-weight belong to --strategy multiple-shooting".into());
     }
-    if a.optimizer != "adam" && a.lr.is_some() {
-        return Err("--lr belongs to --optimizer adam".into());
+    if a.optimizer != "adam" && !minibatch && a.lr.is_some() {
+        return Err("--lr belongs to --optimizer adam or --strategy minibatch".into());
     }
     if !collocation && a.kernel.is_some() {
         return Err("--kernel belongs to --strategy collocation".into());
@@ -226,6 +241,21 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
         })
     } else if growing {
         fit_growing_windows(&spec, solver, a.windows.unwrap_or(5))
+    } else if minibatch {
+        let lr = a.lr.unwrap_or(0.05);
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(format!("--lr {lr}: give a positive step size such as 0.05"));
+        }
+        let defaults = Minibatch::default();
+        let windows = Minibatch {
+            window: a.window.unwrap_or(defaults.window),
+            batch: a.batch.unwrap_or(defaults.batch),
+            iters: a.steps.unwrap_or(defaults.iters),
+            lower: solver.lower().to_vec(),
+            upper: solver.upper().to_vec(),
+            ..defaults
+        };
+        fit_minibatch_then_shooting(&spec, &mut Adam::new(lr), &windows, solver)
     } else {
         fit_least_squares(&spec, solver)
     }

@@ -547,11 +547,14 @@ fn fit_recovers_lorenz_parameters_from_a_solve_written_as_csv() {
     for (a, b) in numbers(&m["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
         assert!(((a - b) / b).abs() < 1e-6, "{m:?}");
     }
-    // Growing windows: the same answer.
-    let mut args = common.to_vec();
-    args.extend(["--strategy", "growing", "--windows", "3"]);
-    for (a, b) in numbers(&json(&args)["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
-        assert!(((a - b) / b).abs() < 1e-6);
+    // Growing windows, and minibatches of windows then the whole series: the same answer.
+    for extra in [["--windows", "3"], ["--steps", "50"]] {
+        let mut args = common.to_vec();
+        args.extend(["--strategy", if extra[0] == "--windows" { "growing" } else { "minibatch" }]);
+        args.extend(extra);
+        for (a, b) in numbers(&json(&args)["p"], "p").iter().zip([10.0, 28.0, 8.0 / 3.0]) {
+            assert!(((a - b) / b).abs() < 1e-6, "{args:?}");
+        }
     }
     // The profile likelihood of beta: a table of 21 values and the interval (its values are
     // tested on noisy data in the library; these data are exact).
@@ -593,7 +596,12 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
         (write("few.csv", "t,x\n0.5,1\n"), vec!["--observe", "0"], "at least as many measurements as parameters"),
         (write("ok.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--optimizer", "bfgs2"], "unknown --optimizer"),
         (write("ok2.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--strategy", "shooting"], "unknown --strategy"),
-        (write("ok7.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--lr", "0.1"], "--lr belongs to --optimizer adam"),
+        (
+            write("ok7.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"),
+            vec!["--lr", "0.1"],
+            "--lr belongs to --optimizer adam or --strategy minibatch",
+        ),
+        (write("ok11.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--window", "5"], "belong to --strategy minibatch"),
         (write("ok10.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--fit-gain"], "belong to --strategy pem"),
         (write("ok8.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--profile", "gamma"], "neither a parameter"),
         (write("ok9.csv", "t,x,y,z\n0.5,1,0,0\n1,1,0,0\n"), vec!["--profile", "rho", "--json"], "drop --json"),

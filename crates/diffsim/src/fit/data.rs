@@ -257,14 +257,21 @@ impl TimeSeries {
 
     /// The rows with `t <= until` (the same source, columns and standard deviations).
     pub fn until(&self, until: f64) -> Self {
-        let rows = self.t.partition_point(|&t| t <= until);
+        self.rows(0..self.t.partition_point(|&t| t <= until))
+    }
+
+    /// The rows in `range` (cut to the rows there are; the same source, columns and
+    /// standard deviations).
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Self {
+        let end = range.end.min(self.t.len());
+        let start = range.start.min(end);
         let cols = self.names.len();
         Self {
             source: self.source.clone(),
-            t: self.t[..rows].to_vec(),
+            t: self.t[start..end].to_vec(),
             names: self.names.clone(),
-            values: self.values[..rows * cols].to_vec(),
-            sigma: self.sigma[..rows * cols].to_vec(),
+            values: self.values[start * cols..end * cols].to_vec(),
+            sigma: self.sigma[start * cols..end * cols].to_vec(),
             has_sigma: self.has_sigma,
         }
     }

@@ -19,6 +19,8 @@
 //!   strategy takes any [`LeastSquaresSolver`](crate::optim::LeastSquaresSolver): Levenberg-Marquardt,
 //!   derivative-free BOBYQA, or a scalar optimizer. [`profile_likelihood`] gives the
 //!   likelihood-ratio interval of one value where the standard error's linear picture fails.
+//!   [`fit_minibatch`] steps a stochastic optimizer on random short windows of the data
+//!   (long records, networks inside the model).
 //! - [`Stlsq`] and [`PolynomialLibrary`]: equations from a trained network, by sparse
 //!   regression of its terms on candidate monomials; [`PolynomialUde`] refits their
 //!   coefficients to the data through the solver.
@@ -31,6 +33,7 @@ mod data;
 mod growing_windows;
 mod kernel_smoothing;
 mod least_squares;
+mod minibatch;
 mod multiple_shooting;
 mod polynomial_ude;
 mod prediction_error;
@@ -46,6 +49,7 @@ pub use data::TimeSeries;
 pub use growing_windows::fit_growing_windows;
 pub use kernel_smoothing::{select_bandwidth, smooth, Kernel};
 pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
+pub use minibatch::{fit_minibatch, fit_minibatch_then_shooting, Minibatch};
 pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};
 pub use polynomial_ude::PolynomialUde;
 pub use prediction_error::{fit_prediction_error, Nudged, PemGain};

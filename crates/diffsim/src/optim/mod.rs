@@ -80,7 +80,7 @@ pub use driver::{
 };
 pub use error::OptimError;
 pub use lbfgs::Lbfgs;
-pub(crate) use least_squares::expand_bounds;
+pub(crate) use least_squares::{expand_bounds, report_at};
 pub use least_squares::{LeastSquaresReport, LeastSquaresSolver, LeastSquaresStop, Residuals, ScalarLeastSquares};
 pub use levenberg_marquardt::LevenbergMarquardt;
 pub use line_search::{strong_wolfe, LineSearch, LineSearchResult, LineSearchStatus};
