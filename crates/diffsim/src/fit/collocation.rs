@@ -7,7 +7,7 @@
 //!
 //! It needs every state observed directly (the smoothed values stand in for the state).
 
-use super::kernel_smoothing::{select_bandwidth, smooth, Kernel};
+use super::kernel_smoothing::{select_smoothing, smooth_with, Kernel, Smoothing};
 use super::least_squares::{fit_least_squares, LeastSquaresFit};
 use super::spec::{FitProblem, Observation};
 use super::uncertainty::Uncertainty;
@@ -31,8 +31,9 @@ pub struct CollocationResiduals<'a, M> {
 }
 
 impl<'a, M: Model> CollocationResiduals<'a, M> {
-    /// Smooth `fit`'s data with `kernel` and `bandwidth` (default: chosen per state by
-    /// cross-validation, see [`super::kernel_smoothing`]).
+    /// Smooth `fit`'s data with `kernel` and local quadratics of `bandwidth` (default: the
+    /// bandwidth and the degree, 2 to 4, chosen per state by cross-validation, see
+    /// [`super::kernel_smoothing`]).
     pub fn new(fit: &FitProblem<'a, M>, kernel: Kernel, bandwidth: Option<f64>) -> Result<Self> {
         let (n, np) = (fit.problem.u0.len(), fit.problem.p.len());
         let data = fit.data;
@@ -60,8 +61,11 @@ impl<'a, M: Model> CollocationResiduals<'a, M> {
             .iter()
             .map(|&j| {
                 let y: Vec<f64> = (0..times.len()).map(|i| data.row(i)[j]).collect();
-                let h = bandwidth.unwrap_or_else(|| select_bandwidth(times, &y, kernel));
-                smooth(times, &y, kernel, h)
+                let smoothing = match bandwidth {
+                    Some(h) => Smoothing { bandwidth: h, degree: 2 },
+                    None => select_smoothing(times, &y, kernel),
+                };
+                smooth_with(times, &y, kernel, smoothing)
             })
             .collect();
         let (mut t, mut u, mut du) = (Vec::new(), Vec::new(), Vec::new());

@@ -47,7 +47,7 @@ mod uncertainty;
 pub use collocation::{fit_collocation, fit_collocation_then_shooting, CollocationResiduals};
 pub use data::TimeSeries;
 pub use growing_windows::fit_growing_windows;
-pub use kernel_smoothing::{select_bandwidth, smooth, Kernel};
+pub use kernel_smoothing::{select_bandwidth, select_smoothing, smooth, smooth_with, Kernel, Smoothing};
 pub use least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
 pub use minibatch::{fit_minibatch, fit_minibatch_then_shooting, Minibatch};
 pub use multiple_shooting::{fit_multiple_shooting, MultipleShooting, MultipleShootingResiduals};

@@ -22,7 +22,7 @@ use crate::error::{DiffsimError, Result};
 use crate::optim::LeastSquaresSolver;
 use crate::optim::Residuals;
 use crate::problem::{Model, Problem};
-use crate::sensitivity::forward_sensitivities;
+use crate::sensitivity::{forward_sensitivities_wrt, Wrt};
 use crate::solve::{solve, Algorithm, RetCode, SaveAt, SolveOptions};
 use rayon::prelude::*;
 
@@ -218,7 +218,9 @@ impl<M: Model + Clone> MultipleShootingResiduals<'_, M> {
                 let opts = SolveOptions { saveat: SaveAt::Times(self.group_times(g)), ..self.opts.clone() };
                 let rows = self.groups[g].last - self.groups[g].first + 1;
                 if with_sensitivities {
-                    let s = forward_sensitivities(&problem, self.alg, &opts).ok()?;
+                    // The first group starts from u0: its du/du0 is needed only when u0 is fitted.
+                    let wrt = if g > 0 || self.fit_u0 { Wrt::ParametersAndInitialState } else { Wrt::Parameters };
+                    let s = forward_sensitivities_wrt(&problem, self.alg, &opts, wrt).ok()?;
                     (s.retcode == RetCode::Success && s.len() == rows).then(|| GroupSolve {
                         u: (0..rows).map(|i| s.u(i).to_vec()).collect(),
                         du_dp: (0..rows).map(|i| s.du_dp(i).to_vec()).collect(),
