@@ -100,6 +100,9 @@ pub struct FitArgs {
     /// 5; 1 keeps --gain fixed).
     #[arg(long)]
     pub stages: Option<usize>,
+    /// Ridge weight: adds l2/2 |p|^2 to the loss (default 0).
+    #[arg(long)]
+    pub l2: Option<f64>,
     /// Measurements per window (minibatch; default 20).
     #[arg(long)]
     pub window: Option<usize>,
@@ -195,8 +198,12 @@ pub fn run(a: &FitArgs) -> Result<(), String> {
         Some(s) => Observation::States(parse_indices(s)?),
         None => Observation::States((0..data.n_observed()).collect()),
     };
-    let spec =
-        FitProblem::new(&problem, &data).observe(observation.clone()).alg(alg).options(opts.clone()).fit_u0(a.fit_u0);
+    let spec = FitProblem::new(&problem, &data)
+        .observe(observation.clone())
+        .alg(alg)
+        .options(opts.clone())
+        .fit_u0(a.fit_u0)
+        .l2(a.l2.unwrap_or(0.0));
     let n_fit = spec.n_fitted();
     let bound = |flag: &str, s: &Option<String>| -> Result<Vec<f64>, String> {
         let Some(s) = s else { return Ok(Vec::new()) };

@@ -9,7 +9,7 @@
 
 use super::kernel_smoothing::{select_smoothing, smooth_with, Kernel, Smoothing};
 use super::least_squares::{fit_least_squares, LeastSquaresFit};
-use super::spec::{FitProblem, Observation};
+use super::spec::{write_ridge, FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::ad::Dual;
 use crate::error::{DiffsimError, Result};
@@ -28,6 +28,8 @@ pub struct CollocationResiduals<'a, M> {
     u: Vec<f64>,
     du: Vec<f64>,
     start: Vec<f64>,
+    /// The ridge weight (its residuals follow the collocation residuals).
+    l2: f64,
 }
 
 impl<'a, M: Model> CollocationResiduals<'a, M> {
@@ -79,7 +81,8 @@ impl<'a, M: Model> CollocationResiduals<'a, M> {
                 }
             }
         }
-        if t.len() * n < np {
+        fit.checked_observation()?;
+        if t.len() * n + fit.n_ridge() < np {
             return Err(DiffsimError::Data {
                 path: data.source().into(),
                 line: 0,
@@ -87,7 +90,7 @@ impl<'a, M: Model> CollocationResiduals<'a, M> {
                 why: format!("only {} times could be smoothed for {np} parameters; widen the bandwidth", t.len()),
             });
         }
-        Ok(Self { model: &fit.problem.model, n, np, t, u, du, start: fit.problem.p.clone() })
+        Ok(Self { model: &fit.problem.model, n, np, t, u, du, start: fit.problem.p.clone(), l2: fit.l2 })
     }
 
     /// The starting parameters.
@@ -102,7 +105,7 @@ impl<M: Model> Residuals for CollocationResiduals<'_, M> {
     }
 
     fn n_residuals(&self) -> usize {
-        self.t.len() * self.n
+        self.t.len() * self.n + if self.l2 > 0.0 { self.np } else { 0 }
     }
 
     fn residuals(&mut self, p: &[f64], r: &mut [f64]) -> bool {
@@ -112,6 +115,9 @@ impl<M: Model> Residuals for CollocationResiduals<'_, M> {
             for (ri, d) in r[i * n..(i + 1) * n].iter_mut().zip(&self.du[i * n..(i + 1) * n]) {
                 *ri -= d;
             }
+        }
+        if self.l2 > 0.0 {
+            write_ridge(self.l2, p, &mut r[self.t.len() * n..], None, 0);
         }
         r.iter().all(|v| v.is_finite())
     }
@@ -141,6 +147,10 @@ impl<M: Model> Residuals for CollocationResiduals<'_, M> {
                     }
                 }
             }
+        }
+        if self.l2 > 0.0 {
+            let m = self.t.len() * n;
+            write_ridge(self.l2, p, &mut r[m..], Some(&mut jac[m * np..]), np);
         }
         r.iter().all(|v| v.is_finite()) && jac.iter().all(|v| v.is_finite())
     }

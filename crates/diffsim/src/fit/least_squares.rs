@@ -7,7 +7,7 @@
 //! parameters and many data points cheap.
 
 use super::data::TimeSeries;
-use super::spec::{observed_residual, observed_sensitivity, FitProblem};
+use super::spec::{observed_residual, observed_sensitivity, write_ridge, FitProblem};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
 use crate::optim::{LeastSquaresSolver, LeastSquaresStop, Residuals};
@@ -27,6 +27,8 @@ pub struct ShootingResiduals<'a, M> {
     fit_u0: bool,
     /// The (row, column) of every value present, in residual order.
     present: Vec<(usize, usize)>,
+    /// The ridge weight (its residuals follow the data's).
+    l2: f64,
 }
 
 impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
@@ -36,13 +38,14 @@ impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
         let data = fit.data;
         let present = data.present(0..data.t().len());
         let n_fit = fit.n_fitted();
-        if present.len() < n_fit {
+        if present.len() + fit.n_ridge() < n_fit {
             return Err(DiffsimError::Data {
                 path: data.source().into(),
                 line: 0,
                 column: 0,
                 why: format!(
-                    "{} values present for {n_fit} unknowns; a fit needs at least as many measurements as parameters",
+                    "{} values present for {n_fit} unknowns; a fit needs at least as many measurements as parameters \
+                     (or a ridge weight l2 for a network's weights)",
                     present.len()
                 ),
             });
@@ -50,7 +53,7 @@ impl<'a, M: Model + Clone> ShootingResiduals<'a, M> {
         let mut problem = fit.problem.clone();
         problem.tspan = (problem.tspan.0, data.t()[data.t().len() - 1]);
         let opts = SolveOptions { saveat: SaveAt::Times(data.t().to_vec()), ..fit.opts.clone() };
-        Ok(Self { problem, data, h, alg: fit.alg, opts, fit_u0: fit.fit_u0, present })
+        Ok(Self { problem, data, h, alg: fit.alg, opts, fit_u0: fit.fit_u0, present, l2: fit.l2 })
     }
 
     /// Set the problem's parameters (and initial state) from the fit's vector; false if
@@ -76,7 +79,7 @@ impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
     }
 
     fn n_residuals(&self) -> usize {
-        self.present.len()
+        self.present.len() + if self.l2 > 0.0 { self.problem.p.len() } else { 0 }
     }
 
     fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> bool {
@@ -89,6 +92,9 @@ impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
         }
         for (k, &at) in self.present.iter().enumerate() {
             r[k] = observed_residual(&self.h, self.data, at, sol.u(at.0));
+        }
+        if self.l2 > 0.0 {
+            write_ridge(self.l2, &self.problem.p, &mut r[self.present.len()..], None, 0);
         }
         true
     }
@@ -110,6 +116,10 @@ impl<M: Model + Clone> Residuals for ShootingResiduals<'_, M> {
             if self.fit_u0 {
                 observed_sensitivity(&self.h, self.data, at, s.du_du0(at.0), &mut row[np..]);
             }
+        }
+        if self.l2 > 0.0 {
+            let m = self.present.len();
+            write_ridge(self.l2, &self.problem.p, &mut r[m..], Some(&mut jac[m * cols..]), cols);
         }
         true
     }

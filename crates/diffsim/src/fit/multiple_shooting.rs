@@ -16,7 +16,7 @@
 
 use super::data::TimeSeries;
 use super::least_squares::LeastSquaresFit;
-use super::spec::{observed_residual, observed_sensitivity, FitProblem, Observation};
+use super::spec::{observed_residual, observed_sensitivity, write_ridge, FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
 use crate::optim::LeastSquaresSolver;
@@ -66,6 +66,8 @@ pub struct MultipleShootingResiduals<'a, M> {
     owned: Vec<Vec<(usize, usize)>>,
     /// The decision variables to start from.
     start: Vec<f64>,
+    /// The ridge weight (its residuals come last).
+    l2: f64,
 }
 
 impl<'a, M: Model + Clone> MultipleShootingResiduals<'a, M> {
@@ -111,7 +113,7 @@ impl<'a, M: Model + Clone> MultipleShootingResiduals<'a, M> {
             })
             .collect();
         let n_fit = problem.p.len() + if fit_u0 { n } else { 0 } + n * (groups.len() - 1);
-        let n_res: usize = owned.iter().map(Vec::len).sum::<usize>() + n * (groups.len() - 1);
+        let n_res: usize = owned.iter().map(Vec::len).sum::<usize>() + n * (groups.len() - 1) + fit.n_ridge();
         if n_res < n_fit {
             return Err(DiffsimError::Data {
                 path: data.source().into(),
@@ -134,6 +136,7 @@ impl<'a, M: Model + Clone> MultipleShootingResiduals<'a, M> {
             root_weight: continuity_weight.sqrt(),
             owned,
             start: Vec::new(),
+            l2: fit.l2,
         };
         s.start = s.initial_guess(observation)?;
         Ok(s)
@@ -292,6 +295,9 @@ impl<M: Model + Clone> MultipleShootingResiduals<'_, M> {
                 k += 1;
             }
         }
+        if self.l2 > 0.0 {
+            write_ridge(self.l2, &x[..np], &mut r[k..], jac.map(|j| &mut j[k * cols..]), cols);
+        }
     }
 }
 
@@ -302,7 +308,8 @@ impl<M: Model + Clone> Residuals for MultipleShootingResiduals<'_, M> {
     }
 
     fn n_residuals(&self) -> usize {
-        self.n_data_residuals() + self.problem.u0.len() * (self.groups.len() - 1)
+        let ridge = if self.l2 > 0.0 { self.problem.p.len() } else { 0 };
+        self.n_data_residuals() + self.problem.u0.len() * (self.groups.len() - 1) + ridge
     }
 
     fn residuals(&mut self, x: &[f64], r: &mut [f64]) -> bool {

@@ -228,6 +228,7 @@ pub fn fit_prediction_error<M: Model + Clone>(
             alg: fit.alg,
             opts: fit.opts.clone(),
             fit_u0: fit.fit_u0,
+            l2: fit.l2,
         };
         let result = fit_least_squares(&stage, solver)?;
         iters += result.iters;
@@ -261,6 +262,7 @@ fn fit_with_gain<M: Model + Clone>(
         alg: fit.alg,
         opts: fit.opts.clone(),
         fit_u0: fit.fit_u0,
+        l2: fit.l2,
     };
     // The gain's bounds, [0, inf), between the parameters' and u0's.
     let with_gain = |b: &[f64], fill: f64, bound: f64| -> Result<Vec<f64>> {

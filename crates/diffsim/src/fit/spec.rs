@@ -82,6 +82,12 @@ pub struct FitProblem<'a, M> {
     pub opts: SolveOptions,
     /// Fit the initial state too (default: no).
     pub fit_u0: bool,
+    /// Ridge weight `l2`: residuals `sqrt(l2) p_j` for every model parameter join the data's,
+    /// adding `l2/2 |p|^2` to the cost (default 0: none). For a network inside the model
+    /// (a UDE), whose weights outnumber the data and are not identifiable one by one, it
+    /// makes the least-squares problem well posed; the standard errors then belong to the
+    /// regularised estimate.
+    pub l2: f64,
 }
 
 impl<'a, M: Model> FitProblem<'a, M> {
@@ -94,6 +100,7 @@ impl<'a, M: Model> FitProblem<'a, M> {
             alg: Algorithm::Tsit5,
             opts: SolveOptions { rtol: 1e-8.into(), atol: 1e-8.into(), ..Default::default() },
             fit_u0: false,
+            l2: 0.0,
         }
     }
 
@@ -121,6 +128,21 @@ impl<'a, M: Model> FitProblem<'a, M> {
         self
     }
 
+    /// With the ridge weight `l2` on the model parameters.
+    pub fn l2(mut self, l2: f64) -> Self {
+        self.l2 = l2;
+        self
+    }
+
+    /// The number of ridge residuals: one per model parameter when `l2 > 0`.
+    pub(crate) fn n_ridge(&self) -> usize {
+        if self.l2 > 0.0 {
+            self.problem.p.len()
+        } else {
+            0
+        }
+    }
+
     /// The number of values fitted: the parameters, and the initial state when fitted.
     pub fn n_fitted(&self) -> usize {
         self.problem.p.len() + if self.fit_u0 { self.problem.u0.len() } else { 0 }
@@ -128,6 +150,12 @@ impl<'a, M: Model> FitProblem<'a, M> {
 
     /// The observation matrix, checked; an error unless the data lie after the initial time.
     pub(crate) fn checked_observation(&self) -> Result<Vec<f64>> {
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
+            return Err(DiffsimError::InvalidOption {
+                name: "l2",
+                why: format!("{}; give a finite weight >= 0", self.l2),
+            });
+        }
         let h = self.observation.matrix(self.problem.u0.len(), self.data.n_observed())?;
         let t0 = self.problem.tspan.0;
         let t = self.data.t();
@@ -162,5 +190,20 @@ pub(crate) fn observed_sensitivity(h: &[f64], data: &TimeSeries, (i, j): (usize,
     let (h, sigma) = (&h[j * n..(j + 1) * n], data.sigma_row(i)[j]);
     for (c, out) in row.iter_mut().enumerate() {
         *out = (0..n).map(|q| h[q] * s[q * cols + c]).sum::<f64>() / sigma;
+    }
+}
+
+/// The ridge residuals `sqrt(l2) p_j` into `r` (one per parameter) and, when given, their
+/// Jacobian rows into `jac` (`p.len()` rows of `cols`, the parameters first).
+pub(crate) fn write_ridge(l2: f64, p: &[f64], r: &mut [f64], jac: Option<&mut [f64]>, cols: usize) {
+    let w = l2.sqrt();
+    for (ri, pj) in r.iter_mut().zip(p) {
+        *ri = w * pj;
+    }
+    if let Some(jac) = jac {
+        jac.fill(0.0);
+        for j in 0..p.len() {
+            jac[j * cols + j] = w;
+        }
     }
 }

@@ -281,11 +281,13 @@ fn multiple_shooting_jacobian_matches_central_differences() {
     let data = lorenz_data(&identity(), 0.0, 0);
     let opts = SolveOptions { rtol: 1e-12.into(), atol: 1e-12.into(), ..Default::default() };
     let start = Problem::new(Lorenz, vec![1.0, 0.0, 0.0], vec![9.5, 25.0, 2.5], (0.0, 3.0)).unwrap();
-    let fit = FitProblem::new(&start, &data).alg(Algorithm::Vern7).options(opts).fit_u0(true);
+    // With a ridge weight: its rows join the check.
+    let fit = FitProblem::new(&start, &data).alg(Algorithm::Vern7).options(opts).fit_u0(true).l2(0.3);
     let mut res =
         MultipleShootingResiduals::new(&fit, MultipleShooting { group_size: 60, continuity_weight: 4.0 }).unwrap();
     assert_eq!(res.n_groups(), 6);
     assert_eq!(res.n_params(), 6 + 3 * 5);
+    assert_eq!(res.n_residuals(), 903 + 3 * 5 + 3);
     let start = res.start();
     let worst = worst_jacobian_error(&mut res, &start);
     assert!(worst < 1e-5, "largest difference {worst:.2e} of the column's scale");
