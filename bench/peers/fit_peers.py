@@ -7,7 +7,7 @@ inside the bounds [9, 11] x [20, 30] x [2, 3] and solves at rtol = atol = 1e-10.
 
 - diffsim `fit --optimizer lm` (Levenberg-Marquardt, Jacobian from forward sensitivities),
   `--optimizer bobyqa` (derivative-free), `lbfgs` and `nelder-mead`, and `lm` with each
-  strategy (multiple-shooting, collocation, pem, growing); the time is the CLI's in-process
+  strategy (multiple-shooting, collocation, pem, growing, minibatch); the time is the CLI's in-process
   `seconds` (the fit alone, as for scipy below).
 - scipy `least_squares` (trf, bounds, 2-point finite-difference Jacobian) with `solve_ivp`
   (DOP853) inside; and `least_squares` with the Jacobian from scipy's own forward
@@ -144,7 +144,7 @@ def main():
         return float(np.max(np.abs((np.asarray(p) - TRUTH) / TRUTH)))
 
     configs = [(opt, "single") for opt in ["lm", "bobyqa", "lbfgs", "nelder-mead"]]
-    configs += [("lm", s) for s in ["multiple-shooting", "collocation", "pem", "growing"]]
+    configs += [("lm", s) for s in ["multiple-shooting", "collocation", "pem", "growing", "minibatch"]]
     for opt, strategy in configs:
         best = None
         for _ in range(a.repeats):

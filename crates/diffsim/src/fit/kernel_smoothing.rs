@@ -11,7 +11,8 @@
 //! column's fit.
 //!
 //! The default bandwidth (and, in [`select_smoothing`], the degree) is chosen per series by
-//! leave-one-out cross-validation of the smoothed values over a logarithmic grid (from twice the smallest spacing to half the
+//! leave-one-out cross-validation of the smoothed values over a logarithmic grid (searched
+//! from the narrowest window up, and stopped a few candidates past the best) (from twice the smallest spacing to half the
 //! span): it adapts to the noise (wide windows on noisy data, narrow ones on exact data),
 //! where a fixed rule of thumb in `n` over- or under-smooths depending on how fast the
 //! series moves. Leaving point `i` out needs no refit: its residual is
@@ -125,6 +126,10 @@ impl Kernel {
 /// Candidate bandwidths tried by [`select_bandwidth`] and [`select_smoothing`].
 const BANDWIDTH_CANDIDATES: usize = 30;
 
+/// Candidates in a row without a better score after which the search over wider windows
+/// stops.
+const PATIENCE: usize = 5;
+
 /// The polynomial degrees [`select_smoothing`] chooses from.
 pub const DEGREES: std::ops::RangeInclusive<usize> = 2..=MAX_DEGREE;
 
@@ -165,7 +170,13 @@ fn select(t: &[f64], y: &[f64], kernel: Kernel, degrees: std::ops::RangeInclusiv
     let (lo, hi) = ((2.0 * spacing).min(span / 2.0), span / 2.0);
     let mut best = (f64::INFINITY, Smoothing { bandwidth: hi, degree: 2 });
     for degree in degrees {
+        let (mut best_here, mut worse) = (f64::INFINITY, 0);
         for k in 0..BANDWIDTH_CANDIDATES {
+            // Past the minimum the score only grows with the window (and wide windows are
+            // the costly ones): stop after a few candidates in a row that do not improve.
+            if worse >= PATIENCE {
+                break;
+            }
             let h = lo * (hi / lo).powf(k as f64 / (BANDWIDTH_CANDIDATES - 1) as f64);
             let mut score = 0.0;
             let mut counted = 0;
@@ -177,7 +188,15 @@ fn select(t: &[f64], y: &[f64], kernel: Kernel, degrees: std::ops::RangeInclusiv
                 }
             }
             // Settings that leave points without a fit do not compete.
-            if counted == series.t.len() && score < best.0 {
+            if counted != series.t.len() {
+                continue;
+            }
+            if score < best_here {
+                (best_here, worse) = (score, 0);
+            } else {
+                worse += 1;
+            }
+            if score < best.0 {
                 best = (score, Smoothing { bandwidth: h, degree });
             }
         }
