@@ -7,7 +7,7 @@
 //!
 //! solved as one system under one error control (the sensitivities' errors steer the steps
 //! too). `J S + f_p` is computed column by column as directional derivatives of `f` on
-//! 8-wide dual numbers (4-wide for at most four columns), never forming `J`. Then `dL/dtheta = sum_i (dg/du(t_i))^T S(t_i)`.
+//! 8-wide dual numbers, never forming `J`. Then `dL/dtheta = sum_i (dg/du(t_i))^T S(t_i)`.
 //! Cost grows with `n_p + n` (one augmented state block per input); memory is one
 //! augmented state. Works with every method: a stiff method gets the augmented Jacobian,
 //! `J` exactly (AD) and the dependence of `S'` on `u` by central differences.
@@ -21,28 +21,13 @@ use crate::scalar::Scalar;
 use crate::solve::{Algorithm, RetCode, Solution, SolveOptions, Stats, Tolerance};
 use std::sync::Mutex;
 
-/// Directions per pass of the dual numbers: eight, or four when there are at most four
-/// columns (a fit of a few parameters would otherwise carry mostly empty lanes).
 const CHUNK: usize = 8;
-const SMALL_CHUNK: usize = 4;
-
-/// Dual-number buffers of one width.
-struct Lanes<const C: usize> {
-    u: Vec<Dual<C>>,
-    p: Vec<Dual<C>>,
-    f: Vec<Dual<C>>,
-}
-
-impl<const C: usize> Lanes<C> {
-    fn new(n: usize, np: usize) -> Self {
-        Self { u: vec![Dual::default(); n], p: vec![Dual::default(); np], f: vec![Dual::default(); n] }
-    }
-}
 
 /// Buffers of the augmented right-hand side.
 struct Buffers {
-    wide: Lanes<CHUNK>,
-    narrow: Lanes<SMALL_CHUNK>,
+    u: Vec<Dual<CHUNK>>,
+    p: Vec<Dual<CHUNK>>,
+    f: Vec<Dual<CHUNK>>,
     z: Vec<f64>,
     dz_plus: Vec<f64>,
     dz_minus: Vec<f64>,
@@ -68,20 +53,10 @@ impl<M: Model> Augmented<'_, M> {
     /// The augmented right-hand side on values (the solver's AD cannot see through the
     /// directional derivatives: the Jacobian and df/dt are provided below).
     fn eval<T: Scalar>(&self, dz: &mut [T], z: &[T], t: f64, b: &mut Buffers) {
-        if self.columns() <= SMALL_CHUNK {
-            b.evals += self.eval_lanes(dz, z, t, &mut b.narrow);
-        } else {
-            b.evals += self.eval_lanes(dz, z, t, &mut b.wide);
-        }
-    }
-
-    /// [`Augmented::eval`] on duals of `C` lanes; the number of model evaluations.
-    fn eval_lanes<T: Scalar, const C: usize>(&self, dz: &mut [T], z: &[T], t: f64, b: &mut Lanes<C>) -> usize {
         let (n, m) = (self.model.n_states(), self.columns());
         let mut start = 0;
-        let mut evals = 0;
         while start < m {
-            let width = (m - start).min(C);
+            let width = (m - start).min(CHUNK);
             // Direction k is column start + k: u seeded with S's column, p with e_col.
             for (i, d) in b.u.iter_mut().enumerate() {
                 let mut x = Dual::constant(z[i].value());
@@ -98,7 +73,7 @@ impl<M: Model> Augmented<'_, M> {
                 };
             }
             self.model.rhs(&mut b.f, &b.u, &b.p, Dual::constant(t));
-            evals += 1;
+            b.evals += 1;
             if start == 0 {
                 for (o, fi) in dz[..n].iter_mut().zip(&b.f) {
                     *o = T::from_f64(fi.v);
@@ -112,7 +87,6 @@ impl<M: Model> Augmented<'_, M> {
             }
             start += width;
         }
-        evals
     }
 }
 
@@ -236,8 +210,9 @@ fn solve_augmented<M: Model>(
         });
     }
     let buffers = Buffers {
-        wide: Lanes::new(n, np),
-        narrow: Lanes::new(n, np),
+        u: vec![Dual::default(); n],
+        p: vec![Dual::default(); np],
+        f: vec![Dual::default(); n],
         z: vec![0.0; big],
         dz_plus: vec![0.0; big],
         dz_minus: vec![0.0; big],
