@@ -8,7 +8,7 @@
 //! It needs every state observed directly (the smoothed values stand in for the state).
 
 use super::kernel_smoothing::{select_smoothing, smooth_with, Kernel, Smoothing};
-use super::least_squares::{fit_least_squares, LeastSquaresFit};
+use super::least_squares::{refine_from, LeastSquaresFit};
 use super::spec::{write_ridge, FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::ad::Dual;
@@ -185,9 +185,5 @@ pub fn fit_collocation_then_shooting<M: Model + Clone>(
     let clipped = |b: &[f64]| if b.len() > np { b[..np].to_vec() } else { b.to_vec() };
     let first = solver.with_bounds(clipped(solver.lower()), clipped(solver.upper()));
     let warm = fit_collocation(fit, first.as_ref(), kernel, bandwidth)?;
-    let problem = fit.problem.remake(None, Some(warm.p.clone()))?;
-    let refined = FitProblem { problem: &problem, ..fit.clone() };
-    let mut result = fit_least_squares(&refined, solver)?;
-    result.iters += warm.iters;
-    Ok(result)
+    refine_from(fit, &warm, solver)
 }

@@ -186,6 +186,19 @@ pub fn fit_least_squares<M: Model + Clone>(
     Ok(LeastSquaresFit::from_report(fit, report, uncertainty, m))
 }
 
+/// Single shooting with `solver` from a warm start's parameters (and initial state): the
+/// refined fit, with the warm start's iterations added.
+pub(crate) fn refine_from<M: Model + Clone>(
+    fit: &FitProblem<'_, M>,
+    warm: &LeastSquaresFit,
+    solver: &dyn LeastSquaresSolver,
+) -> Result<LeastSquaresFit> {
+    let problem = fit.problem.remake(Some(warm.u0.clone()), Some(warm.p.clone()))?;
+    let mut result = fit_least_squares(&FitProblem { problem: &problem, ..fit.clone() }, solver)?;
+    result.iters += warm.iters;
+    Ok(result)
+}
+
 impl LeastSquaresFit {
     /// Split an optimizer report into the parameters and initial state of `fit`.
     pub(crate) fn from_report<M>(

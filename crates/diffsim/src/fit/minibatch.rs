@@ -16,7 +16,7 @@
 //! [`fit_minibatch_then_shooting`] then refines the result on the whole series with a
 //! least-squares solver.
 
-use super::least_squares::{fit_least_squares, LeastSquaresFit, ShootingResiduals};
+use super::least_squares::{refine_from, LeastSquaresFit, ShootingResiduals};
 use super::spec::{FitProblem, Observation};
 use super::uncertainty::Uncertainty;
 use crate::error::{DiffsimError, Result};
@@ -114,11 +114,7 @@ pub fn fit_minibatch_then_shooting<M: Model + Clone>(
     solver: &dyn LeastSquaresSolver,
 ) -> Result<LeastSquaresFit> {
     let warm = fit_minibatch(fit, optimizer, minibatch)?;
-    let problem = fit.problem.remake(Some(warm.u0.clone()), Some(warm.p.clone()))?;
-    let refined = FitProblem { problem: &problem, ..fit.clone() };
-    let mut result = fit_least_squares(&refined, solver)?;
-    result.iters += warm.iters;
-    Ok(result)
+    refine_from(fit, &warm, solver)
 }
 
 /// The windows of one fit.

@@ -221,15 +221,7 @@ pub fn fit_prediction_error<M: Model + Clone>(
         let nudged =
             Nudged { model: fit.problem.model.clone(), h: h.clone(), data: data.clone(), gain: Gain::Fixed(k) };
         let problem = Problem::new(nudged, u0.clone(), p.clone(), fit.problem.tspan)?;
-        let stage = FitProblem {
-            problem: &problem,
-            data: fit.data,
-            observation: fit.observation.clone(),
-            alg: fit.alg,
-            opts: fit.opts.clone(),
-            fit_u0: fit.fit_u0,
-            l2: fit.l2,
-        };
+        let stage = fit.with_problem(&problem);
         let result = fit_least_squares(&stage, solver)?;
         iters += result.iters;
         p.clone_from(&result.p);
@@ -255,15 +247,7 @@ fn fit_with_gain<M: Model + Clone>(
     let mut p = fit.problem.p.clone();
     p.push(start);
     let problem = Problem::new(nudged, fit.problem.u0.clone(), p, fit.problem.tspan)?;
-    let stage = FitProblem {
-        problem: &problem,
-        data: fit.data,
-        observation: fit.observation.clone(),
-        alg: fit.alg,
-        opts: fit.opts.clone(),
-        fit_u0: fit.fit_u0,
-        l2: fit.l2,
-    };
+    let stage = fit.with_problem(&problem);
     // The gain's bounds, [0, inf), between the parameters' and u0's.
     let with_gain = |b: &[f64], fill: f64, bound: f64| -> Result<Vec<f64>> {
         if b.is_empty() {

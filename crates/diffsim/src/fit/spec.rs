@@ -134,6 +134,23 @@ impl<'a, M: Model> FitProblem<'a, M> {
         self
     }
 
+    /// The same statement for another problem (of any model: the prediction error
+    /// method's nudged one).
+    pub(crate) fn with_problem<'b, N>(&self, problem: &'b Problem<N>) -> FitProblem<'b, N>
+    where
+        'a: 'b,
+    {
+        FitProblem {
+            problem,
+            data: self.data,
+            observation: self.observation.clone(),
+            alg: self.alg,
+            opts: self.opts.clone(),
+            fit_u0: self.fit_u0,
+            l2: self.l2,
+        }
+    }
+
     /// The number of ridge residuals: one per model parameter when `l2 > 0`.
     pub(crate) fn n_ridge(&self) -> usize {
         if self.l2 > 0.0 {
