@@ -271,21 +271,24 @@ impl WMatrix {
 
 /// Solve `A^T x = b` with the factors of `A` from [`lu_factor`], in place: with
 /// `P A = L U`, `A^T = U^T L^T P`, so `U^T` forwards, `L^T` backwards, then the row swaps
-/// undone in reverse order.
+/// undone in reverse order. Column by column, as [`lu_solve`]: here a column of `U^T` or
+/// `L^T` is a contiguous row of the factors.
 pub(crate) fn lu_solve_transpose(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
-    for i in 0..n {
-        let mut s = b[i];
-        for j in 0..i {
-            s -= lu[j * n + i] * b[j];
+    let (lu, b) = (&lu[..n * n], &mut b[..n]);
+    for (j, row) in lu.chunks_exact(n).enumerate() {
+        let (done, rest) = b.split_at_mut(j + 1);
+        let x = done[j] * row[j];
+        done[j] = x;
+        for (bi, &u) in rest.iter_mut().zip(&row[j + 1..]) {
+            *bi -= u * x;
         }
-        b[i] = s * lu[i * n + i];
     }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for j in i + 1..n {
-            s -= lu[j * n + i] * b[j];
+    for (j, row) in lu.chunks_exact(n).enumerate().rev() {
+        let (head, tail) = b.split_at_mut(j);
+        let x = tail[0];
+        for (bi, &l) in head.iter_mut().zip(&row[..j]) {
+            *bi -= l * x;
         }
-        b[i] = s;
     }
     for k in (0..n).rev() {
         b.swap(k, piv[k]);
@@ -333,23 +336,31 @@ pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
     true
 }
 
-/// Solve with the factors from [`lu_factor`] (reciprocal diagonal), in place. The sums run
-/// over row slices (no index checks in the inner loops) in the same order as a plain
-/// `s -= l * x` loop, so the rounding does not depend on `n` being known at compile time.
+/// Solve with the factors from [`lu_factor`] (reciprocal diagonal), in place, column by
+/// column: once `x_j` is known it is taken off every later (earlier) right-hand side. Each
+/// entry's subtractions keep the order of a row-by-row sum, but the updates of different
+/// entries do not wait on each other, where a row's dot product is one chain of dependent
+/// additions (a small system's solve was bound by that latency).
 #[inline(always)]
 pub(crate) fn lu_solve(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
     let (lu, b) = (&lu[..n * n], &mut b[..n]);
     for (k, &p) in piv[..n].iter().enumerate() {
         b.swap(k, p);
     }
-    for (i, row) in lu.chunks_exact(n).enumerate() {
-        let (done, rest) = b.split_at_mut(i);
-        rest[0] = row[..i].iter().zip(done.iter()).fold(rest[0], |s, (l, x)| s - l * x);
+    for j in 0..n {
+        let (done, rest) = b.split_at_mut(j + 1);
+        let x = done[j];
+        for (bi, row) in rest.iter_mut().zip(lu[(j + 1) * n..].chunks_exact(n)) {
+            *bi -= row[j] * x;
+        }
     }
-    for (i, row) in lu.chunks_exact(n).enumerate().rev() {
-        let (head, tail) = b.split_at_mut(i + 1);
-        let s = row[i + 1..].iter().zip(tail.iter()).fold(head[i], |s, (u, x)| s - u * x);
-        head[i] = s * row[i];
+    for i in (0..n).rev() {
+        let (head, tail) = b.split_at_mut(i);
+        let x = tail[0] * lu[i * n + i];
+        tail[0] = x;
+        for (bk, row) in head.iter_mut().zip(lu.chunks_exact(n)) {
+            *bk -= row[i] * x;
+        }
     }
 }
 
