@@ -32,12 +32,13 @@ pub(crate) const AUTO_RADAU_AT_RTOL: f64 = 1e-9;
 /// thresholds).
 ///
 /// A Rosenbrock method puts its Jacobian straight into the solution: rounding in `J`
-/// (relative `eps`, so absolute `eps |J|`) enters every stage amplified by `gamma h`, mixes
-/// components, and breaks conserved combinations such as E5's `y2 - y3 - y4` at the rounding
-/// of the largest state, where the step's error estimate cannot see it. A Newton method
-/// iterates each component's residual to its own scale instead. So when some component asks
-/// for an absolute accuracy below the rounding of the largest state (`atol < eps max|u|`),
-/// the stiff part is a Newton method even at loose tolerances.
+/// (relative `eps`, so absolute `eps |J|`) enters every stage amplified by `gamma h` and
+/// mixes components. Linear conservation laws are protected from that (the Rosenbrock
+/// steppers find them and take each stage's component along them out, see
+/// `solve/invariants.rs`), but other small components are not, while a Newton method
+/// iterates each component's residual to its own scale. So when some component asks for an
+/// absolute accuracy below the rounding of the largest state (`atol < eps max|u|`), the
+/// stiff part is a Newton method even at loose tolerances.
 pub(crate) fn stiff_choice(n: usize, opts: &SolveOptions, u: &[f64]) -> Algorithm {
     let largest = u.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
     if n >= AUTO_BDF_FROM_STATES {

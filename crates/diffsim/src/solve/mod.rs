@@ -38,6 +38,7 @@ mod dae_init;
 mod dense;
 mod driver;
 pub(crate) mod explicit_rk;
+mod invariants;
 mod linalg;
 mod options;
 mod radau;
