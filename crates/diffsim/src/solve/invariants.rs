@@ -63,7 +63,7 @@ impl LinearInvariants {
     /// (or the model is outside the sizes and forms handled). The evaluations count in `stats`.
     pub(crate) fn detect<M: Model>(model: &M, p: &[f64], t: f64, u: &[f64], stats: &mut Stats) -> Option<Self> {
         let n = u.len();
-        if n < 2 || n > INVARIANTS_MAX_STATES || model.mass_matrix().is_some() {
+        if !(2..=INVARIANTS_MAX_STATES).contains(&n) || model.mass_matrix().is_some() {
             return None;
         }
         let samples = sample_points(model, p, t, u, stats)?;
