@@ -11,8 +11,9 @@
 //! Newton method does not suffer: it iterates on the residual, evaluated with `f` itself.
 //!
 //! The cure here: find the conservation laws once, at the first step, and take each stage's
-//! `c` component out (`k -= C^T (C C^T)^{-1} C k`), which is zero in exact arithmetic, so the
-//! method is unchanged. Found from the Jacobian by forward AD at three seeded sample states
+//! `c` component out (`k -= W C^T (C W C^T)^{-1} C k`, `W` the states' tolerance scales, so
+//! that small states are not handed the rounding of large ones), which is zero in exact
+//! arithmetic, so the method is unchanged. Found from the Jacobian by forward AD at three seeded sample states
 //! and times (the common left null space of the three, by elimination with complete
 //! pivoting on the stacked, column scaled Jacobians), snapped to small rationals
 //! (stoichiometric laws have small integer coefficients; an entry that should be zero must
@@ -54,7 +55,12 @@ const MAX_DENOMINATOR: u32 = 12;
 pub(crate) struct LinearInvariants {
     n: usize,
     c: Vec<f64>,
+    /// `W C^T`, row by row: where each law's correction goes.
+    wc: Vec<f64>,
+    /// `(C W C^T)^{-1} C`.
     d: Vec<f64>,
+    gram: Vec<f64>,
+    piv: Vec<usize>,
     scratch: Vec<f64>,
 }
 
@@ -75,30 +81,17 @@ impl LinearInvariants {
         if laws.is_empty() {
             return None;
         }
-        Self::from_laws(&laws, n)
-    }
-
-    fn from_laws(laws: &[Vec<f64>], n: usize) -> Option<Self> {
         let m = laws.len();
-        let c: Vec<f64> = laws.concat();
-        let mut gram = vec![0.0; m * m];
-        for a in 0..m {
-            for b in 0..m {
-                gram[a * m + b] = dot(&c[a * n..(a + 1) * n], &c[b * n..(b + 1) * n]);
-            }
-        }
-        let mut piv = vec![0; m];
-        if !lu_factor(&mut gram, &mut piv, m) {
-            return None;
-        }
-        let mut d = vec![0.0; m * n];
-        let mut column = vec![0.0; m];
-        for i in 0..n {
-            column.iter_mut().enumerate().for_each(|(a, x)| *x = c[a * n + i]);
-            lu_solve(&gram, &piv, m, &mut column);
-            column.iter().enumerate().for_each(|(a, &x)| d[a * n + i] = x);
-        }
-        Some(Self { n, c, d, scratch: vec![0.0; m] })
+        let mut found = Self {
+            n,
+            c: laws.concat(),
+            wc: vec![0.0; m * n],
+            d: vec![0.0; m * n],
+            gram: vec![0.0; m * m],
+            piv: vec![0; m],
+            scratch: vec![0.0; m],
+        };
+        found.weigh(&vec![1.0; n]).then_some(found)
     }
 
     /// How many laws were found.
@@ -106,8 +99,38 @@ impl LinearInvariants {
         self.scratch.len()
     }
 
-    /// Remove from `k` its component along the laws: `k -= C^T D k`. Inlined, with `n` from
-    /// `k` (a stepper specialised to its size passes a slice of known length, and the loops
+    /// Weigh the projection by `w` (positive, one per state: the scale of each state): the
+    /// part of `k` along the laws is removed by changing each state in proportion to its
+    /// weight. With equal weights the rounding removed (of the largest terms of `c^T k`)
+    /// would land on every state of a law alike, and ROBER's y1 and y2 (1e-8 and 1e-13
+    /// beside y3 = 1) lost two digits to it. False if the laws are dependent under `w`.
+    pub(crate) fn weigh(&mut self, w: &[f64]) -> bool {
+        let (n, m) = (self.n, self.len());
+        for (wc, &c) in self.wc.iter_mut().zip(&self.c) {
+            *wc = c;
+        }
+        for row in self.wc.chunks_exact_mut(n) {
+            row.iter_mut().zip(w).for_each(|(x, &wi)| *x *= wi);
+        }
+        for a in 0..m {
+            for b in 0..m {
+                self.gram[a * m + b] = dot(&self.c[a * n..(a + 1) * n], &self.wc[b * n..(b + 1) * n]);
+            }
+        }
+        if !lu_factor(&mut self.gram, &mut self.piv, m) {
+            return false;
+        }
+        for i in 0..n {
+            self.scratch.iter_mut().enumerate().for_each(|(a, x)| *x = self.c[a * n + i]);
+            lu_solve(&self.gram, &self.piv, m, &mut self.scratch);
+            self.scratch.iter().enumerate().for_each(|(a, &x)| self.d[a * n + i] = x);
+        }
+        true
+    }
+
+    /// Remove from `k` its component along the laws: `k -= W C^T (C W C^T)^{-1} C k`, after
+    /// which `C k = 0` to rounding of `k`'s entries on the laws. Inlined, with `n` from `k` (a
+    /// stepper specialised to its size passes a slice of known length, and the loops
     /// unroll): a small system's stage is only a few dozen operations.
     #[inline(always)]
     pub(crate) fn project_out(&mut self, k: &mut [f64]) {
@@ -116,15 +139,15 @@ impl LinearInvariants {
         if self.len() == 1 {
             // One law (the usual case): no scratch.
             let y = dot(&self.d[..n], k);
-            k.iter_mut().zip(&self.c[..n]).for_each(|(ki, &ci)| *ki -= ci * y);
+            k.iter_mut().zip(&self.wc[..n]).for_each(|(ki, &wc)| *ki -= wc * y);
             return;
         }
         for (a, y) in self.scratch.iter_mut().enumerate() {
             *y = dot(&self.d[a * n..(a + 1) * n], k);
         }
         for (a, &y) in self.scratch.iter().enumerate() {
-            for (ki, &ci) in k.iter_mut().zip(&self.c[a * n..(a + 1) * n]) {
-                *ki -= ci * y;
+            for (ki, &wc) in k.iter_mut().zip(&self.wc[a * n..(a + 1) * n]) {
+                *ki -= wc * y;
             }
         }
     }
@@ -330,6 +353,14 @@ mod tests {
         assert!((k[0] + k[1] + k[2]).abs() < 1e-15);
         assert_eq!(k[3], 4.0);
         assert!((k[0] - (1.0 - 2.0)).abs() < 1e-15, "{k:?}");
+        // Weighted: the correction goes to the heavy state; the light ones keep theirs.
+        assert!(inv.weigh(&[1e-12, 1e-12, 1.0, 1.0]));
+        let mut k = vec![1e-3, 2e-3, 1.0, 4.0];
+        inv.project_out(&mut k);
+        assert!((k[0] + k[1] + k[2]).abs() < 1e-15, "{k:?}");
+        // Their shares: 1e-12 of the 1.003 removed.
+        assert!((k[0] - 1e-3).abs() < 2e-12 && (k[1] - 2e-3).abs() < 2e-12, "{k:?}");
+        assert_eq!(k[3], 4.0);
     }
 
     /// Linear and nonconservative: no law.

@@ -53,6 +53,8 @@ pub(crate) struct Rosenbrock<R, const N: usize> {
     /// component along them is rounding, and is taken out (see [`super::invariants`]).
     invariants: Option<LinearInvariants>,
     invariants_sought: bool,
+    atol: Vec<f64>,
+    rtol: Vec<f64>,
     _method: PhantomData<R>,
 }
 
@@ -75,6 +77,8 @@ impl<R: RosenbrockMethod, const N: usize> Rosenbrock<R, N> {
             // The search differentiates the model by AD, which a finite difference choice
             // asks to avoid.
             invariants_sought: method == JacobianMethod::FiniteDiff,
+            atol: vec![0.0; n],
+            rtol: vec![0.0; n],
             _method: PhantomData,
         }
     }
@@ -146,6 +150,11 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
         self.slope.ensure(model, p, t, u, stats)
     }
 
+    fn set_tolerances(&mut self, atol: &[f64], rtol: &[f64]) {
+        self.atol.copy_from_slice(atol);
+        self.rtol.copy_from_slice(rtol);
+    }
+
     fn attempt(
         &mut self,
         model: &M,
@@ -162,6 +171,15 @@ impl<M: Model, R: RosenbrockMethod, const N: usize> Stepper<f64, M> for Rosenbro
         if !self.invariants_sought {
             self.invariants_sought = true;
             self.invariants = LinearInvariants::detect(model, p, t, u, stats);
+        }
+        if let Some(laws) = self.invariants.as_mut() {
+            // Each state's share of a law's correction: its tolerance scale at the step start.
+            for ((w, &ui), (&a, &r)) in self.tmp.iter_mut().zip(u).zip(self.atol.iter().zip(&self.rtol)) {
+                *w = a + r * ui.abs();
+            }
+            if !laws.weigh(&self.tmp) {
+                self.invariants = None;
+            }
         }
         self.ensure_f0(model, p, t, u, stats);
         self.jc.update(model, p, t, u, &self.slope.f0, stats);

@@ -98,6 +98,12 @@ fn rober_solves_to_tight_tolerances_from_its_first_steps() {
         let (u, d) = solved("rober", alg, 1e-10);
         assert!(d >= 8.0, "rober {alg}: {d:.2} correct digits at rtol 1e-10");
         assert!((u.iter().sum::<f64>() - 1.0).abs() < 1e-13, "{alg}: y1 + y2 + y3 = {}", u.iter().sum::<f64>());
+        // Rodas5P keeps y1 + y2 + y3 = 1 by taking each stage's rounding along it out,
+        // weighted by the states' scales (without the projection 10.7 digits here; with an
+        // unweighted one, which hands y1 ~ 1e-8 and y2 ~ 1e-13 a third of y3's rounding, 9.7).
+        if alg == Algorithm::Rodas5P {
+            assert!(d >= 11.5, "rober Rodas5P: {d:.2} correct digits at rtol 1e-10");
+        }
     }
 }
 
