@@ -11,9 +11,9 @@
 //! column's fit.
 //!
 //! The default bandwidth (and, in [`select_smoothing`], the degree) is chosen per series by
-//! leave-one-out cross-validation of the smoothed values over a logarithmic grid (searched
-//! from the narrowest window up, and stopped a few candidates past the best) (from twice the smallest spacing to half the
-//! span): it adapts to the noise (wide windows on noisy data, narrow ones on exact data),
+//! leave-one-out cross-validation of the smoothed values over a logarithmic grid from twice
+//! the smallest spacing to half the span (searched from the narrowest window up, and stopped
+//! a few candidates past the best): it adapts to the noise (wide windows on noisy data, narrow ones on exact data),
 //! where a fixed rule of thumb in `n` over- or under-smooths depending on how fast the
 //! series moves. Leaving point `i` out needs no refit: its residual is
 //! `(y_i - y_hat_i) / (1 - L_ii)`, with `L_ii = K(0) [(X^T W X)^-1]_00` the local fit's

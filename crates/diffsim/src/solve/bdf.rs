@@ -45,7 +45,6 @@ const KEEP_BELOW: f64 = 1.2;
 /// a rule that tightens with `rtol` (scipy's `min(0.03, sqrt(rtol))`) buys iterations, not
 /// accuracy.
 const NEWTON_TOL: f64 = 0.2;
-
 /// The convergence measure `rate / (1 - rate)` assumed for the first iteration when no
 /// contraction has been seen with the current factors of `M - c J` (after they are rebuilt,
 /// and after a rejected step): large, so that one iteration is enough only when its
@@ -563,11 +562,11 @@ impl<M: Model> Stepper<f64, M> for Bdf {
         } else {
             0.5
         };
-        // A second rejection in a row at one step: the factors, for a `c` now well off, slow
-        // Newton down until its unconverged part dominates the error estimate (POLLU at rtol
-        // 2e-13 was rejected six times in a row at order 5). New factors then; after a
-        // first rejection the old ones are kept (refactoring after every rejection was
-        // slower on VDPOL, Akzo and E5).
+        // After a first rejection the old factors are kept: Newton usually still converges
+        // with them, and new ones at every rejection cost more than they save. A second
+        // rejection in a row means the factors, for a `c` now well off, slow Newton down
+        // until its unconverged part dominates the error estimate, and the step would be
+        // rejected again and again: new factors then (bench README, session 23).
         self.rejects_in_row += 1;
         self.rescale(self.h * factor, !converged || self.rejects_in_row >= 2);
         Some(self.h)

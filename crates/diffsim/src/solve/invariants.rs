@@ -3,28 +3,31 @@
 //!
 //! A Rosenbrock stage solves `(I / (gamma h) - J) k = rhs`. With exact arithmetic `c^T J = 0`
 //! and `c^T rhs = 0` give `c^T k = 0`. But `J`'s rounding (absolute `eps |J|`) enters the
-//! stage amplified by `gamma h`; once `gamma h |J| eps` is no longer small, `W` is singular
-//! to working precision along `c`, and the stage's `c` component is rounding of the largest
-//! state's increment. Where the conserved combination is made of states far below the
-//! largest (E5's `y2 - y3 - y4`, about 1e-22 beside `y1` about 1e-3), that rounding is the
-//! answer, and the step's error estimate, built from the same stages, cannot see it. A
-//! Newton method does not suffer: it iterates on the residual, evaluated with `f` itself.
+//! stage amplified by `gamma h`; once `gamma h |J| eps` is no longer small, the stage matrix
+//! is singular to working precision along `c`, and the stage's `c` component is rounding of
+//! the largest state's increment. Where the conserved combination is made of states far
+//! below the largest (E5's `y2 - y3 - y4`, about 1e-22 beside `y1` about 1e-3), that rounding
+//! is the answer, and the step's error estimate, built from the same stages, cannot see it.
+//! A Newton method does not suffer: it iterates on the residual, evaluated with `f` itself.
 //!
 //! The cure here: find the conservation laws once, at the first step, and take each stage's
-//! `c` component out (`k -= W C^T (C W C^T)^{-1} C k`, `W` the states' tolerance scales, so
-//! that small states are not handed the rounding of large ones), which is zero in exact
-//! arithmetic, so the method is unchanged. Found from the Jacobian by forward AD at three seeded sample states
-//! and times (the common left null space of the three, by elimination with complete
-//! pivoting on the stacked, column scaled Jacobians), snapped to small rationals
-//! (stoichiometric laws have small integer coefficients; an entry that should be zero must
-//! be exactly zero, or the largest state's increment leaks back in), and kept only where
-//! `c^T J` and `c^T f` vanish to rounding at every sample, relative to the sizes of the
-//! terms they sum. A law that holds only at the samples would need all three random states
-//! to lie on one special set; one that is missed leaves the method as it was.
+//! `c` component out, `k -= W C^T (C W C^T)^{-1} C k` with `W` the states' tolerance scales
+//! (so that small states are not handed the rounding of large ones). That component is zero
+//! in exact arithmetic, so the method is unchanged.
+//!
+//! The laws are found from the Jacobian by forward AD at three seeded sample states and
+//! times: the common left null space of the three, by elimination with complete pivoting on
+//! the stacked, column scaled Jacobians; snapped to small rationals (stoichiometric laws have
+//! small integer coefficients; an entry that should be zero must be exactly zero, or the
+//! largest state's increment leaks back in); and kept only where `c^T J` and `c^T f` vanish
+//! to rounding at every sample, relative to the sizes of the terms they sum. A law that holds
+//! only at the samples would need all three random states to lie on one special set; one
+//! that is missed leaves the method as it was.
 //!
 //! Not done for mass matrices (the laws are then `c^T M u`), when the user chose finite
 //! difference Jacobians (the search needs AD's exact-to-rounding entries), or above
-//! [`INVARIANTS_MAX_STATES`] states (the elimination's cost grows as `n^3`; large models go to BDF under `Auto`).
+//! [`INVARIANTS_MAX_STATES`] states (the elimination's cost grows as `n^3`; large models go
+//! to BDF under `Auto`).
 
 use super::linalg::lu_factor;
 use super::solution::Stats;
@@ -49,8 +52,8 @@ const ROUNDING_SLACK: f64 = 256.0;
 /// Largest denominator tried when snapping a coefficient to a rational.
 const MAX_DENOMINATOR: u32 = 12;
 
-/// The conservation laws found, as the rows of `C` (`m x n`), with `D = (C C^T)^{-1} C`, so
-/// that the projection is two passes over `k` per law.
+/// The conservation laws found, as the rows of `C` (`m x n`), with what the weighted
+/// projection needs, so that it is two passes over `k` per law.
 #[derive(Debug, Clone)]
 pub(crate) struct LinearInvariants {
     n: usize,

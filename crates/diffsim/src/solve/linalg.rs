@@ -340,7 +340,7 @@ pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
 /// column: once `x_j` is known it is taken off every later (earlier) right-hand side. Each
 /// entry's subtractions keep the order of a row-by-row sum, but the updates of different
 /// entries do not wait on each other, where a row's dot product is one chain of dependent
-/// additions (a small system's solve was bound by that latency).
+/// additions (for a small system, that latency bounds the solve).
 #[inline(always)]
 pub(crate) fn lu_solve(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
     let (lu, b) = (&lu[..n * n], &mut b[..n]);

@@ -7,8 +7,8 @@
 //!
 //! The model's linear conservation laws are found at the first attempt and each stage's
 //! component along them, rounding of `J` amplified by `gamma h`, is taken out
-//! ([`super::invariants`]): without that, E5's `y2 - y3 - y4` drifted by more than the
-//! answer and the solve returned `Success` with no correct digit.
+//! ([`super::invariants`]): that rounding would move a conserved combination of small
+//! states (E5's `y2 - y3 - y4`) by more than their size, unseen by the error estimate.
 
 use super::dense::Interpolant;
 use super::invariants::LinearInvariants;

@@ -99,8 +99,8 @@ fn rober_solves_to_tight_tolerances_from_its_first_steps() {
         assert!(d >= 8.0, "rober {alg}: {d:.2} correct digits at rtol 1e-10");
         assert!((u.iter().sum::<f64>() - 1.0).abs() < 1e-13, "{alg}: y1 + y2 + y3 = {}", u.iter().sum::<f64>());
         // Rodas5P keeps y1 + y2 + y3 = 1 by taking each stage's rounding along it out,
-        // weighted by the states' scales (without the projection 10.7 digits here; with an
-        // unweighted one, which hands y1 ~ 1e-8 and y2 ~ 1e-13 a third of y3's rounding, 9.7).
+        // weighted by the states' scales. Without the projection, or with an unweighted one
+        // (which hands y1 ~ 1e-8 and y2 ~ 1e-13 a third of y3's rounding), it falls short.
         if alg == Algorithm::Rodas5P {
             assert!(d >= 11.5, "rober Rodas5P: {d:.2} correct digits at rtol 1e-10");
         }
@@ -111,12 +111,12 @@ fn rober_solves_to_tight_tolerances_from_its_first_steps() {
 /// A1 -> A2 + A3 makes one A2 per A3, A2 + A3 -> A5 takes one of each, and A1 + A3 -> A4,
 /// A4 -> A3 + A6 store A3 in A4 and give it back), so y2 - y3 - y4 stays 0 from the start
 /// [1.76e-3, 0, 0, 0]. Exact Rosenbrock steps keep linear invariants; in floating point
-/// the Jacobian's rounding, times `gamma h`, used to move y2 - y3 - y4 by the rounding of
-/// the largest state (y1(0) = 1.76e-3 eps = 4e-19), far more than the end values of y2 and
-/// y3 (9e-23), so Rodas5P and Rodas4 returned `Success` with no correct digit. The law is
-/// now found from the model and each stage's component along it taken out: the law holds
-/// to a hundredth of the answer and the end state has the reference's digits (about 3: its
-/// y2 and y3 differ by 1.4e-3 although y4 = 0 and y2 - y3 - y4 = 0). Rosenbrock23 (no
+/// the Jacobian's rounding, times `gamma h`, moves y2 - y3 - y4 by the rounding of the
+/// largest state (y1(0) = 1.76e-3 eps = 4e-19), far more than the end values of y2 and y3
+/// (9e-23), and the step's error estimate cannot see it. Rodas5P and Rodas4 find the law
+/// from the model and take each stage's component along it out, so the law must hold to a
+/// hundredth of the answer and the end state have the reference's digits (about 3: its y2
+/// and y3 differ by 1.4e-3 although y4 = 0 and y2 - y3 - y4 = 0). Rosenbrock23 (no
 /// projection) keeps the law by itself.
 #[test]
 fn e5_rosenbrock_methods_keep_the_conservation_law_and_the_answer() {
