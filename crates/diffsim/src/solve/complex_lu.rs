@@ -5,7 +5,8 @@
 //! - **Small dense** (under [`FAER_MIN_N`] states, the common case): an inlined
 //!   partial-pivoting LU on split real and imaginary row-major buffers, the diagonal of `U`
 //!   stored as reciprocals (Smith's division, safe from overflow) so that the solves only
-//!   multiply. Split buffers keep the inner loops on plain `f64` lanes.
+//!   multiply. Split buffers keep the inner loops on plain `f64` lanes; a copy of the
+//!   factors by columns lets the solves run along contiguous memory.
 //! - **Large dense**: faer's partial-pivoting LU on `c64`.
 //! - **Sparse** (the Jacobian is sparse, `jc.sparse`): faer's sparse LU on `c64`, on the
 //!   pattern of the real `W` (the union of `J`'s pattern, the diagonal and `M`'s nonzeros),
@@ -15,7 +16,7 @@
 //!   fill, about twice the work of the complex factorisation); faer's sparse LU is generic
 //!   over the field, so the complex system costs only this module.
 
-use super::linalg::JacobianCache;
+use super::linalg::{factors_by_columns, JacobianCache};
 use super::solution::Stats;
 use crate::ad::JacobianPattern;
 use crate::mass::MassMatrix;
@@ -36,8 +37,19 @@ pub(crate) struct ComplexW {
 
 /// Chosen at the first factorisation, when the Jacobian's storage is known.
 enum Storage {
-    Small { re: Vec<f64>, im: Vec<f64>, piv: Vec<usize> },
-    Dense { mat: Mat<c64>, lu: Option<PartialPivLu<c64>>, buf: Vec<c64> },
+    /// The factors row by row, and column by column for the solves.
+    Small {
+        re: Vec<f64>,
+        im: Vec<f64>,
+        re_cols: Vec<f64>,
+        im_cols: Vec<f64>,
+        piv: Vec<usize>,
+    },
+    Dense {
+        mat: Mat<c64>,
+        lu: Option<PartialPivLu<c64>>,
+        buf: Vec<c64>,
+    },
     Sparse(Box<SparseComplexW>),
 }
 
@@ -60,7 +72,13 @@ impl ComplexW {
                 None if n >= FAER_MIN_N => {
                     Storage::Dense { mat: Mat::zeros(n, n), lu: None, buf: vec![c64::new(0.0, 0.0); n] }
                 }
-                None => Storage::Small { re: vec![0.0; n * n], im: vec![0.0; n * n], piv: vec![0; n] },
+                None => Storage::Small {
+                    re: vec![0.0; n * n],
+                    im: vec![0.0; n * n],
+                    re_cols: vec![0.0; n * n],
+                    im_cols: vec![0.0; n * n],
+                    piv: vec![0; n],
+                },
             });
         }
         let mass = |i: usize, j: usize| match &jc.mass {
@@ -68,7 +86,7 @@ impl ComplexW {
             Some(m) => m.entry(i, j),
         };
         match self.storage.as_mut() {
-            Some(Storage::Small { re, im, piv }) => {
+            Some(Storage::Small { re, im, re_cols, im_cols, piv }) => {
                 for i in 0..n {
                     for j in 0..n {
                         let m = mass(i, j);
@@ -76,7 +94,10 @@ impl ComplexW {
                         im[i * n + j] = b * m;
                     }
                 }
-                lu_factor_complex(re, im, piv, n)
+                let ok = lu_factor_complex(re, im, piv, n);
+                factors_by_columns(re, n, re_cols);
+                factors_by_columns(im, n, im_cols);
+                ok
             }
             Some(Storage::Dense { mat, lu, .. }) => {
                 for j in 0..n {
@@ -107,7 +128,7 @@ impl ComplexW {
     pub(crate) fn solve(&mut self, re: &mut [f64], im: &mut [f64]) {
         let n = self.n;
         match self.storage.as_mut() {
-            Some(Storage::Small { re: lre, im: lim, piv }) => lu_solve_complex(lre, lim, piv, n, re, im),
+            Some(Storage::Small { re_cols, im_cols, piv, .. }) => lu_solve_complex(re_cols, im_cols, piv, n, re, im),
             Some(Storage::Dense { lu: Some(lu), buf, .. }) => {
                 for i in 0..n {
                     buf[i] = c64::new(re[i], im[i]);
@@ -180,33 +201,32 @@ pub(crate) fn lu_factor_complex(re: &mut [f64], im: &mut [f64], piv: &mut [usize
     true
 }
 
-/// Solve with the factors of [`lu_factor_complex`], in place on `br + i bi`.
+/// Solve with the factors of [`lu_factor_complex`] stored column by column
+/// ([`factors_by_columns`] of each part), in place on `br + i bi`; column by column, as
+/// the real [`super::linalg::lu_solve`].
 pub(crate) fn lu_solve_complex(re: &[f64], im: &[f64], piv: &[usize], n: usize, br: &mut [f64], bi: &mut [f64]) {
-    let (br, bi) = (&mut br[..n], &mut bi[..n]);
+    let (re, im, br, bi) = (&re[..n * n], &im[..n * n], &mut br[..n], &mut bi[..n]);
     for k in 0..n {
         br.swap(k, piv[k]);
         bi.swap(k, piv[k]);
     }
-    for i in 0..n {
-        let (mut sr, mut si) = (br[i], bi[i]);
-        for j in 0..i {
-            let (lr, li) = (re[i * n + j], im[i * n + j]);
-            sr -= lr * br[j] - li * bi[j];
-            si -= lr * bi[j] + li * br[j];
+    for j in 0..n {
+        let (xr, xi) = (br[j], bi[j]);
+        let (lr, li) = (&re[j * n + j + 1..(j + 1) * n], &im[j * n + j + 1..(j + 1) * n]);
+        for (((r, i), &a), &b) in br[j + 1..].iter_mut().zip(bi[j + 1..].iter_mut()).zip(lr).zip(li) {
+            *r -= a * xr - b * xi;
+            *i -= a * xi + b * xr;
         }
-        br[i] = sr;
-        bi[i] = si;
     }
-    for i in (0..n).rev() {
-        let (mut sr, mut si) = (br[i], bi[i]);
-        for j in i + 1..n {
-            let (ur, ui) = (re[i * n + j], im[i * n + j]);
-            sr -= ur * br[j] - ui * bi[j];
-            si -= ur * bi[j] + ui * br[j];
+    for j in (0..n).rev() {
+        let (dr, di) = (re[j * n + j], im[j * n + j]);
+        let (xr, xi) = (br[j] * dr - bi[j] * di, br[j] * di + bi[j] * dr);
+        (br[j], bi[j]) = (xr, xi);
+        let (ur, ui) = (&re[j * n..j * n + j], &im[j * n..j * n + j]);
+        for (((r, i), &a), &b) in br[..j].iter_mut().zip(bi[..j].iter_mut()).zip(ur).zip(ui) {
+            *r -= a * xr - b * xi;
+            *i -= a * xi + b * xr;
         }
-        let (dr, di) = (re[i * n + i], im[i * n + i]);
-        br[i] = sr * dr - si * di;
-        bi[i] = sr * di + si * dr;
     }
 }
 
@@ -368,7 +388,10 @@ mod tests {
         let (mut br, mut bi) = (vec![1.0, 2.0], vec![1.0, -2.0]);
         let w = [(0.0, 0.0), (1.0, 1.0), (2.0, 0.0), (0.0, -1.0)];
         let (b0r, b0i) = (br.clone(), bi.clone());
-        lu_solve_complex(&re, &im, &piv, 2, &mut br, &mut bi);
+        let (mut re_cols, mut im_cols) = (vec![0.0; 4], vec![0.0; 4]);
+        factors_by_columns(&re, 2, &mut re_cols);
+        factors_by_columns(&im, 2, &mut im_cols);
+        lu_solve_complex(&re_cols, &im_cols, &piv, 2, &mut br, &mut bi);
         for i in 0..2 {
             let (mut sr, mut si) = (0.0, 0.0);
             for j in 0..2 {

@@ -14,7 +14,7 @@
 //! singular (not index 1 there) and any other singular mass matrix: the solver starts from
 //! them as before. The saved state at `t0` is the corrected one.
 
-use super::linalg::{lu_factor, lu_solve};
+use super::linalg::{factors_by_columns, lu_factor, lu_solve};
 use super::options::{JacobianMethod, SolveOptions};
 use super::solution::Stats;
 use crate::ad::Dual;
@@ -79,6 +79,7 @@ pub(crate) fn consistent_start<M: Model>(
     let mut u = u0.to_vec();
     let mut f = vec![0.0; n];
     let mut block = vec![0.0; m * m];
+    let mut cols = vec![0.0; m * m];
     let mut piv = vec![0; m];
     let mut delta = vec![0.0; m];
     for iter in 0..MAX_ITERS {
@@ -99,7 +100,8 @@ pub(crate) fn consistent_start<M: Model>(
             // Not of index 1 here: leave the start to the solver, as given.
             return Ok((None, stats));
         }
-        lu_solve(&block, &piv, m, &mut delta);
+        factors_by_columns(&block, m, &mut cols);
+        lu_solve(&cols, &piv, m, &mut delta);
         if delta.iter().any(|d| !d.is_finite()) {
             return Err(inconsistent(format!(
                 "the Newton correction of the algebraic states is not finite (iteration {iter}); give algebraic \

@@ -163,7 +163,10 @@ impl JacobianCache {
 /// An LU factorisation of `W = alpha M + beta J`, rebuilt in place.
 pub(crate) struct WMatrix {
     n: usize,
+    /// The factors row by row (the transposed solve's passes run along these rows) ...
     lu: Vec<f64>,
+    /// ... and column by column (the solve's).
+    lu_cols: Vec<f64>,
     piv: Vec<usize>,
     big: Option<(Mat<f64>, Option<PartialPivLu<f64>>)>,
     /// Built at the first factorisation of a sparse Jacobian.
@@ -174,7 +177,8 @@ impl WMatrix {
     pub(crate) fn new(n: usize) -> Self {
         let big = (n >= FAER_MIN_N).then(|| (Mat::zeros(n, n), None));
         // Dense storage is allocated zeroed (untouched pages) and only written when used.
-        Self { n, lu: if big.is_some() { Vec::new() } else { vec![0.0; n * n] }, piv: vec![0; n], big, sparse: None }
+        let dense = || if big.is_some() { Vec::new() } else { vec![0.0; n * n] };
+        Self { n, lu: dense(), lu_cols: dense(), piv: vec![0; n], big, sparse: None }
     }
 
     /// Form and factor `alpha M + beta J`. Returns false if it is singular (to working
@@ -229,7 +233,9 @@ impl WMatrix {
                 lu[i * n + j] = entry(i, j);
             }
         }
-        lu_factor(lu, &mut self.piv[..n], n)
+        let ok = lu_factor(lu, &mut self.piv[..n], n);
+        factors_by_columns(lu, n, &mut self.lu_cols[..n * n]);
+        ok
     }
 
     /// Solve `W x = b` in place (`fixed_n` as in [`WMatrix::factor`]).
@@ -246,7 +252,7 @@ impl WMatrix {
             }
         }
         let n = if fixed_n > 0 { fixed_n } else { self.n };
-        lu_solve(&self.lu[..n * n], &self.piv[..n], n, &mut b[..n]);
+        lu_solve(&self.lu_cols[..n * n], &self.piv[..n], n, &mut b[..n]);
     }
 }
 
@@ -336,30 +342,43 @@ pub(crate) fn lu_factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
     true
 }
 
-/// Solve with the factors from [`lu_factor`] (reciprocal diagonal), in place, column by
-/// column: once `x_j` is known it is taken off every later (earlier) right-hand side. Each
-/// entry's subtractions keep the order of a row-by-row sum, but the updates of different
-/// entries do not wait on each other, where a row's dot product is one chain of dependent
-/// additions (for a small system, that latency bounds the solve).
+/// The factors from [`lu_factor`] column by column (`cols[j n + i] = lu[i n + j]`), for
+/// [`lu_solve`]. A copy per factorisation (`n^2` moves against the factorisation's
+/// `n^3 / 3` multiply-adds) lets every solve read contiguous memory.
 #[inline(always)]
-pub(crate) fn lu_solve(lu: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
-    let (lu, b) = (&lu[..n * n], &mut b[..n]);
+pub(crate) fn factors_by_columns(lu: &[f64], n: usize, cols: &mut [f64]) {
+    for (j, col) in cols[..n * n].chunks_exact_mut(n).enumerate() {
+        for (i, c) in col.iter_mut().enumerate() {
+            *c = lu[i * n + j];
+        }
+    }
+}
+
+/// Solve with the factors from [`lu_factor`] (reciprocal diagonal) stored column by column
+/// ([`factors_by_columns`]), in place, column by column: once `x_j` is known it is taken
+/// off every later (earlier) right-hand side, along one contiguous column. Each entry's
+/// subtractions keep the order of a row-by-row sum, but the updates of different entries
+/// do not wait on each other, where a row's dot product is one chain of dependent additions
+/// (for a small system, that latency bounds the solve).
+#[inline(always)]
+pub(crate) fn lu_solve(cols: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
+    let (cols, b) = (&cols[..n * n], &mut b[..n]);
     for (k, &p) in piv[..n].iter().enumerate() {
         b.swap(k, p);
     }
-    for j in 0..n {
+    for (j, col) in cols.chunks_exact(n).enumerate() {
         let (done, rest) = b.split_at_mut(j + 1);
         let x = done[j];
-        for (bi, row) in rest.iter_mut().zip(lu[(j + 1) * n..].chunks_exact(n)) {
-            *bi -= row[j] * x;
+        for (bi, &l) in rest.iter_mut().zip(&col[j + 1..]) {
+            *bi -= l * x;
         }
     }
-    for i in (0..n).rev() {
+    for (i, col) in cols.chunks_exact(n).enumerate().rev() {
         let (head, tail) = b.split_at_mut(i);
-        let x = tail[0] * lu[i * n + i];
+        let x = tail[0] * col[i];
         tail[0] = x;
-        for (bk, row) in head.iter_mut().zip(lu.chunks_exact(n)) {
-            *bk -= row[i] * x;
+        for (bk, &u) in head.iter_mut().zip(&col[..i]) {
+            *bk -= u * x;
         }
     }
 }
@@ -377,7 +396,9 @@ mod tests {
         let mut lu = a.to_vec();
         let mut piv = vec![0; 3];
         assert!(lu_factor(&mut lu, &mut piv, 3));
-        lu_solve(&lu, &piv, 3, &mut b);
+        let mut cols = vec![0.0; 9];
+        factors_by_columns(&lu, 3, &mut cols);
+        lu_solve(&cols, &piv, 3, &mut b);
         for i in 0..3 {
             assert!((b[i] - x[i]).abs() < 1e-14);
         }
