@@ -66,6 +66,9 @@ pub struct SolveArgs {
     /// Seed for --ensemble.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Save the state on both sides of each event's jump (models with events).
+    #[arg(long)]
+    pub save_events: bool,
 }
 
 /// The problem and options an argument set describes.
@@ -76,7 +79,7 @@ pub fn setup(a: &SolveArgs) -> Result<(Problem<ZooModel>, Algorithm, SolveOption
     let u0 = a.u0.as_deref().map(|s| parse::list("--u0", s)).transpose()?.unwrap_or(e.u0.clone());
     let p = a.p.as_deref().map(|s| parse::list("--p", s)).transpose()?.unwrap_or(e.p.clone());
     let prob = Problem::new(e.model, u0, p, tspan).map_err(|e| e.to_string())?;
-    let mut opts = SolveOptions::default().rtol(a.rtol).atol(a.atol);
+    let mut opts = SolveOptions::default().rtol(a.rtol).atol(a.atol).save_events(a.save_events);
     if a.saveat.is_some() && a.saveat_times.is_some() {
         return Err("give --saveat or --saveat-times, not both".into());
     }
@@ -197,15 +200,20 @@ fn run_concrete<M: Model + Clone>(
     }
     if a.json {
         let u: Vec<&[f64]> = sol.states().collect();
-        let out = json!({
+        let mut out = json!({
             "model": a.model, "alg": alg.name(), "retcode": sol.retcode().as_str(),
             "t": sol.t(), "u": u, "stats": stats_json(&sol.stats()), "seconds_median": secs,
         });
+        if !prob.model().events().is_empty() {
+            let events: Vec<_> = sol.events().iter().map(|e| json!({"t": e.t, "index": e.index})).collect();
+            out["events"] = json!(events);
+        }
         out!("{out}");
     } else {
         print_summary(a, alg, &sol, secs);
     }
-    if sol.retcode().is_success() {
+    // A terminating event ends the solve where the model asked.
+    if sol.retcode().is_success() || sol.retcode() == RetCode::EventTerminated {
         Ok(())
     } else {
         Err(format!("the solve ended early: {} at t = {}", sol.retcode().as_str(), sol.t_reached()))
@@ -226,6 +234,9 @@ fn print_summary(a: &SolveArgs, alg: Algorithm, sol: &Solution, secs: f64) {
         s.nlu
     );
     out!("saved {} points; median wall time {:.3} ms over {} solve(s)", sol.len(), secs * 1e3, a.repeat);
+    if let (Some(first), Some(last)) = (sol.events().first(), sol.events().last()) {
+        out!("events: {} fired, the first at t = {}, the last at t = {}", sol.events().len(), first.t, last.t);
+    }
     if let Some(u) = sol.last() {
         let shown: Vec<String> = u.iter().take(8).map(|x| format!("{x:.10e}")).collect();
         let more = if u.len() > 8 { format!(" ... ({} states)", u.len()) } else { String::new() };

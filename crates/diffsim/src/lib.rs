@@ -51,6 +51,7 @@ mod blocks;
 pub mod capabilities;
 pub mod ensemble;
 mod error;
+pub mod event;
 pub mod fit;
 mod mass;
 pub mod models;
@@ -62,6 +63,7 @@ pub mod sensitivity;
 pub mod solve;
 
 pub use error::{DiffsimError, Result};
+pub use event::{Crossing, Event};
 pub use mass::MassMatrix;
 pub use problem::{Model, Problem};
 pub use scalar::Scalar;

@@ -2,6 +2,7 @@
 
 use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
+use crate::event::Event;
 use crate::mass::MassMatrix;
 use crate::scalar::Scalar;
 
@@ -69,6 +70,46 @@ pub trait Model: Send + Sync {
     fn derivatives(&self) -> Derivatives<'_> {
         Derivatives::none()
     }
+    /// The model's events (none by default): one [`Event`] per condition of
+    /// [`Model::event_conditions`], saying which zero crossings fire it and what it does.
+    /// See [`crate::event`] for how they are found and the conventions at zero.
+    ///
+    /// ```
+    /// use diffsim::{solve, Algorithm, Crossing, Event, Model, Problem, Scalar, SolveOptions};
+    /// /// A ball falling from 1 m, bouncing with restitution 0.5.
+    /// struct Ball;
+    /// impl Model for Ball {
+    ///     fn n_states(&self) -> usize { 2 }
+    ///     fn n_params(&self) -> usize { 0 }
+    ///     fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+    ///         du[0] = u[1];
+    ///         du[1] = T::from_f64(-9.81);
+    ///     }
+    ///     fn events(&self) -> Vec<Event> { vec![Event::new(Crossing::Down)] }
+    ///     fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], _p: &[T], _t: T) {
+    ///         g[0] = u[0]; // the height
+    ///     }
+    ///     fn event_affect<T: Scalar>(&self, _index: usize, u: &mut [T], _p: &[T], _t: T) {
+    ///         u[1] = -(u[1] * 0.5);
+    ///     }
+    /// }
+    /// let prob = Problem::new(Ball, vec![1.0, 0.0], vec![], (0.0, 1.0)).unwrap();
+    /// let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().rtol(1e-10).atol(1e-10)).unwrap();
+    /// let first = sol.events()[0];
+    /// assert!((first.t - (2.0_f64 / 9.81).sqrt()).abs() < 1e-9);
+    /// ```
+    fn events(&self) -> Vec<Event> {
+        Vec::new()
+    }
+    /// Write the event conditions `g_i(u, p, t)` into `g` (one per [`Model::events`]
+    /// entry). Written generically, like [`Model::rhs`], so that gradients can see how an
+    /// event's time depends on the state and the parameters.
+    fn event_conditions<T: Scalar>(&self, _g: &mut [T], _u: &[T], _p: &[T], _t: T) {}
+    /// Apply event `index`'s jump to the state `u` at time `t` (events whose action is
+    /// [`crate::event::EventAction::Affect`]). The default leaves the state alone. A model
+    /// whose behaviour switches (a heater on or off) keeps the switch as a state with zero
+    /// derivative and flips it here.
+    fn event_affect<T: Scalar>(&self, _index: usize, _u: &mut [T], _p: &[T], _t: T) {}
 }
 
 /// A borrowed model is a model: a `Problem` can hold `&M`.
@@ -93,6 +134,15 @@ impl<M: Model> Model for &M {
     #[inline]
     fn derivatives(&self) -> Derivatives<'_> {
         (**self).derivatives()
+    }
+    fn events(&self) -> Vec<Event> {
+        (**self).events()
+    }
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], p: &[T], t: T) {
+        (**self).event_conditions(g, u, p, t)
+    }
+    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], p: &[T], t: T) {
+        (**self).event_affect(index, u, p, t)
     }
 }
 

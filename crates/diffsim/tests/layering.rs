@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u32)] = &[
     // The model contract.
     ("problem", 1),
     ("mass", 1),
+    ("event", 1),
     ("capabilities", 1),
     // Networks and optimizers need only the numbers (`nn` uses the dual numbers of `ad`).
     ("nn", 2),
@@ -46,6 +47,8 @@ const ROOT_REEXPORTS: &[(&str, &str)] = &[
     ("DiffsimError", "error"),
     ("Result", "error"),
     ("MassMatrix", "mass"),
+    ("Crossing", "event"),
+    ("Event", "event"),
     ("Model", "problem"),
     ("Problem", "problem"),
     ("Scalar", "scalar"),

@@ -6,10 +6,12 @@
 mod brusselator;
 mod classic;
 mod stiff_test_set;
+mod switching;
 
 pub use brusselator::Brusselator1D;
 pub use classic::{Lorenz, LotkaVolterra, LvPiecewise, Pendulum, Robertson, RobertsonDae, VanDerPol};
 pub use stiff_test_set::{reference_solution, Akzo, Hires, Orego, Pollu, E5, POLLU_RATES};
+pub use switching::BouncingBall;
 
 use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
@@ -46,6 +48,8 @@ pub enum ZooModel {
     Akzo(Akzo),
     /// [`E5`].
     E5(E5),
+    /// [`BouncingBall`].
+    BouncingBall(BouncingBall),
 }
 
 /// Each zoo model converts into the enum: `ZooModel::from(Lorenz)`.
@@ -71,7 +75,8 @@ into_zoo!(
     Orego(Orego),
     Pollu(Pollu),
     Akzo(Akzo),
-    E5(E5)
+    E5(E5),
+    BouncingBall(BouncingBall)
 );
 
 macro_rules! each {
@@ -90,6 +95,7 @@ macro_rules! each {
             ZooModel::Pollu($m) => $body,
             ZooModel::Akzo($m) => $body,
             ZooModel::E5($m) => $body,
+            ZooModel::BouncingBall($m) => $body,
         }
     };
 }
@@ -113,6 +119,15 @@ impl Model for ZooModel {
     }
     fn tstops(&self, p: &[f64]) -> Vec<f64> {
         each!(self, m => m.tstops(p))
+    }
+    fn events(&self) -> Vec<crate::event::Event> {
+        each!(self, m => m.events())
+    }
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], p: &[T], t: T) {
+        each!(self, m => m.event_conditions(g, u, p, t))
+    }
+    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], p: &[T], t: T) {
+        each!(self, m => m.event_affect(index, u, p, t))
     }
 }
 
@@ -156,7 +171,7 @@ pub struct ZooEntry {
 /// The zoo's names (`brusselator` also accepts `brusselator-N` for N interior points). The
 /// last seven are the stiff test set's problems, with [`reference_solution`]s at the ends of
 /// their spans.
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 16] = [
     "lorenz",
     "lotka-volterra",
     "robertson",
@@ -165,6 +180,7 @@ pub const NAMES: [&str; 15] = [
     "pendulum",
     "brusselator",
     "lv-piecewise",
+    "bouncing-ball",
     "hires",
     "orego",
     "pollu",
@@ -246,6 +262,15 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             vec![2.0, 0.0],
             (0.0, 3.0),
             STIFF,
+        ),
+        "bouncing-ball" => e(
+            "a ball bouncing on a floor (an event at each bounce)",
+            ZooModel::BouncingBall(BouncingBall),
+            &["g", "restitution"],
+            &[9.81, 0.8],
+            vec![10.0, 0.0],
+            (0.0, 10.0),
+            NONSTIFF,
         ),
         "pendulum" => e(
             "damped nonlinear pendulum",

@@ -370,6 +370,7 @@ pub fn forward_sensitivities_wrt<M: Model>(
     opts: &SolveOptions,
     wrt: Wrt,
 ) -> Result<Sensitivities> {
+    super::switches::refuse_events(&problem.model, "forward sensitivities")?;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let (sol, evals) = solve_augmented(problem, alg, opts, wrt)?;
     let with_u0 = wrt == Wrt::ParametersAndInitialState;

@@ -247,6 +247,7 @@ struct Facts {
 
 impl Facts {
     fn of<M: Model>(problem: &Problem<M>) -> Result<Self> {
+        switches::refuse_events(&problem.model, "gradient")?;
         let moving = switches::moving_stops(&problem.model, &problem.p, problem.tspan)?;
         Ok(Facts {
             n: problem.u0.len(),

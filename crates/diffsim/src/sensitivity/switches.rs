@@ -21,6 +21,23 @@
 use crate::error::{DiffsimError, Result};
 use crate::problem::Model;
 
+/// Every gradient refuses a model with events until their terms are in: an event's time
+/// moves with the state and the parameters (its saltation), and a gradient that froze the
+/// event times would be silently wrong. Differences of whole solves locate the events in
+/// each solve and stay right.
+pub(crate) fn refuse_events<M: Model>(model: &M, method: &'static str) -> Result<()> {
+    if model.events().is_empty() {
+        return Ok(());
+    }
+    Err(DiffsimError::Unsupported {
+        alg: method,
+        why: "gradients through the model's events (their times move with the parameters) are not \
+              implemented yet; use diffsim::sensitivity::finite_difference_gradient (central differences of \
+              whole solves, each locating its own events) meanwhile"
+            .into(),
+    })
+}
+
 /// A discontinuity at `t` that moves with the parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct MovingStop {
@@ -114,6 +131,7 @@ pub(crate) struct JumpTerms {
 impl JumpTerms {
     /// The moving switches of `model` over `tspan` (none: every `add` is a no-op).
     pub(crate) fn new<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) -> Result<Self> {
+        refuse_events(model, "the adjoint")?;
         let n = model.n_states();
         let stops = moving_stops(model, p, tspan)?;
         let dir = (tspan.1 - tspan.0).signum();

@@ -104,10 +104,9 @@ pub(crate) fn solve_auto<M: Model>(
     first.u_flat.extend_from_slice(&second.u_flat[(skip * n).min(second.u_flat.len())..]);
     if let (Some(d1), Some(d2)) = (first.dense.as_mut(), second.dense.as_ref()) {
         d1.switch(d2.segments[0].1);
-        for i in 0..d2.steps() {
-            d1.push(d2.ts[i + 1], &d2.us[(i + 1) * n..(i + 2) * n], d2.step_data(i));
-        }
+        d1.append(d2);
     }
+    first.events.extend_from_slice(&second.events);
     first.stats += second.stats;
     first.retcode = second.retcode;
     first.t_reached = second.t_reached;

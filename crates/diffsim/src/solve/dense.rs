@@ -123,6 +123,17 @@ pub(crate) struct DenseOutput<T> {
     ks: BlockVec<T>,
     /// Where step i's data is in `ks`.
     offsets: Vec<BlockSlice>,
+    /// Steps cut short at an event, by step index (usually none).
+    cuts: Vec<Cut<T>>,
+}
+
+/// A step cut short at an event: its interpolation data describe the whole attempted step
+/// (size `h`, end state `u1`), of which the recorded step is the first part.
+#[derive(Clone, Debug)]
+struct Cut<T> {
+    step: usize,
+    h: f64,
+    u1: Vec<T>,
 }
 
 impl<T: Scalar> DenseOutput<T> {
@@ -134,6 +145,7 @@ impl<T: Scalar> DenseOutput<T> {
             us: u0.to_vec(),
             ks: BlockVec::default(),
             offsets: Vec::new(),
+            cuts: Vec::new(),
         }
     }
 
@@ -147,6 +159,30 @@ impl<T: Scalar> DenseOutput<T> {
         self.offsets.push(self.ks.push(ks));
         self.ts.push(t1);
         self.us.extend_from_slice(u1);
+    }
+
+    /// Record a step attempted from the last boundary with size `h` to `u1` (data `ks`)
+    /// but kept only up to `t_cut` (an event), where its interpolant gives `u_cut`.
+    pub(crate) fn push_cut(&mut self, t_cut: f64, u_cut: &[T], ks: &[T], h: f64, u1: &[T]) {
+        self.push(t_cut, u_cut, ks);
+        self.cuts.push(Cut { step: self.offsets.len() - 1, h, u1: u1.to_vec() });
+    }
+
+    /// Record a jump of the state at the last boundary (an event's affect): a step of
+    /// length zero. Evaluation at the jump's time gives the state before it (the dense
+    /// output is left-continuous there, as the saved values are).
+    pub(crate) fn push_jump(&mut self, u_after: &[T]) {
+        let t = *self.ts.last().expect("a dense output has its start");
+        self.push(t, u_after, &[]);
+    }
+
+    /// Record the steps of `other`, which starts where this one ends.
+    pub(crate) fn append(&mut self, other: &DenseOutput<T>) {
+        let (n, first) = (self.n, self.steps());
+        for i in 0..other.steps() {
+            self.push(other.ts[i + 1], &other.us[(i + 1) * n..(i + 2) * n], other.step_data(i));
+        }
+        self.cuts.extend(other.cuts.iter().map(|c| Cut { step: first + c.step, ..c.clone() }));
     }
 
     /// Number of recorded steps.
@@ -170,6 +206,7 @@ impl<T: Scalar> DenseOutput<T> {
         for i in 0..self.steps() {
             out.push(self.ts[i + 1], &to_values(&self.us[(i + 1) * n..(i + 2) * n]), &to_values(self.step_data(i)));
         }
+        out.cuts = self.cuts.iter().map(|c| Cut { step: c.step, h: c.h, u1: to_values(&c.u1) }).collect();
         out
     }
 
@@ -186,11 +223,26 @@ impl<T: Scalar> DenseOutput<T> {
         let idx = self.ts.partition_point(|&s| if forward { s <= t } else { s >= t });
         let i = idx.saturating_sub(1).min(steps - 1);
         let (t0, t1) = (self.ts[i], self.ts[i + 1]);
-        let h = t1 - t0;
+        // At an event's jump (a step of length zero), the state before it: the end of the
+        // step that reached the event.
+        if t1 == t0 {
+            out.copy_from_slice(&self.us[i * n..(i + 1) * n]);
+            return;
+        }
+        if t == t0 && i > 0 && self.ts[i - 1] == t0 {
+            out.copy_from_slice(&self.us[(i - 1) * n..i * n]);
+            return;
+        }
+        let u1 = &self.us[(i + 1) * n..(i + 2) * n];
+        let cut = match self.cuts.is_empty() {
+            true => None,
+            false => self.cuts.binary_search_by_key(&i, |c| c.step).ok().map(|k| &self.cuts[k]),
+        };
+        let (h, u1) = cut.map_or((t1 - t0, u1), |c| (c.h, &c.u1[..]));
         let theta = (t - t0) / h;
         let seg = self.segments.partition_point(|(start, _)| *start <= i) - 1;
         let interp = self.segments[seg].1;
         let ks = &self.step_data(i)[..interp.vectors() * n];
-        interp.evaluate(theta, h, &self.us[i * n..(i + 1) * n], &self.us[(i + 1) * n..(i + 2) * n], ks, out);
+        interp.evaluate(theta, h, &self.us[i * n..(i + 1) * n], u1, ks, out);
     }
 }

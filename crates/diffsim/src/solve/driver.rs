@@ -3,12 +3,14 @@
 
 use super::controller::{error_norm_sq, initial_step, PiController};
 use super::dense::{DenseOutput, Interpolant};
+use super::events::{EventWatch, Found, StepView};
 use super::options::{ErrorNorm, SaveAt, SolveOptions};
 use super::solution::{RetCode, Solution, Stats, StepLog, StepRecord};
 use super::stepper::Stepper;
 use super::stiffness::PowerIteration;
 use super::Algorithm;
 use crate::error::Result;
+use crate::event::{Event, EventRecord};
 use crate::problem::check_inputs;
 use crate::problem::Model;
 use crate::scalar::Scalar;
@@ -215,8 +217,10 @@ fn first_step<T: Scalar>(
     }
 }
 
-/// The saved values of an accepted step from `(t, u)` to `(times.end, u_new)`: the new state
-/// (saving every step), or the save times the step passed, interpolated on its dense output.
+/// The saved values of an accepted step from `(t, u)` to `(times.end, u_new)`, kept up to
+/// `until` (the step's end, or an event inside it) where the state is `u_until`: the state
+/// there (saving every step), or the save times the step passed, interpolated on its dense
+/// output.
 #[allow(clippy::too_many_arguments)]
 fn save_accepted<T: Scalar>(
     sol: &mut Solution<T>,
@@ -225,19 +229,20 @@ fn save_accepted<T: Scalar>(
     times: &StepRecord,
     u: &[T],
     u_new: &[T],
+    (until, u_until): (f64, &[T]),
     interp: &mut [T],
     stats: &mut Stats,
 ) {
     let (t, t_new, dir) = (times.t, times.end, plan.dir);
     if plan.every_step {
-        sol.t.push(t_new);
-        sol.u_flat.extend_from_slice(u_new);
+        sol.t.push(until);
+        sol.u_flat.extend_from_slice(u_until);
         return;
     }
-    while plan.next < plan.times.len() && (plan.times[plan.next] - t_new) * dir <= 0.0 {
+    while plan.next < plan.times.len() && (plan.times[plan.next] - until) * dir <= 0.0 {
         let ts = plan.times[plan.next];
-        if ts == t_new {
-            sol.u_flat.extend_from_slice(u_new);
+        if ts == until {
+            sol.u_flat.extend_from_slice(u_until);
         } else {
             let theta = (ts - t) / (t_new - t);
             let interpolant = system.interpolant();
@@ -285,6 +290,56 @@ impl SavePlan {
     }
 }
 
+/// Search the accepted step `times` from `u` to `u_new` for the first events; when they
+/// fire inside the step, the state there goes into `ev.u_event`.
+fn search_step<T: Scalar>(
+    ev: &mut EventLoop<T>,
+    system: &mut dyn BoundStepper<T>,
+    times: &StepRecord,
+    u: &[T],
+    u_new: &[T],
+    stats: &mut Stats,
+) -> Option<Found> {
+    let interpolant = system.interpolant();
+    let data = system.dense_data(times, u, u_new, stats);
+    ev.data.clear();
+    ev.data.extend_from_slice(data);
+    let mut view = View { system: &*system, interpolant, h: times.h, u, u_new, data: &ev.data };
+    let found = ev.watch.search(&mut view, times.t, times.h, times.end, u_new)?;
+    if found.theta < 1.0 {
+        view.state_at(found.theta, &mut ev.u_event);
+    }
+    Some(found)
+}
+
+/// Apply the fired events' jumps to `u` (the state at the event), saving both sides when
+/// asked, and restart the event search from the new state.
+fn jump<T: Scalar>(
+    sol: &mut Solution<T>,
+    ev: &mut EventLoop<T>,
+    system: &dyn BoundStepper<T>,
+    found: &Found,
+    u: &mut [T],
+) {
+    let n = u.len();
+    if ev.save_both_sides {
+        sol.t.push(found.t);
+        sol.u_flat.extend_from_slice(u);
+    }
+    for &i in &found.fired {
+        system.affect(i, u, found.t);
+    }
+    if ev.save_both_sides {
+        sol.t.push(found.t);
+        sol.u_flat.extend_from_slice(&u[..n]);
+    }
+    if let Some(d) = sol.dense.as_mut() {
+        d.push_jump(u);
+    }
+    let mut after = View { system, interpolant: system.interpolant(), h: 0.0, u, u_new: u, data: &[] };
+    ev.watch.restart(&mut after, u, found.t, &found.fired);
+}
+
 /// Integrate with `stepper` from `tspan.0` to `tspan.1`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
@@ -299,6 +354,16 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
     check_inputs(model, u0, p, tspan)?;
+    if (T::PARTS > 1 || watch.log.is_some()) && !model.events().is_empty() {
+        // A solve on dual numbers, or one logged for a discrete adjoint, is a gradient: its
+        // event times would be frozen (see `sensitivity::switches::refuse_events`).
+        return Err(crate::error::DiffsimError::Unsupported {
+            alg: alg.name(),
+            why: "derivatives through the model's events are not implemented yet (their times would be \
+                  frozen, and the derivatives wrong); differentiate by central differences of whole solves"
+                .into(),
+        });
+    }
     let pv: Vec<f64> = p.iter().map(|x| x.value()).collect();
     let model_stops = model.tstops(&pv);
     let mut system = Bound { model, p, stepper };
@@ -337,6 +402,12 @@ trait BoundStepper<T> {
     fn rhs(&self, du: &mut [T], u: &[T], t: f64);
     /// The power iteration's estimate of J's spectral radius at `(u, t)`.
     fn spectral_radius(&self, probe: &mut PowerIteration, t: f64, u: &[T]) -> f64;
+    /// The model's events.
+    fn events(&self) -> Vec<Event>;
+    /// The model's event conditions at `(u, t)`.
+    fn conditions(&self, g: &mut [T], u: &[T], t: f64);
+    /// Event `index`'s jump of `u` at `t`.
+    fn affect(&self, index: usize, u: &mut [T], t: f64);
 }
 
 struct Bound<'a, T, M, S> {
@@ -393,6 +464,44 @@ impl<T: Scalar, M: Model, S: Stepper<T, M>> BoundStepper<T> for Bound<'_, T, M, 
     fn spectral_radius(&self, probe: &mut PowerIteration, t: f64, u: &[T]) -> f64 {
         probe.estimate(self.model, self.p, t, u, 4)
     }
+    fn events(&self) -> Vec<Event> {
+        self.model.events()
+    }
+    fn conditions(&self, g: &mut [T], u: &[T], t: f64) {
+        self.model.event_conditions(g, u, self.p, T::from_f64(t))
+    }
+    fn affect(&self, index: usize, u: &mut [T], t: f64) {
+        self.model.event_affect(index, u, self.p, T::from_f64(t))
+    }
+}
+
+/// A step's dense output and the model's conditions, for the event search.
+struct View<'a, T> {
+    system: &'a dyn BoundStepper<T>,
+    interpolant: Interpolant,
+    h: f64,
+    u: &'a [T],
+    u_new: &'a [T],
+    data: &'a [T],
+}
+
+impl<T: Scalar> StepView<T> for View<'_, T> {
+    fn state_at(&mut self, theta: f64, out: &mut [T]) {
+        self.interpolant.evaluate(theta, self.h, self.u, self.u_new, self.data, out);
+    }
+    fn conditions(&mut self, g: &mut [T], u: &[T], t: f64) {
+        self.system.conditions(g, u, t)
+    }
+}
+
+/// The event search's state and buffers inside the step loop.
+struct EventLoop<T> {
+    watch: EventWatch<T>,
+    /// The step's dense output data, copied so that the search can call the model.
+    data: Vec<T>,
+    /// The state at the event.
+    u_event: Vec<T>,
+    save_both_sides: bool,
 }
 
 /// The step loop of [`integrate`], after the checks that need the model.
@@ -434,6 +543,7 @@ fn run<T: Scalar>(
         switched: false,
         next_step: 0.0,
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, system.interpolant())),
+        events: Vec::new(),
     };
     // The initial state, when it is to be saved.
     let at_start = plan.due_at_start(t0);
@@ -454,6 +564,12 @@ fn run<T: Scalar>(
         sol.stats = stats;
         return Ok(sol);
     }
+    let mut events = EventWatch::new(system.events(), opts.event_samples, n).map(|mut watch| {
+        let mut start =
+            View { system: &*system, interpolant: system.interpolant(), h: 0.0, u: u0, u_new: u0, data: &[] };
+        watch.restart(&mut start, u0, t0, &[]);
+        EventLoop { watch, data: Vec::new(), u_event: vec![T::zero(); n], save_both_sides: opts.save_events }
+    });
     let mut h = first_step(system, t0, u0, span, opts, &control, &mut stats);
     let mut controller = PiController::new(system.error_order());
     let mut stop_idx = 0;
@@ -502,22 +618,59 @@ fn run<T: Scalar>(
             continue;
         }
         stats.naccept += 1;
-        save_accepted(&mut sol, &mut plan, system, &times, &u, &u_new, &mut interp, &mut stats);
+        // The first events inside the step, if any: the step is kept up to them.
+        let found = events.as_mut().and_then(|ev| search_step(ev, system, &times, &u, &u_new, &mut stats));
+        let (until, u_until): (f64, &[T]) = match (&found, &events) {
+            (Some(f), Some(ev)) if f.theta < 1.0 => (f.t, &ev.u_event),
+            _ => (end, &u_new),
+        };
+        save_accepted(&mut sol, &mut plan, system, &times, &u, &u_new, (until, u_until), &mut interp, &mut stats);
         if keep_dense {
             let data = system.dense_data(&times, &u, &u_new, &mut stats);
             if let Some(d) = sol.dense.as_mut() {
-                d.push(end, &u_new, data);
+                if until == end {
+                    d.push(end, &u_new, data);
+                } else {
+                    d.push_cut(until, u_until, data, times.h, &u_new);
+                }
             }
         }
         if let Some(log) = log.as_mut() {
             // A step cut to land on a stop says nothing about what accuracy asked for.
             log.push(times, &u, if lands { f64::NAN } else { e });
         }
-        after_discontinuity = at_discontinuity;
-        let proposal = system.accept(after_discontinuity, opts.adaptive.then_some(e));
-        std::mem::swap(&mut u, &mut u_new);
-        t = end;
-        sol.t_reached = t;
+        let proposal = match (found, events.as_mut()) {
+            (Some(found), Some(ev)) => {
+                // Keep the step up to the event, then jump (or stop) there.
+                if until != end {
+                    u_new.copy_from_slice(&ev.u_event);
+                    lands = false;
+                }
+                sol.events.extend(found.fired.iter().map(|&index| EventRecord { t: found.t, index }));
+                system.accept(true, None);
+                t = found.t;
+                sol.t_reached = t;
+                if found.terminate {
+                    std::mem::swap(&mut u, &mut u_new);
+                    break RetCode::EventTerminated;
+                }
+                jump(&mut sol, ev, system, &found, &mut u_new);
+                std::mem::swap(&mut u, &mut u_new);
+                if !all_finite(&u) {
+                    break RetCode::Unstable;
+                }
+                after_discontinuity = true;
+                None
+            }
+            _ => {
+                after_discontinuity = at_discontinuity;
+                let proposal = system.accept(after_discontinuity, opts.adaptive.then_some(e));
+                std::mem::swap(&mut u, &mut u_new);
+                t = end;
+                sol.t_reached = t;
+                proposal
+            }
+        };
         if lands {
             stop_idx += 1;
             if stop_idx == stops.len() {

@@ -37,6 +37,7 @@ mod controller;
 mod dae_init;
 mod dense;
 mod driver;
+mod events;
 pub(crate) mod explicit_rk;
 mod invariants;
 mod linalg;

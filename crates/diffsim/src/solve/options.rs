@@ -137,6 +137,14 @@ pub struct SolveOptions {
     pub jacobian: JacobianMethod,
     /// Which parts of AD numbers the error norm counts.
     pub error_norm: ErrorNorm,
+    /// Interior points of each step at which the model's event conditions are checked,
+    /// besides the step's end (default 4): a condition that crosses zero and back between
+    /// two checked points is not seen. Each costs one evaluation of the dense output and
+    /// of the conditions; models without events pay nothing.
+    pub event_samples: usize,
+    /// Save the state just before and just after each event's jump (two entries at the
+    /// event time), whatever [`SolveOptions::saveat`] says (default false).
+    pub save_events: bool,
 }
 
 impl Default for SolveOptions {
@@ -154,6 +162,8 @@ impl Default for SolveOptions {
             adaptive: true,
             jacobian: JacobianMethod::Auto,
             error_norm: ErrorNorm::AllParts,
+            event_samples: 4,
+            save_events: false,
         }
     }
 }
@@ -243,6 +253,16 @@ impl SolveOptions {
     /// Error norm.
     pub fn error_norm(mut self, error_norm: ErrorNorm) -> Self {
         self.error_norm = error_norm;
+        self
+    }
+    /// How many interior points of each step the event conditions are checked at.
+    pub fn event_samples(mut self, event_samples: usize) -> Self {
+        self.event_samples = event_samples;
+        self
+    }
+    /// Save both sides of each event's jump.
+    pub fn save_events(mut self, save_events: bool) -> Self {
+        self.save_events = save_events;
         self
     }
     /// Adaptive steps (the default), or steps of the fixed size `dt` ([`SolveOptions::fixed_dt`]

@@ -3,6 +3,7 @@
 use super::dense::DenseOutput;
 use super::Algorithm;
 use crate::error::{DiffsimError, Result};
+use crate::event::EventRecord;
 use crate::scalar::Scalar;
 
 /// How a solve ended.
@@ -21,6 +22,8 @@ pub enum RetCode {
     InitialFailure,
     /// The per-step callback asked the solve to stop.
     Terminated,
+    /// An event whose action is to terminate fired; the solution ends at its time.
+    EventTerminated,
 }
 
 impl RetCode {
@@ -37,6 +40,7 @@ impl RetCode {
             RetCode::Unstable => "Unstable",
             RetCode::InitialFailure => "InitialFailure",
             RetCode::Terminated => "Terminated",
+            RetCode::EventTerminated => "EventTerminated",
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct Solution<T = f64> {
     /// The step size the controller proposed last, before any cut to land on a stop
     /// (0 when no step was accepted): where a continuation should start.
     pub(crate) next_step: f64,
+    /// The events that fired, in time order.
+    pub(crate) events: Vec<EventRecord>,
 }
 
 /// One step's times as the driver attempts it, and where its stages are evaluated.
@@ -207,6 +213,7 @@ impl<T: Scalar> Solution<T> {
             u_reached: to_values(&self.u_reached),
             switched: self.switched,
             next_step: self.next_step,
+            events: self.events.clone(),
         }
     }
 
@@ -229,6 +236,10 @@ impl<T: Scalar> Solution<T> {
     /// How the solve ended.
     pub fn retcode(&self) -> RetCode {
         self.retcode
+    }
+    /// The model's events that fired, in time order (see [`crate::Model::events`]).
+    pub fn events(&self) -> &[EventRecord] {
+        &self.events
     }
     /// Work counters.
     pub fn stats(&self) -> Stats {

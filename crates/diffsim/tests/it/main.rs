@@ -8,6 +8,7 @@ mod common;
 mod convergence;
 mod ensemble;
 mod errors;
+mod events;
 mod fitting;
 mod gradients;
 mod implicit;

@@ -1,0 +1,189 @@
+//! Finding a model's events on an accepted step: the conditions are sampled along the
+//! step's dense output, each sign change in an event's direction is bracketed, and the
+//! earliest root is located by the Anderson-Bjorck variant of false position (superlinear
+//! on smooth conditions, where plain false position keeps one end and creeps) to a few
+//! units of rounding in `t`.
+//! The conventions at zero are [`crate::event`]'s.
+
+use crate::event::{Event, EventAction};
+use crate::scalar::Scalar;
+
+/// What the event search needs from the step just taken.
+pub(super) trait StepView<T> {
+    /// The state at `theta` in `[0, 1]` of the step, from its dense output.
+    fn state_at(&mut self, theta: f64, out: &mut [T]);
+    /// The conditions `g(u, p, t)`.
+    fn conditions(&mut self, g: &mut [T], u: &[T], t: f64);
+}
+
+/// Where in a step the first events fire.
+pub(super) struct Found {
+    /// The fraction of the step at which they fire (on the far side of every root, within
+    /// the root finder's tolerance), and the time.
+    pub(super) theta: f64,
+    pub(super) t: f64,
+    /// The events firing there, in index order.
+    pub(super) fired: Vec<usize>,
+    /// Whether one of them ends the solve.
+    pub(super) terminate: bool,
+}
+
+/// The model's events and their conditions at the start of the current step.
+pub(super) struct EventWatch<T> {
+    events: Vec<Event>,
+    /// Interior sample points per step.
+    samples: usize,
+    /// The conditions at the start of the step (values).
+    left: Vec<f64>,
+    /// Events that fired at the start of the step: their condition sits at zero there, so
+    /// their reference is taken at the first sample inside the step instead.
+    just_fired: Vec<bool>,
+    /// The conditions at each sample point (`(samples + 2) x m`, row 0 the start).
+    grid: Vec<f64>,
+    g: Vec<T>,
+    u: Vec<T>,
+}
+
+impl<T: Scalar> EventWatch<T> {
+    /// Watch `events` (None when the model has none).
+    pub(super) fn new(events: Vec<Event>, samples: usize, n: usize) -> Option<Self> {
+        let m = events.len();
+        (m > 0).then(|| Self {
+            events,
+            samples,
+            left: vec![0.0; m],
+            just_fired: vec![false; m],
+            grid: vec![0.0; (samples + 2) * m],
+            g: vec![T::zero(); m],
+            u: vec![T::zero(); n],
+        })
+    }
+
+    /// The conditions at the start of a step from `(t, u)`: the start of the span, or the
+    /// state after an event's jump (`fired`: the events that just fired).
+    pub(super) fn restart(&mut self, view: &mut dyn StepView<T>, u: &[T], t: f64, fired: &[usize]) {
+        view.conditions(&mut self.g, u, t);
+        for (l, g) in self.left.iter_mut().zip(&self.g) {
+            *l = g.value();
+        }
+        self.just_fired.fill(false);
+        for &i in fired {
+            self.just_fired[i] = true;
+        }
+    }
+
+    /// Search the step from `t` of size `h` (accepted, ending at `end` in `u_new`) for the
+    /// first events. Without one, the end's conditions become the next step's start.
+    pub(super) fn search(
+        &mut self,
+        view: &mut dyn StepView<T>,
+        t: f64,
+        h: f64,
+        end: f64,
+        u_new: &[T],
+    ) -> Option<Found> {
+        let m = self.events.len();
+        let rows = self.samples + 2;
+        let theta_of = |k: usize| if k + 1 == rows { 1.0 } else { k as f64 / (rows - 1) as f64 };
+        // Conditions at the sample points; the end from the step's own end state.
+        self.grid[..m].copy_from_slice(&self.left);
+        let mut found_any = false;
+        for k in 1..rows {
+            let theta = theta_of(k);
+            if k + 1 == rows {
+                view.conditions(&mut self.g, u_new, end);
+            } else {
+                view.state_at(theta, &mut self.u);
+                view.conditions(&mut self.g, &self.u, t + theta * h);
+            }
+            for (i, g) in self.g.iter().enumerate() {
+                self.grid[k * m + i] = g.value();
+            }
+            found_any |= (0..m).any(|i| self.crossing_in(i, k).is_some());
+        }
+        if !found_any {
+            self.left.copy_from_slice(&self.grid[(rows - 1) * m..]);
+            self.just_fired.fill(false);
+            return None;
+        }
+        // Each event's earliest crossing, located; then the earliest of them.
+        let tol = 4.0 * f64::EPSILON * t.abs().max((t + h).abs()) / h.abs();
+        let mut roots = vec![f64::INFINITY; m];
+        for (i, root) in roots.iter_mut().enumerate() {
+            if let Some(k) = (1..rows).find(|&k| self.crossing_in(i, k).is_some()) {
+                let (a, b) = (theta_of(k - 1), theta_of(k));
+                let (ga, gb) = self.crossing_in(i, k).expect("found above");
+                *root = self.locate(view, i, t, h, (a, ga), (b, gb), tol);
+            }
+        }
+        let theta = roots.iter().copied().fold(f64::INFINITY, f64::min);
+        let fired: Vec<usize> = (0..m).filter(|&i| roots[i] <= theta + 2.0 * tol).collect();
+        // The cut lies past every firing root.
+        let theta = fired.iter().map(|&i| roots[i]).fold(theta, f64::max).min(1.0);
+        let terminate = fired.iter().any(|&i| self.events[i].action == EventAction::Terminate);
+        Some(Found { theta, t: if theta == 1.0 { end } else { t + theta * h }, fired, terminate })
+    }
+
+    /// The values of event `i` bracketing a crossing in its direction between sample rows
+    /// `k - 1` and `k`, if there is one. A just-fired event's reference is its first
+    /// interior sample: nothing before it counts.
+    fn crossing_in(&self, i: usize, k: usize) -> Option<(f64, f64)> {
+        let m = self.events.len();
+        if self.just_fired[i] && k == 1 {
+            return None;
+        }
+        let (before, after) = (self.grid[(k - 1) * m + i], self.grid[k * m + i]);
+        self.events[i].crossing.crossed(before, after).then_some((before, after))
+    }
+
+    /// The root of event `i`'s condition between `a` (value `ga`, before the crossing) and
+    /// `b` (`gb`, at or past it), to `tol` in theta; returns the far side.
+    #[allow(clippy::too_many_arguments)]
+    fn locate(
+        &mut self,
+        view: &mut dyn StepView<T>,
+        i: usize,
+        t: f64,
+        h: f64,
+        (mut a, mut ga): (f64, f64),
+        (mut b, mut gb): (f64, f64),
+        tol: f64,
+    ) -> f64 {
+        let crossing = self.events[i].crossing;
+        // The condition at theta, and whether the crossing has happened by then.
+        let mut eval = |theta: f64, this: &mut Self| -> f64 {
+            view.state_at(theta, &mut this.u);
+            view.conditions(&mut this.g, &this.u, t + theta * h);
+            this.g[i].value()
+        };
+        // Which end the last iteration kept (-1: a, 1: b): a second time in a row, the kept
+        // end's value is scaled down (Anderson-Bjorck) so that false position does not creep.
+        let mut kept = 0;
+        for _ in 0..200 {
+            if b - a <= tol || gb == 0.0 {
+                break;
+            }
+            let mut c = b - gb * (b - a) / (gb - ga);
+            if !(c > a && c < b) {
+                c = 0.5 * (a + b);
+            }
+            let gc = eval(c, self);
+            if crossing.crossed(ga, gc) || gc == 0.0 {
+                let scale = 1.0 - gc / gb;
+                (b, gb) = (c, gc);
+                if kept == -1 {
+                    ga *= if scale > 0.0 { scale } else { 0.5 };
+                }
+                kept = -1;
+            } else {
+                let scale = 1.0 - gc / ga;
+                (a, ga) = (c, gc);
+                if kept == 1 {
+                    gb *= if scale > 0.0 { scale } else { 0.5 };
+                }
+                kept = 1;
+            }
+        }
+        b
+    }
+}

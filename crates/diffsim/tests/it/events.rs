@@ -1,0 +1,281 @@
+//! Continuous events: located against closed forms, in time order, at the conventions of
+//! `diffsim::event` (nothing missed or repeated at a restart, both sides saved on request).
+
+use diffsim::models::BouncingBall;
+use diffsim::sensitivity::{finite_difference_gradient, forward_sensitivities, gradient, Loss, SensAlg, VjpMethod};
+use diffsim::{solve, Algorithm, Crossing, Event, Model, Problem, RetCode, Scalar, SolveOptions};
+
+const G: f64 = 9.81;
+const E: f64 = 0.8;
+const H0: f64 = 10.0;
+
+/// The bouncing ball's bounce times on `[0, t1]` and its state at `t` (between bounces),
+/// in closed form: the first fall takes `sqrt(2 h0 / g)`, flight `k` after it lasts
+/// `2 e^k v1 / g` and starts upwards at `e^k v1`.
+fn ball_closed_form(t1: f64) -> (Vec<f64>, impl Fn(f64) -> [f64; 2]) {
+    let t_first = (2.0 * H0 / G).sqrt();
+    let v1 = G * t_first;
+    let mut bounces = vec![t_first];
+    let mut k = 1;
+    while *bounces.last().unwrap() + 2.0 * E.powi(k) * v1 / G < t1 {
+        let last = *bounces.last().unwrap();
+        bounces.push(last + 2.0 * E.powi(k) * v1 / G);
+        k += 1;
+    }
+    let starts = bounces.clone();
+    let state = move |t: f64| {
+        if t < starts[0] {
+            return [H0 - 0.5 * G * t * t, -G * t];
+        }
+        let k = starts.iter().rposition(|&s| s <= t).unwrap();
+        let (s, v) = (t - starts[k], E.powi(k as i32 + 1) * v1);
+        [v * s - 0.5 * G * s * s, v - G * s]
+    };
+    (bounces, state)
+}
+
+fn ball_problem(t1: f64) -> Problem<BouncingBall> {
+    Problem::new(BouncingBall, vec![H0, 0.0], vec![G, E], (0.0, t1)).unwrap()
+}
+
+#[test]
+fn bouncing_ball_event_times_and_states_match_the_closed_form() {
+    let t1 = 10.0;
+    let (bounces, state) = ball_closed_form(t1);
+    assert!(bounces.len() >= 5, "{bounces:?}");
+    let saves: Vec<f64> = (1..40).map(|i| i as f64 * 0.25).collect();
+    for (alg, tol, close) in [
+        (Algorithm::Tsit5, 1e-12, 1e-10),
+        (Algorithm::Vern7, 1e-12, 1e-10),
+        (Algorithm::Rodas5P, 1e-10, 1e-8),
+        (Algorithm::Bdf, 1e-10, 1e-7),
+        (Algorithm::Radau5, 1e-10, 1e-8),
+    ] {
+        let opts = SolveOptions::default().rtol(tol).atol(tol).saveat_times(saves.clone());
+        let sol = solve(&ball_problem(t1), alg, &opts).unwrap();
+        assert_eq!(sol.retcode(), RetCode::Success, "{alg:?}");
+        let times: Vec<f64> = sol.events().iter().map(|e| e.t).collect();
+        assert_eq!(times.len(), bounces.len(), "{alg:?}: {times:?} against {bounces:?}");
+        for (got, want) in times.iter().zip(&bounces) {
+            assert!((got - want).abs() < close, "{alg:?}: bounce at {got}, closed form {want}");
+        }
+        assert!(sol.events().iter().all(|e| e.index == 0));
+        for (i, &t) in sol.t().iter().enumerate() {
+            let want = state(t);
+            for c in 0..2 {
+                assert!(
+                    (sol.u(i)[c] - want[c]).abs() < 10.0 * close,
+                    "{alg:?} t = {t}: {:?} against {want:?}",
+                    sol.u(i)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_dense_output_jumps_at_an_event_and_both_sides_can_be_saved() {
+    let (bounces, _) = ball_closed_form(3.0);
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).save_end().dense(true).save_events(true);
+    let sol = solve(&ball_problem(3.0), Algorithm::Tsit5, &opts).unwrap();
+    let te = sol.events()[0].t;
+    assert!((te - bounces[0]).abs() < 1e-10);
+    // Saved: the two sides of the first bounce, then the end.
+    assert_eq!(sol.t().len(), 3, "{:?}", sol.t());
+    assert_eq!((sol.t()[0], sol.t()[1]), (te, te));
+    let v_hit = G * bounces[0];
+    assert!(
+        (sol.u(0)[1] + v_hit).abs() < 1e-8 && (sol.u(1)[1] - E * v_hit).abs() < 1e-8,
+        "{:?} {:?}",
+        sol.u(0),
+        sol.u(1)
+    );
+    assert!(sol.u(0)[0].abs() < 1e-10 && sol.u(0)[0] == sol.u(1)[0]);
+    // The dense output is left-continuous at the jump.
+    let at = sol.interpolate(te).unwrap();
+    let after = sol.interpolate(te + 1e-9).unwrap();
+    assert!(at[1] < 0.0 && after[1] > 0.0, "{at:?} {after:?}");
+    assert!((after[1] - E * v_hit).abs() < 1e-7);
+}
+
+/// `u' = 1`: `u = t`, so every crossing time is known exactly. State 1 counts the events.
+struct Clock {
+    events: Vec<Event>,
+    levels: Vec<f64>,
+    /// Reset the clock to 0 at event 0.
+    reset: bool,
+}
+
+impl Model for Clock {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        0
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], _u: &[T], _p: &[T], _t: T) {
+        du[0] = T::one();
+        du[1] = T::zero();
+    }
+    fn events(&self) -> Vec<Event> {
+        self.events.clone()
+    }
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], _p: &[T], _t: T) {
+        for (gi, &c) in g.iter_mut().zip(&self.levels) {
+            *gi = u[0] - c;
+        }
+    }
+    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], _p: &[T], _t: T) {
+        u[1] += 1.0;
+        if self.reset && index == 0 {
+            u[0] = T::zero();
+        }
+    }
+}
+
+#[test]
+fn a_terminating_event_ends_the_solve_at_the_crossing() {
+    let clock = Clock { events: vec![Event::new(Crossing::Up).terminate()], levels: vec![0.7], reset: false };
+    let prob = Problem::new(clock, vec![0.0, 0.0], vec![], (0.0, 5.0)).unwrap();
+    for alg in [Algorithm::Tsit5, Algorithm::Rodas5P, Algorithm::Bdf] {
+        let sol = solve(&prob, alg, &SolveOptions::default()).unwrap();
+        assert_eq!(sol.retcode(), RetCode::EventTerminated, "{alg:?}");
+        let end = *sol.t().last().unwrap();
+        assert!((end - 0.7).abs() < 1e-12 && sol.events()[0].t == end, "{alg:?}: {end}");
+        // No affect on termination: the counter is untouched.
+        assert_eq!(sol.u(sol.t().len() - 1)[1], 0.0);
+    }
+}
+
+#[test]
+fn several_events_in_one_step_fire_in_time_order_and_only_in_their_direction() {
+    // Levels crossed upwards at 0.3, 0.31 and 0.7; a downward-only event never fires.
+    let events = vec![
+        Event::new(Crossing::Either),
+        Event::new(Crossing::Up),
+        Event::new(Crossing::Up),
+        Event::new(Crossing::Down),
+    ];
+    let clock = Clock { events, levels: vec![0.7, 0.3, 0.31, 0.5], reset: false };
+    let prob = Problem::new(clock, vec![0.0, 0.0], vec![], (0.0, 1.0)).unwrap();
+    // One step would cover the whole span: u' = 1 has no error to control.
+    let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().dt(1.0).save_end()).unwrap();
+    let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
+    assert_eq!(fired.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 2, 0], "{fired:?}");
+    for ((_, t), want) in fired.iter().zip([0.3, 0.31, 0.7]) {
+        assert!((t - want).abs() < 1e-14, "{fired:?}");
+    }
+    assert_eq!(sol.u(0)[1], 3.0);
+}
+
+#[test]
+fn an_event_right_after_another_is_neither_missed_nor_repeated() {
+    // A sawtooth: event 0 resets the clock at 1 (its condition then sits at -1, and it
+    // fires again one unit later), event 1 fires 1e-9 after each reset.
+    let clock = Clock {
+        events: vec![Event::new(Crossing::Up), Event::new(Crossing::Either)],
+        levels: vec![1.0, 1e-9],
+        reset: true,
+    };
+    let prob = Problem::new(clock, vec![0.5, 0.0], vec![], (0.0, 3.2)).unwrap();
+    for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
+        let sol = solve(&prob, alg, &SolveOptions::default().save_end()).unwrap();
+        let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
+        let want = [(0, 0.5), (1, 0.5 + 1e-9), (0, 1.5), (1, 1.5 + 1e-9), (0, 2.5), (1, 2.5 + 1e-9)];
+        assert_eq!(fired.len(), want.len(), "{alg:?}: {fired:?}");
+        for ((i, t), (wi, wt)) in fired.iter().zip(want) {
+            assert!(*i == wi && (t - wt).abs() < 1e-12, "{alg:?}: {fired:?}");
+        }
+        let end = sol.u(0);
+        assert!((end[0] - 0.7).abs() < 1e-12 && end[1] == 6.0, "{alg:?}: {end:?}");
+    }
+}
+
+/// `x'' = -x` from `x = 1`: `x = cos t`, zero at `pi/2 + k pi`.
+struct Oscillator;
+
+impl Model for Oscillator {
+    fn n_states(&self) -> usize {
+        2
+    }
+    fn n_params(&self) -> usize {
+        0
+    }
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
+        du[0] = u[1];
+        du[1] = -u[0];
+    }
+    fn events(&self) -> Vec<Event> {
+        vec![Event::new(Crossing::Either), Event::new(Crossing::Up)]
+    }
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], _p: &[T], _t: T) {
+        g[0] = u[0];
+        // Positive only briefly around each maximum of -x: crosses up and back down
+        // within a fraction of a period.
+        g[1] = -u[0] - 0.99;
+    }
+}
+
+#[test]
+fn crossings_inside_a_step_are_found_by_the_interior_samples() {
+    let prob = Problem::new(Oscillator, vec![1.0, 0.0], vec![], (0.0, 10.0)).unwrap();
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).save_end();
+    let sol = solve(&prob, Algorithm::Vern7, &opts).unwrap();
+    let zeros: Vec<f64> = sol.events().iter().filter(|e| e.index == 0).map(|e| e.t).collect();
+    assert_eq!(zeros.len(), 3, "{zeros:?}");
+    for (k, t) in zeros.iter().enumerate() {
+        let want = std::f64::consts::FRAC_PI_2 + k as f64 * std::f64::consts::PI;
+        assert!((t - want).abs() < 1e-9, "{zeros:?}");
+    }
+    // -cos t > 0.99 for |t - pi| < 0.1415: each such window (at pi and 3 pi) gives one
+    // upward crossing, at pi - acos(0.99).
+    let peaks: Vec<f64> = sol.events().iter().filter(|e| e.index == 1).map(|e| e.t).collect();
+    let width = 0.99_f64.acos();
+    assert_eq!(peaks.len(), 2, "{peaks:?}");
+    for (k, t) in peaks.iter().enumerate() {
+        let want = (2 * k + 1) as f64 * std::f64::consts::PI - width;
+        assert!((t - want).abs() < 1e-9, "{peaks:?}");
+    }
+}
+
+/// The ball's state at `t` from height `h0` and velocity `v0`, in closed form (any number of
+/// bounces): the first impact is at `(v0 + w) / g` with speed `w = sqrt(v0^2 + 2 g h0)`.
+fn ball_state(g: f64, e: f64, h0: f64, v0: f64, t: f64) -> [f64; 2] {
+    let w = (v0 * v0 + 2.0 * g * h0).sqrt();
+    let mut start = (v0 + w) / g;
+    if t < start {
+        return [h0 + v0 * t - 0.5 * g * t * t, v0 - g * t];
+    }
+    let mut speed = e * w;
+    while t >= start + 2.0 * speed / g {
+        start += 2.0 * speed / g;
+        speed *= e;
+    }
+    let s = t - start;
+    [speed * s - 0.5 * g * s * s, speed - g * s]
+}
+
+#[test]
+fn gradients_refuse_events_and_differences_of_whole_solves_match_the_closed_form() {
+    let t1 = 2.5; // after the first bounce (1.43) and before the second (2.57)
+    let prob = Problem::new(BouncingBall, vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
+    let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![t1]);
+    for name in SensAlg::NAMES {
+        let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
+        let err = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap_err();
+        assert!(err.to_string().contains("events"), "{name}: {err}");
+    }
+    assert!(forward_sensitivities(&prob, Algorithm::Tsit5, &opts).unwrap_err().to_string().contains("events"));
+    // Central differences of whole solves: each locates its own bounce.
+    let fd = finite_difference_gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum).unwrap();
+    let loss = |x: [f64; 4]| ball_state(x[0], x[1], x[2], x[3], t1).iter().sum::<f64>();
+    let x = [G, E, H0, 0.5];
+    for (i, got) in fd.iter().enumerate() {
+        let step = 1e-5 * x[i].abs();
+        let (mut up, mut down) = (x, x);
+        up[i] += step;
+        down[i] -= step;
+        let want = (loss(up) - loss(down)) / (2.0 * step);
+        assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "input {i}: {got} against {want}");
+    }
+}
