@@ -217,6 +217,8 @@ impl SensAlg {
         let discrete_reliable = !facts.branching.on_state();
         let small = facts.n + facts.np <= 8;
         match alg {
+            // Only forward-mode AD differentiates through events so far.
+            _ if facts.events => SensAlg::ForwardAd,
             // The switching solver: only the continuous adjoints follow its change of method.
             Algorithm::Auto => SensAlg::Interpolating(VjpMethod::Auto),
             Algorithm::Rodas4 | Algorithm::Rodas5P if facts.n >= AUTO_STIFF_DISCRETE_FROM && discrete_reliable => {
@@ -243,17 +245,19 @@ struct Facts {
     branching: crate::ad::Branching,
     /// The model's tstops that move with the parameters, in the order of integration.
     moving: Vec<f64>,
+    /// The model has events.
+    events: bool,
 }
 
 impl Facts {
     fn of<M: Model>(problem: &Problem<M>) -> Result<Self> {
-        switches::refuse_events(&problem.model, "gradient")?;
         let moving = switches::moving_stops(&problem.model, &problem.p, problem.tspan)?;
         Ok(Facts {
             n: problem.u0.len(),
             np: problem.p.len(),
             branching: limits::probe(&problem.model, &problem.u0, &problem.p, problem.tspan.0),
             moving: moving.iter().map(|s| s.t).collect(),
+            events: !problem.model.events().is_empty(),
         })
     }
 
@@ -455,6 +459,18 @@ fn dispatch<M: Model>(
 
 /// Refuse the combinations that would return a wrong gradient.
 fn check_method(facts: &Facts, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
+    if facts.events && !matches!(sensealg, SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm) {
+        return Err(switches::events_refusal(sensealg.name()));
+    }
+    if facts.events && (alg.is_stiff() || alg == Algorithm::Auto) {
+        return Err(DiffsimError::Unsupported {
+            alg: alg.name(),
+            why: "gradients through events come from forward-mode AD on an explicit method for now (tsit5, dp5, \
+                  vern7 or bs3); for a stiff model with events use central differences of whole solves \
+                  (diffsim::sensitivity::finite_difference_gradient)"
+                .into(),
+        });
+    }
     if let (true, Some(&t)) = (sensealg.is_forward(), facts.moving.first()) {
         return Err(switches::moving_refusal(sensealg.name(), t));
     }

@@ -74,6 +74,17 @@ impl<M: Model, C: RunningCost> Model for WithCost<'_, M, C> {
     fn tstops(&self, p: &[f64]) -> Vec<f64> {
         self.model.tstops(p)
     }
+    /// The model's events, on its own states (the cost's integral does not jump).
+    fn events(&self) -> Vec<crate::event::Event> {
+        self.model.events()
+    }
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], p: &[T], t: T) {
+        self.model.event_conditions(g, &u[..self.model.n_states()], p, t)
+    }
+    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], p: &[T], t: T) {
+        let n = self.model.n_states();
+        self.model.event_affect(index, &mut u[..n], p, t)
+    }
     /// What the model computes itself, extended to the cost's state (the cost's own
     /// derivatives by forward-mode AD).
     fn derivatives(&self) -> Derivatives<'_> {

@@ -21,21 +21,25 @@
 use crate::error::{DiffsimError, Result};
 use crate::problem::Model;
 
-/// Every gradient refuses a model with events until their terms are in: an event's time
-/// moves with the state and the parameters (its saltation), and a gradient that froze the
-/// event times would be silently wrong. Differences of whole solves locate the events in
-/// each solve and stay right.
-pub(crate) fn refuse_events<M: Model>(model: &M, method: &'static str) -> Result<()> {
-    if model.events().is_empty() {
-        return Ok(());
-    }
-    Err(DiffsimError::Unsupported {
+/// The gradient methods other than forward-mode AD refuse a model with events until their
+/// terms are in: an event's time moves with the state and the parameters (its saltation),
+/// and a gradient that froze the event times would be silently wrong.
+pub(crate) fn events_refusal(method: &'static str) -> DiffsimError {
+    DiffsimError::Unsupported {
         alg: method,
-        why: "gradients through the model's events (their times move with the parameters) are not \
-              implemented yet; use diffsim::sensitivity::finite_difference_gradient (central differences of \
-              whole solves, each locating its own events) meanwhile"
+        why: "this method does not yet differentiate through the model's events (their times move with the \
+              parameters); use --sensealg forward-ad (SensAlg::ForwardAd) with an explicit method, or central \
+              differences of whole solves (diffsim::sensitivity::finite_difference_gradient)"
             .into(),
-    })
+    }
+}
+
+/// [`events_refusal`] for a model with events.
+pub(crate) fn refuse_events<M: Model>(model: &M, method: &'static str) -> Result<()> {
+    match model.events().is_empty() {
+        true => Ok(()),
+        false => Err(events_refusal(method)),
+    }
 }
 
 /// A discontinuity at `t` that moves with the parameters.

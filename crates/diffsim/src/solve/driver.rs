@@ -9,6 +9,7 @@ use super::solution::{RetCode, Solution, Stats, StepLog, StepRecord};
 use super::stepper::Stepper;
 use super::stiffness::PowerIteration;
 use super::Algorithm;
+use crate::ad::Dual;
 use crate::error::Result;
 use crate::event::{Event, EventRecord};
 use crate::problem::check_inputs;
@@ -312,8 +313,35 @@ fn search_step<T: Scalar>(
     Some(found)
 }
 
+/// On numbers with derivative parts (forward-mode AD), the event time's derivative: the
+/// event fires where `g(u(t), p, t) = 0`, so by the implicit function theorem it moves by
+/// `dt = -(g_u du + g_p dp) / (g_u f + g_t)`, which is `-g`'s derivative parts over the
+/// condition's rate along the flow. The state at the moving event time is `u + f dt`: `u`
+/// becomes that, and `dt` (value zero) is returned. Plain numbers: nothing to do.
+fn event_time_shift<T: Scalar>(ev: &mut EventLoop<T>, system: &dyn BoundStepper<T>, found: &Found, u: &mut [T]) -> T {
+    if T::PARTS == 1 {
+        return T::zero();
+    }
+    let i = found.fired[0];
+    system.conditions(&mut ev.g, u, found.t);
+    let g = ev.g[i];
+    // A grazing crossing (rate zero) has no finite derivative: it comes out infinite.
+    let rate = system.condition_rate(i, u, found.t);
+    let dt = (g - T::from_f64(g.value())).scale(-1.0 / rate);
+    system.rhs(&mut ev.f, u, found.t);
+    for (x, f) in u.iter_mut().zip(&ev.f) {
+        *x += dt.scale(f.value());
+    }
+    dt
+}
+
 /// Apply the fired events' jumps to `u` (the state at the event), saving both sides when
 /// asked, and restart the event search from the new state.
+///
+/// With derivative parts, this is the saltation of the sensitivities: the jump is applied at
+/// the moving event time (`u + f_before dt`, at `t + dt`), and the state after it, read at
+/// the fixed time `t`, is `u_after - f_after dt`: together
+/// `S_after = a_u (S + f_before dt) + a_p + a_t dt - f_after dt`.
 fn jump<T: Scalar>(
     sol: &mut Solution<T>,
     ev: &mut EventLoop<T>,
@@ -326,8 +354,16 @@ fn jump<T: Scalar>(
         sol.t.push(found.t);
         sol.u_flat.extend_from_slice(u);
     }
+    let dt = event_time_shift(ev, system, found, u);
+    let t_event = T::from_f64(found.t) + dt;
     for &i in &found.fired {
-        system.affect(i, u, found.t);
+        system.affect(i, u, t_event);
+    }
+    if T::PARTS > 1 {
+        system.rhs(&mut ev.f, u, found.t);
+        for (x, f) in u.iter_mut().zip(&ev.f) {
+            *x -= dt.scale(f.value());
+        }
     }
     if ev.save_both_sides {
         sol.t.push(found.t);
@@ -354,13 +390,13 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
     check_inputs(model, u0, p, tspan)?;
-    if (T::PARTS > 1 || watch.log.is_some()) && !model.events().is_empty() {
-        // A solve on dual numbers, or one logged for a discrete adjoint, is a gradient: its
-        // event times would be frozen (see `sensitivity::switches::refuse_events`).
+    if watch.log.is_some() && !model.events().is_empty() {
+        // A solve logged for a discrete adjoint, which has no event terms yet: its gradient
+        // would freeze the event times (see `sensitivity::switches::events_refusal`).
         return Err(crate::error::DiffsimError::Unsupported {
             alg: alg.name(),
-            why: "derivatives through the model's events are not implemented yet (their times would be \
-                  frozen, and the derivatives wrong); differentiate by central differences of whole solves"
+            why: "the discrete adjoint does not yet differentiate through the model's events; use forward-mode \
+                  AD or central differences of whole solves"
                 .into(),
         });
     }
@@ -407,7 +443,9 @@ trait BoundStepper<T> {
     /// The model's event conditions at `(u, t)`.
     fn conditions(&self, g: &mut [T], u: &[T], t: f64);
     /// Event `index`'s jump of `u` at `t`.
-    fn affect(&self, index: usize, u: &mut [T], t: f64);
+    fn affect(&self, index: usize, u: &mut [T], t: T);
+    /// `d g_i / dt` along the flow at `(u, t)` (values): `g_u f + g_t`.
+    fn condition_rate(&self, index: usize, u: &[T], t: f64) -> f64;
 }
 
 struct Bound<'a, T, M, S> {
@@ -470,8 +508,20 @@ impl<T: Scalar, M: Model, S: Stepper<T, M>> BoundStepper<T> for Bound<'_, T, M, 
     fn conditions(&self, g: &mut [T], u: &[T], t: f64) {
         self.model.event_conditions(g, u, self.p, T::from_f64(t))
     }
-    fn affect(&self, index: usize, u: &mut [T], t: f64) {
-        self.model.event_affect(index, u, self.p, T::from_f64(t))
+    fn affect(&self, index: usize, u: &mut [T], t: T) {
+        self.model.event_affect(index, u, self.p, t)
+    }
+    fn condition_rate(&self, index: usize, u: &[T], t: f64) -> f64 {
+        // One forward-mode direction: the state moving along f, time along itself.
+        let values = |x: &[T]| x.iter().map(|v| v.value()).collect::<Vec<f64>>();
+        let (u, p) = (values(u), values(self.p));
+        let mut f = vec![0.0; u.len()];
+        self.model.rhs(&mut f, &u, &p, t);
+        let ud: Vec<Dual<1>> = u.iter().zip(&f).map(|(&v, &d)| Dual { v, d: [d] }).collect();
+        let pd: Vec<Dual<1>> = p.iter().map(|&v| Dual::constant(v)).collect();
+        let mut g = vec![Dual::<1>::constant(0.0); self.model.events().len()];
+        self.model.event_conditions(&mut g, &ud, &pd, Dual { v: t, d: [1.0] });
+        g[index].d[0]
     }
 }
 
@@ -502,6 +552,9 @@ struct EventLoop<T> {
     /// The state at the event.
     u_event: Vec<T>,
     save_both_sides: bool,
+    /// The conditions and `f` at an event (for the event time's derivative parts).
+    g: Vec<T>,
+    f: Vec<T>,
 }
 
 /// The step loop of [`integrate`], after the checks that need the model.
@@ -568,7 +621,15 @@ fn run<T: Scalar>(
         let mut start =
             View { system: &*system, interpolant: system.interpolant(), h: 0.0, u: u0, u_new: u0, data: &[] };
         watch.restart(&mut start, u0, t0, &[]);
-        EventLoop { watch, data: Vec::new(), u_event: vec![T::zero(); n], save_both_sides: opts.save_events }
+        let m = system.events().len();
+        EventLoop {
+            watch,
+            data: Vec::new(),
+            u_event: vec![T::zero(); n],
+            save_both_sides: opts.save_events,
+            g: vec![T::zero(); m],
+            f: vec![T::zero(); n],
+        }
     });
     let mut h = first_step(system, t0, u0, span, opts, &control, &mut stats);
     let mut controller = PiController::new(system.error_order());
@@ -651,6 +712,8 @@ fn run<T: Scalar>(
                 t = found.t;
                 sol.t_reached = t;
                 if found.terminate {
+                    // The solve ends at the event time, which moves with the inputs.
+                    event_time_shift(ev, system, &found, &mut u_new);
                     std::mem::swap(&mut u, &mut u_new);
                     break RetCode::EventTerminated;
                 }
