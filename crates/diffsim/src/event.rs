@@ -16,10 +16,19 @@
 //! Conventions:
 //! - A condition exactly zero at the start of the span does not fire there: it fires when
 //!   it next crosses zero.
-//! - After an event, its own condition sits at zero; it fires again only after it has left
-//!   zero (so a ball at the floor with its velocity reversed does not bounce twice).
-//! - The solution's dense output is right-continuous: at an event time it gives the state
-//!   after the jump; `SolveOptions::save_events(true)` saves both sides.
+//! - After an event, its own condition sits at zero (to rounding). It counts as being on
+//!   the side the flow leaves zero towards, so the event fires at its next crossing and
+//!   not at once (a ball bounced upwards fires again when it next falls through the floor).
+//! - At an event time, save times and the dense output give the state before the jump (the
+//!   left limit); `SolveOptions::save_events(true)` saves both sides.
+//!
+//! Gradients: forward-mode AD (`SensAlg::ForwardAd`, explicit methods) differentiates
+//! through events exactly. The event time moves with the inputs by the implicit function
+//! theorem, `dt = -(g_u du + g_p dp) / (g_u f + g_t)`; the jump is applied at that moving
+//! time and the state after it read back at the fixed one, which gives the sensitivities'
+//! saltation `S+ = a_u (S- + f- dt) + a_p + a_t dt - f+ dt`. A crossing that only grazes
+//! zero (`g_u f + g_t = 0`) has no finite derivative. The other gradient methods refuse
+//! models with events for now, saying what to use.
 
 /// Which sign changes of a condition fire its event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

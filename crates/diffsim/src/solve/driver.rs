@@ -542,6 +542,9 @@ impl<T: Scalar> StepView<T> for View<'_, T> {
     fn conditions(&mut self, g: &mut [T], u: &[T], t: f64) {
         self.system.conditions(g, u, t)
     }
+    fn rate(&mut self, i: usize, u: &[T], t: f64) -> f64 {
+        self.system.condition_rate(i, u, t)
+    }
 }
 
 /// The event search's state and buffers inside the step loop.

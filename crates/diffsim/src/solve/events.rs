@@ -14,6 +14,8 @@ pub(super) trait StepView<T> {
     fn state_at(&mut self, theta: f64, out: &mut [T]);
     /// The conditions `g(u, p, t)`.
     fn conditions(&mut self, g: &mut [T], u: &[T], t: f64);
+    /// `d g_i / dt` along the flow at `(u, t)`.
+    fn rate(&mut self, i: usize, u: &[T], t: f64) -> f64;
 }
 
 /// Where in a step the first events fire.
@@ -33,11 +35,8 @@ pub(super) struct EventWatch<T> {
     events: Vec<Event>,
     /// Interior sample points per step.
     samples: usize,
-    /// The conditions at the start of the step (values).
+    /// The conditions at the start of the step (values; see [`EventWatch::restart`]).
     left: Vec<f64>,
-    /// Events that fired at the start of the step: their condition sits at zero there, so
-    /// their reference is taken at the first sample inside the step instead.
-    just_fired: Vec<bool>,
     /// The conditions at each sample point (`(samples + 2) x m`, row 0 the start).
     grid: Vec<f64>,
     g: Vec<T>,
@@ -52,7 +51,6 @@ impl<T: Scalar> EventWatch<T> {
             events,
             samples,
             left: vec![0.0; m],
-            just_fired: vec![false; m],
             grid: vec![0.0; (samples + 2) * m],
             g: vec![T::zero(); m],
             u: vec![T::zero(); n],
@@ -61,14 +59,24 @@ impl<T: Scalar> EventWatch<T> {
 
     /// The conditions at the start of a step from `(t, u)`: the start of the span, or the
     /// state after an event's jump (`fired`: the events that just fired).
+    ///
+    /// A fired event's condition sits at its root, a few units of rounding to either side.
+    /// Its reference is then the side the flow is leaving zero towards (the sign of its
+    /// rate), so that the event fires again only when it next crosses zero, neither at once
+    /// nor never (a ball bounced upwards is on the positive side, and its next fall through
+    /// zero is a crossing). An affect that moved the condition clearly off zero (a reset)
+    /// leaves the value as it is.
     pub(super) fn restart(&mut self, view: &mut dyn StepView<T>, u: &[T], t: f64, fired: &[usize]) {
         view.conditions(&mut self.g, u, t);
         for (l, g) in self.left.iter_mut().zip(&self.g) {
             *l = g.value();
         }
-        self.just_fired.fill(false);
         for &i in fired {
-            self.just_fired[i] = true;
+            let rate = view.rate(i, u, t);
+            let at_root = 1e3 * f64::EPSILON * rate.abs() * t.abs().max(f64::MIN_POSITIVE);
+            if self.left[i].abs() <= at_root && rate != 0.0 {
+                self.left[i] = f64::MIN_POSITIVE.copysign(rate);
+            }
         }
     }
 
@@ -103,7 +111,6 @@ impl<T: Scalar> EventWatch<T> {
         }
         if !found_any {
             self.left.copy_from_slice(&self.grid[(rows - 1) * m..]);
-            self.just_fired.fill(false);
             return None;
         }
         // Each event's earliest crossing, located; then the earliest of them.
@@ -125,13 +132,9 @@ impl<T: Scalar> EventWatch<T> {
     }
 
     /// The values of event `i` bracketing a crossing in its direction between sample rows
-    /// `k - 1` and `k`, if there is one. A just-fired event's reference is its first
-    /// interior sample: nothing before it counts.
+    /// `k - 1` and `k`, if there is one.
     fn crossing_in(&self, i: usize, k: usize) -> Option<(f64, f64)> {
         let m = self.events.len();
-        if self.just_fired[i] && k == 1 {
-            return None;
-        }
         let (before, after) = (self.grid[(k - 1) * m + i], self.grid[k * m + i]);
         self.events[i].crossing.crossed(before, after).then_some((before, after))
     }

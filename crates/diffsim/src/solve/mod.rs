@@ -28,7 +28,10 @@
 //!
 //! All methods control the step with a PI controller on the RMS norm of the error scaled by
 //! `atol + rtol * max(|u_old|, |u_new|)`, pick the first step by Hairer's rule, land exactly
-//! on `tstops`, and give a dense output of the method's own interpolant.
+//! on `tstops`, and give a dense output of the method's own interpolant. A model's events
+//! ([`crate::Model::events`]) are found on that dense output after every accepted step, the
+//! step cut at the first one and the method started again after its jump (see
+//! [`crate::event`]; [`Solution::events`] lists them).
 
 mod auto;
 mod bdf;
