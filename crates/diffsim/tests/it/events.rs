@@ -360,3 +360,20 @@ fn locating_an_event_costs_a_few_condition_evaluations_and_no_f() {
     assert_eq!((nf, steps, events), (nf_no_samples, steps_no_samples, events_no_samples));
     println!("{locating:.1} condition evaluations per event; {nf} f evaluations for {steps} steps and {events} events");
 }
+
+#[test]
+fn events_are_found_integrating_backwards_in_time() {
+    // u = t integrated from t = 1 back to 0: u falls through 0.6 (a Down crossing) at 0.6;
+    // the Up event at 0.3 never fires backwards, the Either one at 0.2 does.
+    let events = vec![Event::new(Crossing::Down), Event::new(Crossing::Up), Event::new(Crossing::Either)];
+    let clock = Clock { events, levels: vec![0.6, 0.3, 0.2], reset: false };
+    let prob = Problem::new(clock, vec![1.0, 0.0], vec![], (1.0, 0.0)).unwrap();
+    for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
+        let sol = solve(&prob, alg, &SolveOptions::default().save_end()).unwrap();
+        let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
+        assert_eq!(fired.len(), 2, "{alg:?}: {fired:?}");
+        assert!(fired[0].0 == 0 && (fired[0].1 - 0.6).abs() < 1e-12, "{alg:?}: {fired:?}");
+        assert!(fired[1].0 == 2 && (fired[1].1 - 0.2).abs() < 1e-12, "{alg:?}: {fired:?}");
+        assert_eq!(sol.u(0)[1], 2.0);
+    }
+}
