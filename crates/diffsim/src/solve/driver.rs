@@ -512,17 +512,22 @@ impl<T: Scalar, M: Model, S: Stepper<T, M>> BoundStepper<T> for Bound<'_, T, M, 
         self.model.event_affect(index, u, self.p, t)
     }
     fn condition_rate(&self, index: usize, u: &[T], t: f64) -> f64 {
-        // One forward-mode direction: the state moving along f, time along itself.
         let values = |x: &[T]| x.iter().map(|v| v.value()).collect::<Vec<f64>>();
-        let (u, p) = (values(u), values(self.p));
-        let mut f = vec![0.0; u.len()];
-        self.model.rhs(&mut f, &u, &p, t);
-        let ud: Vec<Dual<1>> = u.iter().zip(&f).map(|(&v, &d)| Dual { v, d: [d] }).collect();
-        let pd: Vec<Dual<1>> = p.iter().map(|&v| Dual::constant(v)).collect();
-        let mut g = vec![Dual::<1>::constant(0.0); self.model.events().len()];
-        self.model.event_conditions(&mut g, &ud, &pd, Dual { v: t, d: [1.0] });
-        g[index].d[0]
+        condition_rate(self.model, index, &values(u), &values(self.p), t)
     }
+}
+
+/// `d g_i / dt` along the flow at `(u, p, t)`: one forward-mode direction, the state moving
+/// along `f` and time along itself. Generic over the model only (not the number type or
+/// the stepper), so that it is compiled once per model.
+fn condition_rate<M: Model>(model: &M, index: usize, u: &[f64], p: &[f64], t: f64) -> f64 {
+    let mut f = vec![0.0; u.len()];
+    model.rhs(&mut f, u, p, t);
+    let ud: Vec<Dual<1>> = u.iter().zip(&f).map(|(&v, &d)| Dual { v, d: [d] }).collect();
+    let pd: Vec<Dual<1>> = p.iter().map(|&v| Dual::constant(v)).collect();
+    let mut g = vec![Dual::<1>::constant(0.0); model.events().len()];
+    model.event_conditions(&mut g, &ud, &pd, Dual { v: t, d: [1.0] });
+    g[index].d[0]
 }
 
 /// A step's dense output and the model's conditions, for the event search.
@@ -620,7 +625,7 @@ fn run<T: Scalar>(
         sol.stats = stats;
         return Ok(sol);
     }
-    let mut events = EventWatch::new(system.events(), opts.event_samples, n).map(|mut watch| {
+    let mut events = EventWatch::new(system.events(), opts.event_samples, n, dir).map(|mut watch| {
         let mut start =
             View { system: &*system, interpolant: system.interpolant(), h: 0.0, u: u0, u_new: u0, data: &[] };
         watch.restart(&mut start, u0, t0, &[]);

@@ -35,6 +35,8 @@ pub(super) struct EventWatch<T> {
     events: Vec<Event>,
     /// Interior sample points per step.
     samples: usize,
+    /// The direction of integration (+1 or -1).
+    dir: f64,
     /// The conditions at the start of the step (values; see [`EventWatch::restart`]).
     left: Vec<f64>,
     /// The conditions at each sample point (`(samples + 2) x m`, row 0 the start).
@@ -45,11 +47,12 @@ pub(super) struct EventWatch<T> {
 
 impl<T: Scalar> EventWatch<T> {
     /// Watch `events` (None when the model has none).
-    pub(super) fn new(events: Vec<Event>, samples: usize, n: usize) -> Option<Self> {
+    pub(super) fn new(events: Vec<Event>, samples: usize, n: usize, dir: f64) -> Option<Self> {
         let m = events.len();
         (m > 0).then(|| Self {
             events,
             samples,
+            dir,
             left: vec![0.0; m],
             grid: vec![0.0; (samples + 2) * m],
             g: vec![T::zero(); m],
@@ -74,8 +77,9 @@ impl<T: Scalar> EventWatch<T> {
         for &i in fired {
             let rate = view.rate(i, u, t);
             let at_root = 1e3 * f64::EPSILON * rate.abs() * t.abs().max(f64::MIN_POSITIVE);
+            // The rate is in t; the flow runs along the direction of integration.
             if self.left[i].abs() <= at_root && rate != 0.0 {
-                self.left[i] = f64::MIN_POSITIVE.copysign(rate);
+                self.left[i] = f64::MIN_POSITIVE.copysign(rate * self.dir);
             }
         }
     }

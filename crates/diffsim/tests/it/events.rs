@@ -1,7 +1,7 @@
 //! Continuous events: located against closed forms, in time order, at the conventions of
 //! `diffsim::event` (nothing missed or repeated at a restart, both sides saved on request).
 
-use diffsim::models::BouncingBall;
+use diffsim::models::{BouncingBall, ZooModel};
 use diffsim::sensitivity::{finite_difference_gradient, forward_sensitivities, gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Crossing, Event, Model, Problem, RetCode, Scalar, SolveOptions};
 
@@ -34,8 +34,9 @@ fn ball_closed_form(t1: f64) -> (Vec<f64>, impl Fn(f64) -> [f64; 2]) {
     (bounces, state)
 }
 
-fn ball_problem(t1: f64) -> Problem<BouncingBall> {
-    Problem::new(BouncingBall, vec![H0, 0.0], vec![G, E], (0.0, t1)).unwrap()
+/// The zoo's ball (through `ZooModel`, which the other tests compile the solvers for).
+fn ball_problem(t1: f64) -> Problem<ZooModel> {
+    Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.0], vec![G, E], (0.0, t1)).unwrap()
 }
 
 #[test]
@@ -98,44 +99,95 @@ fn the_dense_output_jumps_at_an_event_and_both_sides_can_be_saved() {
     assert!((after[1] - E * v_hit).abs() < 1e-7);
 }
 
-/// `u' = 1`: `u = t`, so every crossing time is known exactly. State 1 counts the events.
-struct Clock {
+/// The test models of this file in one type (each model type compiles every solver for
+/// itself): see [`Kind`].
+struct Switcher {
+    kind: Kind,
     events: Vec<Event>,
-    levels: Vec<f64>,
-    /// Reset the clock to 0 at event 0.
-    reset: bool,
+    /// Condition evaluations so far.
+    count: std::sync::atomic::AtomicUsize,
 }
 
-impl Model for Clock {
+enum Kind {
+    /// `u' = 1`: `u = t`, so every crossing time is known exactly; one condition per level,
+    /// `u - level`. State 1 counts the events; with `reset`, event 0 sets the clock to 0.
+    Clock { levels: Vec<f64>, reset: bool },
+    /// `x'' = -x` from `x = 1`: `x = cos t`. Conditions `x` and `-x - 0.99`.
+    Oscillator,
+    /// The zoo's bouncing ball.
+    Ball,
+}
+
+impl Switcher {
+    fn new(kind: Kind, events: Vec<Event>) -> Self {
+        Self { kind, events, count: Default::default() }
+    }
+    fn clock(events: Vec<Event>, levels: Vec<f64>, reset: bool) -> Self {
+        Self::new(Kind::Clock { levels, reset }, events)
+    }
+}
+
+impl Model for Switcher {
     fn n_states(&self) -> usize {
         2
     }
     fn n_params(&self) -> usize {
-        0
+        if matches!(self.kind, Kind::Ball) {
+            2
+        } else {
+            0
+        }
     }
-    fn rhs<T: Scalar>(&self, du: &mut [T], _u: &[T], _p: &[T], _t: T) {
-        du[0] = T::one();
-        du[1] = T::zero();
+    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
+        match &self.kind {
+            Kind::Clock { .. } => {
+                du[0] = T::one();
+                du[1] = T::zero();
+            }
+            Kind::Oscillator => {
+                du[0] = u[1];
+                du[1] = -u[0];
+            }
+            Kind::Ball => BouncingBall.rhs(du, u, p, t),
+        }
     }
     fn events(&self) -> Vec<Event> {
         self.events.clone()
     }
-    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], _p: &[T], _t: T) {
-        for (gi, &c) in g.iter_mut().zip(&self.levels) {
-            *gi = u[0] - c;
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], p: &[T], t: T) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match &self.kind {
+            Kind::Clock { levels, .. } => {
+                for (gi, &c) in g.iter_mut().zip(levels) {
+                    *gi = u[0] - c;
+                }
+            }
+            Kind::Oscillator => {
+                g[0] = u[0];
+                // Positive only around each minimum of x: crosses up and back down within
+                // a fraction of a period.
+                g[1] = -u[0] - 0.99;
+            }
+            Kind::Ball => BouncingBall.event_conditions(g, u, p, t),
         }
     }
-    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], _p: &[T], _t: T) {
-        u[1] += 1.0;
-        if self.reset && index == 0 {
-            u[0] = T::zero();
+    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], p: &[T], t: T) {
+        match &self.kind {
+            Kind::Clock { reset, .. } => {
+                u[1] += 1.0;
+                if *reset && index == 0 {
+                    u[0] = T::zero();
+                }
+            }
+            Kind::Oscillator => {}
+            Kind::Ball => BouncingBall.event_affect(index, u, p, t),
         }
     }
 }
 
 #[test]
 fn a_terminating_event_ends_the_solve_at_the_crossing() {
-    let clock = Clock { events: vec![Event::new(Crossing::Up).terminate()], levels: vec![0.7], reset: false };
+    let clock = Switcher::clock(vec![Event::new(Crossing::Up).terminate()], vec![0.7], false);
     let prob = Problem::new(clock, vec![0.0, 0.0], vec![], (0.0, 5.0)).unwrap();
     for alg in [Algorithm::Tsit5, Algorithm::Rodas5P, Algorithm::Bdf] {
         let sol = solve(&prob, alg, &SolveOptions::default()).unwrap();
@@ -156,7 +208,7 @@ fn several_events_in_one_step_fire_in_time_order_and_only_in_their_direction() {
         Event::new(Crossing::Up),
         Event::new(Crossing::Down),
     ];
-    let clock = Clock { events, levels: vec![0.7, 0.3, 0.31, 0.5], reset: false };
+    let clock = Switcher::clock(events, vec![0.7, 0.3, 0.31, 0.5], false);
     let prob = Problem::new(clock, vec![0.0, 0.0], vec![], (0.0, 1.0)).unwrap();
     // One step would cover the whole span: u' = 1 has no error to control.
     let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().dt(1.0).save_end()).unwrap();
@@ -172,11 +224,7 @@ fn several_events_in_one_step_fire_in_time_order_and_only_in_their_direction() {
 fn an_event_right_after_another_is_neither_missed_nor_repeated() {
     // A sawtooth: event 0 resets the clock at 1 (its condition then sits at -1, and it
     // fires again one unit later), event 1 fires 1e-9 after each reset.
-    let clock = Clock {
-        events: vec![Event::new(Crossing::Up), Event::new(Crossing::Either)],
-        levels: vec![1.0, 1e-9],
-        reset: true,
-    };
+    let clock = Switcher::clock(vec![Event::new(Crossing::Up), Event::new(Crossing::Either)], vec![1.0, 1e-9], true);
     let prob = Problem::new(clock, vec![0.5, 0.0], vec![], (0.0, 3.2)).unwrap();
     for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
         let sol = solve(&prob, alg, &SolveOptions::default().save_end()).unwrap();
@@ -191,34 +239,10 @@ fn an_event_right_after_another_is_neither_missed_nor_repeated() {
     }
 }
 
-/// `x'' = -x` from `x = 1`: `x = cos t`, zero at `pi/2 + k pi`.
-struct Oscillator;
-
-impl Model for Oscillator {
-    fn n_states(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        0
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], _p: &[T], _t: T) {
-        du[0] = u[1];
-        du[1] = -u[0];
-    }
-    fn events(&self) -> Vec<Event> {
-        vec![Event::new(Crossing::Either), Event::new(Crossing::Up)]
-    }
-    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], _p: &[T], _t: T) {
-        g[0] = u[0];
-        // Positive only briefly around each maximum of -x: crosses up and back down
-        // within a fraction of a period.
-        g[1] = -u[0] - 0.99;
-    }
-}
-
 #[test]
 fn crossings_inside_a_step_are_found_by_the_interior_samples() {
-    let prob = Problem::new(Oscillator, vec![1.0, 0.0], vec![], (0.0, 10.0)).unwrap();
+    let oscillator = Switcher::new(Kind::Oscillator, vec![Event::new(Crossing::Either), Event::new(Crossing::Up)]);
+    let prob = Problem::new(oscillator, vec![1.0, 0.0], vec![], (0.0, 10.0)).unwrap();
     let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).save_end();
     let sol = solve(&prob, Algorithm::Vern7, &opts).unwrap();
     let zeros: Vec<f64> = sol.events().iter().filter(|e| e.index == 0).map(|e| e.t).collect();
@@ -273,7 +297,7 @@ fn forward_ad_differentiates_through_the_bounces_exactly() {
     // Two bounces before t1 (at 1.48 and 3.85 from v0 = 0.5), and a loss over the whole path.
     let t1 = 4.0;
     let x = [G, E, H0, 0.5];
-    let prob = Problem::new(BouncingBall, vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
+    let prob = Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
     let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![t1]);
     for sensealg in [SensAlg::ForwardAd, SensAlg::Auto] {
         let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap();
@@ -293,7 +317,7 @@ fn forward_ad_differentiates_through_the_bounces_exactly() {
 #[test]
 fn gradients_refuse_events_and_differences_of_whole_solves_match_the_closed_form() {
     let t1 = 2.5; // after the first bounce (1.48) and before the second
-    let prob = Problem::new(BouncingBall, vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
+    let prob = Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
     let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![t1]);
     for name in SensAlg::NAMES.iter().filter(|n| !["forward-ad", "forward-ad-value-norm", "auto"].contains(n)) {
         let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
@@ -309,39 +333,14 @@ fn gradients_refuse_events_and_differences_of_whole_solves_match_the_closed_form
     }
 }
 
-/// The bouncing ball, counting its condition evaluations.
-struct CountingBall(std::sync::atomic::AtomicUsize);
-
-impl Model for CountingBall {
-    fn n_states(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        2
-    }
-    fn rhs<T: Scalar>(&self, du: &mut [T], u: &[T], p: &[T], t: T) {
-        BouncingBall.rhs(du, u, p, t)
-    }
-    fn events(&self) -> Vec<Event> {
-        BouncingBall.events()
-    }
-    fn event_conditions<T: Scalar>(&self, g: &mut [T], u: &[T], p: &[T], t: T) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        BouncingBall.event_conditions(g, u, p, t)
-    }
-    fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], p: &[T], t: T) {
-        BouncingBall.event_affect(index, u, p, t)
-    }
-}
-
 #[test]
 fn locating_an_event_costs_a_few_condition_evaluations_and_no_f() {
     let count = |samples: usize| {
-        let ball = CountingBall(Default::default());
-        let prob = Problem::new(&ball, vec![H0, 0.0], vec![G, E], (0.0, 10.0)).unwrap();
+        let ball = Switcher::new(Kind::Ball, BouncingBall.events());
+        let prob = Problem::new(ball, vec![H0, 0.0], vec![G, E], (0.0, 10.0)).unwrap();
         let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).save_end().event_samples(samples);
         let sol = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
-        let evals = ball.0.load(std::sync::atomic::Ordering::Relaxed);
+        let evals = prob.model().count.load(std::sync::atomic::Ordering::Relaxed);
         (evals, sol.stats().naccept, sol.events().len(), sol.stats().nf)
     };
     let (evals, steps, events, nf) = count(4);
@@ -366,7 +365,7 @@ fn events_are_found_integrating_backwards_in_time() {
     // u = t integrated from t = 1 back to 0: u falls through 0.6 (a Down crossing) at 0.6;
     // the Up event at 0.3 never fires backwards, the Either one at 0.2 does.
     let events = vec![Event::new(Crossing::Down), Event::new(Crossing::Up), Event::new(Crossing::Either)];
-    let clock = Clock { events, levels: vec![0.6, 0.3, 0.2], reset: false };
+    let clock = Switcher::clock(events, vec![0.6, 0.3, 0.2], false);
     let prob = Problem::new(clock, vec![1.0, 0.0], vec![], (1.0, 0.0)).unwrap();
     for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
         let sol = solve(&prob, alg, &SolveOptions::default().save_end()).unwrap();
