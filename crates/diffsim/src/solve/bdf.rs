@@ -45,6 +45,7 @@ const KEEP_BELOW: f64 = 1.2;
 /// a rule that tightens with `rtol` (scipy's `min(0.03, sqrt(rtol))`) buys iterations, not
 /// accuracy.
 const NEWTON_TOL: f64 = 0.2;
+
 /// The convergence measure `rate / (1 - rate)` assumed for the first iteration when no
 /// contraction has been seen with the current factors of `M - c J` (after they are rebuilt,
 /// and after a rejected step): large, so that one iteration is enough only when its

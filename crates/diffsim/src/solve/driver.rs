@@ -349,7 +349,6 @@ fn jump<T: Scalar>(
     found: &Found,
     u: &mut [T],
 ) {
-    let n = u.len();
     if ev.save_both_sides {
         sol.t.push(found.t);
         sol.u_flat.extend_from_slice(u);
@@ -367,7 +366,7 @@ fn jump<T: Scalar>(
     }
     if ev.save_both_sides {
         sol.t.push(found.t);
-        sol.u_flat.extend_from_slice(&u[..n]);
+        sol.u_flat.extend_from_slice(u);
     }
     if let Some(d) = sol.dense.as_mut() {
         d.push_jump(u);
@@ -625,11 +624,12 @@ fn run<T: Scalar>(
         sol.stats = stats;
         return Ok(sol);
     }
-    let mut events = EventWatch::new(system.events(), opts.event_samples, n, dir).map(|mut watch| {
+    let model_events = system.events();
+    let m = model_events.len();
+    let mut events = EventWatch::new(model_events, opts.event_samples, n, dir).map(|mut watch| {
         let mut start =
             View { system: &*system, interpolant: system.interpolant(), h: 0.0, u: u0, u_new: u0, data: &[] };
         watch.restart(&mut start, u0, t0, &[]);
-        let m = system.events().len();
         EventLoop {
             watch,
             data: Vec::new(),

@@ -121,10 +121,8 @@ impl<T: Scalar> EventWatch<T> {
         let tol = 4.0 * f64::EPSILON * t.abs().max((t + h).abs()) / h.abs();
         let mut roots = vec![f64::INFINITY; m];
         for (i, root) in roots.iter_mut().enumerate() {
-            if let Some(k) = (1..rows).find(|&k| self.crossing_in(i, k).is_some()) {
-                let (a, b) = (theta_of(k - 1), theta_of(k));
-                let (ga, gb) = self.crossing_in(i, k).expect("found above");
-                *root = self.locate(view, i, t, h, (a, ga), (b, gb), tol);
+            if let Some((k, (ga, gb))) = (1..rows).find_map(|k| self.crossing_in(i, k).map(|g| (k, g))) {
+                *root = self.locate(view, i, t, h, (theta_of(k - 1), ga), (theta_of(k), gb), tol);
             }
         }
         let theta = roots.iter().copied().fold(f64::INFINITY, f64::min);
@@ -157,7 +155,7 @@ impl<T: Scalar> EventWatch<T> {
         tol: f64,
     ) -> f64 {
         let crossing = self.events[i].crossing;
-        // The condition at theta, and whether the crossing has happened by then.
+        // The condition's value at theta, on the step's dense output.
         let mut eval = |theta: f64, this: &mut Self| -> f64 {
             view.state_at(theta, &mut this.u);
             view.conditions(&mut this.g, &this.u, t + theta * h);
