@@ -63,7 +63,7 @@ pub mod sensitivity;
 pub mod solve;
 
 pub use error::{DiffsimError, Result};
-pub use event::{Crossing, Event};
+pub use event::{Crossing, Event, Trigger};
 pub use mass::MassMatrix;
 pub use problem::{Model, Problem};
 pub use scalar::Scalar;

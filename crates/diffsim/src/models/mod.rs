@@ -11,7 +11,7 @@ mod switching;
 pub use brusselator::Brusselator1D;
 pub use classic::{Lorenz, LotkaVolterra, LvPiecewise, Pendulum, Robertson, RobertsonDae, VanDerPol};
 pub use stiff_test_set::{reference_solution, Akzo, Hires, Orego, Pollu, E5, POLLU_RATES};
-pub use switching::BouncingBall;
+pub use switching::{BouncingBall, OralDosing, Thermostat};
 
 use crate::capabilities::Derivatives;
 use crate::error::{DiffsimError, Result};
@@ -50,6 +50,10 @@ pub enum ZooModel {
     E5(E5),
     /// [`BouncingBall`].
     BouncingBall(BouncingBall),
+    /// [`OralDosing`].
+    OralDosing(OralDosing),
+    /// [`Thermostat`].
+    Thermostat(Thermostat),
 }
 
 /// Each zoo model converts into the enum: `ZooModel::from(Lorenz)`.
@@ -76,7 +80,9 @@ into_zoo!(
     Pollu(Pollu),
     Akzo(Akzo),
     E5(E5),
-    BouncingBall(BouncingBall)
+    BouncingBall(BouncingBall),
+    OralDosing(OralDosing),
+    Thermostat(Thermostat)
 );
 
 macro_rules! each {
@@ -96,6 +102,8 @@ macro_rules! each {
             ZooModel::Akzo($m) => $body,
             ZooModel::E5($m) => $body,
             ZooModel::BouncingBall($m) => $body,
+            ZooModel::OralDosing($m) => $body,
+            ZooModel::Thermostat($m) => $body,
         }
     };
 }
@@ -171,7 +179,7 @@ pub struct ZooEntry {
 /// The zoo's names (`brusselator` also accepts `brusselator-N` for N interior points). The
 /// last seven are the stiff test set's problems, with [`reference_solution`]s at the ends of
 /// their spans.
-pub const NAMES: [&str; 16] = [
+pub const NAMES: [&str; 18] = [
     "lorenz",
     "lotka-volterra",
     "robertson",
@@ -181,6 +189,8 @@ pub const NAMES: [&str; 16] = [
     "brusselator",
     "lv-piecewise",
     "bouncing-ball",
+    "pk-oral",
+    "thermostat",
     "hires",
     "orego",
     "pollu",
@@ -270,6 +280,24 @@ pub fn lookup(name: &str) -> Result<ZooEntry> {
             &[9.81, 0.8],
             vec![10.0, 0.0],
             (0.0, 10.0),
+            NONSTIFF,
+        ),
+        "pk-oral" => e(
+            "one-compartment pharmacokinetics, an oral dose of 100 every 12 h, six times (scheduled events)",
+            ZooModel::OralDosing(OralDosing::default()),
+            &["ka", "ke"],
+            &[1.0, 0.2],
+            vec![0.0, 0.0],
+            (0.0, 96.0),
+            NONSTIFF,
+        ),
+        "thermostat" => e(
+            "a room heated between 19 and 21 degrees (two events: hysteresis)",
+            ZooModel::Thermostat(Thermostat::default()),
+            &["k", "power"],
+            &[0.5, 10.0],
+            vec![15.0, 1.0],
+            (0.0, 24.0),
             NONSTIFF,
         ),
         "pendulum" => e(

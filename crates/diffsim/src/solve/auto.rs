@@ -12,7 +12,7 @@ use super::driver::{integrate, StepCallback, Watch};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
 use super::solution::Solution;
-use super::{fixed_states, solve_unsized, Algorithm};
+use super::{fixed_states, solve_unsized, solve_watched, Algorithm};
 use crate::error::Result;
 use crate::problem::Model;
 
@@ -96,7 +96,9 @@ pub(crate) fn solve_auto<M: Model>(
     let u_switch = first.u_reached.clone();
     // The scale of the states: where the solve started and where it switches.
     let stiff_alg = stiff_choice(model.n_states(), opts, &[u0, &u_switch[..]].concat());
-    let second = solve_unsized(model, &u_switch, p, (t_switch, tspan.1), stiff_alg, &rest_opts, callback)?;
+    // The first part fired the events scheduled at the switch (it landed there).
+    let resumed = Watch { callback, log: None, resumes: true };
+    let second = solve_watched(model, &u_switch, p, (t_switch, tspan.1), stiff_alg, &rest_opts, resumed)?;
     // Join: drop the second part's copy of the switching point when saving every step.
     let skip = usize::from(matches!(opts.saveat, SaveAt::EveryStep));
     let n = first.n;

@@ -25,16 +25,19 @@ pub type StepCallback<'a, T> = &'a mut dyn FnMut(f64, &[T]) -> bool;
 pub(crate) struct Watch<'a, T> {
     pub(crate) callback: Option<StepCallback<'a, T>>,
     pub(crate) log: Option<&'a mut StepLog<T>>,
+    /// The solve continues one that ended at its start (`Auto`'s stiff part), which has
+    /// fired the events scheduled there.
+    pub(crate) resumes: bool,
 }
 
 impl<'a, T> Watch<'a, T> {
     /// The user's callback, if any.
     pub(crate) fn callback(callback: Option<StepCallback<'a, T>>) -> Self {
-        Self { callback, log: None }
+        Self { callback, log: None, resumes: false }
     }
     /// Log every accepted step into `log`.
     pub(crate) fn log(log: &'a mut StepLog<T>) -> Self {
-        Self { callback: None, log: Some(log) }
+        Self { callback: None, log: Some(log), resumes: false }
     }
 }
 
@@ -240,9 +243,12 @@ fn save_accepted<T: Scalar>(
         sol.u_flat.extend_from_slice(u_until);
         return;
     }
-    while plan.next < plan.times.len() && (plan.times[plan.next] - until) * dir <= 0.0 {
+    // A step cut at an event: a save time at the event to rounding (as when taken from
+    // `Solution::events`) gives the state before the jump, as one exactly at it does.
+    let reach = if until == t_new { until } else { until + dir * 16.0 * f64::EPSILON * until.abs() };
+    while plan.next < plan.times.len() && (plan.times[plan.next] - reach) * dir <= 0.0 {
         let ts = plan.times[plan.next];
-        if ts == until {
+        if (ts - until) * dir >= 0.0 {
             sol.u_flat.extend_from_slice(u_until);
         } else {
             let theta = (ts - t) / (t_new - t);
@@ -259,6 +265,9 @@ fn save_accepted<T: Scalar>(
 /// Save times and the next one due.
 struct SavePlan {
     every_step: bool,
+    /// Only the end is saved: where the solve ends, at `t1` or earlier (see
+    /// [`SavePlan::save_early_end`]).
+    end_only: bool,
     /// The direction of integration (+1 or -1).
     dir: f64,
     times: Vec<f64>,
@@ -269,6 +278,7 @@ impl SavePlan {
     /// What to save: every step, or the given times sorted along the integration, or the
     /// end `t1`.
     fn new(saveat: &SaveAt, dir: f64, t1: f64) -> Self {
+        let end_only = matches!(saveat, SaveAt::End);
         let (every_step, times) = match saveat {
             SaveAt::EveryStep => (true, Vec::new()),
             SaveAt::End => (false, vec![t1]),
@@ -278,7 +288,16 @@ impl SavePlan {
                 (false, ts)
             }
         };
-        Self { every_step, dir, times, next: 0 }
+        Self { every_step, end_only, dir, times, next: 0 }
+    }
+
+    /// A solve saving only its end that a terminating event or the callback ended before
+    /// `t1` saves the state `u` where it ended, at `t`.
+    fn save_early_end<T: Scalar>(&self, sol: &mut Solution<T>, retcode: RetCode, t: f64, u: &[T]) {
+        if self.end_only && matches!(retcode, RetCode::EventTerminated | RetCode::Terminated) && sol.t.is_empty() {
+            sol.t.push(t);
+            sol.u_flat.extend_from_slice(u);
+        }
     }
 
     /// How many times the initial state is saved (a save time may repeat).
@@ -291,9 +310,10 @@ impl SavePlan {
     }
 }
 
-/// Search the accepted step `times` from `u` to `u_new` for the first events; when they
-/// fire inside the step, the state there goes into `ev.u_event`.
-fn search_step<T: Scalar>(
+/// The first events of the accepted step `times` from `u` to `u_new`: continuous ones
+/// inside it (the state there goes into `ev.u_event`), or else those at its end (continuous,
+/// discrete and scheduled).
+fn step_events<T: Scalar>(
     ev: &mut EventLoop<T>,
     system: &mut dyn BoundStepper<T>,
     times: &StepRecord,
@@ -302,27 +322,35 @@ fn search_step<T: Scalar>(
     stats: &mut Stats,
 ) -> Option<Found> {
     let interpolant = system.interpolant();
-    let data = system.dense_data(times, u, u_new, stats);
-    ev.data.clear();
-    ev.data.extend_from_slice(data);
-    let mut view = View { system: &*system, interpolant, h: times.h, u, u_new, data: &ev.data };
-    let found = ev.watch.search(&mut view, times.t, times.h, times.end, u_new)?;
-    if found.theta < 1.0 {
-        view.state_at(found.theta, &mut ev.u_event);
-    }
-    Some(found)
+    let found = if ev.watch.has_crossings() {
+        let data = system.dense_data(times, u, u_new, stats);
+        ev.data.clear();
+        ev.data.extend_from_slice(data);
+        let mut view = View { system: &*system, interpolant, h: times.h, u, u_new, data: &ev.data };
+        match ev.watch.search(&mut view, times.t, times.h, times.end, u_new) {
+            Some(found) if found.theta < 1.0 => {
+                view.state_at(found.theta, &mut ev.u_event);
+                return Some(found);
+            }
+            found => found,
+        }
+    } else {
+        None
+    };
+    let mut view = View { system: &*system, interpolant, h: times.h, u, u_new, data: &[] };
+    ev.watch.at_step_end(&mut view, found, times.end, u_new)
 }
 
-/// On numbers with derivative parts (forward-mode AD), the event time's derivative: the
-/// event fires where `g(u(t), p, t) = 0`, so by the implicit function theorem it moves by
+/// On numbers with derivative parts (forward-mode AD), a continuous event time's derivative:
+/// the event fires where `g(u(t), p, t) = 0`, so by the implicit function theorem it moves by
 /// `dt = -(g_u du + g_p dp) / (g_u f + g_t)`, which is `-g`'s derivative parts over the
 /// condition's rate along the flow. The state at the moving event time is `u + f dt`: `u`
-/// becomes that, and `dt` (value zero) is returned. Plain numbers: nothing to do.
+/// becomes that, and `dt` (value zero) is returned. Plain numbers, or only discrete and
+/// scheduled events (fixed times): nothing to do.
 fn event_time_shift<T: Scalar>(ev: &mut EventLoop<T>, system: &dyn BoundStepper<T>, found: &Found, u: &mut [T]) -> T {
-    if T::PARTS == 1 {
+    let Some(i) = found.moving.filter(|_| T::PARTS > 1) else {
         return T::zero();
-    }
-    let i = found.fired[0];
+    };
     system.conditions(&mut ev.g, u, found.t);
     let g = ev.g[i];
     // A grazing crossing (rate zero) has no finite derivative: it comes out infinite.
@@ -358,7 +386,7 @@ fn jump<T: Scalar>(
     for &i in &found.fired {
         system.affect(i, u, t_event);
     }
-    if T::PARTS > 1 {
+    if T::PARTS > 1 && found.moving.is_some() {
         system.rhs(&mut ev.f, u, found.t);
         for (x, f) in u.iter_mut().zip(&ev.f) {
             *x -= dt.scale(f.value());
@@ -577,7 +605,7 @@ fn run<T: Scalar>(
     watch: Watch<'_, T>,
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
-    let Watch { mut callback, mut log } = watch;
+    let Watch { mut callback, mut log, resumes } = watch;
     // Set-up: tolerances, stops and save times.
     opts.validate(tspan)?;
     let n = u0.len();
@@ -586,7 +614,18 @@ fn run<T: Scalar>(
     let (t0, t1) = tspan;
     let dir = (t1 - t0).signum();
     let span = t1 - t0;
-    let stops = stop_times(model_stops, &opts.tstops, tspan);
+    let model_events = system.events();
+    let m = model_events.len();
+    let mut events = EventWatch::new(model_events, opts.event_samples, n, tspan)?.map(|watch| EventLoop {
+        watch,
+        data: Vec::new(),
+        u_event: vec![T::zero(); n],
+        save_both_sides: opts.save_events,
+        g: vec![T::zero(); m],
+        f: vec![T::zero(); n],
+    });
+    let scheduled = events.iter().flat_map(|ev| ev.watch.scheduled_times());
+    let stops = stop_times(model_stops.into_iter().chain(scheduled).collect(), &opts.tstops, tspan);
     let mut plan = SavePlan::new(&opts.saveat, dir, t1);
     let keep_dense = opts.dense.unwrap_or(plan.every_step);
 
@@ -619,27 +658,32 @@ fn run<T: Scalar>(
     let mut err = vec![T::zero(); n];
     let mut interp = vec![T::zero(); n];
 
+    // The events scheduled at the start fire before the first step.
+    if let Some(ev) = events.as_mut() {
+        match ev.watch.at_start(t0, resumes) {
+            Some(found) => {
+                sol.events.extend(found.fired.iter().map(|&index| EventRecord { t: t0, index }));
+                if found.terminate {
+                    sol.retcode = RetCode::EventTerminated;
+                    plan.save_early_end(&mut sol, RetCode::EventTerminated, t0, &u);
+                    sol.u_reached = u;
+                    return Ok(sol);
+                }
+                jump(&mut sol, ev, system, &found, &mut u);
+            }
+            None => {
+                let mut start =
+                    View { system: &*system, interpolant: system.interpolant(), h: 0.0, u: &u, u_new: &u, data: &[] };
+                ev.watch.restart(&mut start, &u, t0, &[]);
+            }
+        }
+    }
     if !all_finite(system.ensure_f0(t, &u, &mut stats)) {
         sol.retcode = RetCode::InitialFailure;
         sol.stats = stats;
         return Ok(sol);
     }
-    let model_events = system.events();
-    let m = model_events.len();
-    let mut events = EventWatch::new(model_events, opts.event_samples, n, dir).map(|mut watch| {
-        let mut start =
-            View { system: &*system, interpolant: system.interpolant(), h: 0.0, u: u0, u_new: u0, data: &[] };
-        watch.restart(&mut start, u0, t0, &[]);
-        EventLoop {
-            watch,
-            data: Vec::new(),
-            u_event: vec![T::zero(); n],
-            save_both_sides: opts.save_events,
-            g: vec![T::zero(); m],
-            f: vec![T::zero(); n],
-        }
-    });
-    let mut h = first_step(system, t0, u0, span, opts, &control, &mut stats);
+    let mut h = first_step(system, t0, &u, span, opts, &control, &mut stats);
     let mut controller = PiController::new(system.error_order());
     let mut stop_idx = 0;
     let mut after_discontinuity = false;
@@ -687,8 +731,8 @@ fn run<T: Scalar>(
             continue;
         }
         stats.naccept += 1;
-        // The first events inside the step, if any: the step is kept up to them.
-        let found = events.as_mut().and_then(|ev| search_step(ev, system, &times, &u, &u_new, &mut stats));
+        // The first events inside the step or at its end, if any: the step is kept up to them.
+        let found = events.as_mut().and_then(|ev| step_events(ev, system, &times, &u, &u_new, &mut stats));
         let (until, u_until): (f64, &[T]) = match (&found, &events) {
             (Some(f), Some(ev)) if f.theta < 1.0 => (f.t, &ev.u_event),
             _ => (end, &u_new),
@@ -772,6 +816,7 @@ fn run<T: Scalar>(
         after_reject = false;
     };
     sol.retcode = retcode;
+    plan.save_early_end(&mut sol, retcode, t, &u);
     sol.stats = stats;
     if stats.naccept > 0 && h.is_finite() {
         sol.next_step = h.abs();

@@ -1,11 +1,13 @@
-//! Finding a model's events on an accepted step: the conditions are sampled along the
-//! step's dense output, each sign change in an event's direction is bracketed, and the
-//! earliest root is located by the Anderson-Bjorck variant of false position (superlinear
-//! on smooth conditions, where plain false position keeps one end and creeps) to a few
-//! units of rounding in `t`.
+//! Finding a model's events on an accepted step. Continuous ones: the conditions are
+//! sampled along the step's dense output, each sign change in an event's direction is
+//! bracketed, and the earliest root is located by the Anderson-Bjorck variant of false
+//! position (superlinear on smooth conditions, where plain false position keeps one end and
+//! creeps) to a few units of rounding in `t`. Discrete ones: the conditions at the step's
+//! end. Scheduled ones: the step landed on their time (they are among its stops).
 //! The conventions at zero are [`crate::event`]'s.
 
-use crate::event::{Event, EventAction};
+use crate::error::{DiffsimError, Result};
+use crate::event::{Crossing, Event, EventAction, Trigger};
 use crate::scalar::Scalar;
 
 /// What the event search needs from the step just taken.
@@ -28,11 +30,35 @@ pub(super) struct Found {
     pub(super) fired: Vec<usize>,
     /// Whether one of them ends the solve.
     pub(super) terminate: bool,
+    /// The first continuous event among them, whose condition's root the time is (it moves
+    /// with the inputs); `None` when only discrete or scheduled events fire (a fixed time).
+    pub(super) moving: Option<usize>,
+}
+
+/// The scheduled firings of `events` in the span, `(time, event)` along the integration
+/// (at the same time in index order). Not generic, so compiled once.
+fn schedule(events: &[Event], tspan: (f64, f64)) -> Result<Vec<(f64, usize)>> {
+    let dir = (tspan.1 - tspan.0).signum();
+    let mut schedule = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let times = event.times_in(tspan).map_err(|why| DiffsimError::InvalidModel { why })?;
+        schedule.extend(times.into_iter().map(|t| (t, i)));
+    }
+    schedule.sort_by(|a, b| ((a.0 - b.0) * dir).total_cmp(&0.0).then(a.1.cmp(&b.1)));
+    Ok(schedule)
 }
 
 /// The model's events and their conditions at the start of the current step.
 pub(super) struct EventWatch<T> {
     events: Vec<Event>,
+    /// The direction of each continuous event (`None` for the others).
+    crossings: Vec<Option<Crossing>>,
+    /// The discrete events.
+    after_step: Vec<usize>,
+    /// The scheduled firings in the span, `(time, event)` along the integration, and the
+    /// next one due.
+    schedule: Vec<(f64, usize)>,
+    next_scheduled: usize,
     /// Interior sample points per step.
     samples: usize,
     /// The direction of integration (+1 or -1).
@@ -46,10 +72,19 @@ pub(super) struct EventWatch<T> {
 }
 
 impl<T: Scalar> EventWatch<T> {
-    /// Watch `events` (None when the model has none).
-    pub(super) fn new(events: Vec<Event>, samples: usize, n: usize, dir: f64) -> Option<Self> {
+    /// Watch `events` on the span `tspan` (None when the model has none), or say what is
+    /// wrong with their schedules.
+    pub(super) fn new(events: Vec<Event>, samples: usize, n: usize, tspan: (f64, f64)) -> Result<Option<Self>> {
         let m = events.len();
-        (m > 0).then(|| Self {
+        if m == 0 {
+            return Ok(None);
+        }
+        let dir = (tspan.1 - tspan.0).signum();
+        Ok(Some(Self {
+            crossings: events.iter().map(Event::crossing).collect(),
+            after_step: (0..m).filter(|&i| events[i].trigger == Trigger::AfterStep).collect(),
+            schedule: schedule(&events, tspan)?,
+            next_scheduled: 0,
             events,
             samples,
             dir,
@@ -57,7 +92,69 @@ impl<T: Scalar> EventWatch<T> {
             grid: vec![0.0; (samples + 2) * m],
             g: vec![T::zero(); m],
             u: vec![T::zero(); n],
-        })
+        }))
+    }
+
+    /// The scheduled times, which the steps must land on.
+    pub(super) fn scheduled_times(&self) -> impl Iterator<Item = f64> + '_ {
+        self.schedule.iter().map(|&(t, _)| t)
+    }
+
+    /// Whether any event is continuous (else a step needs no search along it).
+    pub(super) fn has_crossings(&self) -> bool {
+        self.crossings.iter().any(Option::is_some)
+    }
+
+    /// The scheduled events at the start `t0` of the span, which fire before the first step
+    /// unless the solve `resumes` one that has fired them; either way they are then done.
+    pub(super) fn at_start(&mut self, t0: f64, resumes: bool) -> Option<Found> {
+        let mut fired = Vec::new();
+        while let Some(&(ts, i)) = self.schedule.get(self.next_scheduled) {
+            if ts != t0 {
+                break;
+            }
+            fired.push(i);
+            self.next_scheduled += 1;
+        }
+        if resumes {
+            fired.clear();
+        }
+        self.fixed_time(t0, fired)
+    }
+
+    /// The events at the end `end` (state `u_new`) of an accepted step: the continuous ones
+    /// `found` there (if any), the discrete ones whose condition is positive, and the
+    /// scheduled ones due (the step landed on their time).
+    pub(super) fn at_step_end(
+        &mut self,
+        view: &mut dyn StepView<T>,
+        found: Option<Found>,
+        end: f64,
+        u_new: &[T],
+    ) -> Option<Found> {
+        let (mut fired, moving) = found.map_or((Vec::new(), None), |f| (f.fired, f.moving));
+        if !self.after_step.is_empty() {
+            view.conditions(&mut self.g, u_new, end);
+            fired.extend(self.after_step.iter().copied().filter(|&i| self.g[i].value() > 0.0));
+        }
+        while let Some(&(ts, i)) = self.schedule.get(self.next_scheduled) {
+            if (ts - end) * self.dir > 0.0 {
+                break;
+            }
+            fired.push(i);
+            self.next_scheduled += 1;
+        }
+        fired.sort_unstable();
+        fired.dedup();
+        let mut found = self.fixed_time(end, fired)?;
+        found.moving = moving;
+        Some(found)
+    }
+
+    /// Events `fired` at a time that does not move with the inputs.
+    fn fixed_time(&self, t: f64, fired: Vec<usize>) -> Option<Found> {
+        let terminate = fired.iter().any(|&i| self.events[i].action == EventAction::Terminate);
+        (!fired.is_empty()).then_some(Found { theta: 1.0, t, fired, terminate, moving: None })
     }
 
     /// The conditions at the start of a step from `(t, u)`: the start of the span, or the
@@ -74,7 +171,7 @@ impl<T: Scalar> EventWatch<T> {
         for (l, g) in self.left.iter_mut().zip(&self.g) {
             *l = g.value();
         }
-        for &i in fired {
+        for &i in fired.iter().filter(|&&i| self.crossings[i].is_some()) {
             let rate = view.rate(i, u, t);
             let at_root = 1e3 * f64::EPSILON * rate.abs() * t.abs().max(f64::MIN_POSITIVE);
             // The rate is in t; the flow runs along the direction of integration.
@@ -130,7 +227,8 @@ impl<T: Scalar> EventWatch<T> {
         // The cut lies past every firing root.
         let theta = fired.iter().map(|&i| roots[i]).fold(theta, f64::max).min(1.0);
         let terminate = fired.iter().any(|&i| self.events[i].action == EventAction::Terminate);
-        Some(Found { theta, t: if theta == 1.0 { end } else { t + theta * h }, fired, terminate })
+        let moving = fired.first().copied();
+        Some(Found { theta, t: if theta == 1.0 { end } else { t + theta * h }, fired, terminate, moving })
     }
 
     /// The values of event `i` bracketing a crossing in its direction between sample rows
@@ -138,7 +236,7 @@ impl<T: Scalar> EventWatch<T> {
     fn crossing_in(&self, i: usize, k: usize) -> Option<(f64, f64)> {
         let m = self.events.len();
         let (before, after) = (self.grid[(k - 1) * m + i], self.grid[k * m + i]);
-        self.events[i].crossing.crossed(before, after).then_some((before, after))
+        self.crossings[i]?.crossed(before, after).then_some((before, after))
     }
 
     /// The root of event `i`'s condition between `a` (value `ga`, before the crossing) and
@@ -154,7 +252,7 @@ impl<T: Scalar> EventWatch<T> {
         (mut b, mut gb): (f64, f64),
         tol: f64,
     ) -> f64 {
-        let crossing = self.events[i].crossing;
+        let Some(crossing) = self.crossings[i] else { return b };
         // The condition's value at theta, on the step's dense output.
         let mut eval = |theta: f64, this: &mut Self| -> f64 {
             view.state_at(theta, &mut this.u);

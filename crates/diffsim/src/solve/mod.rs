@@ -284,10 +284,23 @@ pub(crate) fn solve_unsized<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
+    solve_watched(m, u0, p, tspan, alg, opts, Watch::callback(callback))
+}
+
+/// [`solve_unsized`] with what watches its steps.
+pub(crate) fn solve_watched<M: Model>(
+    m: &M,
+    u0: &[f64],
+    p: &[f64],
+    tspan: (f64, f64),
+    alg: Algorithm,
+    opts: &SolveOptions,
+    watch: Watch<'_, f64>,
+) -> Result<Solution<f64>> {
     macro_rules! go {
         ($stepper:expr) => {{
             let mut s = $stepper;
-            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, Watch::callback(callback), false)
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, watch, false)
         }};
     }
     match alg {
@@ -296,10 +309,10 @@ pub(crate) fn solve_unsized<M: Model>(
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
         Algorithm::Bdf => go!(bdf::Bdf::new(m, opts.jacobian)),
         Algorithm::Radau5 => go!(radau::Radau5::new(m, opts.jacobian)),
-        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, callback),
+        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, watch.callback),
         _ => {
             no_mass_matrix(m, alg)?;
-            Ok(explicit_sized::<f64, M, Plain, false>(m, u0, p, tspan, alg, opts, Watch::callback(callback), Plain)?.0)
+            Ok(explicit_sized::<f64, M, Plain, false>(m, u0, p, tspan, alg, opts, watch, Plain)?.0)
         }
     }
 }

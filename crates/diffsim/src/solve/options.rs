@@ -63,7 +63,8 @@ pub enum SaveAt {
     /// Exactly these times (interpolated with the method's dense output); they must lie
     /// in the span and are saved in the direction of integration.
     Times(Vec<f64>),
-    /// Only the state at the end of the span (the same as `Times(vec![t1])`).
+    /// Only the state at the end of the solve: at the end of the span (the same as
+    /// `Times(vec![t1])`), or where a terminating event or the step callback ended it.
     End,
 }
 

@@ -1,7 +1,8 @@
-//! Continuous events: located against closed forms, in time order, at the conventions of
-//! `diffsim::event` (nothing missed or repeated at a restart, both sides saved on request).
+//! Events: continuous ones located against closed forms, in time order, at the conventions
+//! of `diffsim::event` (nothing missed or repeated at a restart, both sides saved on
+//! request); discrete and scheduled ones; gradients through them.
 
-use diffsim::models::{BouncingBall, ZooModel};
+use diffsim::models::{BouncingBall, OralDosing, Thermostat, ZooModel};
 use diffsim::sensitivity::{finite_difference_gradient, forward_sensitivities, gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Crossing, Event, Model, Problem, RetCode, Scalar, SolveOptions};
 
@@ -116,6 +117,9 @@ enum Kind {
     Oscillator,
     /// The zoo's bouncing ball.
     Ball,
+    /// `u' = u`, harvested by one unit after a step that ends above 2 (a discrete event);
+    /// state 1 counts the harvests.
+    Growth,
 }
 
 impl Switcher {
@@ -149,6 +153,10 @@ impl Model for Switcher {
                 du[1] = -u[0];
             }
             Kind::Ball => BouncingBall.rhs(du, u, p, t),
+            Kind::Growth => {
+                du[0] = u[0];
+                du[1] = T::zero();
+            }
         }
     }
     fn events(&self) -> Vec<Event> {
@@ -169,6 +177,7 @@ impl Model for Switcher {
                 g[1] = -u[0] - 0.99;
             }
             Kind::Ball => BouncingBall.event_conditions(g, u, p, t),
+            Kind::Growth => g[0] = u[0] - 2.0,
         }
     }
     fn event_affect<T: Scalar>(&self, index: usize, u: &mut [T], p: &[T], t: T) {
@@ -181,6 +190,10 @@ impl Model for Switcher {
             }
             Kind::Oscillator => {}
             Kind::Ball => BouncingBall.event_affect(index, u, p, t),
+            Kind::Growth => {
+                u[0] -= 1.0;
+                u[1] += 1.0;
+            }
         }
     }
 }
@@ -375,4 +388,211 @@ fn events_are_found_integrating_backwards_in_time() {
         assert!(fired[1].0 == 2 && (fired[1].1 - 0.2).abs() < 1e-12, "{alg:?}: {fired:?}");
         assert_eq!(sol.u(0)[1], 2.0);
     }
+}
+
+#[test]
+fn a_save_time_at_an_event_gives_the_state_before_the_jump_and_its_derivative() {
+    // The save time is the bounce the solver found (as a user would take it from
+    // `Solution::events`); the saved state and its derivative are the left limit's: the
+    // falling branch `[h0 + v0 t - g t^2 / 2, v0 - g t]` at that fixed time.
+    let t1 = 2.5;
+    let (h0, v0) = (H0, 0.5);
+    let prob = Problem::new(ZooModel::from(BouncingBall), vec![h0, v0], vec![G, E], (0.0, t1)).unwrap();
+    let tight = SolveOptions::default().rtol(1e-12).atol(1e-12);
+    let tb = solve(&prob, Algorithm::Tsit5, &tight.clone().save_end()).unwrap().events()[0].t;
+    let opts = tight.saveat_times(vec![tb, t1]);
+    let sol = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
+    assert!(sol.u(0)[0].abs() < 1e-9 && sol.u(0)[1] < 0.0, "{:?}", sol.u(0));
+    let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::ForwardAdValueNorm).unwrap();
+    let got = [g.dp[0], g.dp[1], g.du0[0], g.du0[1]];
+    let after = ball_gradient([G, E, h0, v0], t1);
+    let before = [-0.5 * tb * tb - tb, 0.0, 1.0, tb + 1.0];
+    for i in 0..4 {
+        let want = before[i] + after[i];
+        assert!((got[i] - want).abs() <= 1e-8 * want.abs().max(1.0), "input {i}: {got:?}, want {want}");
+    }
+}
+
+/// The PK model's state at `t` and its derivatives with respect to `ka` and `ke`, in closed
+/// form: each dose given before `t` (strictly: at a dose time, the state before it) adds
+/// `D exp(-ka s)` to the gut and the Bateman function to the centre, `s` after it.
+fn pk_closed_form(pk: &OralDosing, ka: f64, ke: f64, t: f64) -> [[f64; 2]; 3] {
+    let mut out = [[0.0; 2]; 3];
+    for k in 0..pk.doses {
+        let s = t - k as f64 * pk.interval;
+        if s <= 0.0 {
+            break;
+        }
+        let (ea, ee, r) = ((-ka * s).exp(), (-ke * s).exp(), ka / (ka - ke));
+        let d = pk.dose;
+        out[0][0] += d * ea;
+        out[0][1] += d * r * (ee - ea);
+        out[1][0] += -d * s * ea;
+        out[1][1] += d * (-ke / (ka - ke).powi(2) * (ee - ea) + r * s * ea);
+        out[2][1] += d * (ka / (ka - ke).powi(2) * (ee - ea) - r * s * ee);
+    }
+    out
+}
+
+fn pk_problem() -> (OralDosing, Problem<ZooModel>) {
+    let pk = OralDosing::default();
+    (pk, Problem::new(ZooModel::from(pk), vec![0.0, 0.0], vec![1.0, 0.2], (0.0, 96.0)).unwrap())
+}
+
+#[test]
+fn pk_doses_match_the_closed_form_superposition_with_every_solver() {
+    let (pk, prob) = pk_problem();
+    // Saves on dose times (0, 12, 24, 60: the state before the dose), between them and after.
+    let saves = vec![0.0, 6.0, 12.0, 18.0, 24.0, 30.5, 60.0, 72.0, 96.0];
+    for (alg, tol, close) in [
+        (Algorithm::Tsit5, 1e-10, 1e-7),
+        (Algorithm::Vern7, 1e-10, 1e-7),
+        (Algorithm::Rodas5P, 1e-9, 1e-5),
+        (Algorithm::Bdf, 1e-9, 1e-5),
+        (Algorithm::Radau5, 1e-9, 1e-5),
+        (Algorithm::Auto, 1e-9, 1e-5),
+    ] {
+        let opts = SolveOptions::default().rtol(tol).atol(tol).saveat_times(saves.clone());
+        let sol = solve(&prob, alg, &opts).unwrap();
+        assert_eq!(sol.retcode(), RetCode::Success, "{alg:?}");
+        let times: Vec<f64> = sol.events().iter().map(|e| e.t).collect();
+        assert_eq!(times, [0.0, 12.0, 24.0, 36.0, 48.0, 60.0], "{alg:?}");
+        for (i, &t) in sol.t().iter().enumerate() {
+            let want = pk_closed_form(&pk, 1.0, 0.2, t)[0];
+            for c in 0..2 {
+                assert!((sol.u(i)[c] - want[c]).abs() < close, "{alg:?} t = {t}: {:?} against {want:?}", sol.u(i));
+            }
+        }
+    }
+}
+
+#[test]
+fn pk_gradients_through_the_doses_match_the_closed_form_with_losses_on_dose_times() {
+    let (pk, prob) = pk_problem();
+    let saves = vec![6.0, 12.0, 24.0, 30.5, 72.0];
+    let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(saves.clone());
+    let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, SensAlg::Auto).unwrap();
+    let want = |row: usize| saves.iter().map(|&t| pk_closed_form(&pk, 1.0, 0.2, t)[row].iter().sum::<f64>()).sum();
+    let (dka, dke): (f64, f64) = (want(1), want(2));
+    assert!((g.dp[0] - dka).abs() <= 1e-8 * dka.abs(), "{} against {dka}", g.dp[0]);
+    assert!((g.dp[1] - dke).abs() <= 1e-8 * dke.abs(), "{} against {dke}", g.dp[1]);
+    // The initial amounts: gut0 acts as one more dose at 0 (of size 1); central0 decays.
+    let unit = OralDosing { dose: 1.0, interval: 1.0, doses: 1 };
+    let dgut: f64 = saves.iter().map(|&t| pk_closed_form(&unit, 1.0, 0.2, t)[0].iter().sum::<f64>()).sum();
+    let dcentral: f64 = saves.iter().map(|&t| (-0.2 * t).exp()).sum();
+    assert!((g.du0[0] - dgut).abs() <= 1e-9 && (g.du0[1] - dcentral).abs() <= 1e-9, "{:?}", g.du0);
+}
+
+/// The thermostat's switch times on `[0, t1]` and its temperature at `t1`, in closed form
+/// (for the zoo's band and outside temperature): each phase relaxes towards its
+/// equilibrium until it reaches the band's far edge.
+fn thermostat_closed_form(k: f64, power: f64, temp0: f64, t1: f64) -> (Vec<f64>, f64) {
+    let room = Thermostat::default();
+    let (mut t, mut temp, mut heating, mut switches) = (0.0, temp0, true, Vec::new());
+    loop {
+        let (eq, target) = if heating { (room.outside + power / k, room.high) } else { (room.outside, room.low) };
+        let phase = ((temp - eq) / (target - eq)).ln() / k;
+        if t + phase > t1 {
+            return (switches, eq + (temp - eq) * (-k * (t1 - t)).exp());
+        }
+        t += phase;
+        switches.push(t);
+        (temp, heating) = (target, !heating);
+    }
+}
+
+#[test]
+fn thermostat_switches_with_hysteresis_at_the_closed_form_times_and_differentiates() {
+    let (k, power, t1) = (0.5, 10.0, 24.0);
+    let prob = Problem::new(ZooModel::from(Thermostat::default()), vec![15.0, 1.0], vec![k, power], (0.0, t1)).unwrap();
+    let (switches, temp1) = thermostat_closed_form(k, power, 15.0, t1);
+    assert!(switches.len() > 20, "{switches:?}");
+    for (alg, tol, close) in
+        [(Algorithm::Tsit5, 1e-12, 1e-9), (Algorithm::Rodas5P, 1e-10, 1e-7), (Algorithm::Radau5, 1e-10, 1e-6)]
+    {
+        let sol = solve(&prob, alg, &SolveOptions::default().rtol(tol).atol(tol).save_end()).unwrap();
+        let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
+        assert_eq!(fired.len(), switches.len(), "{alg:?}: {fired:?}");
+        // Off at the top of the band, on at its bottom, in turn.
+        assert!(fired.iter().enumerate().all(|(j, f)| f.0 == j % 2), "{alg:?}: {fired:?}");
+        let worst = fired.iter().zip(&switches).map(|(f, want)| (f.1 - want).abs()).fold(0.0, f64::max);
+        println!("{alg:?}: switch times within {worst:.1e} of the closed form");
+        assert!(worst < close, "{alg:?}: switch times off by {worst:e}");
+        assert!((sol.u(0)[0] - temp1).abs() < 10.0 * close, "{alg:?}: {} against {temp1}", sol.u(0)[0]);
+        assert_eq!(sol.u(0)[1], if switches.len() % 2 == 0 { 1.0 } else { 0.0 });
+    }
+    // d T(t1) / d(k, power): through every switch time, against central differences of the
+    // closed form.
+    let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).save_end();
+    let g =
+        gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Weighted(vec![1.0, 0.0].into()), SensAlg::ForwardAd).unwrap();
+    for (i, got) in g.dp.iter().enumerate() {
+        let mut x = [k, power];
+        let step = 1e-6 * x[i];
+        x[i] += step;
+        let up = thermostat_closed_form(x[0], x[1], 15.0, t1).1;
+        x[i] -= 2.0 * step;
+        let want = (up - thermostat_closed_form(x[0], x[1], 15.0, t1).1) / (2.0 * step);
+        assert!((got - want).abs() <= 1e-6 * want.abs(), "d/dp{i}: {got} against {want}");
+    }
+}
+
+#[test]
+fn scheduled_events_fire_exactly_at_their_times_including_the_ends_of_the_span() {
+    // A clock (u = t) counting firings: a periodic event and preset times at the span's
+    // start, inside it and at its end.
+    let events = vec![Event::periodic(0.25, 0.5), Event::at_times(vec![2.0, 1.0, 0.0, 7.0])];
+    let clock = Switcher::clock(events, vec![], false);
+    let prob = Problem::new(clock, vec![0.0, 0.0], vec![], (0.0, 2.0)).unwrap();
+    for alg in [Algorithm::Tsit5, Algorithm::Bdf] {
+        let opts = SolveOptions::default().saveat_times(vec![1.0, 2.0]).save_events(true);
+        let sol = solve(&prob, alg, &opts).unwrap();
+        let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
+        let want = [(1, 0.0), (0, 0.25), (0, 0.75), (1, 1.0), (0, 1.25), (0, 1.75), (1, 2.0)];
+        assert_eq!(fired, want, "{alg:?}");
+        // Saved at 1: the save time's entry (the state before the firing), then both sides
+        // (save_events); likewise at 2.
+        let at_one: Vec<f64> = (0..sol.t().len()).filter(|&i| sol.t()[i] == 1.0).map(|i| sol.u(i)[1]).collect();
+        assert_eq!(at_one, [3.0, 3.0, 4.0], "{alg:?}");
+        assert_eq!(sol.u(sol.t().len() - 1)[1], 7.0, "{alg:?}");
+    }
+    // Backwards, the periodic times in reverse; a terminating preset time ends the solve.
+    let events = vec![Event::periodic(0.25, 0.5), Event::at_times(vec![0.5]).terminate()];
+    let clock = Switcher::clock(events, vec![], false);
+    let prob = Problem::new(clock, vec![2.0, 0.0], vec![], (2.0, 0.0)).unwrap();
+    let sol = solve(&prob, Algorithm::Tsit5, &SolveOptions::default().save_end()).unwrap();
+    let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
+    assert_eq!(fired, [(0, 1.75), (0, 1.25), (0, 0.75), (1, 0.5)]);
+    assert_eq!((sol.retcode(), sol.u(0)[1]), (RetCode::EventTerminated, 3.0));
+    // A schedule that cannot be met is an error that says so.
+    let clock = Switcher::clock(vec![Event::periodic(0.0, -1.0)], vec![], false);
+    let prob = Problem::new(clock, vec![0.0, 0.0], vec![], (0.0, 1.0)).unwrap();
+    let err = solve(&prob, Algorithm::Tsit5, &SolveOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("positive, finite period"), "{err}");
+}
+
+#[test]
+fn a_discrete_event_fires_after_steps_that_end_with_its_condition_positive() {
+    let growth = Switcher::new(Kind::Growth, vec![Event::after_step()]);
+    let t1 = 3.0;
+    let prob = Problem::new(growth, vec![1.0, 0.0], vec![], (0.0, t1)).unwrap();
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-10);
+    let sol = solve(&prob, Algorithm::Tsit5, &opts).unwrap();
+    let times: Vec<f64> = sol.events().iter().map(|e| e.t).collect();
+    assert!(times.len() >= 3, "{times:?}");
+    // Each firing is at the end of a step (saved there, before its jump), the first step
+    // to end above 2 (no root location), and the state between firings grows as exp(t):
+    // replayed in closed form.
+    let (mut u, mut last) = (1.0, 0.0);
+    for &te in &times {
+        let i = sol.t().iter().position(|&t| t == te).expect("an event at a step's end");
+        u *= (te - last).exp();
+        assert!((sol.u(i)[0] - u).abs() < 1e-8 * u, "at {te}: {:?} against {u}", sol.u(i));
+        assert!(u > 2.0 && sol.u(i - 1)[0] <= 2.0, "fired at {te} with u = {u}, {:?} before", sol.u(i - 1));
+        u -= 1.0;
+        last = te;
+    }
+    u *= (t1 - last).exp();
+    let end = sol.u(sol.t().len() - 1);
+    assert!((end[0] - u).abs() < 1e-8 * u && end[1] == times.len() as f64, "{end:?} against {u}");
 }
