@@ -12,8 +12,11 @@
 //! few interior points of the step's dense output (`SolveOptions::event_samples`), so that a
 //! condition that crosses zero and back within one step is seen. A sign change in the
 //! event's [`Crossing`] direction is located on the dense output by a bracketing root
-//! finder to a few units of rounding in `t`; the step is cut there, the affect applied, and
-//! the method starts again from the new state. Several crossings in one step are taken in
+//! finder to a few units of rounding in `t`. The step is then taken again to end there (a
+//! dense output can be several orders less accurate than the step itself: Radau5's), the
+//! time corrected once by Newton's method on the condition and the step taken to it, so
+//! that the event time and the state there have the method's accuracy. The affect is
+//! applied, and the method starts again from the new state. Several crossings in one step are taken in
 //! time order; events firing at the same time fire together, in index order.
 //!
 //! Conventions:

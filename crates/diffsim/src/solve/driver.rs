@@ -233,7 +233,7 @@ fn save_accepted<T: Scalar>(
     times: &StepRecord,
     u: &[T],
     u_new: &[T],
-    (until, u_until): (f64, &[T]),
+    (until, u_until, at_event): (f64, &[T], bool),
     interp: &mut [T],
     stats: &mut Stats,
 ) {
@@ -243,9 +243,9 @@ fn save_accepted<T: Scalar>(
         sol.u_flat.extend_from_slice(u_until);
         return;
     }
-    // A step cut at an event: a save time at the event to rounding (as when taken from
+    // A step ending at an event: a save time at the event to rounding (as when taken from
     // `Solution::events`) gives the state before the jump, as one exactly at it does.
-    let reach = if until == t_new { until } else { until + dir * 16.0 * f64::EPSILON * until.abs() };
+    let reach = if at_event { until + dir * 16.0 * f64::EPSILON * until.abs() } else { until };
     while plan.next < plan.times.len() && (plan.times[plan.next] - reach) * dir <= 0.0 {
         let ts = plan.times[plan.next];
         if (ts - until) * dir >= 0.0 {
@@ -339,6 +339,54 @@ fn step_events<T: Scalar>(
     };
     let mut view = View { system: &*system, interpolant, h: times.h, u, u_new, data: &[] };
     ev.watch.at_step_end(&mut view, found, times.end, u_new)
+}
+
+/// Take the step cut at the event `found` again, from `u` at `times.t` to the event time, so
+/// that the state there has the method's own accuracy rather than its dense output's (which
+/// is up to three orders lower: Radau5's collocation polynomial), and correct the time once
+/// by Newton's method on the event's condition, `dt = -g / rate`, stepping again to the
+/// corrected time. On success the step is the one to the event (returned; `u_new` holds the
+/// state, `found` its time); otherwise the original step is attempted again and kept.
+#[allow(clippy::too_many_arguments)]
+fn retake_to_event<T: Scalar>(
+    system: &mut dyn BoundStepper<T>,
+    g: &mut [T],
+    times: &StepRecord,
+    found: &mut Found,
+    u: &[T],
+    u_new: &mut [T],
+    err: &mut [T],
+    control: &ErrorControl,
+    stats: &mut Stats,
+) -> Option<StepRecord> {
+    let to = |end: f64| StepRecord { t: times.t, h: end - times.t, first: times.first, last: end, end };
+    let inside = |end: f64| (end - times.t) * (times.end - end) > 0.0;
+    let mut attempt = |system: &mut dyn BoundStepper<T>, step: &StepRecord, u_new: &mut [T]| {
+        let (e, finite) = system.attempt(step, u, u_new, err, control, stats);
+        finite && e <= 1.0
+    };
+    let mut step = to(found.t);
+    if inside(found.t) && attempt(system, &step, u_new) {
+        if let Some(i) = found.moving {
+            system.conditions(g, u_new, found.t);
+            let corrected = found.t - g[i].value() / system.condition_rate(i, u_new, found.t);
+            let tol = 4.0 * f64::EPSILON * found.t.abs().max(times.t.abs());
+            if (corrected - found.t).abs() > tol && inside(corrected) {
+                let retry = to(corrected);
+                if attempt(system, &retry, u_new) {
+                    found.t = corrected;
+                    step = retry;
+                } else if !attempt(system, &step, u_new) {
+                    attempt(system, times, u_new);
+                    return None;
+                }
+            }
+        }
+        found.theta = 1.0;
+        return Some(step);
+    }
+    attempt(system, times, u_new);
+    None
 }
 
 /// On numbers with derivative parts (forward-mode AD), a continuous event time's derivative:
@@ -706,10 +754,10 @@ fn run<T: Scalar>(
             h_try = next_stop - t;
             lands = true;
         }
-        let end = if lands { next_stop } else { t + h_try };
+        let mut end = if lands { next_stop } else { t + h_try };
         // Stops other than the last are discontinuities: no stage sees the far side.
         let at_discontinuity = lands && stop_idx + 1 < stops.len();
-        let times = StepRecord {
+        let mut times = StepRecord {
             t,
             h: h_try,
             first: if after_discontinuity { just_past(t, dir) } else { t },
@@ -731,13 +779,36 @@ fn run<T: Scalar>(
             continue;
         }
         stats.naccept += 1;
-        // The first events inside the step or at its end, if any: the step is kept up to them.
-        let found = events.as_mut().and_then(|ev| step_events(ev, system, &times, &u, &u_new, &mut stats));
+        // The first events inside the step or at its end, if any: the step is kept up to them,
+        // taken again to end there.
+        let mut found = events.as_mut().and_then(|ev| step_events(ev, system, &times, &u, &u_new, &mut stats));
+        if let (Some(f), Some(ev)) = (found.as_mut(), events.as_mut()) {
+            if f.theta < 1.0 {
+                // Without a retaken step, the original one is kept: its end state in `u_new`,
+                // the event's from its dense output in `ev.u_event`.
+                let retaken =
+                    retake_to_event(system, &mut ev.g, &times, f, &u, &mut u_new, &mut err, &control, &mut stats);
+                if let Some(step) = retaken {
+                    (times, end, lands) = (step, step.end, false);
+                }
+            }
+        }
         let (until, u_until): (f64, &[T]) = match (&found, &events) {
             (Some(f), Some(ev)) if f.theta < 1.0 => (f.t, &ev.u_event),
             _ => (end, &u_new),
         };
-        save_accepted(&mut sol, &mut plan, system, &times, &u, &u_new, (until, u_until), &mut interp, &mut stats);
+        let at_event = found.is_some();
+        save_accepted(
+            &mut sol,
+            &mut plan,
+            system,
+            &times,
+            &u,
+            &u_new,
+            (until, u_until, at_event),
+            &mut interp,
+            &mut stats,
+        );
         if keep_dense {
             let data = system.dense_data(&times, &u, &u_new, &mut stats);
             if let Some(d) = sol.dense.as_mut() {

@@ -347,7 +347,7 @@ fn gradients_refuse_events_and_differences_of_whole_solves_match_the_closed_form
 }
 
 #[test]
-fn locating_an_event_costs_a_few_condition_evaluations_and_no_f() {
+fn locating_an_event_costs_a_few_condition_evaluations_and_two_steps_taken_again() {
     let count = |samples: usize| {
         let ball = Switcher::new(Kind::Ball, BouncingBall.events());
         let prob = Problem::new(ball, vec![H0, 0.0], vec![G, E], (0.0, 10.0)).unwrap();
@@ -370,7 +370,12 @@ fn locating_an_event_costs_a_few_condition_evaluations_and_no_f() {
     // one step covers a whole flight after a bounce.
     let (_, steps_no_samples, events_no_samples, nf_no_samples) = count(0);
     assert_eq!((nf, steps, events), (nf_no_samples, steps_no_samples, events_no_samples));
-    println!("{locating:.1} condition evaluations per event; {nf} f evaluations for {steps} steps and {events} events");
+    // Per event, the step is taken again to the event and to its Newton-corrected time
+    // (Tsit5: six f each) and the method restarts after the jump (one f); a rejected attempt
+    // costs six more.
+    let per_event = (nf - 6 * steps - 1) as f64 / events as f64;
+    assert!(per_event <= 14.0, "{per_event} f evaluations per event ({nf} over {steps} steps, {events} events)");
+    println!("{locating:.1} condition and {per_event:.1} f evaluations per event");
 }
 
 #[test]
@@ -508,7 +513,7 @@ fn thermostat_switches_with_hysteresis_at_the_closed_form_times_and_differentiat
     let (switches, temp1) = thermostat_closed_form(k, power, 15.0, t1);
     assert!(switches.len() > 20, "{switches:?}");
     for (alg, tol, close) in
-        [(Algorithm::Tsit5, 1e-12, 1e-9), (Algorithm::Rodas5P, 1e-10, 1e-7), (Algorithm::Radau5, 1e-10, 1e-6)]
+        [(Algorithm::Tsit5, 1e-12, 1e-10), (Algorithm::Rodas5P, 1e-10, 1e-9), (Algorithm::Radau5, 1e-10, 1e-8)]
     {
         let sol = solve(&prob, alg, &SolveOptions::default().rtol(tol).atol(tol).save_end()).unwrap();
         let fired: Vec<(usize, f64)> = sol.events().iter().map(|e| (e.index, e.t)).collect();
