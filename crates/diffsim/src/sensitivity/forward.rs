@@ -16,6 +16,7 @@ use super::{require_success, Gradient, SavedLoss};
 use crate::ad::{Dual, ForwardJacobian};
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::{DiffsimError, Result};
+use crate::event::Event;
 use crate::problem::{Model, Problem};
 use crate::scalar::Scalar;
 use crate::solve::{Algorithm, RetCode, Solution, SolveOptions, Stats, Tolerance};
@@ -106,6 +107,121 @@ impl<M: Model> Model for Augmented<'_, M> {
     }
     fn derivatives(&self) -> Derivatives<'_> {
         Derivatives::none().jacobian(self).time_derivative(self)
+    }
+    fn events(&self) -> Vec<Event> {
+        self.model.events()
+    }
+    fn event_conditions<T: Scalar>(&self, g: &mut [T], z: &[T], _p: &[T], t: T) {
+        let p: Vec<T> = self.p.iter().map(|&x| T::from_f64(x)).collect();
+        self.model.event_conditions(g, &z[..self.model.n_states()], &p, t);
+    }
+    fn event_affect<T: Scalar>(&self, index: usize, z: &mut [T], _p: &[T], t: T) {
+        // The augmented system is solved on plain numbers.
+        let mut values: Vec<f64> = z.iter().map(|x| x.value()).collect();
+        self.jump(index, &mut values, t.value());
+        for (x, v) in z.iter_mut().zip(values) {
+            *x = T::from_f64(v);
+        }
+    }
+}
+
+impl<M: Model> Augmented<'_, M> {
+    /// Event `index`'s jump of the augmented state `z = [u; S]` at `t`: the state's affect,
+    /// and the sensitivities' saltation
+    ///
+    /// ```text
+    /// S+ = a_u (S + f- dt) + a_p + a_t dt - f+ dt,    dt = -(g_u S + g_p) / (g_u f- + g_t),
+    /// ```
+    ///
+    /// where `dt` is how the event time moves with each input (zero for scheduled and
+    /// discrete events, whose times are fixed), `f-` and `f+` the right-hand side before
+    /// and after the jump. Each column's `g_u S + g_p` and `a_u (S + f- dt) + a_p + a_t dt`
+    /// are directional derivatives, on the same dual numbers as the right-hand side.
+    fn jump(&self, index: usize, z: &mut [f64], t: f64) {
+        let (model, p) = (self.model, self.p);
+        let (n, m) = (model.n_states(), self.columns());
+        let events = model.events();
+        let moving = events.get(index).is_some_and(|e| e.crossing().is_some());
+        let mut f = vec![0.0; n];
+        model.rhs(&mut f, &z[..n], p, t);
+        let mut u = vec![Dual::<CHUNK>::default(); n];
+        let mut pd: Vec<Dual<CHUNK>> = p.iter().map(|&x| Dual::constant(x)).collect();
+        let mut g = vec![Dual::<CHUNK>::default(); events.len()];
+        // The condition's rate along the flow, g_u f + g_t: one direction (f, 1).
+        let rate = if moving {
+            for i in 0..n {
+                u[i] = Dual::constant(z[i]);
+                u[i].d[0] = f[i];
+            }
+            let mut td = Dual::constant(t);
+            td.d[0] = 1.0;
+            model.event_conditions(&mut g, &u, &pd, td);
+            g[index].d[0]
+        } else {
+            1.0
+        };
+        let mut dt = vec![0.0; m];
+        let mut after = vec![0.0; n];
+        let mut start = 0;
+        while start < m {
+            let width = (m - start).min(CHUNK);
+            let column = |k: usize| n + (start + k) * n;
+            // Direction k: the state along column start + k of S, the parameter (if it is one).
+            let seed_p = |pd: &mut [Dual<CHUNK>]| {
+                for (j, d) in pd.iter_mut().enumerate() {
+                    *d = if (start..start + width).contains(&j) {
+                        Dual::variable(p[j], j - start)
+                    } else {
+                        Dual::constant(p[j])
+                    };
+                }
+            };
+            seed_p(&mut pd);
+            if moving {
+                for (i, d) in u.iter_mut().enumerate() {
+                    *d = Dual::constant(z[i]);
+                    for k in 0..width {
+                        d.d[k] = z[column(k) + i];
+                    }
+                }
+                model.event_conditions(&mut g, &u, &pd, Dual::constant(t));
+                for k in 0..width {
+                    dt[start + k] = -g[index].d[k] / rate;
+                }
+            }
+            // The affect at the moved time, from the state moved along the flow.
+            for (i, d) in u.iter_mut().enumerate() {
+                *d = Dual::constant(z[i]);
+                for k in 0..width {
+                    d.d[k] = z[column(k) + i] + f[i] * dt[start + k];
+                }
+            }
+            let mut td = Dual::constant(t);
+            td.d[..width].copy_from_slice(&dt[start..start + width]);
+            model.event_affect(index, &mut u, &pd, td);
+            for (i, d) in u.iter().enumerate() {
+                after[i] = d.v;
+                for k in 0..width {
+                    z[column(k) + i] = d.d[k];
+                }
+            }
+            start += width;
+        }
+        if m == 0 {
+            let mut plain = z[..n].to_vec();
+            model.event_affect(index, &mut plain, p, t);
+            after.copy_from_slice(&plain);
+        }
+        // Read back at the fixed time: minus f+ dt.
+        z[..n].copy_from_slice(&after);
+        model.rhs(&mut f, &after, p, t);
+        for (col, &dtk) in dt.iter().enumerate() {
+            if dtk != 0.0 {
+                for i in 0..n {
+                    z[n + col * n + i] -= f[i] * dtk;
+                }
+            }
+        }
     }
 }
 
@@ -370,7 +486,6 @@ pub fn forward_sensitivities_wrt<M: Model>(
     opts: &SolveOptions,
     wrt: Wrt,
 ) -> Result<Sensitivities> {
-    super::switches::refuse_events(&problem.model, "forward sensitivities")?;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let (sol, evals) = solve_augmented(problem, alg, opts, wrt)?;
     let with_u0 = wrt == Wrt::ParametersAndInitialState;

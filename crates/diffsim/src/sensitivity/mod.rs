@@ -33,7 +33,10 @@
 //!   once before the gradient (see [`crate::ad::Branching`]); the result carries a
 //!   [`GradientWarning`], `Auto` avoids the discrete adjoint (its steps do not control the
 //!   sensitivities' error at a kink), and a switch where `f` itself jumps (a relay) misses
-//!   its switching-time term until events exist.
+//!   its switching-time term: write it as an event.
+//! - **Events** ([`crate::event`]): the forward methods (`Forward`, `ForwardAd`) jump the
+//!   sensitivities by the saltation at each event, the event time's own dependence on the
+//!   inputs included; `Auto` takes one of them; the adjoints refuse such models for now.
 //! - **Rest points**: where the values do not move, value-only error control lets steps
 //!   grow unchecked while the sensitivities still evolve; the explicit discrete adjoint then
 //!   re-runs its forward solve with one tangent under error control (forward-mode AD counts
@@ -217,7 +220,8 @@ impl SensAlg {
         let discrete_reliable = !facts.branching.on_state();
         let small = facts.n + facts.np <= 8;
         match alg {
-            // Only forward-mode AD differentiates through events so far.
+            // Only the forward methods differentiate through events so far.
+            _ if facts.events && (alg.is_stiff() || alg == Algorithm::Auto) => SensAlg::Forward,
             _ if facts.events => SensAlg::ForwardAd,
             // The switching solver: only the continuous adjoints follow its change of method.
             Algorithm::Auto => SensAlg::Interpolating(VjpMethod::Auto),
@@ -459,17 +463,8 @@ fn dispatch<M: Model>(
 
 /// Refuse the combinations that would return a wrong gradient.
 fn check_method(facts: &Facts, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
-    if facts.events && !matches!(sensealg, SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm) {
+    if facts.events && !matches!(sensealg, SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm | SensAlg::Forward) {
         return Err(switches::events_refusal(sensealg.name()));
-    }
-    if facts.events && (alg.is_stiff() || alg == Algorithm::Auto) {
-        return Err(DiffsimError::Unsupported {
-            alg: alg.name(),
-            why: "gradients through events come from forward-mode AD on an explicit method for now (tsit5, dp5, \
-                  vern7 or bs3); for a stiff model with events use central differences of whole solves \
-                  (diffsim::sensitivity::finite_difference_gradient)"
-                .into(),
-        });
     }
     if let (true, Some(&t)) = (sensealg.is_forward(), facts.moving.first()) {
         return Err(switches::moving_refusal(sensealg.name(), t));

@@ -21,15 +21,16 @@
 use crate::error::{DiffsimError, Result};
 use crate::problem::Model;
 
-/// The gradient methods other than forward-mode AD refuse a model with events until their
+/// The gradient methods other than the forward ones refuse a model with events until their
 /// terms are in: an event's time moves with the state and the parameters (its saltation),
 /// and a gradient that froze the event times would be silently wrong.
 pub(crate) fn events_refusal(method: &'static str) -> DiffsimError {
     DiffsimError::Unsupported {
         alg: method,
         why: "this method does not yet differentiate through the model's events (their times move with the \
-              parameters); use --sensealg forward-ad (SensAlg::ForwardAd) with an explicit method, or central \
-              differences of whole solves (diffsim::sensitivity::finite_difference_gradient)"
+              parameters); use --sensealg forward (SensAlg::Forward, any solver) or forward-ad \
+              (SensAlg::ForwardAd, explicit solvers), or central differences of whole solves \
+              (diffsim::sensitivity::finite_difference_gradient)"
             .into(),
     }
 }

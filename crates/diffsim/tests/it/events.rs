@@ -3,7 +3,7 @@
 //! request); discrete and scheduled ones; gradients through them.
 
 use diffsim::models::{BouncingBall, OralDosing, Thermostat, ZooModel};
-use diffsim::sensitivity::{finite_difference_gradient, forward_sensitivities, gradient, Loss, SensAlg, VjpMethod};
+use diffsim::sensitivity::{finite_difference_gradient, gradient, Loss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Crossing, Event, Model, Problem, RetCode, Scalar, SolveOptions};
 
 const G: f64 = 9.81;
@@ -332,12 +332,13 @@ fn gradients_refuse_events_and_differences_of_whole_solves_match_the_closed_form
     let t1 = 2.5; // after the first bounce (1.48) and before the second
     let prob = Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
     let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![t1]);
-    for name in SensAlg::NAMES.iter().filter(|n| !["forward-ad", "forward-ad-value-norm", "auto"].contains(n)) {
+    for name in
+        SensAlg::NAMES.iter().filter(|n| !["forward", "forward-ad", "forward-ad-value-norm", "auto"].contains(n))
+    {
         let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
         let err = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap_err();
         assert!(err.to_string().contains("events"), "{name}: {err}");
     }
-    assert!(forward_sensitivities(&prob, Algorithm::Tsit5, &opts).unwrap_err().to_string().contains("events"));
     // Central differences of whole solves: each locates its own bounce.
     let fd = finite_difference_gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum).unwrap();
     let want = ball_gradient([G, E, H0, 0.5], t1);
@@ -600,4 +601,33 @@ fn a_discrete_event_fires_after_steps_that_end_with_its_condition_positive() {
     u *= (t1 - last).exp();
     let end = sol.u(sol.t().len() - 1);
     assert!((end[0] - u).abs() < 1e-8 * u && end[1] == times.len() as f64, "{end:?} against {u}");
+}
+
+#[test]
+fn forward_sensitivities_jump_by_the_saltation_with_explicit_and_stiff_solvers() {
+    // The ball over two bounces, against its closed form.
+    let t1 = 4.0;
+    let prob = Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
+    let want = ball_gradient([G, E, H0, 0.5], t1);
+    for (alg, tol, close) in [(Algorithm::Tsit5, 1e-12, 1e-8), (Algorithm::Rodas5P, 1e-10, 1e-6)] {
+        let opts = SolveOptions::default().rtol(tol).atol(tol).saveat_times(vec![t1]);
+        let g = gradient(&prob, alg, &opts, &Loss::Sum, SensAlg::Forward).unwrap();
+        let got = [g.dp[0], g.dp[1], g.du0[0], g.du0[1]];
+        for i in 0..4 {
+            assert!(
+                (got[i] - want[i]).abs() <= close * want[i].abs().max(1.0),
+                "{alg:?} input {i}: {got:?} against {want:?}"
+            );
+        }
+    }
+    // Doses (scheduled: fixed times) through BDF, where Auto takes forward sensitivities.
+    let (pk, prob) = pk_problem();
+    let saves = vec![6.0, 12.0, 30.5, 72.0];
+    let opts = SolveOptions::default().rtol(1e-10).atol(1e-10).saveat_times(saves.clone());
+    let g = gradient(&prob, Algorithm::Bdf, &opts, &Loss::Sum, SensAlg::Auto).unwrap();
+    assert_eq!(g.sensealg, SensAlg::Forward);
+    for (i, row) in [1, 2].into_iter().enumerate() {
+        let want: f64 = saves.iter().map(|&t| pk_closed_form(&pk, 1.0, 0.2, t)[row].iter().sum::<f64>()).sum();
+        assert!((g.dp[i] - want).abs() <= 1e-6 * want.abs(), "d/dp{i}: {} against {want}", g.dp[i]);
+    }
 }
