@@ -33,8 +33,9 @@ use crate::problem::{Model, Problem};
 use crate::solve::explicit_rk::stage_combination;
 use crate::solve::tableau::{self, ExplicitTableau};
 use crate::solve::{solve_explicit_logged, solve_explicit_logged_unsized};
-use crate::solve::{Algorithm, ErrorNorm, SaveAt, Solution, SolveOptions, Stats, StepLog, StepRecord};
+use crate::solve::{Algorithm, ErrorNorm, JumpRecord, SaveAt, Solution, SolveOptions, Stats, StepLog, StepRecord};
 
+use super::event_jump::jump_vjp;
 use super::records::{RecordStore, Recorder};
 use super::switches::JumpTerms;
 #[cfg(doc)]
@@ -117,7 +118,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
         pending: Vec::new(),
     };
     let p = &problem.p;
-    let mut jumps = JumpTerms::new(model, p, problem.tspan)?;
+    let mut jumps = JumpTerms::beside_events(model, p, problem.tspan)?;
+    // The events' jumps, taken backwards: each after the step it follows.
+    let mut events = EventJumps { log: &log.jumps, next: log.jumps.len() };
     let mut stats: Stats = sol.stats;
     match checkpoint_every {
         None => {
@@ -125,12 +128,17 @@ pub(crate) fn discrete_adjoint<M: Model>(
             // output), so the sweep rebuilds the stage inputs Y_i from them instead of
             // calling f again.
             let dense = sol.dense.as_ref().expect("dense output was requested");
-            debug_assert_eq!(dense.steps(), steps.len());
+            // Each jump is a step of length zero in the dense output, after the step it
+            // follows.
+            debug_assert_eq!(dense.steps(), steps.len() + log.jumps.len());
+
             macro_rules! sweep_all {
                 ($size:literal) => {
                     for (idx, rec) in steps.iter().enumerate().rev() {
                         let u = &log.u_start[idx * n..(idx + 1) * n];
-                        let k = &dense.step_data(idx)[..total_stages * n];
+                        events.back_across(idx + 1, model, p, &mut sweep.lambda, &mut sweep.dp);
+                        // The jumps not yet crossed all came before this step.
+                        let k = &dense.step_data(idx + events.next)[..total_stages * n];
                         sweep.step::<M, $size>(model, p, u, k, rec, &per_step[idx], &g);
                         if rec.after_discontinuity() {
                             jumps.add(model, p, rec.t, u, &sweep.lambda);
@@ -163,12 +171,14 @@ pub(crate) fn discrete_adjoint<M: Model>(
                     stats.nf += stages;
                     if idx + 1 < last {
                         stage_input(&mut rest[..n], u, k, rec.h, tab.b);
+                        events.replay(idx + 1, model, p, &mut rest[..n]);
                     }
                 }
                 for idx in (first..last).rev() {
                     let j = idx - first;
                     let u = &seg_u[j * n..(j + 1) * n];
                     let k = &seg_k[j * total_stages * n..(j + 1) * total_stages * n];
+                    events.back_across(idx + 1, model, p, &mut sweep.lambda, &mut sweep.dp);
                     sweep.step::<M, 0>(model, p, u, k, &steps[idx], &per_step[idx], &g);
                     if steps[idx].after_discontinuity() {
                         jumps.add(model, p, steps[idx].t, u, &sweep.lambda);
@@ -180,6 +190,8 @@ pub(crate) fn discrete_adjoint<M: Model>(
     if let Some(records) = sweep.records {
         records.recycle();
     }
+    // Scheduled events at the start fired after the saves there (the state before them).
+    events.back_across(0, model, p, &mut sweep.lambda, &mut sweep.dp);
     let mut lambda = sweep.lambda;
     for &s in &at_start {
         add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
@@ -187,6 +199,33 @@ pub(crate) fn discrete_adjoint<M: Model>(
     stats.nf += sweep.vjp.evals;
     jumps.add_to(&mut sweep.dp);
     Ok(Gradient::computed(value, sweep.dp, lambda, stats))
+}
+
+/// The logged jumps of a solve's events, for a sweep that runs backwards through its steps.
+struct EventJumps<'a> {
+    log: &'a [JumpRecord],
+    /// The jumps at and after this index are behind the sweep.
+    next: usize,
+}
+
+impl EventJumps<'_> {
+    /// Carry `lambda` back across the jumps that follow the first `steps` steps (adding
+    /// their parameter terms to `dp`), latest first.
+    fn back_across<M: Model>(&mut self, steps: usize, model: &M, p: &[f64], lambda: &mut [f64], dp: &mut [f64]) {
+        while self.next > 0 && self.log[self.next - 1].steps_before == steps {
+            self.next -= 1;
+            jump_vjp(model, p, &self.log[self.next], lambda, dp);
+        }
+    }
+
+    /// Apply to `u` (the end of step `steps - 1`, recomputed) the jumps that followed it.
+    fn replay<M: Model>(&self, steps: usize, model: &M, p: &[f64], u: &mut [f64]) {
+        for jump in self.log.iter().filter(|j| j.steps_before == steps) {
+            for &index in &jump.fired {
+                model.event_affect(index, u, p, jump.t);
+            }
+        }
+    }
 }
 
 /// A step whose error estimate is below this (squared, in units of the tolerance) was not

@@ -36,7 +36,9 @@
 //!   its switching-time term: write it as an event.
 //! - **Events** ([`crate::event`]): the forward methods (`Forward`, `ForwardAd`) jump the
 //!   sensitivities by the saltation at each event, the event time's own dependence on the
-//!   inputs included; `Auto` takes one of them; the adjoints refuse such models for now.
+//!   inputs included, and the explicit discrete adjoints carry `lambda` back across each
+//!   jump by its transpose; `Auto` takes a forward method; the continuous adjoints and the
+//!   Rosenbrock discrete adjoint refuse such models for now.
 //! - **Rest points**: where the values do not move, value-only error control lets steps
 //!   grow unchecked while the sensitivities still evolve; the explicit discrete adjoint then
 //!   re-runs its forward solve with one tangent under error control (forward-mode AD counts
@@ -73,6 +75,7 @@ mod check;
 mod discontinuity_tests;
 mod discrete;
 mod discrete_rosenbrock;
+mod event_jump;
 mod forward;
 mod forward_ad;
 mod limits;
@@ -463,7 +466,12 @@ fn dispatch<M: Model>(
 
 /// Refuse the combinations that would return a wrong gradient.
 fn check_method(facts: &Facts, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
-    if facts.events && !matches!(sensealg, SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm | SensAlg::Forward) {
+    let through_events = match sensealg {
+        SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm | SensAlg::Forward => true,
+        SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_) => !alg.is_stiff(),
+        _ => false,
+    };
+    if facts.events && !through_events {
         return Err(switches::events_refusal(sensealg.name()));
     }
     if let (true, Some(&t)) = (sensealg.is_forward(), facts.moving.first()) {

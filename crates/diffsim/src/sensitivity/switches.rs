@@ -137,6 +137,11 @@ impl JumpTerms {
     /// The moving switches of `model` over `tspan` (none: every `add` is a no-op).
     pub(crate) fn new<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) -> Result<Self> {
         refuse_events(model, "the adjoint")?;
+        Self::beside_events(model, p, tspan)
+    }
+
+    /// [`JumpTerms::new`] for an adjoint that carries the model's events' jumps itself.
+    pub(crate) fn beside_events<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) -> Result<Self> {
         let n = model.n_states();
         let stops = moving_stops(model, p, tspan)?;
         let dir = (tspan.1 - tspan.0).signum();

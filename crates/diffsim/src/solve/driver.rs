@@ -465,13 +465,13 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
     check_inputs(model, u0, p, tspan)?;
-    if watch.log.is_some() && !model.events().is_empty() {
-        // A solve logged for a discrete adjoint, which has no event terms yet: its gradient
-        // would freeze the event times (see `sensitivity::switches::events_refusal`).
+    if watch.log.is_some() && model.events().iter().any(|e| e.action == crate::event::EventAction::Terminate) {
+        // A solve logged for a discrete adjoint, which has no term yet for an end time that
+        // moves with the inputs.
         return Err(crate::error::DiffsimError::Unsupported {
             alg: alg.name(),
-            why: "the discrete adjoint does not yet differentiate through the model's events; use forward-mode \
-                  AD or central differences of whole solves"
+            why: "the discrete adjoint does not yet differentiate a solve ended by a terminating event; use \
+                  --sensealg forward or forward-ad"
                 .into(),
         });
     }
@@ -717,6 +717,9 @@ fn run<T: Scalar>(
                     sol.u_reached = u;
                     return Ok(sol);
                 }
+                if let Some(log) = log.as_mut() {
+                    log.push_jump(t0, &found.fired, found.moving, &u);
+                }
                 jump(&mut sol, ev, system, &found, &mut u);
             }
             None => {
@@ -788,8 +791,21 @@ fn run<T: Scalar>(
                 // the event's from its dense output in `ev.u_event`.
                 let retaken =
                     retake_to_event(system, &mut ev.g, &times, f, &u, &mut u_new, &mut err, &control, &mut stats);
-                if let Some(step) = retaken {
-                    (times, end, lands) = (step, step.end, false);
+                match retaken {
+                    Some(step) => (times, end, lands) = (step, step.end, false),
+                    // A discrete adjoint replays the logged steps: one cut inside would be
+                    // replayed whole.
+                    None if log.is_some() => {
+                        return Err(crate::error::DiffsimError::Unsupported {
+                            alg: alg.name(),
+                            why: format!(
+                                "the step to the event at t = {} failed when taken again, so the discrete adjoint \
+                                 cannot replay it; use --sensealg forward or forward-ad, or tighter tolerances",
+                                f.t
+                            ),
+                        })
+                    }
+                    None => {}
                 }
             }
         }
@@ -839,6 +855,9 @@ fn run<T: Scalar>(
                     event_time_shift(ev, system, &found, &mut u_new);
                     std::mem::swap(&mut u, &mut u_new);
                     break RetCode::EventTerminated;
+                }
+                if let Some(log) = log.as_mut() {
+                    log.push_jump(found.t, &found.fired, found.moving, &u_new);
                 }
                 jump(&mut sol, ev, system, &found, &mut u_new);
                 std::mem::swap(&mut u, &mut u_new);

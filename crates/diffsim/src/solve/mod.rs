@@ -58,8 +58,8 @@ pub(crate) use dense::DenseOutput;
 pub use driver::StepCallback;
 use driver::Watch;
 pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
+pub(crate) use solution::{JumpRecord, StepLog, StepRecord};
 pub use solution::{RetCode, Solution, Stats};
-pub(crate) use solution::{StepLog, StepRecord};
 use stepper::Plain;
 pub(crate) use stepper::StageEval;
 

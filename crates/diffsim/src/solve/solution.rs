@@ -171,13 +171,37 @@ pub(crate) struct StepLog<T> {
     pub(crate) u_start: Vec<T>,
     /// Which steps' start states are kept: every step (1), or every k-th as checkpoints.
     pub(crate) every: usize,
+    /// The events' jumps between the steps, in time order.
+    pub(crate) jumps: Vec<JumpRecord>,
+}
+
+/// An event's jump in a logged solve: what its adjoint needs.
+#[derive(Clone, Debug)]
+pub(crate) struct JumpRecord {
+    /// How many steps came before it (0: at the start of the span).
+    pub(crate) steps_before: usize,
+    /// When.
+    pub(crate) t: f64,
+    /// The events that fired, in the order their affects were applied.
+    pub(crate) fired: Vec<usize>,
+    /// The continuous event whose root the time is (it moves with the inputs); `None` for
+    /// fixed times.
+    pub(crate) moving: Option<usize>,
+    /// The state just before the jump (values).
+    pub(crate) u_before: Vec<f64>,
 }
 
 impl<T: Scalar> StepLog<T> {
     /// An empty log that keeps the start state of every `every`-th step (at least every
     /// step).
     pub(crate) fn new(every: usize) -> Self {
-        Self { records: Vec::new(), error_sq: Vec::new(), u_start: Vec::new(), every: every.max(1) }
+        Self { records: Vec::new(), error_sq: Vec::new(), u_start: Vec::new(), every: every.max(1), jumps: Vec::new() }
+    }
+
+    /// Record a jump of the state from `u_before` after the steps so far.
+    pub(crate) fn push_jump(&mut self, t: f64, fired: &[usize], moving: Option<usize>, u_before: &[T]) {
+        let u_before = u_before.iter().map(|v| v.value()).collect();
+        self.jumps.push(JumpRecord { steps_before: self.records.len(), t, fired: fired.to_vec(), moving, u_before });
     }
 
     /// Record an accepted step from state `u` with squared error norm `error_sq`.
@@ -191,8 +215,8 @@ impl<T: Scalar> StepLog<T> {
 
     /// The same log with every state replaced by its value.
     pub(crate) fn into_values(self) -> StepLog<f64> {
-        let Self { records, error_sq, u_start, every } = self;
-        StepLog { records, error_sq, u_start: u_start.iter().map(|v| v.value()).collect(), every }
+        let Self { records, error_sq, u_start, every, jumps } = self;
+        StepLog { records, error_sq, u_start: u_start.iter().map(|v| v.value()).collect(), every, jumps }
     }
 }
 

@@ -332,9 +332,9 @@ fn gradients_refuse_events_and_differences_of_whole_solves_match_the_closed_form
     let t1 = 2.5; // after the first bounce (1.48) and before the second
     let prob = Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
     let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![t1]);
-    for name in
-        SensAlg::NAMES.iter().filter(|n| !["forward", "forward-ad", "forward-ad-value-norm", "auto"].contains(n))
-    {
+    let through_events =
+        ["forward", "forward-ad", "forward-ad-value-norm", "discrete", "discrete-checkpointing", "auto"];
+    for name in SensAlg::NAMES.iter().filter(|n| !through_events.contains(n)) {
         let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
         let err = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap_err();
         assert!(err.to_string().contains("events"), "{name}: {err}");
@@ -629,5 +629,37 @@ fn forward_sensitivities_jump_by_the_saltation_with_explicit_and_stiff_solvers()
     for (i, row) in [1, 2].into_iter().enumerate() {
         let want: f64 = saves.iter().map(|&t| pk_closed_form(&pk, 1.0, 0.2, t)[row].iter().sum::<f64>()).sum();
         assert!((g.dp[i] - want).abs() <= 1e-6 * want.abs(), "d/dp{i}: {} against {want}", g.dp[i]);
+    }
+}
+
+#[test]
+fn the_discrete_adjoint_carries_lambda_back_across_each_jump() {
+    // The ball over two bounces (moving times), with and without checkpoints.
+    let t1 = 4.0;
+    let prob = Problem::new(ZooModel::from(BouncingBall), vec![H0, 0.5], vec![G, E], (0.0, t1)).unwrap();
+    let want = ball_gradient([G, E, H0, 0.5], t1);
+    let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![2.0, t1]);
+    let want_mid = ball_gradient([G, E, H0, 0.5], 2.0);
+    for name in ["discrete", "discrete-checkpointing"] {
+        let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
+        let g = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap();
+        let got = [g.dp[0], g.dp[1], g.du0[0], g.du0[1]];
+        for i in 0..4 {
+            let w = want[i] + want_mid[i];
+            assert!((got[i] - w).abs() <= 1e-8 * w.abs().max(1.0), "{name} input {i}: {got:?}, want {w}");
+        }
+    }
+    // Doses at fixed times, one at the start of the span, losses on dose times.
+    let (pk, prob) = pk_problem();
+    let saves = vec![0.0, 6.0, 12.0, 24.0, 30.5, 72.0];
+    let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(saves.clone());
+    let g = gradient(&prob, Algorithm::Vern7, &opts, &Loss::Sum, SensAlg::Discrete(VjpMethod::Auto)).unwrap();
+    for (i, row) in [1, 2].into_iter().enumerate() {
+        let want: f64 = saves.iter().map(|&t| pk_closed_form(&pk, 1.0, 0.2, t)[row].iter().sum::<f64>()).sum();
+        assert!((g.dp[i] - want).abs() <= 1e-8 * want.abs(), "d/dp{i}: {} against {want}", g.dp[i]);
+    }
+    let forward = gradient(&prob, Algorithm::Vern7, &opts, &Loss::Sum, SensAlg::ForwardAd).unwrap();
+    for (a, b) in g.du0.iter().zip(&forward.du0) {
+        assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "du0: {:?} against forward-ad {:?}", g.du0, forward.du0);
     }
 }
