@@ -26,6 +26,9 @@
 //! - After an event, its own condition sits at zero (to rounding). It counts as being on
 //!   the side the flow leaves zero towards, so the event fires at its next crossing and
 //!   not at once (a ball bounced upwards fires again when it next falls through the floor).
+//! - An event never fires twice at one time: if it is about to (its firings accumulate, as
+//!   a bouncing ball's do as it comes to rest), the solve ends there with
+//!   `RetCode::Zeno`, since the model has no continuation past that time.
 //! - At an event time, save times and the dense output give the state before the jump (the
 //!   left limit), and so do the losses on them; `SolveOptions::save_events(true)` saves
 //!   both sides.

@@ -411,6 +411,14 @@ fn event_time_shift<T: Scalar>(ev: &mut EventLoop<T>, system: &dyn BoundStepper<
     dt
 }
 
+/// Whether one of the events `found` fires has just fired at the same time (to rounding):
+/// its firings accumulate there (a ball coming to rest bounces ever faster, Zeno's way), or
+/// its affect leaves it firing at once; either way the solve cannot go past that time.
+fn fires_again(history: &[EventRecord], found: &Found) -> bool {
+    let near = |t: f64| (t - found.t).abs() <= 4.0 * f64::EPSILON * found.t.abs();
+    history.iter().rev().take_while(|r| near(r.t)).any(|r| found.fired.contains(&r.index))
+}
+
 /// Apply the fired events' jumps to `u` (the state at the event), saving both sides when
 /// asked, and restart the event search from the new state.
 ///
@@ -845,6 +853,13 @@ fn run<T: Scalar>(
                 if until != end {
                     u_new.copy_from_slice(&ev.u_event);
                     lands = false;
+                }
+                if fires_again(&sol.events, &found) {
+                    // The firings accumulate: the model has no continuation past here.
+                    t = found.t;
+                    sol.t_reached = t;
+                    std::mem::swap(&mut u, &mut u_new);
+                    break RetCode::Zeno;
                 }
                 sol.events.extend(found.fired.iter().map(|&index| EventRecord { t: found.t, index }));
                 system.accept(true, None);

@@ -24,6 +24,13 @@ pub enum RetCode {
     Terminated,
     /// An event whose action is to terminate fired; the solution ends at its time.
     EventTerminated,
+    /// An event was about to fire again at the time it had just fired: its firings
+    /// accumulate there (Zeno behaviour: a bouncing ball coming to rest bounces infinitely
+    /// often before a finite time), or its affect leaves its condition crossing at once.
+    /// The model has no continuation past that time; the solution ends there, before the
+    /// repeated firing. Add a terminating event before it (say, when the bounce speed
+    /// falls below a threshold) or change the affect.
+    Zeno,
 }
 
 impl RetCode {
@@ -41,6 +48,7 @@ impl RetCode {
             RetCode::InitialFailure => "InitialFailure",
             RetCode::Terminated => "Terminated",
             RetCode::EventTerminated => "EventTerminated",
+            RetCode::Zeno => "Zeno",
         }
     }
 }

@@ -663,3 +663,26 @@ fn the_discrete_adjoint_carries_lambda_back_across_each_jump() {
         assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "du0: {:?} against forward-ad {:?}", g.du0, forward.du0);
     }
 }
+
+#[test]
+fn a_ball_coming_to_rest_stops_with_zeno_before_its_bounces_accumulate() {
+    // Bounces accumulate at t_first + (2 v1 / g) e / (1 - e) = 12.85: past it the model has
+    // no continuation (the ball used to fall through the floor with `Success`).
+    let t_first = (2.0 * H0 / G).sqrt();
+    let t_zeno = t_first + 2.0 * G * t_first / G * E / (1.0 - E);
+    // (The closed form's bounces before t_zeno never end: take those before 12.)
+    let (bounces, _) = ball_closed_form(12.0);
+    for alg in [Algorithm::Tsit5, Algorithm::Rodas5P] {
+        let sol = solve(&ball_problem(20.0), alg, &SolveOptions::default().saveat_times(vec![5.0, 20.0])).unwrap();
+        assert_eq!(sol.retcode(), RetCode::Zeno, "{alg:?}");
+        let times: Vec<f64> = sol.events().iter().map(|e| e.t).collect();
+        assert!(times.len() > 10 && times.windows(2).all(|w| w[1] > w[0]), "{alg:?}: {times:?}");
+        for (got, want) in times.iter().zip(&bounces).take(8) {
+            assert!((got - want).abs() < 1e-4, "{alg:?}: bounce at {got}, closed form {want}");
+        }
+        let end = *times.last().unwrap();
+        assert!(end < t_zeno && end > t_zeno - 0.5, "{alg:?}: stopped at {end}, accumulation at {t_zeno}");
+        // Nothing past the floor was saved.
+        assert!(sol.t().iter().all(|&t| t <= end) && sol.u(0)[0] > 0.0, "{alg:?}: {:?}", sol.t());
+    }
+}
