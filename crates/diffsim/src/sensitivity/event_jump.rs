@@ -1,4 +1,5 @@
-//! The adjoint of an event's jump: the transpose of the sensitivities' saltation.
+//! An event's jump, linearised: the sensitivities' saltation, and its transpose for the
+//! adjoints.
 //!
 //! At an event at time `t` the state read at that fixed time jumps from `u-` to
 //! `u+ = a(u-, p, t)` (the affects of the events that fired, in order). When the time is a
@@ -9,9 +10,10 @@
 //! S+ = M_u S- + M_p,   M_u = a_u + w v_u,   M_p = a_p + w v_p,   w = a_u f- + a_t - f+,
 //! ```
 //!
-//! (`v = 0` at scheduled and discrete events, whose times are fixed). An adjoint sweeping
-//! backwards carries `lambda+ = dL/du+` across the jump as `lambda- = M_u^T lambda+` and adds
-//! `M_p^T lambda+` to `dL/dp`: [`jump_vjp`].
+//! (`v = 0` at scheduled and discrete events, whose times are fixed). Forward sensitivities
+//! apply `[M_u M_p]` to their columns ([`Saltation::apply`]); an adjoint sweeping backwards
+//! carries `lambda+ = dL/du+` across the jump as `lambda- = M_u^T lambda+` and adds
+//! `M_p^T lambda+` to `dL/dp` ([`jump_vjp`]).
 //!
 //! The Jacobians `a_u`, `a_p`, `a_t` and the condition's gradient come from dual numbers,
 //! eight directions at a time, as dense matrices: events are few, and the states of the
@@ -23,73 +25,116 @@ use crate::solve::JumpRecord;
 
 const CHUNK: usize = 8;
 
+/// The jump of the events `fired` (their affects applied in that order) at `t`, linearised:
+/// `[M_u M_p]`, dense, and the state after it.
+pub(crate) struct Saltation {
+    n: usize,
+    /// Column `d` is `[M_u M_p] e_d` (`n` values): the states' directions, then the
+    /// parameters'.
+    m: Vec<f64>,
+    /// The state after the jump.
+    pub(crate) after: Vec<f64>,
+}
+
+impl Saltation {
+    /// The jump at `t` from `u_before`, whose time moves with the inputs as the root of
+    /// event `moving`'s condition (`None`: a fixed time).
+    pub(crate) fn new<M: Model>(
+        model: &M,
+        p: &[f64],
+        t: f64,
+        u_before: &[f64],
+        fired: &[usize],
+        moving: Option<usize>,
+    ) -> Self {
+        let (n, np) = (model.n_states(), p.len());
+        let u = u_before;
+        // Directions: the states, the parameters, then time. Column d of `jac` is the
+        // affects' derivative along direction d; `grad` the moving condition's.
+        let directions = n + np + 1;
+        let mut jac = vec![0.0; directions * n];
+        let mut grad = vec![0.0; directions];
+        let mut after = vec![0.0; n];
+        let mut ud = vec![Dual::<CHUNK>::default(); n];
+        let mut pd = vec![Dual::<CHUNK>::default(); np];
+        let mut g = vec![Dual::<CHUNK>::default(); if moving.is_some() { model.events().len() } else { 0 }];
+        for start in (0..directions).step_by(CHUNK) {
+            let width = (directions - start).min(CHUNK);
+            let seed = |d: usize| (start..start + width).contains(&d).then(|| d - start);
+            for (i, x) in ud.iter_mut().enumerate() {
+                *x = seed(i).map_or(Dual::constant(u[i]), |k| Dual::variable(u[i], k));
+            }
+            for (j, x) in pd.iter_mut().enumerate() {
+                *x = seed(n + j).map_or(Dual::constant(p[j]), |k| Dual::variable(p[j], k));
+            }
+            let td = seed(n + np).map_or(Dual::constant(t), |k| Dual::variable(t, k));
+            if let Some(i) = moving {
+                model.event_conditions(&mut g, &ud, &pd, td);
+                grad[start..start + width].copy_from_slice(&g[i].d[..width]);
+            }
+            for &index in fired {
+                model.event_affect(index, &mut ud, &pd, td);
+            }
+            for (i, x) in ud.iter().enumerate() {
+                after[i] = x.v;
+                for k in 0..width {
+                    jac[(start + k) * n + i] = x.d[k];
+                }
+            }
+        }
+        // The moving time's part, `w v` with `w = a_u f- + a_t - f+`, `v = -grad / rate`;
+        // `a_t` is the last column.
+        let a_t = jac.split_off((n + np) * n);
+        if moving.is_some() {
+            let mut f_before = vec![0.0; n];
+            model.rhs(&mut f_before, u, p, t);
+            let mut w = vec![0.0; n];
+            model.rhs(&mut w, &after, p, t);
+            for (i, wi) in w.iter_mut().enumerate() {
+                let a_u_f: f64 = (0..n).map(|d| jac[d * n + i] * f_before[d]).sum();
+                *wi = a_u_f + a_t[i] - *wi;
+            }
+            let rate = (0..n).map(|d| grad[d] * f_before[d]).sum::<f64>() + grad[n + np];
+            for (d, column) in jac.chunks_exact_mut(n).enumerate() {
+                let v = -grad[d] / rate;
+                for (x, wi) in column.iter_mut().zip(&w) {
+                    *x += wi * v;
+                }
+            }
+        }
+        Self { n, m: jac, after }
+    }
+
+    /// Column `d` of `[M_u M_p]`.
+    fn column(&self, d: usize) -> &[f64] {
+        &self.m[d * self.n..(d + 1) * self.n]
+    }
+
+    /// A sensitivity column across the jump: `s <- M_u s (+ M_p e_param)`, for the
+    /// derivative with respect to parameter `param` (or `None`: an initial state's).
+    pub(crate) fn apply(&self, s: &mut [f64], param: Option<usize>) {
+        let n = self.n;
+        let mut out = param.map_or(vec![0.0; n], |j| self.column(n + j).to_vec());
+        for (d, &sd) in s.iter().enumerate() {
+            for (o, x) in out.iter_mut().zip(self.column(d)) {
+                *o += x * sd;
+            }
+        }
+        s.copy_from_slice(&out);
+    }
+}
+
 /// Carry the adjoint `lambda` (of the state just after the jump `jump`) back across it, and
 /// add the jump's parameter term to `dp`.
 pub(crate) fn jump_vjp<M: Model>(model: &M, p: &[f64], jump: &JumpRecord, lambda: &mut [f64], dp: &mut [f64]) {
-    let (n, np) = (model.n_states(), p.len());
-    let t = jump.t;
-    let u = &jump.u_before;
-    let mut f_before = vec![0.0; n];
-    model.rhs(&mut f_before, u, p, t);
-    // Directions: the states, the parameters, then time. Column d of `jac` is the affects'
-    // derivative along direction d (n values each); `grad` the moving condition's.
-    let directions = n + np + 1;
-    let mut jac = vec![0.0; directions * n];
-    let mut grad = vec![0.0; directions];
-    let mut after = vec![0.0; n];
-    let m = model.events().len();
-    let mut ud = vec![Dual::<CHUNK>::default(); n];
-    let mut pd = vec![Dual::<CHUNK>::default(); np];
-    let mut g = vec![Dual::<CHUNK>::default(); m];
-    for start in (0..directions).step_by(CHUNK) {
-        let width = (directions - start).min(CHUNK);
-        let seed = |d: usize| (start..start + width).contains(&d).then(|| d - start);
-        for (i, x) in ud.iter_mut().enumerate() {
-            *x = seed(i).map_or(Dual::constant(u[i]), |k| Dual::variable(u[i], k));
-        }
-        for (j, x) in pd.iter_mut().enumerate() {
-            *x = seed(n + j).map_or(Dual::constant(p[j]), |k| Dual::variable(p[j], k));
-        }
-        let td = seed(n + np).map_or(Dual::constant(t), |k| Dual::variable(t, k));
-        if let Some(i) = jump.moving {
-            model.event_conditions(&mut g, &ud, &pd, td);
-            grad[start..start + width].copy_from_slice(&g[i].d[..width]);
-        }
-        for &index in &jump.fired {
-            model.event_affect(index, &mut ud, &pd, td);
-        }
-        for (i, x) in ud.iter().enumerate() {
-            after[i] = x.v;
-            for k in 0..width {
-                jac[(start + k) * n + i] = x.d[k];
-            }
-        }
-    }
-    let column = |d: usize| &jac[d * n..(d + 1) * n];
+    let s = Saltation::new(model, p, jump.t, &jump.u_before, &jump.fired, jump.moving);
+    let n = s.n;
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    // The fixed-time part: lambda- = a_u^T lambda+, dp += a_p^T lambda+.
     let lambda_after = lambda.to_vec();
-    for (i, l) in lambda.iter_mut().enumerate() {
-        *l = dot(column(i), &lambda_after);
+    for (d, l) in lambda.iter_mut().enumerate() {
+        *l = dot(s.column(d), &lambda_after);
     }
-    for (j, d) in dp.iter_mut().enumerate() {
-        *d += dot(column(n + j), &lambda_after);
-    }
-    // The moving time's part: v^T (w . lambda+).
-    if jump.moving.is_some() {
-        let rate = dot(&grad[..n], &f_before) + grad[n + np];
-        let mut f_after = vec![0.0; n];
-        model.rhs(&mut f_after, &after, p, t);
-        // w . lambda+ = (a_u f-) . lambda+ + a_t . lambda+ - f+ . lambda+, the first term as
-        // f- . (a_u^T lambda+), which `lambda` now holds.
-        let a_u_f = dot(&f_before, lambda);
-        let w_lambda = a_u_f + dot(column(n + np), &lambda_after) - dot(&f_after, &lambda_after);
-        let scale = -w_lambda / rate;
-        for (l, gu) in lambda.iter_mut().zip(&grad[..n]) {
-            *l += scale * gu;
-        }
-        for (d, gp) in dp.iter_mut().zip(&grad[n..n + np]) {
-            *d += scale * gp;
-        }
+    for (j, x) in dp.iter_mut().enumerate() {
+        *x += dot(s.column(n + j), &lambda_after);
     }
 }

@@ -12,6 +12,7 @@
 //! augmented state. Works with every method: a stiff method gets the augmented Jacobian,
 //! `J` exactly (AD) and the dependence of `S'` on `u` by central differences.
 
+use super::event_jump::Saltation;
 use super::{require_success, Gradient, SavedLoss};
 use crate::ad::{Dual, ForwardJacobian};
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
@@ -127,100 +128,16 @@ impl<M: Model> Model for Augmented<'_, M> {
 
 impl<M: Model> Augmented<'_, M> {
     /// Event `index`'s jump of the augmented state `z = [u; S]` at `t`: the state's affect,
-    /// and the sensitivities' saltation
-    ///
-    /// ```text
-    /// S+ = a_u (S + f- dt) + a_p + a_t dt - f+ dt,    dt = -(g_u S + g_p) / (g_u f- + g_t),
-    /// ```
-    ///
-    /// where `dt` is how the event time moves with each input (zero for scheduled and
-    /// discrete events, whose times are fixed), `f-` and `f+` the right-hand side before
-    /// and after the jump. Each column's `g_u S + g_p` and `a_u (S + f- dt) + a_p + a_t dt`
-    /// are directional derivatives, on the same dual numbers as the right-hand side.
+    /// and each sensitivity column's saltation (see [`Saltation`]; the event time moves with
+    /// the inputs for a continuous event, and is fixed for the others). Events firing
+    /// together each jump by their own condition, in turn.
     fn jump(&self, index: usize, z: &mut [f64], t: f64) {
-        let (model, p) = (self.model, self.p);
-        let (n, m) = (model.n_states(), self.columns());
-        let events = model.events();
-        let moving = events.get(index).is_some_and(|e| e.crossing().is_some());
-        let mut f = vec![0.0; n];
-        model.rhs(&mut f, &z[..n], p, t);
-        let mut u = vec![Dual::<CHUNK>::default(); n];
-        let mut pd: Vec<Dual<CHUNK>> = p.iter().map(|&x| Dual::constant(x)).collect();
-        let mut g = vec![Dual::<CHUNK>::default(); events.len()];
-        // The condition's rate along the flow, g_u f + g_t: one direction (f, 1).
-        let rate = if moving {
-            for i in 0..n {
-                u[i] = Dual::constant(z[i]);
-                u[i].d[0] = f[i];
-            }
-            let mut td = Dual::constant(t);
-            td.d[0] = 1.0;
-            model.event_conditions(&mut g, &u, &pd, td);
-            g[index].d[0]
-        } else {
-            1.0
-        };
-        let mut dt = vec![0.0; m];
-        let mut after = vec![0.0; n];
-        let mut start = 0;
-        while start < m {
-            let width = (m - start).min(CHUNK);
-            let column = |k: usize| n + (start + k) * n;
-            // Direction k: the state along column start + k of S, the parameter (if it is one).
-            let seed_p = |pd: &mut [Dual<CHUNK>]| {
-                for (j, d) in pd.iter_mut().enumerate() {
-                    *d = if (start..start + width).contains(&j) {
-                        Dual::variable(p[j], j - start)
-                    } else {
-                        Dual::constant(p[j])
-                    };
-                }
-            };
-            seed_p(&mut pd);
-            if moving {
-                for (i, d) in u.iter_mut().enumerate() {
-                    *d = Dual::constant(z[i]);
-                    for k in 0..width {
-                        d.d[k] = z[column(k) + i];
-                    }
-                }
-                model.event_conditions(&mut g, &u, &pd, Dual::constant(t));
-                for k in 0..width {
-                    dt[start + k] = -g[index].d[k] / rate;
-                }
-            }
-            // The affect at the moved time, from the state moved along the flow.
-            for (i, d) in u.iter_mut().enumerate() {
-                *d = Dual::constant(z[i]);
-                for k in 0..width {
-                    d.d[k] = z[column(k) + i] + f[i] * dt[start + k];
-                }
-            }
-            let mut td = Dual::constant(t);
-            td.d[..width].copy_from_slice(&dt[start..start + width]);
-            model.event_affect(index, &mut u, &pd, td);
-            for (i, d) in u.iter().enumerate() {
-                after[i] = d.v;
-                for k in 0..width {
-                    z[column(k) + i] = d.d[k];
-                }
-            }
-            start += width;
-        }
-        if m == 0 {
-            let mut plain = z[..n].to_vec();
-            model.event_affect(index, &mut plain, p, t);
-            after.copy_from_slice(&plain);
-        }
-        // Read back at the fixed time: minus f+ dt.
-        z[..n].copy_from_slice(&after);
-        model.rhs(&mut f, &after, p, t);
-        for (col, &dtk) in dt.iter().enumerate() {
-            if dtk != 0.0 {
-                for i in 0..n {
-                    z[n + col * n + i] -= f[i] * dtk;
-                }
-            }
+        let (n, np) = (self.model.n_states(), self.p.len());
+        let moving = self.model.events().get(index).and_then(|e| e.crossing()).map(|_| index);
+        let saltation = Saltation::new(self.model, self.p, t, &z[..n], &[index], moving);
+        z[..n].copy_from_slice(&saltation.after);
+        for (col, s) in z[n..].chunks_exact_mut(n).enumerate() {
+            saltation.apply(s, (col < np).then_some(col));
         }
     }
 }

@@ -345,8 +345,9 @@ fn step_events<T: Scalar>(
 /// that the state there has the method's own accuracy rather than its dense output's (which
 /// is up to three orders lower: Radau5's collocation polynomial), and correct the time once
 /// by Newton's method on the event's condition, `dt = -g / rate`, stepping again to the
-/// corrected time. On success the step is the one to the event (returned; `u_new` holds the
-/// state, `found` its time); otherwise the original step is attempted again and kept.
+/// corrected time. On success the step is the one to the event (returned with its error;
+/// `u_new` holds the state, `found` its time); otherwise the original step is attempted
+/// again and kept.
 #[allow(clippy::too_many_arguments)]
 fn retake_to_event<T: Scalar>(
     system: &mut dyn BoundStepper<T>,
@@ -358,32 +359,32 @@ fn retake_to_event<T: Scalar>(
     err: &mut [T],
     control: &ErrorControl,
     stats: &mut Stats,
-) -> Option<StepRecord> {
+) -> Option<(StepRecord, f64)> {
     let to = |end: f64| StepRecord { t: times.t, h: end - times.t, first: times.first, last: end, end };
     let inside = |end: f64| (end - times.t) * (times.end - end) > 0.0;
+    // The error of an accepted attempt.
     let mut attempt = |system: &mut dyn BoundStepper<T>, step: &StepRecord, u_new: &mut [T]| {
         let (e, finite) = system.attempt(step, u, u_new, err, control, stats);
-        finite && e <= 1.0
+        (finite && e <= 1.0).then_some(e)
     };
     let mut step = to(found.t);
-    if inside(found.t) && attempt(system, &step, u_new) {
+    if let Some(mut e) = inside(found.t).then(|| attempt(system, &step, u_new)).flatten() {
         if let Some(i) = found.moving {
             system.conditions(g, u_new, found.t);
             let corrected = found.t - g[i].value() / system.condition_rate(i, u_new, found.t);
             let tol = 4.0 * f64::EPSILON * found.t.abs().max(times.t.abs());
             if (corrected - found.t).abs() > tol && inside(corrected) {
                 let retry = to(corrected);
-                if attempt(system, &retry, u_new) {
-                    found.t = corrected;
-                    step = retry;
-                } else if !attempt(system, &step, u_new) {
+                if let Some(e_retry) = attempt(system, &retry, u_new) {
+                    (found.t, step, e) = (corrected, retry, e_retry);
+                } else if attempt(system, &step, u_new).is_none() {
                     attempt(system, times, u_new);
                     return None;
                 }
             }
         }
         found.theta = 1.0;
-        return Some(step);
+        return Some((step, e));
     }
     attempt(system, times, u_new);
     None
@@ -419,8 +420,9 @@ fn fires_again(history: &[EventRecord], found: &Found) -> bool {
     history.iter().rev().take_while(|r| near(r.t)).any(|r| found.fired.contains(&r.index))
 }
 
-/// Apply the fired events' jumps to `u` (the state at the event), saving both sides when
-/// asked, and restart the event search from the new state.
+/// Apply the fired events' jumps to `u` (the state at the event), logging the jump for a
+/// discrete adjoint and saving both sides when asked, and restart the event search from the
+/// new state.
 ///
 /// With derivative parts, this is the saltation of the sensitivities: the jump is applied at
 /// the moving event time (`u + f_before dt`, at `t + dt`), and the state after it, read at
@@ -432,7 +434,11 @@ fn jump<T: Scalar>(
     system: &dyn BoundStepper<T>,
     found: &Found,
     u: &mut [T],
+    log: Option<&mut StepLog<T>>,
 ) {
+    if let Some(log) = log {
+        log.push_jump(found.t, &found.fired, found.moving, u);
+    }
     if ev.save_both_sides {
         sol.t.push(found.t);
         sol.u_flat.extend_from_slice(u);
@@ -725,10 +731,7 @@ fn run<T: Scalar>(
                     sol.u_reached = u;
                     return Ok(sol);
                 }
-                if let Some(log) = log.as_mut() {
-                    log.push_jump(t0, &found.fired, found.moving, &u);
-                }
-                jump(&mut sol, ev, system, &found, &mut u);
+                jump(&mut sol, ev, system, &found, &mut u, log.as_deref_mut());
             }
             None => {
                 let mut start =
@@ -793,6 +796,8 @@ fn run<T: Scalar>(
         // The first events inside the step or at its end, if any: the step is kept up to them,
         // taken again to end there.
         let mut found = events.as_mut().and_then(|ev| step_events(ev, system, &times, &u, &u_new, &mut stats));
+        // The error of the step kept (the retaken one's, when it is retaken).
+        let mut e_logged = e;
         if let (Some(f), Some(ev)) = (found.as_mut(), events.as_mut()) {
             if f.theta < 1.0 {
                 // Without a retaken step, the original one is kept: its end state in `u_new`,
@@ -800,7 +805,7 @@ fn run<T: Scalar>(
                 let retaken =
                     retake_to_event(system, &mut ev.g, &times, f, &u, &mut u_new, &mut err, &control, &mut stats);
                 match retaken {
-                    Some(step) => (times, end, lands) = (step, step.end, false),
+                    Some((step, e_step)) => (times, end, lands, e_logged) = (step, step.end, false, e_step),
                     // A discrete adjoint replays the logged steps: one cut inside would be
                     // replayed whole.
                     None if log.is_some() => {
@@ -845,7 +850,7 @@ fn run<T: Scalar>(
         }
         if let Some(log) = log.as_mut() {
             // A step cut to land on a stop says nothing about what accuracy asked for.
-            log.push(times, &u, if lands { f64::NAN } else { e });
+            log.push(times, &u, if lands { f64::NAN } else { e_logged });
         }
         let proposal = match (found, events.as_mut()) {
             (Some(found), Some(ev)) => {
@@ -871,10 +876,7 @@ fn run<T: Scalar>(
                     std::mem::swap(&mut u, &mut u_new);
                     break RetCode::EventTerminated;
                 }
-                if let Some(log) = log.as_mut() {
-                    log.push_jump(found.t, &found.fired, found.moving, &u_new);
-                }
-                jump(&mut sol, ev, system, &found, &mut u_new);
+                jump(&mut sol, ev, system, &found, &mut u_new, log.as_deref_mut());
                 std::mem::swap(&mut u, &mut u_new);
                 if !all_finite(&u) {
                     break RetCode::Unstable;

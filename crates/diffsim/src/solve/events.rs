@@ -153,8 +153,13 @@ impl<T: Scalar> EventWatch<T> {
 
     /// Events `fired` at a time that does not move with the inputs.
     fn fixed_time(&self, t: f64, fired: Vec<usize>) -> Option<Found> {
-        let terminate = fired.iter().any(|&i| self.events[i].action == EventAction::Terminate);
+        let terminate = self.terminates(&fired);
         (!fired.is_empty()).then_some(Found { theta: 1.0, t, fired, terminate, moving: None })
+    }
+
+    /// Whether one of the events `fired` ends the solve.
+    fn terminates(&self, fired: &[usize]) -> bool {
+        fired.iter().any(|&i| self.events[i].action == EventAction::Terminate)
     }
 
     /// The conditions at the start of a step from `(t, u)`: the start of the span, or the
@@ -226,7 +231,7 @@ impl<T: Scalar> EventWatch<T> {
         let fired: Vec<usize> = (0..m).filter(|&i| roots[i] <= theta + 2.0 * tol).collect();
         // The cut lies past every firing root.
         let theta = fired.iter().map(|&i| roots[i]).fold(theta, f64::max).min(1.0);
-        let terminate = fired.iter().any(|&i| self.events[i].action == EventAction::Terminate);
+        let terminate = self.terminates(&fired);
         let moving = fired.first().copied();
         Some(Found { theta, t: if theta == 1.0 { end } else { t + theta * h }, fired, terminate, moving })
     }
