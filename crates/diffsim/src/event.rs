@@ -33,19 +33,19 @@
 //!   left limit), and so do the losses on them; `SolveOptions::save_events(true)` saves
 //!   both sides.
 //!
-//! Gradients: forward-mode AD (`SensAlg::ForwardAd`, explicit methods), forward
-//! sensitivities (`SensAlg::Forward`, any method) and the discrete adjoint differentiate
-//! through events exactly. A continuous event's time moves with the inputs by the implicit
-//! function theorem, `dt = -(g_u du + g_p dp) / (g_u f + g_t)`; the jump is applied at that
-//! moving time and the state after it read back at the fixed one, which gives the
-//! sensitivities' saltation `S+ = a_u (S- + f- dt) + a_p + a_t dt - f+ dt`. A crossing that
-//! only grazes zero (`g_u f + g_t = 0`) has no finite derivative. Scheduled times do not
-//! move (`S+ = a_u S- + a_p`), and a discrete event's time is the end of a step, which is
-//! taken as fixed too. Forward sensitivities apply the same saltation to their sensitivity
+//! Gradients: every `SensAlg` differentiates through events exactly. A continuous event's
+//! time moves with the inputs by the implicit function theorem,
+//! `dt = -(g_u du + g_p dp) / (g_u f + g_t)`; the jump is applied at that moving time and
+//! the state after it read back at the fixed one, which gives the sensitivities' saltation
+//! `S+ = a_u (S- + f- dt) + a_p + a_t dt - f+ dt`. A crossing that only grazes zero
+//! (`g_u f + g_t = 0`) has no finite derivative. Scheduled times do not move
+//! (`S+ = a_u S- + a_p`), and a discrete event's time is the end of a step, which is taken
+//! as fixed too. Forward-mode AD (`SensAlg::ForwardAd`) carries the saltation in its dual
+//! numbers; forward sensitivities (`SensAlg::Forward`) apply it to their sensitivity
 //! columns at each jump, by directional derivatives of the condition and the affect; the
-//! discrete adjoint (`SensAlg::Discrete`, explicit methods) carries its adjoint back across
-//! each jump by the saltation's transpose. The continuous adjoints refuse models with
-//! events for now, saying what to use.
+//! adjoints (discrete and continuous) carry their adjoint back across each jump by the
+//! saltation's transpose. A loss on a save at an event time sees the state before the jump;
+//! with `save_events`, on the second save there, the state after it.
 
 /// Which sign changes of a condition fire its event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -33,9 +33,9 @@ use crate::problem::{Model, Problem};
 use crate::solve::explicit_rk::stage_combination;
 use crate::solve::tableau::{self, ExplicitTableau};
 use crate::solve::{solve_explicit_logged, solve_explicit_logged_unsized};
-use crate::solve::{Algorithm, ErrorNorm, JumpRecord, SaveAt, Solution, SolveOptions, Stats, StepLog, StepRecord};
+use crate::solve::{Algorithm, ErrorNorm, SaveAt, Solution, SolveOptions, Stats, StepLog, StepRecord};
 
-use super::event_jump::jump_vjp;
+use super::event_jump::{EventJumps, Jumps};
 use super::records::{RecordStore, Recorder};
 use super::switches::JumpTerms;
 #[cfg(doc)]
@@ -99,7 +99,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
         (sol, log) = tangent_controlled_solve(problem, alg, &fwd_opts, every)?;
         sol.stats += first;
     }
-    let (value, g) = super::saved_loss_gradient(&sol, loss)?;
+    let (value, mut g) = super::saved_loss_gradient(&sol, loss)?;
+    // The saves just after a jump are met where the sweep crosses it.
+    let event_jumps = Jumps::new(&sol, &mut g);
     let steps = &log.records;
     let (at_start, per_step) = attribute_saves(&sol.t, steps, problem.tspan);
 
@@ -118,9 +120,9 @@ pub(crate) fn discrete_adjoint<M: Model>(
         pending: Vec::new(),
     };
     let p = &problem.p;
-    let mut jumps = JumpTerms::beside_events(model, p, problem.tspan)?;
+    let mut jumps = JumpTerms::new(model, p, problem.tspan)?;
     // The events' jumps, taken backwards: each after the step it follows.
-    let mut events = EventJumps { log: &log.jumps, next: log.jumps.len() };
+    let mut events = EventJumps::new(event_jumps, &log.jump_steps);
     let mut stats: Stats = sol.stats;
     match checkpoint_every {
         None => {
@@ -130,7 +132,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
             let dense = sol.dense.as_ref().expect("dense output was requested");
             // Each jump is a step of length zero in the dense output, after the step it
             // follows.
-            debug_assert_eq!(dense.steps(), steps.len() + log.jumps.len());
+            debug_assert_eq!(dense.steps(), steps.len() + log.jump_steps.len());
 
             macro_rules! sweep_all {
                 ($size:literal) => {
@@ -138,7 +140,7 @@ pub(crate) fn discrete_adjoint<M: Model>(
                         let u = &log.u_start[idx * n..(idx + 1) * n];
                         events.back_across(idx + 1, model, p, &mut sweep.lambda, &mut sweep.dp);
                         // The jumps not yet crossed all came before this step.
-                        let k = &dense.step_data(idx + events.next)[..total_stages * n];
+                        let k = &dense.step_data(idx + events.pending())[..total_stages * n];
                         sweep.step::<M, $size>(model, p, u, k, rec, &per_step[idx], &g);
                         if rec.after_discontinuity() {
                             jumps.add(model, p, rec.t, u, &sweep.lambda);
@@ -199,33 +201,6 @@ pub(crate) fn discrete_adjoint<M: Model>(
     stats.nf += sweep.vjp.evals;
     jumps.add_to(&mut sweep.dp);
     Ok(Gradient::computed(value, sweep.dp, lambda, stats))
-}
-
-/// The logged jumps of a solve's events, for a sweep that runs backwards through its steps.
-struct EventJumps<'a> {
-    log: &'a [JumpRecord],
-    /// The jumps at and after this index are behind the sweep.
-    next: usize,
-}
-
-impl EventJumps<'_> {
-    /// Carry `lambda` back across the jumps that follow the first `steps` steps (adding
-    /// their parameter terms to `dp`), latest first.
-    fn back_across<M: Model>(&mut self, steps: usize, model: &M, p: &[f64], lambda: &mut [f64], dp: &mut [f64]) {
-        while self.next > 0 && self.log[self.next - 1].steps_before == steps {
-            self.next -= 1;
-            jump_vjp(model, p, &self.log[self.next], lambda, dp);
-        }
-    }
-
-    /// Apply to `u` (the end of step `steps - 1`, recomputed) the jumps that followed it.
-    fn replay<M: Model>(&self, steps: usize, model: &M, p: &[f64], u: &mut [f64]) {
-        for jump in self.log.iter().filter(|j| j.steps_before == steps) {
-            for &index in &jump.fired {
-                model.event_affect(index, u, p, jump.t);
-            }
-        }
-    }
 }
 
 /// A step whose error estimate is below this (squared, in units of the tolerance) was not

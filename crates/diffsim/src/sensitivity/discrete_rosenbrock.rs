@@ -39,6 +39,7 @@ use crate::solve::tableau::RosenbrockTableau;
 use crate::solve::{solve_rodas_logged, Algorithm, SolveOptions, Stats, StepRecord};
 
 use super::discrete::{add, attribute_saves, values_left_steps_unchecked, SavedAt};
+use super::event_jump::{EventJumps, Jumps};
 use super::limits::GradientWarning;
 use super::switches::JumpTerms;
 use super::{Gradient, SavedLoss};
@@ -106,7 +107,9 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     let fwd_opts = SolveOptions { dense: Some(false), ..opts.clone() };
     let (u0, p, tspan) = (&problem.u0[..], &problem.p[..], problem.tspan);
     let (sol, log) = solve_rodas_logged::<M, R>(model, u0, p, tspan, alg, &fwd_opts, every)?;
-    let (value, g) = super::saved_loss_gradient(&sol, loss)?;
+    let (value, mut g) = super::saved_loss_gradient(&sol, loss)?;
+    // The saves just after a jump are met where the sweep crosses it.
+    let mut events = EventJumps::new(Jumps::new(&sol, &mut g), &log.jump_steps);
     let records = &log.records;
     let (at_start, per_step) = attribute_saves(&sol.t, records, problem.tspan);
 
@@ -143,7 +146,8 @@ fn sweep<M: Model, R: RosenbrockMethod>(
             let first = idx / every * every;
             seg_u[..n].copy_from_slice(&log.u_start[first / every * n..(first / every + 1) * n]);
             let replayed = &records[first..idx];
-            if let Err(t) = replay(&mut stepper, model, p, replayed, n, &mut seg_u, &mut scratch, &mut stats) {
+            let steps = Replay { first, records: replayed, events: &events };
+            if let Err(t) = replay(&mut stepper, model, p, steps, n, &mut seg_u, &mut scratch, &mut stats) {
                 return Err(retake_failed(t));
             }
         }
@@ -153,6 +157,7 @@ fn sweep<M: Model, R: RosenbrockMethod>(
         } else {
             &log.u_start[idx * n..(idx + 1) * n]
         };
+        events.back_across(idx + 1, model, p, &mut lambda, &mut dp);
         let saves = &per_step[idx];
         for &(s, kind) in saves {
             if let SavedAt::End = kind {
@@ -203,6 +208,8 @@ fn sweep<M: Model, R: RosenbrockMethod>(
             jumps.add(model, p, rec.t, u, &lambda);
         }
     }
+    // Scheduled events at the start fired after the saves there (the state before them).
+    events.back_across(0, model, p, &mut lambda, &mut dp);
     for &s in &at_start {
         add(&mut lambda, &g[s * n..(s + 1) * n], 1.0);
     }
@@ -218,26 +225,35 @@ fn sweep<M: Model, R: RosenbrockMethod>(
     Ok(Gradient { warnings, ..Gradient::computed(value, dp, lambda, stats) })
 }
 
-/// Re-take the recorded steps `records` from the state in `seg_u[..n]`, writing each next
-/// start state after it in `seg_u` (the checkpointed sweep's segment). A step that cannot
-/// be re-taken (singular W) is an error at its time.
+/// Steps to re-take: `records`, from step `first` of the solve on, with the events' jumps
+/// between them.
+struct Replay<'a> {
+    first: usize,
+    records: &'a [StepRecord],
+    events: &'a EventJumps<'a>,
+}
+
+/// Re-take the recorded steps from the state in `seg_u[..n]`, writing each next start state
+/// (after the jumps that followed the step) after it in `seg_u` (the checkpointed sweep's
+/// segment). A step that cannot be re-taken (singular W) is an error at its time.
 #[allow(clippy::too_many_arguments)]
 fn replay<M: Model, R: RosenbrockMethod>(
     stepper: &mut Rosenbrock<R, 0>,
     model: &M,
     p: &[f64],
-    records: &[StepRecord],
+    steps: Replay<'_>,
     n: usize,
     seg_u: &mut [f64],
     scratch: &mut [f64],
     stats: &mut Stats,
 ) -> std::result::Result<(), f64> {
-    for (j, r) in records.iter().enumerate() {
+    for (j, r) in steps.records.iter().enumerate() {
         let (done, next) = seg_u.split_at_mut((j + 1) * n);
         if !stepper.retake(model, p, r, &done[j * n..], scratch, stats) {
             return Err(r.t);
         }
         next[..n].copy_from_slice(&scratch[..n]);
+        steps.events.replay(steps.first + j + 1, model, p, &mut next[..n]);
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 //! (`v = 0` at scheduled and discrete events, whose times are fixed). Forward sensitivities
 //! apply `[M_u M_p]` to their columns ([`Saltation::apply`]); an adjoint sweeping backwards
 //! carries `lambda+ = dL/du+` across the jump as `lambda- = M_u^T lambda+` and adds
-//! `M_p^T lambda+` to `dL/dp` ([`jump_vjp`]).
+//! `M_p^T lambda+` to `dL/dp` ([`Jumps::back_across`]).
 //!
 //! The Jacobians `a_u`, `a_p`, `a_t` and the condition's gradient come from dual numbers,
 //! eight directions at a time, as dense matrices: events are few, and the states of the
@@ -21,7 +21,7 @@
 
 use crate::ad::Dual;
 use crate::problem::Model;
-use crate::solve::JumpRecord;
+use crate::solve::{JumpRecord, Solution};
 
 const CHUNK: usize = 8;
 
@@ -124,9 +124,90 @@ impl Saltation {
     }
 }
 
+/// A solution's jumps, for an adjoint sweeping back across them: each jump's record and
+/// `dL/du` of the saves of the state just after it (`save_events`), which the sweep meets
+/// before it crosses the jump.
+pub(crate) struct Jumps<'a> {
+    pub(crate) records: &'a [JumpRecord],
+    n: usize,
+    /// Per jump, the summed `dL/du` of the saves after it (flat, `n` per jump).
+    after: Vec<f64>,
+}
+
+impl<'a> Jumps<'a> {
+    /// The jumps of `sol`, taking the rows of the saves after each jump out of `g` (`dL/du`
+    /// per save, flat): what is left in `g` are the saves a sweep meets between the jumps.
+    pub(crate) fn new(sol: &'a Solution<f64>, g: &mut [f64]) -> Self {
+        let n = sol.n;
+        let mut after = vec![0.0; sol.jumps.len() * n];
+        for j in 0..sol.jumps.len() {
+            for s in sol.saves_after_jump(j) {
+                for (a, x) in after[j * n..(j + 1) * n].iter_mut().zip(&mut g[s * n..(s + 1) * n]) {
+                    *a += std::mem::take(x);
+                }
+            }
+        }
+        Self { records: &sol.jumps, n, after }
+    }
+
+    /// Carry `lambda` (of the state after jump `j`, without the saves there) back across it,
+    /// adding its parameter term to `dp`.
+    pub(crate) fn back_across<M: Model>(&self, j: usize, model: &M, p: &[f64], lambda: &mut [f64], dp: &mut [f64]) {
+        lambda.iter_mut().zip(&self.after[j * self.n..(j + 1) * self.n]).for_each(|(l, a)| *l += a);
+        jump_vjp(model, p, &self.records[j], lambda, dp);
+    }
+}
+
+/// The jumps of a logged solve's events, for a sweep that runs backwards through its steps.
+pub(crate) struct EventJumps<'a> {
+    jumps: Jumps<'a>,
+    /// Per jump, the steps before it.
+    steps_before: &'a [usize],
+    /// The jumps at and after this index are behind the sweep.
+    next: usize,
+}
+
+impl<'a> EventJumps<'a> {
+    /// `jumps`, which follow `steps_before[j]` steps each, before the sweep.
+    pub(crate) fn new(jumps: Jumps<'a>, steps_before: &'a [usize]) -> Self {
+        Self { jumps, steps_before, next: steps_before.len() }
+    }
+
+    /// How many jumps the sweep has not crossed yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.next
+    }
+
+    /// Carry `lambda` back across the jumps that follow the first `steps` steps (adding
+    /// their parameter terms to `dp`), latest first.
+    pub(crate) fn back_across<M: Model>(
+        &mut self,
+        steps: usize,
+        model: &M,
+        p: &[f64],
+        lambda: &mut [f64],
+        dp: &mut [f64],
+    ) {
+        while self.next > 0 && self.steps_before[self.next - 1] == steps {
+            self.next -= 1;
+            self.jumps.back_across(self.next, model, p, lambda, dp);
+        }
+    }
+
+    /// Apply to `u` (the end of step `steps - 1`, recomputed) the jumps that followed it.
+    pub(crate) fn replay<M: Model>(&self, steps: usize, model: &M, p: &[f64], u: &mut [f64]) {
+        let after = self.steps_before.iter().zip(self.jumps.records).filter(|(&s, _)| s == steps);
+        for (_, jump) in after {
+            for &index in &jump.fired {
+                model.event_affect(index, u, p, jump.t);
+            }
+        }
+    }
+}
+
 /// Carry the adjoint `lambda` (of the state just after the jump `jump`) back across it, and
 /// add the jump's parameter term to `dp`.
-pub(crate) fn jump_vjp<M: Model>(model: &M, p: &[f64], jump: &JumpRecord, lambda: &mut [f64], dp: &mut [f64]) {
+fn jump_vjp<M: Model>(model: &M, p: &[f64], jump: &JumpRecord, lambda: &mut [f64], dp: &mut [f64]) {
     let s = Saltation::new(model, p, jump.t, &jump.u_before, &jump.fired, jump.moving);
     let n = s.n;
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();

@@ -11,7 +11,7 @@
 //! | `Checkpointing(vjp)` | interpolating, with a state kept every [`STEPS_PER_CHECKPOINT`] steps and each interval re-solved before the adjoint crosses it | about one forward solve more than `Interpolating` | one state per checkpoint plus one interval's dense output | yes | the choice for long solves |
 //! | `Quadrature(vjp)` | `lambda` alone solved backwards with dense output; `dL/dp` by Gauss-Legendre quadrature of `f_p^T lambda` on every adjoint step | as interpolating, plus 3 (Vern7: 4) VJPs per adjoint step; the adjoint has `n` states, not `n + n_p` | both dense outputs | yes, and its stiff linear algebra is `n x n` | many parameters with a stiff model |
 //! | `Backsolve(vjp)` | `u` solved backwards together with `lambda` and `mu` from `u(t1)` | one forward solve plus one backward solve of `2 n + n_p` states | one state | **unstable** | backwards in time decaying modes grow: wrong on stiff and dissipative problems (see the tests); for non-dissipative problems only |
-//! | `Auto` | for `Algorithm::Auto` (which may switch method mid-solve) `Interpolating`; for Rodas4/Rodas5P `Discrete` from [`AUTO_STIFF_DISCRETE_FROM`] states on, else `Interpolating`; for other stiff choices `Interpolating`; for explicit methods `ForwardAd` when `n_p + n <= 8` (one dual chunk) and no tstop moves with the parameters, else `Discrete`. Never the discrete adjoint for a model that branches or kinks on its state (it then takes `Interpolating`) | | | | never backsolve |
+//! | `Auto` | for `Algorithm::Auto` (which may switch method mid-solve) `Interpolating`; for Rodas4/Rodas5P `Discrete` from [`AUTO_STIFF_DISCRETE_FROM`] states on, else `Interpolating`; for other stiff choices `Interpolating`; for explicit methods `ForwardAd` when `n_p + n <= 8` (one dual chunk) and no tstop moves with the parameters, else `Discrete`; with events and `n_p + n <= 8`, `Forward` for stiff and switching solvers. Never the discrete adjoint for a model that branches or kinks on its state (it then takes `Interpolating`) | | | | never backsolve |
 //!
 //! The VJPs the adjoints need come from [`VjpMethod`]: the model's own, forward-mode AD
 //! (cheapest for a handful of inputs), a reverse-mode tape recorded per call, a compiled
@@ -34,11 +34,16 @@
 //!   [`GradientWarning`], `Auto` avoids the discrete adjoint (its steps do not control the
 //!   sensitivities' error at a kink), and a switch where `f` itself jumps (a relay) misses
 //!   its switching-time term: write it as an event.
-//! - **Events** ([`crate::event`]): the forward methods (`Forward`, `ForwardAd`) jump the
-//!   sensitivities by the saltation at each event, the event time's own dependence on the
-//!   inputs included, and the explicit discrete adjoints carry `lambda` back across each
-//!   jump by its transpose; `Auto` takes a forward method; the continuous adjoints and the
-//!   Rosenbrock discrete adjoint refuse such models for now.
+//! - **Events** ([`crate::event`]): every method differentiates through them, the event
+//!   time's own dependence on the inputs included (its saltation,
+//!   `sensitivity/event_jump.rs`). The forward methods jump the sensitivities at each
+//!   event; the adjoints carry `lambda` back across each jump by the saltation's transpose
+//!   (the discrete ones between the logged steps, the continuous ones between backward
+//!   segments, each of which stays on one side of the jump). A save at an event time holds
+//!   the state before the jump; with `save_events` the second save there holds the state
+//!   after it, and its `dL/du` enters after the jump, as the solve saw it. `Auto` takes a
+//!   forward method for a model with events and at most 8 inputs, and the usual choice
+//!   above that.
 //! - **Rest points**: where the values do not move, value-only error control lets steps
 //!   grow unchecked while the sensitivities still evolve; the explicit discrete adjoint then
 //!   re-runs its forward solve with one tangent under error control (forward-mode AD counts
@@ -223,9 +228,13 @@ impl SensAlg {
         let discrete_reliable = !facts.branching.on_state();
         let small = facts.n + facts.np <= 8;
         match alg {
-            // Only the forward methods differentiate through events so far.
-            _ if facts.events && (alg.is_stiff() || alg == Algorithm::Auto) => SensAlg::Forward,
-            _ if facts.events => SensAlg::ForwardAd,
+            // Small models with events: forward sensitivities jump with the state at each
+            // event (ForwardAd for an explicit solver, the augmented system otherwise); the
+            // adjoints below also cross the jumps, and pay for many parameters.
+            _ if small && facts.events && facts.moving.is_empty() && (alg.is_stiff() || alg == Algorithm::Auto) => {
+                SensAlg::Forward
+            }
+            _ if small && facts.events && facts.moving.is_empty() => SensAlg::ForwardAd,
             // The switching solver: only the continuous adjoints follow its change of method.
             Algorithm::Auto => SensAlg::Interpolating(VjpMethod::Auto),
             Algorithm::Rodas4 | Algorithm::Rodas5P if facts.n >= AUTO_STIFF_DISCRETE_FROM && discrete_reliable => {
@@ -466,14 +475,6 @@ fn dispatch<M: Model>(
 
 /// Refuse the combinations that would return a wrong gradient.
 fn check_method(facts: &Facts, alg: Algorithm, sensealg: SensAlg) -> Result<()> {
-    let through_events = match sensealg {
-        SensAlg::ForwardAd | SensAlg::ForwardAdValueNorm | SensAlg::Forward => true,
-        SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_) => !alg.is_stiff(),
-        _ => false,
-    };
-    if facts.events && !through_events {
-        return Err(switches::events_refusal(sensealg.name()));
-    }
     if let (true, Some(&t)) = (sensealg.is_forward(), facts.moving.first()) {
         return Err(switches::moving_refusal(sensealg.name(), t));
     }

@@ -21,28 +21,6 @@
 use crate::error::{DiffsimError, Result};
 use crate::problem::Model;
 
-/// The gradient methods other than the forward ones refuse a model with events until their
-/// terms are in: an event's time moves with the state and the parameters (its saltation),
-/// and a gradient that froze the event times would be silently wrong.
-pub(crate) fn events_refusal(method: &'static str) -> DiffsimError {
-    DiffsimError::Unsupported {
-        alg: method,
-        why: "this method does not yet differentiate through the model's events (their times move with the \
-              parameters); use --sensealg forward (SensAlg::Forward, any solver) or forward-ad \
-              (SensAlg::ForwardAd, explicit solvers), or central differences of whole solves \
-              (diffsim::sensitivity::finite_difference_gradient)"
-            .into(),
-    }
-}
-
-/// [`events_refusal`] for a model with events.
-pub(crate) fn refuse_events<M: Model>(model: &M, method: &'static str) -> Result<()> {
-    match model.events().is_empty() {
-        true => Ok(()),
-        false => Err(events_refusal(method)),
-    }
-}
-
 /// A discontinuity at `t` that moves with the parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct MovingStop {
@@ -136,12 +114,6 @@ pub(crate) struct JumpTerms {
 impl JumpTerms {
     /// The moving switches of `model` over `tspan` (none: every `add` is a no-op).
     pub(crate) fn new<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) -> Result<Self> {
-        refuse_events(model, "the adjoint")?;
-        Self::beside_events(model, p, tspan)
-    }
-
-    /// [`JumpTerms::new`] for an adjoint that carries the model's events' jumps itself.
-    pub(crate) fn beside_events<M: Model>(model: &M, p: &[f64], tspan: (f64, f64)) -> Result<Self> {
         let n = model.n_states();
         let stops = moving_stops(model, p, tspan)?;
         let dir = (tspan.1 - tspan.0).signum();

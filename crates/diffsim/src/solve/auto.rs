@@ -11,8 +11,8 @@
 use super::driver::{integrate, StepCallback, Watch};
 use super::explicit_rk::{ExplicitRk, Tsit5};
 use super::options::{SaveAt, SolveOptions};
-use super::solution::Solution;
-use super::{fixed_states, solve_unsized, solve_watched, Algorithm};
+use super::solution::{JumpRecord, Solution};
+use super::{fixed_states, solve_watched, Algorithm};
 use crate::error::Result;
 use crate::problem::Model;
 
@@ -58,11 +58,20 @@ pub(crate) fn solve_auto<M: Model>(
     p: &[f64],
     tspan: (f64, f64),
     opts: &SolveOptions,
-    mut callback: Option<StepCallback<'_, f64>>,
+    watch: Watch<'_, f64>,
 ) -> Result<Solution<f64>> {
+    let Watch { mut callback, events, .. } = watch;
     if model.mass_matrix().is_some() {
         let stiff_alg = stiff_choice(model.n_states(), opts, u0);
-        return solve_unsized(model, u0, p, tspan, stiff_alg, opts, callback);
+        return solve_watched(
+            model,
+            u0,
+            p,
+            tspan,
+            stiff_alg,
+            opts,
+            Watch { callback, log: None, resumes: false, events },
+        );
     }
     let cb = callback.as_mut().map(|c| &mut **c as StepCallback<'_, f64>);
     // Tsit5 specialised to the size a model type states (the same stepper `solve` compiles
@@ -71,7 +80,17 @@ pub(crate) fn solve_auto<M: Model>(
     macro_rules! go {
         ($size:literal) => {{
             let mut explicit = ExplicitRk::<f64, Tsit5, $size>::new(model.n_states()).with_stiffness_detection();
-            integrate(model, u0, p, tspan, opts, &mut explicit, Algorithm::Tsit5, Watch::callback(cb), true)?
+            integrate(
+                model,
+                u0,
+                p,
+                tspan,
+                opts,
+                &mut explicit,
+                Algorithm::Tsit5,
+                Watch { events, ..Watch::callback(cb) },
+                true,
+            )?
         }};
     }
     let mut first = match const { fixed_states::<M>() } {
@@ -97,7 +116,7 @@ pub(crate) fn solve_auto<M: Model>(
     // The scale of the states: where the solve started and where it switches.
     let stiff_alg = stiff_choice(model.n_states(), opts, &[u0, &u_switch[..]].concat());
     // The first part fired the events scheduled at the switch (it landed there).
-    let resumed = Watch { callback, log: None, resumes: true };
+    let resumed = Watch { callback, log: None, resumes: true, events };
     let second = solve_watched(model, &u_switch, p, (t_switch, tspan.1), stiff_alg, &rest_opts, resumed)?;
     // Join: drop the second part's copy of the switching point when saving every step.
     let skip = usize::from(matches!(opts.saveat, SaveAt::EveryStep));
@@ -109,6 +128,14 @@ pub(crate) fn solve_auto<M: Model>(
         d1.append(d2);
     }
     first.events.extend_from_slice(&second.events);
+    // The second part's saves follow the first's (less the dropped copy).
+    let saves = first.t.len() - (second.t.len() - skip.min(second.t.len()));
+    first.jumps.extend(
+        second
+            .jumps
+            .iter()
+            .map(|j| JumpRecord { saves_before: saves + j.saves_before.saturating_sub(skip), ..j.clone() }),
+    );
     first.stats += second.stats;
     first.retcode = second.retcode;
     first.t_reached = second.t_reached;

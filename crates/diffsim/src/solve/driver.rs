@@ -5,7 +5,7 @@ use super::controller::{error_norm_sq, initial_step, PiController};
 use super::dense::{DenseOutput, Interpolant};
 use super::events::{EventWatch, Found, StepView};
 use super::options::{ErrorNorm, SaveAt, SolveOptions};
-use super::solution::{RetCode, Solution, Stats, StepLog, StepRecord};
+use super::solution::{JumpRecord, RetCode, Solution, Stats, StepLog, StepRecord};
 use super::stepper::Stepper;
 use super::stiffness::PowerIteration;
 use super::Algorithm;
@@ -28,16 +28,24 @@ pub(crate) struct Watch<'a, T> {
     /// The solve continues one that ended at its start (`Auto`'s stiff part), which has
     /// fired the events scheduled there.
     pub(crate) resumes: bool,
+    /// Whether to watch the model's events (not when re-solving a piece between them).
+    pub(crate) events: bool,
 }
 
 impl<'a, T> Watch<'a, T> {
     /// The user's callback, if any.
     pub(crate) fn callback(callback: Option<StepCallback<'a, T>>) -> Self {
-        Self { callback, log: None, resumes: false }
+        Self { callback, log: None, resumes: false, events: true }
     }
     /// Log every accepted step into `log`.
     pub(crate) fn log(log: &'a mut StepLog<T>) -> Self {
-        Self { callback: None, log: Some(log), resumes: false }
+        Self { callback: None, log: Some(log), resumes: false, events: true }
+    }
+    /// Do not watch the model's events: the solve integrates one piece of a solution
+    /// between its events.
+    pub(crate) fn between_events(mut self) -> Self {
+        self.events = false;
+        self
     }
 }
 
@@ -437,12 +445,19 @@ fn jump<T: Scalar>(
     log: Option<&mut StepLog<T>>,
 ) {
     if let Some(log) = log {
-        log.push_jump(found.t, &found.fired, found.moving, u);
+        log.push_jump();
     }
     if ev.save_both_sides {
         sol.t.push(found.t);
         sol.u_flat.extend_from_slice(u);
     }
+    sol.jumps.push(JumpRecord {
+        saves_before: sol.t.len(),
+        t: found.t,
+        fired: found.fired.clone(),
+        moving: found.moving,
+        u_before: u.iter().map(|v| v.value()).collect(),
+    });
     let dt = event_time_shift(ev, system, found, u);
     let t_event = T::from_f64(found.t) + dt;
     for &i in &found.fired {
@@ -667,7 +682,7 @@ fn run<T: Scalar>(
     watch: Watch<'_, T>,
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
-    let Watch { mut callback, mut log, resumes } = watch;
+    let Watch { mut callback, mut log, resumes, events: watch_events } = watch;
     // Set-up: tolerances, stops and save times.
     opts.validate(tspan)?;
     let n = u0.len();
@@ -676,7 +691,7 @@ fn run<T: Scalar>(
     let (t0, t1) = tspan;
     let dir = (t1 - t0).signum();
     let span = t1 - t0;
-    let model_events = system.events();
+    let model_events = if watch_events { system.events() } else { Vec::new() };
     let m = model_events.len();
     let mut events = EventWatch::new(model_events, opts.event_samples, n, tspan)?.map(|watch| EventLoop {
         watch,
@@ -705,6 +720,7 @@ fn run<T: Scalar>(
         next_step: 0.0,
         dense: keep_dense.then(|| DenseOutput::new(n, t0, u0, system.interpolant())),
         events: Vec::new(),
+        jumps: Vec::new(),
     };
     // The initial state, when it is to be saved.
     let at_start = plan.due_at_start(t0);

@@ -56,7 +56,7 @@ pub mod tableau;
 
 pub(crate) use dense::DenseOutput;
 pub use driver::StepCallback;
-use driver::Watch;
+pub(crate) use driver::Watch;
 pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
 pub(crate) use solution::{JumpRecord, StepLog, StepRecord};
 pub use solution::{RetCode, Solution, Stats};
@@ -233,7 +233,7 @@ pub(crate) fn solve_parts<M: Model>(
                     driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
                 }
                 Algorithm::Radau5 => radau::solve_radau5(m, u0, p, tspan, alg, opts, cb),
-                _ => auto::solve_auto(m, u0, p, tspan, opts, cb.callback),
+                _ => auto::solve_auto(m, u0, p, tspan, opts, cb),
             }?;
             sol.stats += init;
             Ok(sol)
@@ -309,7 +309,7 @@ pub(crate) fn solve_watched<M: Model>(
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
         Algorithm::Bdf => go!(bdf::Bdf::new(m, opts.jacobian)),
         Algorithm::Radau5 => go!(radau::Radau5::new(m, opts.jacobian)),
-        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, watch.callback),
+        Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, watch),
         _ => {
             no_mass_matrix(m, alg)?;
             Ok(explicit_sized::<f64, M, Plain, false>(m, u0, p, tspan, alg, opts, watch, Plain)?.0)

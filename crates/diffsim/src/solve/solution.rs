@@ -117,6 +117,9 @@ pub struct Solution<T = f64> {
     pub(crate) next_step: f64,
     /// The events that fired, in time order.
     pub(crate) events: Vec<EventRecord>,
+    /// The state's jumps at those events, in time order (several events firing at one time
+    /// make one jump): what the adjoints carry their `lambda` back across.
+    pub(crate) jumps: Vec<JumpRecord>,
 }
 
 /// One step's times as the driver attempts it, and where its stages are evaluated.
@@ -179,15 +182,18 @@ pub(crate) struct StepLog<T> {
     pub(crate) u_start: Vec<T>,
     /// Which steps' start states are kept: every step (1), or every k-th as checkpoints.
     pub(crate) every: usize,
-    /// The events' jumps between the steps, in time order.
-    pub(crate) jumps: Vec<JumpRecord>,
+    /// Per jump of the solution ([`Solution::jumps`]), how many steps came before it (0: at
+    /// the start of the span).
+    pub(crate) jump_steps: Vec<usize>,
 }
 
-/// An event's jump in a logged solve: what its adjoint needs.
+/// An event's jump of the state: what the adjoints need to carry their `lambda` across it.
 #[derive(Clone, Debug)]
 pub(crate) struct JumpRecord {
-    /// How many steps came before it (0: at the start of the span).
-    pub(crate) steps_before: usize,
+    /// How many saved points came before it: saves at its time with a smaller index hold
+    /// the state before the jump (a save time at an event gives the left limit), the ones
+    /// from this index on (`save_events`) the state after it.
+    pub(crate) saves_before: usize,
     /// When.
     pub(crate) t: f64,
     /// The events that fired, in the order their affects were applied.
@@ -203,13 +209,18 @@ impl<T: Scalar> StepLog<T> {
     /// An empty log that keeps the start state of every `every`-th step (at least every
     /// step).
     pub(crate) fn new(every: usize) -> Self {
-        Self { records: Vec::new(), error_sq: Vec::new(), u_start: Vec::new(), every: every.max(1), jumps: Vec::new() }
+        Self {
+            records: Vec::new(),
+            error_sq: Vec::new(),
+            u_start: Vec::new(),
+            every: every.max(1),
+            jump_steps: Vec::new(),
+        }
     }
 
-    /// Record a jump of the state from `u_before` after the steps so far.
-    pub(crate) fn push_jump(&mut self, t: f64, fired: &[usize], moving: Option<usize>, u_before: &[T]) {
-        let u_before = u_before.iter().map(|v| v.value()).collect();
-        self.jumps.push(JumpRecord { steps_before: self.records.len(), t, fired: fired.to_vec(), moving, u_before });
+    /// Record that the solution's next jump comes after the steps so far.
+    pub(crate) fn push_jump(&mut self) {
+        self.jump_steps.push(self.records.len());
     }
 
     /// Record an accepted step from state `u` with squared error norm `error_sq`.
@@ -223,8 +234,8 @@ impl<T: Scalar> StepLog<T> {
 
     /// The same log with every state replaced by its value.
     pub(crate) fn into_values(self) -> StepLog<f64> {
-        let Self { records, error_sq, u_start, every, jumps } = self;
-        StepLog { records, error_sq, u_start: u_start.iter().map(|v| v.value()).collect(), every, jumps }
+        let Self { records, error_sq, u_start, every, jump_steps } = self;
+        StepLog { records, error_sq, u_start: u_start.iter().map(|v| v.value()).collect(), every, jump_steps }
     }
 }
 
@@ -246,7 +257,17 @@ impl<T: Scalar> Solution<T> {
             switched: self.switched,
             next_step: self.next_step,
             events: self.events.clone(),
+            jumps: self.jumps.clone(),
         }
+    }
+
+    /// The saves of the state just after jump `j` (`save_events`): from its
+    /// [`JumpRecord::saves_before`] on, at its time, up to the next jump.
+    pub(crate) fn saves_after_jump(&self, j: usize) -> std::ops::Range<usize> {
+        let jump = &self.jumps[j];
+        let limit = self.jumps.get(j + 1).map_or(self.t.len(), |next| next.saves_before);
+        let end = (jump.saves_before..limit).find(|&s| self.t[s] != jump.t).unwrap_or(limit);
+        jump.saves_before..end
     }
 
     /// The saved times.

@@ -15,12 +15,13 @@
 //! taken by central differences of the coupled right-hand side.
 
 use super::model::{lock, Buffers};
-use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossing, Sweep};
 use crate::ad::VjpMethod;
 use crate::capabilities::{AnalyticJacobian, AnalyticTimeDerivative, Derivatives};
 use crate::error::Result;
 use crate::problem::{Model, Problem};
 use crate::scalar::Scalar;
+use crate::sensitivity::event_jump::Jumps;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::{Algorithm, SolveOptions};
@@ -132,7 +133,7 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     let model = &problem.model;
     reject_mass_matrix(model, "backsolve adjoint")?;
     let (n, np) = (problem.u0.len(), problem.p.len());
-    let (sol, value, g) = forward_loss(problem, alg, opts, loss, false)?;
+    let (sol, value, mut g) = forward_loss(problem, alg, opts, loss, false)?;
     let buffers = Buffers::new(model, vjp)?;
     let tstops = model.tstops(&problem.p);
     let m = 2 * n + np;
@@ -146,8 +147,9 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     let back_alg = backward_alg(alg, sol.alg);
     let mut z = vec![0.0; m];
     z[..n].copy_from_slice(sol.u_final());
-    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let mut sweep = Sweep::new(n, n, &sol.t, &g, problem.tspan, z).with_switches(jumps.times());
+    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let jumps = Jumps::new(&sol, &mut g);
+    let mut sweep = Sweep::new(n, n, &sol, &g, problem.tspan, z).with_switches(switches.times());
     let back_opts = backward_options(opts, n, m);
     let hint = Cell::new(0.0);
     sweep.back_to(
@@ -161,7 +163,16 @@ pub(crate) fn backsolve_adjoint<M: Model>(
             }
             solve_segment(&coupled, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
         },
-        |z, t| jumps.add(model, &problem.p, t, &z[..n], &z[n..2 * n]),
+        |z, crossing| match crossing {
+            Crossing::Switch(t) => switches.add(model, &problem.p, t, &z[..n], &z[n..2 * n]),
+            Crossing::Jump(j) => {
+                // u from the state before the jump (the forward solve's), lambda across it.
+                let (u, rest) = z.split_at_mut(n);
+                u.copy_from_slice(&jumps.records[j].u_before);
+                let (lambda, mu) = rest.split_at_mut(n);
+                jumps.back_across(j, model, &problem.p, lambda, mu);
+            }
+        },
     )?;
     sweep.finish();
     let mut stats = sol.stats;
@@ -169,6 +180,6 @@ pub(crate) fn backsolve_adjoint<M: Model>(
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
     let mut dp = z[2 * n..].to_vec();
-    jumps.add_to(&mut dp);
+    switches.add_to(&mut dp);
     Ok(Gradient::computed(value, dp, z[n..2 * n].to_vec(), stats))
 }

@@ -5,13 +5,14 @@
 //! of the whole solve's dense output; cost: about one more forward solve.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, Crossing, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::problem::{Model, Problem};
+use crate::sensitivity::event_jump::Jumps;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
-use crate::solve::{solve_with_callback, Algorithm, SolveOptions};
+use crate::solve::{solve_with_callback, Algorithm, Solution, SolveOptions};
 use std::cell::Cell;
 
 /// Accepted forward steps between two checkpoints.
@@ -40,6 +41,7 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     reject_mass_matrix(model, "checkpointed adjoint")?;
     let (n, np) = (problem.u0.len(), problem.p.len());
     let (t0, t1) = problem.tspan;
+    let dir = (t1 - t0).signum();
 
     let mut checkpoints = vec![Checkpoint { t: t0, h: None, u: problem.u0.clone() }];
     let (mut steps, mut t_prev) = (0usize, t0);
@@ -54,7 +56,8 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     };
     let fwd_opts = SolveOptions { dense: Some(false), ..opts.clone() };
     let sol = solve_with_callback(problem, alg, &fwd_opts, Some(&mut keep))?;
-    let (value, g) = saved_loss_gradient(&sol, loss)?;
+    let (value, mut g) = saved_loss_gradient(&sol, loss)?;
+    let checkpoints = with_jumps(model, &problem.p, checkpoints, &sol, dir);
 
     let resolve_alg = if sol.alg.is_stiff() { sol.alg } else { alg };
     let back_alg = backward_alg(alg, sol.alg);
@@ -64,13 +67,15 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     // The backward solves carry their step size across segments; the forward re-solves
     // start from the step the forward solve took there instead.
     let (hint, no_hint) = (Cell::new(0.0), Cell::new(0.0));
-    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]).with_switches(jumps.times());
+    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let jumps = Jumps::new(&sol, &mut g);
+    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n + np]).with_switches(switches.times());
     let mut u_switch = vec![0.0; n];
     let mut stats = sol.stats;
     let mut end = t1;
     for cp in checkpoints.iter().rev() {
-        // Re-solve this interval forwards, starting with the step the forward solve took.
+        // Re-solve this interval forwards (a piece between events: they are not watched),
+        // starting with the step the forward solve took.
         let mut u = cp.u.clone();
         let resolve_opts = SolveOptions { dt: cp.h.or(opts.dt), ..opts.clone() };
         let interval = solve_segment(
@@ -91,9 +96,15 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
             |z, a, b, stats| {
                 solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
             },
-            |z, t| {
-                dense.evaluate(t, &mut u_switch);
-                jumps.add(model, &problem.p, t, &u_switch, &z[..n]);
+            |z, crossing| match crossing {
+                Crossing::Switch(t) => {
+                    dense.evaluate(t, &mut u_switch);
+                    switches.add(model, &problem.p, t, &u_switch, &z[..n]);
+                }
+                Crossing::Jump(j) => {
+                    let (lambda, mu) = z.split_at_mut(n);
+                    jumps.back_across(j, model, &problem.p, lambda, mu);
+                }
             },
         )?;
         end = cp.t;
@@ -103,6 +114,42 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
     let mut dp = z[n..].to_vec();
-    jumps.add_to(&mut dp);
+    switches.add_to(&mut dp);
     Ok(Gradient::computed(value, dp, z[..n].to_vec(), stats))
+}
+
+/// The checkpoints and, at each of `sol`'s events, the state just after its jump (the state
+/// before it with the affects applied, as the solve applied them), in the forward order:
+/// the intervals between them are pieces of the solution that the re-solves integrate
+/// without watching events, so each re-solved dense output is smooth and ends where the
+/// forward solve's piece ended.
+fn with_jumps<M: Model>(
+    model: &M,
+    p: &[f64],
+    checkpoints: Vec<Checkpoint>,
+    sol: &Solution<f64>,
+    dir: f64,
+) -> Vec<Checkpoint> {
+    if sol.jumps.is_empty() {
+        return checkpoints;
+    }
+    let at_jumps = sol.jumps.iter().map(|jump| {
+        let mut u = jump.u_before.clone();
+        for &index in &jump.fired {
+            model.event_affect(index, &mut u, p, jump.t);
+        }
+        Checkpoint { t: jump.t, h: None, u }
+    });
+    let mut all: Vec<Checkpoint> = checkpoints.into_iter().chain(at_jumps).collect();
+    // Stable: at one time, the start or a checkpoint, then the jumps in their order.
+    all.sort_by(|a, b| (dir * (a.t - b.t)).total_cmp(&0.0));
+    // At one time, the state after the last jump there starts the piece.
+    let mut pieces: Vec<Checkpoint> = Vec::with_capacity(all.len());
+    for cp in all {
+        match pieces.last_mut() {
+            Some(last) if last.t == cp.t => *last = cp,
+            _ => pieces.push(cp),
+        }
+    }
+    pieces
 }

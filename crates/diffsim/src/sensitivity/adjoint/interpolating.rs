@@ -1,10 +1,11 @@
 //! Interpolating adjoint: `u(t)` from the forward solve's dense output, kept whole.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossing, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::problem::{Model, Problem};
+use crate::sensitivity::event_jump::Jumps;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::{Algorithm, SolveOptions};
@@ -21,23 +22,30 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     let model = &problem.model;
     reject_mass_matrix(model, "interpolating adjoint")?;
     let (n, np) = (problem.u0.len(), problem.p.len());
-    let (sol, value, g) = forward_loss(problem, alg, opts, loss, true)?;
+    let (sol, value, mut g) = forward_loss(problem, alg, opts, loss, true)?;
     let dense = sol.dense.as_ref().expect("dense output was requested");
     let buffers = Buffers::new(model, vjp)?;
     let tstops = model.tstops(&problem.p);
     let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
     let back_alg = backward_alg(alg, sol.alg);
     let back_opts = backward_options(opts, 0, n + np);
-    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n + np]).with_switches(jumps.times());
+    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let jumps = Jumps::new(&sol, &mut g);
+    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n + np]).with_switches(switches.times());
     let mut u_switch = vec![0.0; n];
     let hint = Cell::new(0.0);
     sweep.back_to(
         problem.tspan.0,
         |z, a, b, stats| solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ()),
-        |z, t| {
-            dense.evaluate(t, &mut u_switch);
-            jumps.add(model, &problem.p, t, &u_switch, &z[..n]);
+        |z, crossing| match crossing {
+            Crossing::Switch(t) => {
+                dense.evaluate(t, &mut u_switch);
+                switches.add(model, &problem.p, t, &u_switch, &z[..n]);
+            }
+            Crossing::Jump(j) => {
+                let (lambda, mu) = z.split_at_mut(n);
+                jumps.back_across(j, model, &problem.p, lambda, mu);
+            }
         },
     )?;
     sweep.finish();
@@ -46,6 +54,6 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
     let mut dp = z[n..].to_vec();
-    jumps.add_to(&mut dp);
+    switches.add_to(&mut dp);
     Ok(Gradient::computed(value, dp, z[..n].to_vec(), stats))
 }

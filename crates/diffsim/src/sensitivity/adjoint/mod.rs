@@ -23,6 +23,10 @@
 //! The adjoint is solved by the family of the forward method: a stiff forward method gets a
 //! stiff (Rodas5P) adjoint solve whose Jacobian comes from forward-mode AD of the model.
 //! Model discontinuities in time (`Model::tstops`) are steps' end points in both directions.
+//! At an event's jump the sweep carries `lambda` across by the saltation's transpose
+//! ([`Sweep`], [`crate::sensitivity::event_jump`]); each backward segment lies on one side
+//! of every jump, and the checkpointed re-solves start again after each jump, so no step
+//! integrates across one.
 //!
 //! The gradient is that of the continuous solution, so it agrees with the discrete adjoint
 //! and with finite differences to the solver tolerances, not to rounding.
@@ -91,21 +95,45 @@ fn backward_alg(forward: Algorithm, solved_with: Algorithm) -> Algorithm {
     }
 }
 
+/// What the backward sweep meets on its way, other than saves: where the caller changes
+/// the adjoint state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Crossing {
+    /// A switch (tstop) at this time that moves with the parameters (see
+    /// [`crate::sensitivity::switches`]): the caller adds its term to the gradient.
+    Switch(f64),
+    /// The solution's jump `j` at an event: the caller carries `lambda` back across it
+    /// ([`crate::sensitivity::event_jump::Jumps`]).
+    Jump(usize),
+}
+
+/// One thing the sweep meets, in the forward order of the solve.
+#[derive(Clone, Copy, Debug)]
+enum Mark {
+    /// Save `i`: its `dL/du` is added to `lambda`.
+    Save(usize),
+    Cross(Crossing),
+}
+
 /// Walks the adjoint back over the save times, adding each save's `dg/du` to `lambda` when
-/// the sweep reaches it, and stopping at every switch that moves with the parameters (see
-/// [`crate::sensitivity::switches`]) to hand `lambda` there to the caller. The state `z`
-/// holds `lambda` at `offset..offset + n`.
+/// the sweep reaches it, and stopping at every event jump and every switch that moves with
+/// the parameters to let the caller change the adjoint there. The state `z` holds `lambda`
+/// at `offset..offset + n`.
+///
+/// At an event at `te`, the backward segment ends just past `te` (on the side of the
+/// piece after the jump, in the forward direction) so that no stage of the backward solve
+/// reads the forward state on the wrong side of the jump; the jump is crossed there and the
+/// sweep goes on from `te` itself, whose forward state is the one before the jump.
 pub(crate) struct Sweep<'a> {
     n: usize,
     offset: usize,
-    save_times: &'a [f64],
     /// dL/du at every save (save-major).
     g: &'a [f64],
-    /// Saves `0..pending` have not been reached yet.
+    /// What the sweep meets, in the forward order, with the time the sweep is at when it
+    /// meets it.
+    marks: Vec<(Mark, f64)>,
+    /// Marks `0..pending` have not been reached yet.
     pending: usize,
-    /// Moving switches in the forward order; `0..pending_switches` not reached yet.
-    switches: Vec<f64>,
-    pending_switches: usize,
     /// Where the sweep is.
     pub(crate) t: f64,
     dir: f64,
@@ -116,99 +144,102 @@ pub(crate) struct Sweep<'a> {
 }
 
 impl<'a> Sweep<'a> {
-    /// A sweep from `t1` over `save_times` (in the forward order) of a forward solve on
-    /// `tspan`, with state `z` (zero adjoint, or the final forward state for backsolve).
+    /// A sweep from the end of `sol`'s span back over its saves (`g`: their `dL/du`, with
+    /// the saves after a jump taken out, see [`crate::sensitivity::event_jump::Jumps`]) and
+    /// its events' jumps, with state `z` (zero adjoint, or the final forward state for
+    /// backsolve).
     pub(crate) fn new(
         n: usize,
         offset: usize,
-        save_times: &'a [f64],
+        sol: &Solution<f64>,
         g: &'a [f64],
         tspan: (f64, f64),
         z: Vec<f64>,
     ) -> Self {
         let dir = if tspan.1 >= tspan.0 { 1.0 } else { -1.0 };
-        Self {
-            n,
-            offset,
-            save_times,
-            g,
-            pending: save_times.len(),
-            switches: Vec::new(),
-            pending_switches: 0,
-            t: tspan.1,
-            dir,
-            z,
-            stats: Stats::default(),
+        let just_past = |t: f64| if dir > 0.0 { t.next_up() } else { t.next_down() };
+        let mut marks = Vec::with_capacity(sol.t.len() + sol.jumps.len());
+        let mut jumps = sol.jumps.iter().enumerate().peekable();
+        // The time of the last jump so far: saves there come after it.
+        let mut jumped = f64::NAN;
+        for (i, &t) in sol.t.iter().enumerate() {
+            while let Some((j, jump)) = jumps.next_if(|(_, jump)| jump.saves_before <= i) {
+                marks.push((Mark::Cross(Crossing::Jump(j)), just_past(jump.t)));
+                jumped = jump.t;
+            }
+            marks.push((Mark::Save(i), if t == jumped { just_past(t) } else { t }));
         }
+        for (j, jump) in jumps {
+            marks.push((Mark::Cross(Crossing::Jump(j)), just_past(jump.t)));
+        }
+        let pending = marks.len();
+        Self { n, offset, g, marks, pending, t: tspan.1, dir, z, stats: Stats::default() }
     }
 
     /// Also stop at these times (in the forward order): the switches that move with the
-    /// parameters, where [`Sweep::back_to`]'s `at_switch` is called.
+    /// parameters, where [`Sweep::back_to`]'s `at_crossing` is called before the saves at the
+    /// same time are added.
     pub(crate) fn with_switches(mut self, times: Vec<f64>) -> Self {
-        self.pending_switches = times.len();
-        self.switches = times;
+        let dir = self.dir;
+        for t in times {
+            let at = self.marks.partition_point(|&(_, s)| dir * (s - t) <= 0.0);
+            self.marks.insert(at, (Mark::Cross(Crossing::Switch(t)), t));
+        }
+        self.pending = self.marks.len();
         self
     }
 
-    /// Move the sweep back to `t_to`, crossing every save and switch after `t_to`.
-    /// `segment(z, a, b)` solves the adjoint from `a` back to `b` in place;
-    /// `at_switch(z, t)` is called at each switch before the saves at the same time are
-    /// added. Saves and switches exactly at `t_to` are left for the next interval (or
-    /// [`Sweep::finish`]).
+    /// Move the sweep back to `t_to`, meeting every save, switch and jump after `t_to`.
+    /// `segment(z, a, b)` solves the adjoint from `a` back to `b` in place; `at_crossing(z,
+    /// crossing)` changes it at a switch or a jump. Saves exactly at `t_to` are left for the
+    /// next interval (or [`Sweep::finish`]).
     pub(crate) fn back_to(
         &mut self,
         t_to: f64,
         mut segment: impl FnMut(&mut [f64], f64, f64, &mut Stats) -> Result<()>,
-        mut at_switch: impl FnMut(&[f64], f64),
+        mut at_crossing: impl FnMut(&mut [f64], Crossing),
     ) -> Result<()> {
         let dir = self.dir;
-        let after = move |t: f64| dir * (t - t_to) > 0.0;
-        loop {
-            let save = (self.pending > 0).then(|| self.save_times[self.pending - 1]).filter(|&t| after(t));
-            let switch =
-                (self.pending_switches > 0).then(|| self.switches[self.pending_switches - 1]).filter(|&t| after(t));
-            // The next event backwards: the later one in the forward direction, a switch
-            // before a save at the same time.
-            let (ts, is_switch) = match (save, switch) {
-                (None, None) => break,
-                (Some(s), None) => (s, false),
-                (None, Some(w)) => (w, true),
-                (Some(s), Some(w)) => {
-                    if self.dir * (w - s) >= 0.0 {
-                        (w, true)
-                    } else {
-                        (s, false)
+        while self.pending > 0 {
+            let (mark, at) = self.marks[self.pending - 1];
+            if dir * (at - t_to) <= 0.0 {
+                break;
+            }
+            if dir * (self.t - at) > 0.0 {
+                segment(&mut self.z, self.t, at, &mut self.stats)?;
+                self.t = at;
+            }
+            self.pending -= 1;
+            match mark {
+                Mark::Save(i) => self.add_save(i),
+                Mark::Cross(crossing) => {
+                    at_crossing(&mut self.z, crossing);
+                    if let Crossing::Jump(_) = crossing {
+                        // From the state before the jump on.
+                        self.t = if dir > 0.0 { at.next_down() } else { at.next_up() };
                     }
                 }
-            };
-            if ts != self.t {
-                segment(&mut self.z, self.t, ts, &mut self.stats)?;
-                self.t = ts;
-            }
-            if is_switch {
-                at_switch(&self.z, ts);
-                self.pending_switches -= 1;
-            } else {
-                self.jump(self.pending - 1);
-                self.pending -= 1;
             }
         }
-        if t_to != self.t {
+        if dir * (self.t - t_to) > 0.0 {
             segment(&mut self.z, self.t, t_to, &mut self.stats)?;
             self.t = t_to;
         }
         Ok(())
     }
 
-    /// Apply the jumps of the saves at the start of the span.
+    /// Add the saves at the start of the span (which come before anything else there).
     pub(crate) fn finish(&mut self) {
         while self.pending > 0 {
-            self.jump(self.pending - 1);
             self.pending -= 1;
+            match self.marks[self.pending].0 {
+                Mark::Save(i) => self.add_save(i),
+                Mark::Cross(c) => debug_assert!(false, "{c:?} at the start of the span was not crossed"),
+            }
         }
     }
 
-    fn jump(&mut self, save: usize) {
+    fn add_save(&mut self, save: usize) {
         let (n, o) = (self.n, self.offset);
         for (zi, gi) in self.z[o..o + n].iter_mut().zip(&self.g[save * n..(save + 1) * n]) {
             *zi += gi;
@@ -238,7 +269,9 @@ fn solve_segment<M: Model>(
 ) -> Result<Solution<f64>> {
     let dt = if step_hint.get() > 0.0 { Some(step_hint.get()) } else { opts.dt };
     let seg_opts = SolveOptions { saveat: SaveAt::Times(vec![span.1]), dense: Some(dense), dt, ..opts.clone() };
-    let sol = crate::solve::solve_unsized(model, z, p, span, alg, &seg_opts, None)?;
+    // A segment is one piece between events (the adjoint's own model has none).
+    let watch = crate::solve::Watch::callback(None).between_events();
+    let sol = crate::solve::solve_watched(model, z, p, span, alg, &seg_opts, watch)?;
     if sol.next_step > 0.0 {
         step_hint.set(sol.next_step);
     }

@@ -13,10 +13,11 @@
 //! where one fixed rule per step would carry an error proportional to the jump.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossing, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::problem::{Model, Problem};
+use crate::sensitivity::event_jump::Jumps;
 use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
@@ -50,7 +51,7 @@ pub(crate) fn quadrature_adjoint<M: Model>(
     let model = &problem.model;
     reject_mass_matrix(model, "quadrature adjoint")?;
     let (n, np) = (problem.u0.len(), problem.p.len());
-    let (sol, value, g) = forward_loss(problem, alg, opts, loss, true)?;
+    let (sol, value, mut g) = forward_loss(problem, alg, opts, loss, true)?;
     let dense = sol.dense.as_ref().expect("dense output was requested");
     let buffers = Buffers::new(model, vjp)?;
     let tstops = model.tstops(&problem.p);
@@ -69,8 +70,11 @@ pub(crate) fn quadrature_adjoint<M: Model>(
         gauss: vec![0.0; np],
         pieces: Vec::new(),
     };
-    let mut jumps = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let mut sweep = Sweep::new(n, 0, &sol.t, &g, problem.tspan, vec![0.0; n]).with_switches(jumps.times());
+    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
+    let jumps = Jumps::new(&sol, &mut g);
+    // The jumps' parameter terms (`mu` is the quadrature's).
+    let mut jump_dp = vec![0.0; np];
+    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n]).with_switches(switches.times());
     let mut u_switch = vec![0.0; n];
     let hint = Cell::new(0.0);
     sweep.back_to(
@@ -82,16 +86,20 @@ pub(crate) fn quadrature_adjoint<M: Model>(
             integrate_fp_lambda(problem, dense, lambda_dense, tol, &mut guard.vjp, &mut scratch, &mut mu);
             Ok(())
         },
-        |z, t| {
-            dense.evaluate(t, &mut u_switch);
-            jumps.add(model, &problem.p, t, &u_switch, z);
+        |z, crossing| match crossing {
+            Crossing::Switch(t) => {
+                dense.evaluate(t, &mut u_switch);
+                switches.add(model, &problem.p, t, &u_switch, z);
+            }
+            Crossing::Jump(j) => jumps.back_across(j, model, &problem.p, z, &mut jump_dp),
         },
     )?;
     sweep.finish();
     let mut stats = sol.stats;
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
-    jumps.add_to(&mut mu);
+    switches.add_to(&mut mu);
+    mu.iter_mut().zip(&jump_dp).for_each(|(m, d)| *m += d);
     Ok(Gradient::computed(value, mu, sweep.z, stats))
 }
 
