@@ -544,6 +544,17 @@ pub(crate) fn require_success<T: Scalar>(sol: &Solution<T>) -> Result<()> {
     if sol.retcode == RetCode::Success {
         return Ok(());
     }
+    if sol.retcode == RetCode::EventTerminated {
+        return Err(DiffsimError::InvalidOption {
+            name: "problem",
+            why: format!(
+                "a terminating event ended the solve at t = {} (before its save times and the end of the span), and \
+                 losses on a solve whose end moves with the parameters are not differentiated yet; end the span \
+                 before the event, or make the event's affect change the state instead of ending the solve",
+                sol.t_reached
+            ),
+        });
+    }
     Err(DiffsimError::InvalidOption {
         name: "problem",
         why: format!(

@@ -494,16 +494,6 @@ pub(crate) fn integrate<T: Scalar, M: Model, S: Stepper<T, M>>(
     stop_when_stiff: bool,
 ) -> Result<Solution<T>> {
     check_inputs(model, u0, p, tspan)?;
-    if watch.log.is_some() && model.events().iter().any(|e| e.action == crate::event::EventAction::Terminate) {
-        // A solve logged for a discrete adjoint, which has no term yet for an end time that
-        // moves with the inputs.
-        return Err(crate::error::DiffsimError::Unsupported {
-            alg: alg.name(),
-            why: "the discrete adjoint does not yet differentiate a solve ended by a terminating event; use \
-                  --sensealg forward or forward-ad"
-                .into(),
-        });
-    }
     let pv: Vec<f64> = p.iter().map(|x| x.value()).collect();
     let model_stops = model.tstops(&pv);
     let mut system = Bound { model, p, stepper };

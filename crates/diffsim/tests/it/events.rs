@@ -3,7 +3,7 @@
 //! request); discrete and scheduled ones; gradients through them.
 
 use diffsim::models::{BouncingBall, OralDosing, Thermostat, ZooModel};
-use diffsim::sensitivity::{finite_difference_gradient, gradient, Loss, SensAlg, VjpMethod};
+use diffsim::sensitivity::{finite_difference_gradient, gradient, Loss, SavedLoss, SensAlg, VjpMethod};
 use diffsim::{solve, Algorithm, Crossing, Event, Model, Problem, RetCode, Scalar, SolveOptions};
 
 const G: f64 = 9.81;
@@ -210,6 +210,19 @@ fn a_terminating_event_ends_the_solve_at_the_crossing() {
         // No affect on termination: the counter is untouched.
         assert_eq!(sol.u(sol.t().len() - 1)[1], 0.0);
     }
+    // A loss on a solve whose end moves with the inputs is refused, saying why.
+    let opts = SolveOptions::default().saveat_times(vec![0.5, 1.0]);
+    for sensealg in [SensAlg::ForwardAd, SensAlg::Forward, SensAlg::Discrete(VjpMethod::Auto), SensAlg::Auto] {
+        let err = gradient(&prob, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap_err().to_string();
+        assert!(err.contains("terminating event ended the solve at t = 0."), "{sensealg:?}: {err}");
+    }
+    // One that does not fire in the span is no obstacle.
+    let short = Problem::new(prob.model(), vec![0.0, 0.0], vec![], (0.0, 0.5)).unwrap();
+    let opts = SolveOptions::default().saveat_times(vec![0.5]);
+    for sensealg in [SensAlg::Discrete(VjpMethod::Auto), SensAlg::Interpolating(VjpMethod::Auto)] {
+        let g = gradient(&short, Algorithm::Tsit5, &opts, &Loss::Sum, sensealg).unwrap();
+        assert!((g.du0[0] - 1.0).abs() < 1e-9, "{sensealg:?}: {:?}", g.du0);
+    }
 }
 
 #[test]
@@ -403,6 +416,43 @@ fn continuous_adjoints_cross_jumps_with_stiff_solvers_and_saves_on_both_sides() 
     let left_only = SolveOptions { save_events: false, ..opts };
     let g = gradient(&prob, Algorithm::Radau5, &left_only, &Loss::Sum, SensAlg::Forward).unwrap();
     assert!((g.dp[1] - forward.dp[1]).abs() > 1e-3 * forward.dp[1].abs(), "{:?} {:?}", g.dp, forward.dp);
+}
+
+#[test]
+fn a_running_cost_is_differentiated_through_the_switches() {
+    // The thermostat's running cost (the cost's integrand jumps with the heater) plus its
+    // saves, against central differences of whole solves, with every method.
+    let problem = |x: [f64; 4]| {
+        Problem::new(ZooModel::from(Thermostat::default()), vec![x[2], x[3]], vec![x[0], x[1]], (0.0, 6.0)).unwrap()
+    };
+    let x = [0.5, 10.0, 15.0, 1.0];
+    let prob = problem(x);
+    let opts = SolveOptions::default().rtol(1e-12).atol(1e-12).saveat_times(vec![2.0, 6.0]);
+    let loss = Loss::Sum.plus_running_cost(crate::common::Cost);
+    let value = |x: [f64; 4]| gradient(&problem(x), Algorithm::Tsit5, &opts, &loss, SensAlg::Forward).unwrap().loss;
+    // (The heater's initial state is a switch, not a number to perturb: its derivative is
+    // compared between the methods only.)
+    let fd: Vec<f64> = (0..3)
+        .map(|i| {
+            let (mut up, mut down) = (x, x);
+            let h = 1e-6 * x[i];
+            up[i] += h;
+            down[i] -= h;
+            (value(up) - value(down)) / (2.0 * h)
+        })
+        .collect();
+    let reference = gradient(&prob, Algorithm::Tsit5, &opts, &loss, SensAlg::ForwardAd).unwrap();
+    let want: Vec<f64> = reference.dp.iter().chain(&reference.du0).copied().collect();
+    for (w, f) in want.iter().zip(&fd) {
+        assert!((w - f).abs() <= 1e-6 * f.abs().max(1.0), "forward-ad {want:?} against differences {fd:?}");
+    }
+    for name in SensAlg::NAMES {
+        let sensealg = SensAlg::from_name(name, VjpMethod::Auto).unwrap();
+        let g = gradient(&prob, Algorithm::Tsit5, &opts, &loss, sensealg).unwrap();
+        for (got, w) in g.dp.iter().chain(&g.du0).zip(&want) {
+            assert!((got - w).abs() <= 1e-7 * w.abs().max(1.0), "{name}: {:?} {:?} against {want:?}", g.dp, g.du0);
+        }
+    }
 }
 
 #[test]
