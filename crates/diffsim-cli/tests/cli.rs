@@ -441,6 +441,47 @@ fn events_in_solve_json_and_grad() {
         let max = g["check"]["max_rel_err"].as_f64().expect("max_rel_err is a number");
         assert!(max < 1e-5, "{sensealg}: max_rel_err {max}");
     }
+    // The absorption and elimination rates fitted back through the doses, observing the
+    // central compartment only, by single and multiple shooting.
+    let dir = TempDir::new("pk");
+    let csv = dir.path().join("pk.csv");
+    let csv = csv.to_str().unwrap();
+    ok(&["solve", "--model", "pk-oral", "--saveat", "2", "--rtol", "1e-10", "--atol", "1e-10", "--csv", csv]);
+    let central: String = std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|row| row.split(',').collect::<Vec<_>>())
+        .filter(|cells| cells[0] != "0.0")
+        .map(|cells| format!("{},{}\n", cells[0], cells[2]))
+        .collect();
+    std::fs::write(csv, format!("t,central\n{central}")).unwrap();
+    for strategy in ["single", "multiple-shooting"] {
+        let m = json(&[
+            "fit",
+            "--model",
+            "pk-oral",
+            "--data",
+            csv,
+            "--observe",
+            "1",
+            "--p0",
+            "0.3,0.5",
+            "--lower",
+            "0.01,0.01",
+            "--upper",
+            "10,5",
+            "--rtol",
+            "1e-10",
+            "--atol",
+            "1e-10",
+            "--strategy",
+            strategy,
+            "--json",
+        ]);
+        let p = numbers(&m["p"], "p");
+        assert!((p[0] - 1.0).abs() < 1e-5 && (p[1] - 0.2).abs() < 1e-6, "{strategy}: {p:?}");
+    }
 }
 
 /// `diffsim grad --check` adds exactly one key to the JSON, the reference in the order
