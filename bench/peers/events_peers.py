@@ -29,7 +29,7 @@ What is measured, per tolerance and side:
 diffsim: `BIN solve --model bouncing-ball --u0 10,0.5 --p 9.81,0.8 --tspan 0,4
 --saveat-times 4 --rtol R --atol R --alg tsit5 --json --repeat K` (its "events" give the
 bounce times, its "u" the end state) and `BIN grad ... --sensealg S` for S in
---sensealgs (forward-ad, forward); the time is the CLI's in-process median over K calls,
+--sensealgs (default: every method); the time is the CLI's in-process median over K calls,
 K sized so the repeats take about --budget seconds after a 3-call probe. A sensealg the
 CLI refuses is recorded as failed, with its message.
 
@@ -60,7 +60,7 @@ Raw results go to results/events.jsonl (one JSON object per measurement, plus on
 "reference" object), the table to results/events.md and stdout.
 
     events_peers.py [--diffsim BIN] [--tols 1e-6,1e-9,1e-12] [--budget S]
-                    [--only diffsim,diffrax] [--sensealgs forward-ad,forward]
+                    [--only diffsim,diffrax] [--sensealgs forward-ad,forward,...]
                     [--segments 3] [--root-tol T] [--reference decimal|float64]
                     [--out FILE.jsonl] [--md FILE.md]
     events_peers.py --table FILE.jsonl [FILE.jsonl ..]      # the table from raw results
@@ -427,7 +427,7 @@ def main():
     ap.add_argument("--tols", default=",".join(f"{t:g}" for t in TOLS), help="rtol = atol values")
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of repeated calls per measurement")
     ap.add_argument("--only", default="diffsim,diffrax")
-    ap.add_argument("--sensealgs", default="forward-ad,forward", help="diffsim grad --sensealg values")
+    ap.add_argument("--sensealgs", default="forward-ad,forward,discrete,interpolating,quadrature,checkpointing,backsolve", help="diffsim grad --sensealg values")
     ap.add_argument("--segments", type=int, default=3, help="diffrax: solves chained (bounces + 1 needed)")
     ap.add_argument("--root-tol", type=float, default=None,
                     help="diffrax: the Newton root finder's rtol = atol (default: the solve's tolerance)")

@@ -32,6 +32,13 @@
 //! - At an event time, save times and the dense output give the state before the jump (the
 //!   left limit), and so do the losses on them; `SolveOptions::save_events(true)` saves
 //!   both sides.
+//! - Affects change the state, not the parameters: `p` is what a fit estimates and stays
+//!   fixed through a solve. A quantity that an event switches (a heater's power, a valve's
+//!   opening, a rate after a treatment starts) is a state whose rate is zero, as the
+//!   thermostat's heater is; its gradient at the start is in `du0`, and a parameter may set
+//!   the value an affect switches it to.
+//! - A solve that a terminating event ends has no gradient yet (the gradient functions
+//!   refuse it with an error that says so): its end time moves with the inputs.
 //!
 //! Gradients: every `SensAlg` differentiates through events exactly. A continuous event's
 //! time moves with the inputs by the implicit function theorem,
