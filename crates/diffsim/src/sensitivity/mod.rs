@@ -87,6 +87,7 @@ mod limits;
 mod loss;
 mod records;
 mod running_cost;
+pub mod shadowing;
 mod switches;
 #[cfg(test)]
 pub(crate) mod test_models;

@@ -57,6 +57,7 @@ pub mod tableau;
 pub(crate) use dense::DenseOutput;
 pub use driver::StepCallback;
 pub(crate) use driver::Watch;
+pub(crate) use linalg::{factors_by_columns, lu_factor, lu_solve};
 pub use options::{ErrorNorm, JacobianMethod, SaveAt, SolveOptions, Tolerance};
 pub(crate) use solution::{JumpRecord, StepLog, StepRecord};
 pub use solution::{RetCode, Solution, Stats};

@@ -16,5 +16,6 @@ mod mass;
 mod nn;
 mod optim;
 mod references;
+mod shadowing;
 mod stiff;
 mod stiff_test_set;
