@@ -36,6 +36,14 @@ fn lss_finds_d_mean_z_d_rho_near_one_where_forward_ad_blows_up() {
         assert!((s.average - 23.6).abs() < 0.3, "{}", s.average);
         found.push(s.dj_dp);
     }
+    // The adjoint form: the same least-squares problem, one solve for all parameters, the
+    // same derivative up to the adjoint solves' tolerance.
+    let opts = ShadowingOptions::default();
+    let adjoint = shadowing(&prob, &Z, ShadowingMethod::AdjointLss, &opts).unwrap();
+    println!("adjoint LSS: {:?}", adjoint.dj_dp);
+    for (a, b) in adjoint.dj_dp.iter().zip(&found[0]) {
+        assert!((a - b).abs() < 1e-8, "adjoint {:?} against forward {:?}", adjoint.dj_dp, found[0]);
+    }
     for other in &found[1..] {
         for (a, b) in other.iter().zip(&found[0]) {
             assert!((a - b).abs() < 0.06, "{found:?}");

@@ -35,12 +35,14 @@ mod backsolve;
 mod checkpointing;
 mod interpolating;
 mod model;
+mod pullback;
 mod quadrature;
 
 pub(crate) use backsolve::backsolve_adjoint;
 pub(crate) use checkpointing::checkpointed_adjoint;
 pub use checkpointing::STEPS_PER_CHECKPOINT;
 pub(crate) use interpolating::interpolating_adjoint;
+pub(crate) use pullback::Pullback;
 pub(crate) use quadrature::quadrature_adjoint;
 
 use crate::error::{DiffsimError, Result};

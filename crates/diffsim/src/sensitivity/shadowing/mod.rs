@@ -27,6 +27,11 @@
 //! | method | solves | memory | parameters |
 //! |---|---|---|---|
 //! | [`ShadowingMethod::Lss`] | one trajectory on dual numbers carrying `n + n_p` directions | `m (n^2 + n n_p)` numbers | one KKT solve per parameter after one factorisation |
+//! | [`ShadowingMethod::AdjointLss`] | the trajectory with `n` directions; one KKT solve; per segment a forward and a backward (adjoint) solve | `m n^2` numbers | all at once: the solves' cost does not grow with `n_p` (the adjoint's states do) |
+//!
+//! Both solve the same least-squares problem and agree to the solves' tolerance; forward
+//! LSS is the cheaper for a few parameters, adjoint LSS for many (a network inside a
+//! chaotic model).
 //!
 //! The result is biased at the window's ends (the shadowing direction is least accurate
 //! there); [`Window::SinSquared`] weights the average by `sin^2` over the window, which
@@ -41,6 +46,7 @@ pub use naive::naive_derivative;
 
 use crate::error::{DiffsimError, Result};
 use crate::problem::{Model, Problem};
+use crate::sensitivity::adjoint::Pullback;
 use crate::sensitivity::RunningCost;
 use crate::solve::{solve_unsized, Algorithm, SaveAt, SolveOptions, Stats};
 use kkt::Kkt;
@@ -51,6 +57,9 @@ use segments::Segments;
 pub enum ShadowingMethod {
     /// Forward least-squares shadowing, with time dilation.
     Lss,
+    /// Adjoint least-squares shadowing: one KKT solve for every parameter, and the
+    /// parameters' terms pulled back through each segment by an adjoint solve.
+    AdjointLss,
 }
 
 impl ShadowingMethod {
@@ -58,6 +67,7 @@ impl ShadowingMethod {
     pub fn name(self) -> &'static str {
         match self {
             ShadowingMethod::Lss => "lss",
+            ShadowingMethod::AdjointLss => "adjoint-lss",
         }
     }
 }
@@ -173,8 +183,10 @@ pub fn shadowing<M: Model, C: RunningCost>(
         stats += spin.stats();
         u = spin.u_final().to_vec();
     }
-    // Phase 2: the segments and their tangents.
-    let seg = Segments::compute(&problem.model, objective, &u, &problem.p, (start, dt, m), opts.alg, &opts.solve)?;
+    // Phase 2: the segments and their tangents (the parameters' only for forward LSS).
+    let with_params = method == ShadowingMethod::Lss;
+    let span = (start, dt, m);
+    let seg = Segments::compute(&problem.model, objective, &u, &problem.p, span, opts.alg, &opts.solve, with_params)?;
     stats += seg.stats;
     // Phase 3: the least-squares problem.
     let kkt = Kkt::factor(&seg, opts.alpha).ok_or_else(|| DiffsimError::InvalidOption {
@@ -184,6 +196,10 @@ pub fn shadowing<M: Model, C: RunningCost>(
     let weights = Weights::new(&seg, opts.window);
     let dj_dp = match method {
         ShadowingMethod::Lss => forward_lss(&seg, &kkt, &weights, opts.alpha),
+        ShadowingMethod::AdjointLss => {
+            let pullback = Pullback::new(&problem.model, &problem.p, opts.alg, &opts.solve)?;
+            adjoint_lss(&seg, &kkt, &weights, opts.alpha, &pullback, &mut stats)?
+        }
     };
     Ok(Shadowing { average: weights.average, dj_dp, segments: m, stats })
 }
@@ -276,4 +292,35 @@ fn forward_lss(seg: &Segments, kkt: &Kkt<'_>, weights: &Weights, alpha: f64) -> 
             d
         })
         .collect()
+}
+
+/// Adjoint LSS: the derivative is `r^T S^{-1} g + <J_p>` for the objective's vector
+/// `r = B c + F d / alpha^2` (`c` the weights of `J_u` at the boundaries, `d` the dilation
+/// weights), so one solve `S w = r` serves every parameter, and `w_i^T g_i` is pulled back
+/// through segment `i` by an adjoint solve, never forming `g`.
+fn adjoint_lss<M: Model>(
+    seg: &Segments,
+    kkt: &Kkt<'_>,
+    weights: &Weights,
+    alpha: f64,
+    pullback: &Pullback<'_, M>,
+    stats: &mut Stats,
+) -> Result<Vec<f64>> {
+    let (n, np, m, dt) = (seg.n, seg.np, seg.len(), seg.dt);
+    let c = |k: usize, r: usize| weights.point[k] * seg.j_u[k * n + r];
+    let mut w = vec![0.0; m * n];
+    for i in 0..m {
+        let (phi, f) = (seg.phi(i), seg.f_end(i));
+        for r in 0..n {
+            let phi_c: f64 = (0..n).map(|k| phi[r * n + k] * c(i, k)).sum();
+            w[i * n + r] = c(i + 1, r) - phi_c - dt * f[r] * weights.dilation[i] / (alpha * alpha);
+        }
+    }
+    kkt.solve(&mut w);
+    let mut dj: Vec<f64> = (0..np).map(|j| (0..=m).map(|k| weights.point[k] * seg.j_p[k * np + j]).sum()).collect();
+    for i in 0..m {
+        let (a, b) = (seg.t0 + i as f64 * dt, seg.t0 + (i + 1) as f64 * dt);
+        pullback.add(&seg.u[i * n..(i + 1) * n], (a, b), &w[i * n..(i + 1) * n], &mut dj, stats)?;
+    }
+    Ok(dj)
 }

@@ -22,9 +22,14 @@ pub(super) struct Segments {
     pub(super) np: usize,
     /// Segment length.
     pub(super) dt: f64,
+    /// Start time of the first segment.
+    pub(super) t0: f64,
+    /// The state at every segment boundary (`m + 1` of them).
+    pub(super) u: Vec<f64>,
     /// `Phi_i`, row-major, per segment.
     phi: Vec<f64>,
-    /// `g_i`, `n x np` row-major, per segment.
+    /// `g_i`, `n x np` row-major, per segment (empty when the parameters' tangents were not
+    /// asked for).
     g: Vec<f64>,
     /// `f(u_{i+1})` per segment.
     f_end: Vec<f64>,
@@ -38,7 +43,7 @@ pub(super) struct Segments {
 
 impl Segments {
     /// Solve from `u0` at `t0` over `m` segments of length `dt` with `alg` (explicit),
-    /// tracking `objective`.
+    /// tracking `objective`; with the parameters' tangents `g_i` when `with_params`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn compute<M: Model, C: RunningCost>(
         model: &M,
@@ -48,14 +53,17 @@ impl Segments {
         (t0, dt, m): (f64, f64, usize),
         alg: Algorithm,
         opts: &SolveOptions,
+        with_params: bool,
     ) -> Result<Self> {
         let (n, np) = (u0.len(), p.len());
         let mut s = Self {
             n,
             np,
             dt,
+            t0,
+            u: Vec::with_capacity((m + 1) * n),
             phi: vec![0.0; m * n * n],
-            g: vec![0.0; m * n * np],
+            g: vec![0.0; if with_params { m * n * np } else { 0 }],
             f_end: vec![0.0; m * n],
             j: vec![0.0; 2 * m + 1],
             j_u: vec![0.0; (m + 1) * n],
@@ -67,11 +75,12 @@ impl Segments {
         let mut next = vec![0.0; n];
         let mut mid = vec![0.0; n];
         s.objective_at(objective, 0, &u, p, t0);
+        s.u.extend_from_slice(&u);
         for i in 0..m {
             let (a, b) = (t0 + i as f64 * dt, t0 + (i + 1) as f64 * dt);
             let seg_opts = SolveOptions { saveat: SaveAt::Times(vec![0.5 * (a + b), b]), ..opts.clone() };
             // Directions: the state's, then the parameters'.
-            let total = n + np;
+            let total = if with_params { n + np } else { n };
             for start in (0..total).step_by(CHUNK) {
                 let seed = |x: f64, d: usize| match d.checked_sub(start).filter(|&k| k < CHUNK) {
                     Some(k) => Dual::<CHUNK>::variable(x, k),
@@ -107,6 +116,7 @@ impl Segments {
             model.rhs(&mut s.f_end[i * n..(i + 1) * n], &next, p, b);
             s.j[2 * i + 1] = objective.cost(&mid, p, 0.5 * (a + b));
             s.objective_at(objective, i + 1, &next, p, b);
+            s.u.extend_from_slice(&next);
             std::mem::swap(&mut u, &mut next);
         }
         Ok(s)
