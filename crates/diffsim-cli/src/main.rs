@@ -16,6 +16,7 @@ mod grad_cmd;
 mod models_cmd;
 mod parse;
 mod plot;
+mod shadow_cmd;
 mod solve_cmd;
 mod train_cmd;
 
@@ -39,6 +40,8 @@ enum Command {
     Grad(Box<grad_cmd::GradArgs>),
     /// Estimate a zoo model's parameters from measurements in a CSV file.
     Fit(Box<fit_cmd::FitArgs>),
+    /// The derivative of a chaotic model's long-time average by shadowing.
+    Shadow(Box<shadow_cmd::ShadowArgs>),
     /// A short tour (the default when no command is given).
     /// Train an example universal differential equation (spiral, lv-ude).
     Train(Box<train_cmd::TrainArgs>),
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Solve(a) => solve_cmd::run(&a),
         Command::Grad(a) => grad_cmd::run(&a),
         Command::Fit(a) => fit_cmd::run(&a),
+        Command::Shadow(a) => shadow_cmd::run(&a),
         Command::Train(a) => train_cmd::run(&a),
         Command::Demo(a) => demo::run(&a),
     };

@@ -691,3 +691,31 @@ fn fit_rejects_bad_files_and_flags_with_a_message() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `diffsim shadow` prints exactly `{"method", "param", "dJdp", "seconds"}`; both LSS forms
+/// give Lorenz's d<z>/d rho near 1 (and agree); `--plot` writes the naive derivative's
+/// growth; nilss and unknown parameters are errors that say what to use.
+#[test]
+fn shadow_prints_d_mean_z_d_rho_near_one() {
+    let dir = TempDir::new("shadow");
+    let png = dir.path().join("naive.png");
+    let mut found = Vec::new();
+    for method in ["lss", "adjoint-lss"] {
+        let mut args = vec!["shadow", "--model", "lorenz", "--method", method, "--param", "rho", "--json"];
+        if method == "lss" {
+            args.extend(["--plot", png.to_str().unwrap()]);
+        }
+        let m = json(&args);
+        assert_eq!(keys(&m), set(&["method", "param", "dJdp", "seconds"]), "{m:?}");
+        assert_eq!((m["method"].as_str(), m["param"].as_str()), (Some(method), Some("rho")));
+        let d = m["dJdp"].as_f64().expect("dJdp is a number");
+        assert!((d - 1.01).abs() < 0.05, "{method}: {d}");
+        found.push(d);
+    }
+    assert!((found[0] - found[1]).abs() < 1e-8, "{found:?}");
+    assert_eq!(std::fs::read(&png).unwrap()[..8], PNG_SIGNATURE);
+    let o = diffsim(&["shadow", "--method", "nilss"]);
+    assert!(!o.status.success() && stderr(&o).contains("lss or adjoint-lss"), "{}", stderr(&o));
+    let o = diffsim(&["shadow", "--param", "gamma"]);
+    assert!(!o.status.success() && stderr(&o).contains("sigma, rho, beta"), "{}", stderr(&o));
+}
