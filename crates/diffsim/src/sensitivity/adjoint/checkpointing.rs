@@ -5,12 +5,10 @@
 //! of the whole solve's dense output; cost: about one more forward solve.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, Crossing, Sweep};
+use super::{backward_alg, backward_options, reject_mass_matrix, solve_segment, Crossings, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::problem::{Model, Problem};
-use crate::sensitivity::event_jump::Jumps;
-use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{saved_loss_gradient, Gradient, SavedLoss};
 use crate::solve::{solve_with_callback, Algorithm, Solution, SolveOptions};
 use std::cell::Cell;
@@ -67,10 +65,9 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     // The backward solves carry their step size across segments; the forward re-solves
     // start from the step the forward solve took there instead.
     let (hint, no_hint) = (Cell::new(0.0), Cell::new(0.0));
-    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let jumps = Jumps::new(&sol, &mut g);
-    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n + np]).with_switches(switches.times());
-    let mut u_switch = vec![0.0; n];
+    let mut crossings = Crossings::new(problem, &sol, &mut g)?;
+    let mut sweep =
+        Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n + np]).with_switches(crossings.switch_times());
     let mut stats = sol.stats;
     let mut end = t1;
     for cp in checkpoints.iter().rev() {
@@ -96,15 +93,9 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
             |z, a, b, stats| {
                 solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ())
             },
-            |z, crossing| match crossing {
-                Crossing::Switch(t) => {
-                    dense.evaluate(t, &mut u_switch);
-                    switches.add(model, &problem.p, t, &u_switch, &z[..n]);
-                }
-                Crossing::Jump(j) => {
-                    let (lambda, mu) = z.split_at_mut(n);
-                    jumps.back_across(j, model, &problem.p, lambda, mu);
-                }
+            |z, crossing| {
+                let (lambda, mu) = z.split_at_mut(n);
+                crossings.cross(crossing, dense, lambda, mu);
             },
         )?;
         end = cp.t;
@@ -114,7 +105,7 @@ pub(crate) fn checkpointed_adjoint<M: Model>(
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
     let mut dp = z[n..].to_vec();
-    switches.add_to(&mut dp);
+    crossings.add_switch_terms(&mut dp);
     Ok(Gradient::computed(value, dp, z[..n].to_vec(), stats))
 }
 

@@ -1,12 +1,10 @@
 //! Interpolating adjoint: `u(t)` from the forward solve's dense output, kept whole.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossing, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossings, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::problem::{Model, Problem};
-use crate::sensitivity::event_jump::Jumps;
-use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::{Algorithm, SolveOptions};
 use std::cell::Cell;
@@ -29,23 +27,16 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     let adjoint = AdjointModel { model, p: &problem.p, dense, buffers: &buffers, with_mu: true, tstops: &tstops };
     let back_alg = backward_alg(alg, sol.alg);
     let back_opts = backward_options(opts, 0, n + np);
-    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let jumps = Jumps::new(&sol, &mut g);
-    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n + np]).with_switches(switches.times());
-    let mut u_switch = vec![0.0; n];
+    let mut crossings = Crossings::new(problem, &sol, &mut g)?;
+    let mut sweep =
+        Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n + np]).with_switches(crossings.switch_times());
     let hint = Cell::new(0.0);
     sweep.back_to(
         problem.tspan.0,
         |z, a, b, stats| solve_segment(&adjoint, z, &[], (a, b), back_alg, &back_opts, false, &hint, stats).map(|_| ()),
-        |z, crossing| match crossing {
-            Crossing::Switch(t) => {
-                dense.evaluate(t, &mut u_switch);
-                switches.add(model, &problem.p, t, &u_switch, &z[..n]);
-            }
-            Crossing::Jump(j) => {
-                let (lambda, mu) = z.split_at_mut(n);
-                jumps.back_across(j, model, &problem.p, lambda, mu);
-            }
+        |z, crossing| {
+            let (lambda, mu) = z.split_at_mut(n);
+            crossings.cross(crossing, dense, lambda, mu);
         },
     )?;
     sweep.finish();
@@ -54,6 +45,6 @@ pub(crate) fn interpolating_adjoint<M: Model>(
     stats.nf += lock(&buffers).vjp.evals;
     let z = sweep.z;
     let mut dp = z[n..].to_vec();
-    switches.add_to(&mut dp);
+    crossings.add_switch_terms(&mut dp);
     Ok(Gradient::computed(value, dp, z[..n].to_vec(), stats))
 }

@@ -47,7 +47,9 @@ pub(crate) use quadrature::quadrature_adjoint;
 
 use crate::error::{DiffsimError, Result};
 use crate::problem::{Model, Problem};
-use crate::solve::{solve, Algorithm, SaveAt, Solution, SolveOptions, Stats, Tolerance};
+use crate::sensitivity::event_jump::Jumps;
+use crate::sensitivity::switches::JumpTerms;
+use crate::solve::{solve, Algorithm, DenseOutput, SaveAt, Solution, SolveOptions, Stats, Tolerance};
 use std::cell::Cell;
 
 use super::{require_success, SavedLoss};
@@ -246,6 +248,49 @@ impl<'a> Sweep<'a> {
         for (zi, gi) in self.z[o..o + n].iter_mut().zip(&self.g[save * n..(save + 1) * n]) {
             *zi += gi;
         }
+    }
+}
+
+/// What a sweep with the forward state from a dense output does where it crosses a switch
+/// that moves with the parameters (adds its term) or an event's jump (carries `lambda`
+/// back across it).
+pub(crate) struct Crossings<'a, M> {
+    model: &'a M,
+    p: &'a [f64],
+    switches: JumpTerms,
+    jumps: Jumps<'a>,
+    u: Vec<f64>,
+}
+
+impl<'a, M: Model> Crossings<'a, M> {
+    /// The moving switches of `problem` and the jumps of its forward solve `sol`, taking the
+    /// saves after each jump out of `g` (see [`Jumps::new`]).
+    pub(crate) fn new(problem: &'a Problem<M>, sol: &'a Solution<f64>, g: &mut [f64]) -> Result<Self> {
+        let switches = JumpTerms::new(&problem.model, &problem.p, problem.tspan)?;
+        let jumps = Jumps::new(sol, g);
+        Ok(Self { model: &problem.model, p: &problem.p, switches, jumps, u: vec![0.0; sol.n] })
+    }
+
+    /// The moving switches' times, for [`Sweep::with_switches`].
+    pub(crate) fn switch_times(&self) -> Vec<f64> {
+        self.switches.times()
+    }
+
+    /// Cross `crossing` with `lambda` the adjoint of the state; a jump's parameter term goes
+    /// into `dp`.
+    pub(crate) fn cross(&mut self, crossing: Crossing, dense: &DenseOutput<f64>, lambda: &mut [f64], dp: &mut [f64]) {
+        match crossing {
+            Crossing::Switch(t) => {
+                dense.evaluate(t, &mut self.u);
+                self.switches.add(self.model, self.p, t, &self.u, lambda);
+            }
+            Crossing::Jump(j) => self.jumps.back_across(j, self.model, self.p, lambda, dp),
+        }
+    }
+
+    /// Add the switches' terms to the gradient's `dp`.
+    pub(crate) fn add_switch_terms(&self, dp: &mut [f64]) {
+        self.switches.add_to(dp);
     }
 }
 

@@ -13,12 +13,10 @@
 //! where one fixed rule per step would carry an error proportional to the jump.
 
 use super::model::{lock, AdjointModel, Buffers};
-use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossing, Sweep};
+use super::{backward_alg, backward_options, forward_loss, reject_mass_matrix, solve_segment, Crossings, Sweep};
 use crate::ad::VjpMethod;
 use crate::error::Result;
 use crate::problem::{Model, Problem};
-use crate::sensitivity::event_jump::Jumps;
-use crate::sensitivity::switches::JumpTerms;
 use crate::sensitivity::{Gradient, SavedLoss};
 use crate::solve::DenseOutput;
 use crate::solve::{Algorithm, SolveOptions};
@@ -70,12 +68,10 @@ pub(crate) fn quadrature_adjoint<M: Model>(
         gauss: vec![0.0; np],
         pieces: Vec::new(),
     };
-    let mut switches = JumpTerms::new(model, &problem.p, problem.tspan)?;
-    let jumps = Jumps::new(&sol, &mut g);
+    let mut crossings = Crossings::new(problem, &sol, &mut g)?;
     // The jumps' parameter terms (`mu` is the quadrature's).
     let mut jump_dp = vec![0.0; np];
-    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n]).with_switches(switches.times());
-    let mut u_switch = vec![0.0; n];
+    let mut sweep = Sweep::new(n, 0, &sol, &g, problem.tspan, vec![0.0; n]).with_switches(crossings.switch_times());
     let hint = Cell::new(0.0);
     sweep.back_to(
         problem.tspan.0,
@@ -86,19 +82,13 @@ pub(crate) fn quadrature_adjoint<M: Model>(
             integrate_fp_lambda(problem, dense, lambda_dense, tol, &mut guard.vjp, &mut scratch, &mut mu);
             Ok(())
         },
-        |z, crossing| match crossing {
-            Crossing::Switch(t) => {
-                dense.evaluate(t, &mut u_switch);
-                switches.add(model, &problem.p, t, &u_switch, z);
-            }
-            Crossing::Jump(j) => jumps.back_across(j, model, &problem.p, z, &mut jump_dp),
-        },
+        |z, crossing| crossings.cross(crossing, dense, z, &mut jump_dp),
     )?;
     sweep.finish();
     let mut stats = sol.stats;
     stats += sweep.stats;
     stats.nf += lock(&buffers).vjp.evals;
-    switches.add_to(&mut mu);
+    crossings.add_switch_terms(&mut mu);
     mu.iter_mut().zip(&jump_dp).for_each(|(m, d)| *m += d);
     Ok(Gradient::computed(value, mu, sweep.z, stats))
 }
