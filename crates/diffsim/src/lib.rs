@@ -61,6 +61,7 @@ mod problem;
 mod scalar;
 pub mod sensitivity;
 pub mod solve;
+pub mod surrogate;
 
 pub use error::{DiffsimError, Result};
 pub use event::{Crossing, Event, Trigger};

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("ensemble", 4),
     ("sensitivity", 4),
     ("fit", 5),
+    ("surrogate", 5),
 ];
 
 /// Modules that may import from layer 0 only, whatever their own layer: the networks and

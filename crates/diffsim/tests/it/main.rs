@@ -19,3 +19,4 @@ mod references;
 mod shadowing;
 mod stiff;
 mod stiff_test_set;
+mod surrogate;
