@@ -156,26 +156,9 @@ impl Esn {
     fn reservoir(n: usize, opts: &EsnOptions) -> Result<Self> {
         let size = opts.reservoir;
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        let p = (opts.degree as f64 / size as f64).min(1.0);
-        let mut w: Vec<Vec<(usize, f64)>> = vec![Vec::new(); size];
-        for row in w.iter_mut() {
-            for c in 0..size {
-                if rng.random::<f64>() < p {
-                    row.push((c, rng.random_range(-1.0..1.0)));
-                }
-            }
-        }
-        let rho = spectral_radius(&w, &mut rng);
-        if rho.is_nan() || rho <= 0.0 {
-            return Err(DiffsimError::InvalidOption {
-                name: "degree",
-                why: format!("the random reservoir matrix is nilpotent (degree {}): raise `degree`", opts.degree),
-            });
-        }
-        let scale = opts.spectral_radius / rho;
-        w.iter_mut().flatten().for_each(|(_, v)| *v *= scale);
-        let w_in = (0..size * n).map(|_| rng.random_range(-opts.input_scale..=opts.input_scale)).collect();
-        let b = (0..size).map(|_| rng.random_range(-opts.bias..=opts.bias)).collect();
+        let w = sparse_reservoir(size, opts.degree, opts.spectral_radius, &mut rng)?;
+        let w_in = (0..size * n).map(|_| uniform(&mut rng, opts.input_scale)).collect();
+        let b = (0..size).map(|_| uniform(&mut rng, opts.bias)).collect();
         Ok(Self { opts: opts.clone(), n_in: n, w, w_in, b, w_out: Vec::new(), state: vec![0.0; size] })
     }
 
@@ -219,10 +202,44 @@ fn check(series: &[f64], n: usize, opts: &EsnOptions) -> Result<usize> {
     Ok(steps)
 }
 
+/// A uniform draw in `[-scale, scale]`.
+pub(super) fn uniform(rng: &mut ChaCha8Rng, scale: f64) -> f64 {
+    scale * rng.random_range(-1.0..=1.0)
+}
+
+/// A sparse `size x size` matrix, by rows of `(column, value)`: each entry present with
+/// probability `degree / size`, uniform in [-1, 1], then scaled to `spectral_radius`.
+pub(super) fn sparse_reservoir(
+    size: usize,
+    degree: usize,
+    spectral_radius: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<Vec<(usize, f64)>>> {
+    let p = (degree as f64 / size as f64).min(1.0);
+    let mut w: Vec<Vec<(usize, f64)>> = vec![Vec::new(); size];
+    for row in w.iter_mut() {
+        for c in 0..size {
+            if rng.random::<f64>() < p {
+                row.push((c, rng.random_range(-1.0..1.0)));
+            }
+        }
+    }
+    let rho = spectral_radius_of(&w, rng);
+    if rho.is_nan() || rho <= 0.0 {
+        return Err(DiffsimError::InvalidOption {
+            name: "degree",
+            why: format!("the random reservoir matrix is nilpotent (degree {degree}): raise `degree`"),
+        });
+    }
+    let scale = spectral_radius / rho;
+    w.iter_mut().flatten().for_each(|(_, v)| *v *= scale);
+    Ok(w)
+}
+
 /// The spectral radius of the sparse matrix `w`, from the growth of `|W^k x|` (a pair of
 /// complex eigenvalues of largest modulus makes the plain power iteration's ratio
 /// oscillate, the geometric mean of the growth over many steps does not).
-fn spectral_radius(w: &[Vec<(usize, f64)>], rng: &mut ChaCha8Rng) -> f64 {
+fn spectral_radius_of(w: &[Vec<(usize, f64)>], rng: &mut ChaCha8Rng) -> f64 {
     let n = w.len();
     let mut x: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     let mut y = vec![0.0; n];

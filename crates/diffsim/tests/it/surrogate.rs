@@ -60,3 +60,46 @@ fn an_echo_state_network_refuses_series_it_cannot_use() {
     let err = Esn::train(&[0.5; 300], 1, &EsnOptions { leak: 0.0, ..opts }).unwrap_err().to_string();
     assert!(err.contains("leak"), "{err}");
 }
+
+/// Robertson's rate constants log-uniform within a factor of two of (0.04, 3e7, 1e4).
+fn robertson_samples(count: usize, seed: u64) -> Vec<Vec<f64>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count).map(|_| [0.04, 3e7, 1e4].iter().map(|k| k * 2f64.powf(rng.random_range(-1.0..1.0))).collect()).collect()
+}
+
+#[test]
+fn a_continuous_time_esn_predicts_robertson_at_held_out_rates() {
+    use diffsim::models::Robertson;
+    use diffsim::surrogate::{Ctesn, CtesnOptions};
+    let prob = Problem::new(ZooModel::from(Robertson), vec![1.0, 0.0, 0.0], vec![0.04, 3e7, 1e4], (0.0, 1e5)).unwrap();
+    let times: Vec<f64> = (0..=40).map(|i| 10f64.powf(-5.0 + 0.25 * i as f64)).collect();
+    let opts = SolveOptions::default().rtol(1e-8).atol(1e-12);
+    let train = robertson_samples(40, 1);
+    let start = std::time::Instant::now();
+    let surrogate = Ctesn::train(&prob, Algorithm::Rodas5P, &opts, &times, &train, &CtesnOptions::default()).unwrap();
+    println!("trained in {:.2} s", start.elapsed().as_secs_f64());
+    let mut errors = Vec::new();
+    for p in robertson_samples(10, 2) {
+        let got = surrogate.predict(&p).unwrap();
+        let held = Problem::new(ZooModel::from(Robertson), vec![1.0, 0.0, 0.0], p.clone(), (0.0, 1e5)).unwrap();
+        let sol = solve(&held, Algorithm::Rodas5P, &opts.clone().saveat_times(times.clone())).unwrap();
+        for s in 0..3 {
+            let scale = (0..times.len()).map(|k| sol.u(k)[s].abs()).fold(0.0, f64::max);
+            for k in 0..times.len() {
+                errors.push(((got[k * 3 + s] - sol.u(k)[s]) / scale).abs());
+            }
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    let (median, max) = (errors[errors.len() / 2], errors[errors.len() - 1]);
+    println!("held-out error relative to each species' largest value: median {median:.2e}, max {max:.2e}");
+    assert!(median < 1e-3 && max < 0.05, "median {median}, max {max}");
+    // Saved and loaded, it predicts the same; parameters it cannot take are errors.
+    let loaded: Ctesn = serde_json::from_str(&serde_json::to_string(&surrogate).unwrap()).unwrap();
+    let p = &train[0];
+    assert_eq!(loaded.predict(p).unwrap(), surrogate.predict(p).unwrap());
+    assert!(surrogate.predict(&[0.04, -1.0, 1e4]).unwrap_err().to_string().contains("positive"));
+    let few = Ctesn::train(&prob, Algorithm::Rodas5P, &opts, &times, &train[..3], &CtesnOptions::default());
+    assert!(few.unwrap_err().to_string().contains("at least 5"));
+}
