@@ -18,6 +18,7 @@ mod parse;
 mod plot;
 mod shadow_cmd;
 mod solve_cmd;
+mod surrogate_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ enum Command {
     Fit(Box<fit_cmd::FitArgs>),
     /// The derivative of a chaotic model's long-time average by shadowing.
     Shadow(Box<shadow_cmd::ShadowArgs>),
+    /// Train and test a continuous-time echo state network surrogate of a stiff model.
+    Surrogate(Box<surrogate_cmd::SurrogateArgs>),
     /// A short tour (the default when no command is given).
     /// Train an example universal differential equation (spiral, lv-ude).
     Train(Box<train_cmd::TrainArgs>),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Grad(a) => grad_cmd::run(&a),
         Command::Fit(a) => fit_cmd::run(&a),
         Command::Shadow(a) => shadow_cmd::run(&a),
+        Command::Surrogate(a) => surrogate_cmd::run(&a),
         Command::Train(a) => train_cmd::run(&a),
         Command::Demo(a) => demo::run(&a),
     };

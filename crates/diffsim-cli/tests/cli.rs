@@ -719,3 +719,35 @@ fn shadow_prints_d_mean_z_d_rho_near_one() {
     let o = diffsim(&["shadow", "--param", "gamma"]);
     assert!(!o.status.success() && stderr(&o).contains("sigma, rho, beta"), "{}", stderr(&o));
 }
+
+/// `diffsim surrogate --example robertson --json` prints exactly the pinned keys, a held-out
+/// error well below a percent, and writes its plot; other examples are errors.
+#[test]
+fn surrogate_predicts_robertson_at_held_out_rates() {
+    let dir = TempDir::new("surrogate");
+    let png = dir.path().join("surrogate.png");
+    let m = json(&[
+        "surrogate",
+        "--example",
+        "robertson",
+        "--train",
+        "30",
+        "--test",
+        "5",
+        "--json",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    let pinned = ["example", "train", "test", "max_rel_error", "median_rel_error", "seconds_train", "speedup"];
+    assert_eq!(keys(&m), set(&pinned), "{m:?}");
+    assert_eq!(
+        (m["example"].as_str(), m["train"].as_u64(), m["test"].as_u64()),
+        (Some("robertson"), Some(30), Some(5))
+    );
+    let (median, max) = (m["median_rel_error"].as_f64().unwrap(), m["max_rel_error"].as_f64().unwrap());
+    assert!(median < 1e-3 && max < 0.05, "{m:?}");
+    assert!(m["speedup"].as_f64().unwrap() > 0.0 && m["seconds_train"].as_f64().unwrap() > 0.0);
+    assert_eq!(std::fs::read(&png).unwrap()[..8], PNG_SIGNATURE);
+    let o = diffsim(&["surrogate", "--example", "pollu"]);
+    assert!(!o.status.success() && stderr(&o).contains("robertson"), "{}", stderr(&o));
+}
