@@ -1,96 +1,124 @@
-//! The least-squares shadowing KKT system, reduced to the Lagrange multipliers: a block
-//! tridiagonal, symmetric positive definite system, factored once by block elimination and
-//! solved for as many right-hand sides as wanted.
+//! The shadowing methods' least-squares problems, reduced to their Lagrange multipliers:
+//! block tridiagonal, symmetric positive definite systems, factored once by block
+//! elimination and solved for as many right-hand sides as wanted.
 //!
-//! With `v_{i+1} = Phi_i v_i + g_i + eta_i dt f_{i+1}` as the constraints (`B v + F eta = g`)
-//! and `|v|^2 + alpha^2 |eta|^2` minimised, `v = B^T w` and `eta = F^T w / alpha^2` with
-//! `S w = g`, `S = B B^T + F F^T / alpha^2`:
+//! Least-squares shadowing: with `v_{i+1} = Phi_i v_i + g_i + eta_i dt f_{i+1}` as the
+//! constraints (`B v + F eta = g`) and `|v|^2 + alpha^2 |eta|^2` minimised, `v = B^T w` and
+//! `eta = F^T w / alpha^2` with `S w = g`, `S = B B^T + F F^T / alpha^2`:
 //!
 //! ```text
 //! S_ii = I + Phi_i Phi_i^T + dt^2 f_{i+1} f_{i+1}^T / alpha^2,   S_{i+1,i} = -Phi_{i+1}.
 //! ```
 //!
-//! The blocks are `n x n` (the model's states) and few methods factor a block tridiagonal
-//! system: block elimination with the crate's small dense LU costs `O(m n^3)` for `m`
-//! segments, against `O((m n)^3)` dense or a sparse factorisation's set-up per call.
+//! The blocks are small (the model's states, or the unstable directions) and the systems
+//! long: block elimination with the crate's small dense LU costs `O(m n^3)` for `m` blocks,
+//! against `O((m n)^3)` dense or a sparse factorisation's set-up per call.
 
 use crate::solve::{factors_by_columns, lu_factor, lu_solve};
 
 use super::segments::Segments;
 
-/// `S` factored: the pivots' factors (column-major, for [`lu_solve`]) of each eliminated
-/// diagonal block `D'_i = S_ii - Phi_i D'_{i-1}^{-1} Phi_i^T`.
-pub(super) struct Kkt<'a> {
-    segments: &'a Segments,
-    cols: Vec<f64>,
+/// A symmetric block tridiagonal matrix of `m` blocks of `n x n`, then its factors: each
+/// eliminated diagonal block `D'_i = D_i - L_i D'_{i-1}^{-1} L_i^T` (`L_i` the block below
+/// the diagonal in row `i`), LU-factored column-major for [`lu_solve`].
+pub(super) struct BlockTridiagonal {
+    n: usize,
+    m: usize,
+    /// Diagonal blocks, row-major; factored in place by [`Self::factor`].
+    diag: Vec<f64>,
+    /// `L_i = A_{i, i-1}` for `i >= 1` (index `i`; block 0 unused), row-major.
+    sub: Vec<f64>,
     piv: Vec<usize>,
 }
 
-impl<'a> Kkt<'a> {
-    /// Factor `S` for the segments with time-dilation weight `alpha`. `None` if a block is
-    /// singular (which `S`, positive definite, is not, but for NaN input).
-    pub(super) fn factor(segments: &'a Segments, alpha: f64) -> Option<Self> {
-        let (n, m, dt) = (segments.n, segments.len(), segments.dt);
-        let mut cols = vec![0.0; m * n * n];
-        let mut piv = vec![0; m * n];
-        let mut d = vec![0.0; n * n];
+impl BlockTridiagonal {
+    pub(super) fn new(m: usize, n: usize) -> Self {
+        Self { n, m, diag: vec![0.0; m * n * n], sub: vec![0.0; m * n * n], piv: vec![0; m * n] }
+    }
+
+    /// Diagonal block `i`, row-major.
+    pub(super) fn diag_mut(&mut self, i: usize) -> &mut [f64] {
+        let nn = self.n * self.n;
+        &mut self.diag[i * nn..(i + 1) * nn]
+    }
+
+    /// The block below the diagonal in row `i >= 1` (`A_{i, i-1}`), row-major.
+    pub(super) fn sub_mut(&mut self, i: usize) -> &mut [f64] {
+        let nn = self.n * self.n;
+        &mut self.sub[i * nn..(i + 1) * nn]
+    }
+
+    /// Factor in place. False if a block is singular (not for a positive definite matrix,
+    /// but for NaN input).
+    pub(super) fn factor(&mut self) -> bool {
+        let (n, nn) = (self.n, self.n * self.n);
         let mut x = vec![0.0; n];
-        for i in 0..m {
-            // S_ii.
-            let phi = segments.phi(i);
-            let f = segments.f_end(i);
-            for r in 0..n {
-                for c in 0..n {
-                    let pp: f64 = (0..n).map(|k| phi[r * n + k] * phi[c * n + k]).sum();
-                    d[r * n + c] = pp + f[r] * f[c] * dt * dt / (alpha * alpha) + if r == c { 1.0 } else { 0.0 };
-                }
-            }
+        let mut d = vec![0.0; nn];
+        for i in 0..self.m {
+            d.copy_from_slice(&self.diag[i * nn..(i + 1) * nn]);
             if i > 0 {
-                // Less Phi_i D'_{i-1}^{-1} Phi_i^T, a column of Phi_i^T at a time.
+                // Less L_i D'_{i-1}^{-1} L_i^T, a column of L_i^T at a time.
+                let l = &self.sub[i * nn..(i + 1) * nn];
                 for c in 0..n {
-                    x.iter_mut().enumerate().for_each(|(k, xk)| *xk = phi[c * n + k]);
-                    lu_solve(&cols[(i - 1) * n * n..i * n * n], &piv[(i - 1) * n..i * n], n, &mut x);
+                    x.iter_mut().enumerate().for_each(|(k, xk)| *xk = l[c * n + k]);
+                    lu_solve(&self.diag[(i - 1) * nn..i * nn], &self.piv[(i - 1) * n..i * n], n, &mut x);
                     for r in 0..n {
-                        d[r * n + c] -= (0..n).map(|k| phi[r * n + k] * x[k]).sum::<f64>();
+                        d[r * n + c] -= (0..n).map(|k| l[r * n + k] * x[k]).sum::<f64>();
                     }
                 }
             }
-            if !lu_factor(&mut d, &mut piv[i * n..(i + 1) * n], n) {
-                return None;
+            if !lu_factor(&mut d, &mut self.piv[i * n..(i + 1) * n], n) {
+                return false;
             }
-            factors_by_columns(&d, n, &mut cols[i * n * n..(i + 1) * n * n]);
+            factors_by_columns(&d, n, &mut self.diag[i * nn..(i + 1) * nn]);
         }
-        Some(Self { segments, cols, piv })
+        true
     }
 
-    /// Solve `S w = b` in place (`b`: `m` blocks of `n`).
+    /// Solve `A w = b` in place (`b`: `m` blocks of `n`), after [`Self::factor`].
     pub(super) fn solve(&self, b: &mut [f64]) {
-        let (n, m) = (self.segments.n, self.segments.len());
+        let (n, nn) = (self.n, self.n * self.n);
         let mut x = vec![0.0; n];
-        // Forward: y_i = b_i + Phi_i D'_{i-1}^{-1} y_{i-1}.
-        for i in 1..m {
+        // Forward: y_i = b_i - L_i D'_{i-1}^{-1} y_{i-1}.
+        for i in 1..self.m {
             x.copy_from_slice(&b[(i - 1) * n..i * n]);
-            self.block_solve(i - 1, &mut x);
-            let phi = self.segments.phi(i);
+            lu_solve(&self.diag[(i - 1) * nn..i * nn], &self.piv[(i - 1) * n..i * n], n, &mut x);
+            let l = &self.sub[i * nn..(i + 1) * nn];
             for r in 0..n {
-                b[i * n + r] += (0..n).map(|k| phi[r * n + k] * x[k]).sum::<f64>();
+                b[i * n + r] -= (0..n).map(|k| l[r * n + k] * x[k]).sum::<f64>();
             }
         }
-        // Backward: w_i = D'_i^{-1} (y_i + Phi_{i+1}^T w_{i+1}).
-        for i in (0..m).rev() {
-            if i + 1 < m {
-                let phi = self.segments.phi(i + 1);
+        // Backward: w_i = D'_i^{-1} (y_i - L_{i+1}^T w_{i+1}).
+        for i in (0..self.m).rev() {
+            if i + 1 < self.m {
+                let l = &self.sub[(i + 1) * nn..(i + 2) * nn];
                 let (head, tail) = b.split_at_mut((i + 1) * n);
                 for r in 0..n {
-                    head[i * n + r] += (0..n).map(|k| phi[k * n + r] * tail[k]).sum::<f64>();
+                    head[i * n + r] -= (0..n).map(|k| l[k * n + r] * tail[k]).sum::<f64>();
                 }
             }
-            self.block_solve(i, &mut b[i * n..(i + 1) * n]);
+            lu_solve(&self.diag[i * nn..(i + 1) * nn], &self.piv[i * n..(i + 1) * n], n, &mut b[i * n..(i + 1) * n]);
         }
     }
+}
 
-    fn block_solve(&self, i: usize, x: &mut [f64]) {
-        let n = self.segments.n;
-        lu_solve(&self.cols[i * n * n..(i + 1) * n * n], &self.piv[i * n..(i + 1) * n], n, x);
+/// The least-squares shadowing system `S` of `segments`, factored. `None` if singular.
+pub(super) fn lss_system(segments: &Segments, alpha: f64) -> Option<BlockTridiagonal> {
+    let (n, m, dt) = (segments.n, segments.len(), segments.dt);
+    let mut s = BlockTridiagonal::new(m, n);
+    for i in 0..m {
+        let phi = segments.phi(i);
+        let f = segments.f_end(i);
+        let d = s.diag_mut(i);
+        for r in 0..n {
+            for c in 0..n {
+                let pp: f64 = (0..n).map(|k| phi[r * n + k] * phi[c * n + k]).sum();
+                d[r * n + c] = pp + f[r] * f[c] * dt * dt / (alpha * alpha) + if r == c { 1.0 } else { 0.0 };
+            }
+        }
+        if i > 0 {
+            s.sub_mut(i).iter_mut().zip(phi).for_each(|(l, p)| *l = -p);
+        }
     }
+    s.factor().then_some(s)
 }

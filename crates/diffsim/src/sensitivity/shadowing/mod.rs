@@ -49,7 +49,7 @@ use crate::problem::{Model, Problem};
 use crate::sensitivity::adjoint::Pullback;
 use crate::sensitivity::RunningCost;
 use crate::solve::{solve_unsized, Algorithm, SaveAt, SolveOptions, Stats};
-use kkt::Kkt;
+use kkt::BlockTridiagonal;
 use segments::Segments;
 
 /// Which shadowing method.
@@ -189,7 +189,7 @@ pub fn shadowing<M: Model, C: RunningCost>(
     let seg = Segments::compute(&problem.model, objective, &u, &problem.p, span, opts.alg, &opts.solve, with_params)?;
     stats += seg.stats;
     // Phase 3: the least-squares problem.
-    let kkt = Kkt::factor(&seg, opts.alpha).ok_or_else(|| DiffsimError::InvalidOption {
+    let kkt = kkt::lss_system(&seg, opts.alpha).ok_or_else(|| DiffsimError::InvalidOption {
         name: "problem",
         why: "the shadowing system is singular (a tangent propagator is not finite)".into(),
     })?;
@@ -258,7 +258,7 @@ impl Weights {
 
 /// Forward LSS: per parameter, `S w = g`, then `v = B^T w`, `eta = F^T w / alpha^2` and the
 /// derivative.
-fn forward_lss(seg: &Segments, kkt: &Kkt<'_>, weights: &Weights, alpha: f64) -> Vec<f64> {
+fn forward_lss(seg: &Segments, kkt: &BlockTridiagonal, weights: &Weights, alpha: f64) -> Vec<f64> {
     let (n, np, m, dt) = (seg.n, seg.np, seg.len(), seg.dt);
     let mut w = vec![0.0; m * n];
     let mut v = vec![0.0; n];
@@ -300,7 +300,7 @@ fn forward_lss(seg: &Segments, kkt: &Kkt<'_>, weights: &Weights, alpha: f64) -> 
 /// through segment `i` by an adjoint solve, never forming `g`.
 fn adjoint_lss<M: Model>(
     seg: &Segments,
-    kkt: &Kkt<'_>,
+    kkt: &BlockTridiagonal,
     weights: &Weights,
     alpha: f64,
     pullback: &Pullback<'_, M>,
