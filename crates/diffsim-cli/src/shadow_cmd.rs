@@ -18,7 +18,8 @@ pub struct ShadowArgs {
     #[arg(long, default_value = "lorenz")]
     pub model: String,
     /// lss (forward least-squares shadowing), adjoint-lss (one adjoint solve for every
-    /// parameter), or nilss (not yet available).
+    /// parameter), or nilss (non-intrusive: the shadowing direction among --unstable
+    /// homogeneous tangents).
     #[arg(long, default_value = "lss")]
     pub method: String,
     /// The parameter to differentiate by, by name or index (default: rho for lorenz, else
@@ -37,9 +38,12 @@ pub struct ShadowArgs {
     /// The averaged state, by index (default: the last, z for lorenz).
     #[arg(long)]
     pub state: Option<usize>,
-    /// Weight of the time dilation in the least-squares objective.
+    /// Weight of the time dilation in the least-squares objective (lss, adjoint-lss).
     #[arg(long, default_value_t = 10.0)]
     pub alpha: f64,
+    /// The number of unstable directions (nilss).
+    #[arg(long, default_value_t = 1)]
+    pub unstable: usize,
     /// uniform or sin2 (the time average weighted by sin^2 over the window).
     #[arg(long, default_value = "uniform")]
     pub window: String,
@@ -74,7 +78,7 @@ pub fn run(a: &ShadowArgs) -> Result<(), String> {
     let method = match a.method.as_str() {
         "lss" => ShadowingMethod::Lss,
         "adjoint-lss" => ShadowingMethod::AdjointLss,
-        "nilss" => return Err("--method nilss is not available yet; use lss or adjoint-lss".into()),
+        "nilss" => ShadowingMethod::Nilss,
         other => return Err(format!("unknown --method '{other}'; choose lss, adjoint-lss or nilss")),
     };
     let entry = diffsim::models::lookup(&a.model).map_err(|e| e.to_string())?;
@@ -94,6 +98,7 @@ pub fn run(a: &ShadowArgs) -> Result<(), String> {
         spinup: a.spinup,
         segment,
         alpha: a.alpha,
+        unstable: a.unstable,
         window,
         solve: SolveOptions::default().rtol(a.rtol).atol(a.atol),
         ..ShadowingOptions::default()
