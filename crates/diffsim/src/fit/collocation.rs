@@ -35,7 +35,7 @@ pub struct CollocationResiduals<'a, M> {
 impl<'a, M: Model> CollocationResiduals<'a, M> {
     /// Smooth `fit`'s data with `kernel` and local quadratics of `bandwidth` (default: the
     /// bandwidth and the degree, 2 to 4, chosen per state by cross-validation, see
-    /// [`super::kernel_smoothing`]).
+    /// `fit/kernel_smoothing.rs`).
     pub fn new(fit: &FitProblem<'a, M>, kernel: Kernel, bandwidth: Option<f64>) -> Result<Self> {
         let (n, np) = (fit.problem.u0.len(), fit.problem.p.len());
         let data = fit.data;

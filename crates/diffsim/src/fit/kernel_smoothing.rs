@@ -142,7 +142,7 @@ pub struct Smoothing {
     /// The kernel's half-width (in time units; widened locally where fewer than
     /// `degree + 2` measurements lie within it, as at the ends of the series).
     pub bandwidth: f64,
-    /// The degree of the local polynomial (1 to [`MAX_DEGREE`]; others are clamped there).
+    /// The degree of the local polynomial (1 to `MAX_DEGREE` = 4; others are clamped there).
     pub degree: usize,
 }
 
