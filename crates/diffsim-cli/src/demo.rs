@@ -75,6 +75,6 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
     }
     out!("trained parameters: {}", o.params_file.display());
     out!("recovered equations: {}", o.params_file.with_file_name("lv-ude-equations.json").display());
-    out!("\nmore: diffsim train --example spiral | diffsim solve --model robertson --alg rodas5p | diffsim grad --model lorenz --sensealg discrete");
+    out!("\nmore: diffsim train --example spiral | diffsim solve --model robertson --alg rodas5p | diffsim grad --model lorenz --sensealg discrete | diffsim shadow --model lorenz | diffsim surrogate --example robertson");
     Ok(())
 }
