@@ -198,9 +198,7 @@ impl<'a> EventJumps<'a> {
     pub(crate) fn replay<M: Model>(&self, steps: usize, model: &M, p: &[f64], u: &mut [f64]) {
         let after = self.steps_before.iter().zip(self.jumps.records).filter(|(&s, _)| s == steps);
         for (_, jump) in after {
-            for &index in &jump.fired {
-                model.event_affect(index, u, p, jump.t);
-            }
+            jump.apply(model, p, u);
         }
     }
 }

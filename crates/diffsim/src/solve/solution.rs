@@ -205,6 +205,15 @@ pub(crate) struct JumpRecord {
     pub(crate) u_before: Vec<f64>,
 }
 
+impl JumpRecord {
+    /// Apply the jump's affects (in the order they fired) to `u`, the state before it.
+    pub(crate) fn apply<M: crate::problem::Model>(&self, model: &M, p: &[f64], u: &mut [f64]) {
+        for &index in &self.fired {
+            model.event_affect(index, u, p, self.t);
+        }
+    }
+}
+
 impl<T: Scalar> StepLog<T> {
     /// An empty log that keeps the start state of every `every`-th step (at least every
     /// step).

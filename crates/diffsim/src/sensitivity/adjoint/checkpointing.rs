@@ -126,9 +126,7 @@ fn with_jumps<M: Model>(
     }
     let at_jumps = sol.jumps.iter().map(|jump| {
         let mut u = jump.u_before.clone();
-        for &index in &jump.fired {
-            model.event_affect(index, &mut u, p, jump.t);
-        }
+        jump.apply(model, p, &mut u);
         Checkpoint { t: jump.t, h: None, u }
     });
     let mut all: Vec<Checkpoint> = checkpoints.into_iter().chain(at_jumps).collect();

@@ -10,9 +10,8 @@ use crate::problem::{Model, Problem};
 use crate::sensitivity::RunningCost;
 use crate::solve::{solve_explicit, RetCode, SaveAt, SolveOptions};
 
+use super::segments::{seeded, CHUNK};
 use super::{window, ShadowingOptions};
-
-const CHUNK: usize = 8;
 
 /// `d<J>/dp` by forward-mode AD of one solve over the span (the average over the same
 /// window as [`super::shadowing`], by Simpson's rule on the same segments): the naive
@@ -32,10 +31,7 @@ pub fn naive_derivative<M: Model, C: RunningCost>(
     let span = t1 - start;
     let mut out = vec![0.0; np];
     for first in (0..np).step_by(CHUNK) {
-        let seed = |x: f64, j: usize| match j.checked_sub(first).filter(|&k| k < CHUNK) {
-            Some(k) => Dual::<CHUNK>::variable(x, k),
-            None => Dual::constant(x),
-        };
+        let seed = |x: f64, j: usize| seeded(x, j, first);
         let p: Vec<Dual<CHUNK>> = problem.p.iter().enumerate().map(|(j, &x)| seed(x, j)).collect();
         let u0: Vec<Dual<CHUNK>> = problem.u0.iter().map(|&x| Dual::constant(x)).collect();
         let sol_opts = SolveOptions { saveat: SaveAt::Times(times.clone()), dense: Some(false), ..opts.solve.clone() };

@@ -14,7 +14,16 @@ use crate::problem::Model;
 use crate::sensitivity::RunningCost;
 use crate::solve::{solve_explicit, Algorithm, ErrorNorm, RetCode, SaveAt, SolveOptions, Stats};
 
-const CHUNK: usize = 8;
+pub(super) const CHUNK: usize = 8;
+
+/// `x` as a dual number seeded in direction `d` when `d` falls in the chunk of directions
+/// starting at `first`, else a constant.
+pub(super) fn seeded(x: f64, d: usize, first: usize) -> Dual<CHUNK> {
+    match d.checked_sub(first).filter(|&k| k < CHUNK) {
+        Some(k) => Dual::variable(x, k),
+        None => Dual::constant(x),
+    }
+}
 
 /// One trajectory's segments and their tangents.
 pub(super) struct Segments {
@@ -82,10 +91,7 @@ impl Segments {
             // Directions: the state's, then the parameters'.
             let total = if with_params { n + np } else { n };
             for start in (0..total).step_by(CHUNK) {
-                let seed = |x: f64, d: usize| match d.checked_sub(start).filter(|&k| k < CHUNK) {
-                    Some(k) => Dual::<CHUNK>::variable(x, k),
-                    None => Dual::constant(x),
-                };
+                let seed = |x: f64, d: usize| seeded(x, d, start);
                 let ud: Vec<Dual<CHUNK>> = u.iter().enumerate().map(|(k, &x)| seed(x, k)).collect();
                 let pd: Vec<Dual<CHUNK>> = p.iter().enumerate().map(|(k, &x)| seed(x, n + k)).collect();
                 let sol = solve_explicit(model, &ud, &pd, (a, b), alg, &seg_opts, None)?;
@@ -127,10 +133,7 @@ impl Segments {
         let (n, np) = (self.n, self.np);
         self.j[2 * k] = objective.cost(u, p, t);
         for start in (0..n + np).step_by(CHUNK) {
-            let seed = |x: f64, d: usize| match d.checked_sub(start).filter(|&c| c < CHUNK) {
-                Some(c) => Dual::<CHUNK>::variable(x, c),
-                None => Dual::constant(x),
-            };
+            let seed = |x: f64, d: usize| seeded(x, d, start);
             let ud: Vec<Dual<CHUNK>> = u.iter().enumerate().map(|(c, &x)| seed(x, c)).collect();
             let pd: Vec<Dual<CHUNK>> = p.iter().enumerate().map(|(c, &x)| seed(x, n + c)).collect();
             let value = objective.cost(&ud, &pd, Dual::constant(t));
