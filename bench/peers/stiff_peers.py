@@ -47,9 +47,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 RTOLS = [10.0 ** (-k / 2) for k in range(8, 27)]
 LEVELS = range(2, 13)
-# diffsim's algorithms for stiff problems; those the CLI rejects are skipped (bdf and
-# radau5 are being added).
-DIFFSIM_ALGS = ["rodas5p", "rodas4", "rosenbrock23", "bdf", "radau5"]
+# diffsim's algorithms for stiff problems (those a CLI build rejects are skipped).
+DIFFSIM_ALGS = ["rodas5p", "rodas4", "rosenbrock23", "bdf", "radau5", "radau9"]
 SCIPY_METHODS = ["Radau", "BDF", "LSODA"]
 DIFFSOL_METHODS = ["BDF", "ESDIRK34", "TR-BDF2"]
 

@@ -17,8 +17,8 @@ pub struct SolveArgs {
     /// Zoo model (see `diffsim models`).
     #[arg(long)]
     pub model: String,
-    /// tsit5, dp5, vern7, bs3, rosenbrock23, rodas4, rodas5p, bdf, radau5, or
-    /// auto (Tsit5, switching to Rodas5P, Radau5 or BDF by size and tolerance when
+    /// tsit5, dp5, vern7, bs3, rosenbrock23, rodas4, rodas5p, bdf, radau5, radau9,
+    /// or auto (Tsit5, switching to Rodas5P, Radau9 or BDF by size and tolerance when
     /// stiffness is detected).
     #[arg(long, default_value = "auto")]
     pub alg: String,

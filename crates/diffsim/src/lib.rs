@@ -35,7 +35,8 @@
 //! ```
 //!
 //! The stiff methods (the Rosenbrock methods [`Algorithm::Rodas5P`], [`Algorithm::Rodas4`],
-//! [`Algorithm::Rosenbrock23`], and the Newton-based [`Algorithm::Bdf`]) take the Jacobian
+//! [`Algorithm::Rosenbrock23`], and the Newton-based [`Algorithm::Bdf`], [`Algorithm::Radau5`]
+//! and [`Algorithm::Radau9`]) take the Jacobian
 //! from forward-mode AD unless the model supplies one, and accept a mass matrix
 //! ([`MassMatrix`]: dense, diagonal, or the identity with some algebraic states, for
 //! index-1 DAEs). See [`solve`](mod@solve) for the method table.

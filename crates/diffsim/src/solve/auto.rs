@@ -20,11 +20,11 @@ use crate::problem::Model;
 /// where a Rosenbrock step pays for both every step.
 pub(crate) const AUTO_BDF_FROM_STATES: usize = 50;
 
-/// At or below this relative tolerance (smaller systems), the stiff part is Radau IIA 5's:
-/// its order 5 with a Newton iteration beats Rodas5P's fresh Jacobian every step. Above it,
-/// at equal rtol, Rodas5P is as fast and usually more accurate (Radau, as RADAU5, works at a
-/// looser internal tolerance). Measurements: bench/peers/README.md, "Which stiff method
-/// `Auto` takes".
+/// At or below this relative tolerance (smaller systems), the stiff part is Radau IIA 9's:
+/// its order 9 with a Newton iteration takes far longer steps than Rodas5P (which needs a
+/// fresh Jacobian and LU every step) and Radau IIA 5. Above it, at equal rtol, Rodas5P is
+/// as fast and usually more accurate (Radau, as RADAU, works at a looser internal
+/// tolerance). Measurements: bench/peers/README.md, "Which stiff method `Auto` takes".
 pub(crate) const AUTO_RADAU_AT_RTOL: f64 = 1e-9;
 
 /// The stiff method `Auto` uses for a model of `n` states solved at `opts`' tolerances from
@@ -44,7 +44,7 @@ pub(crate) fn stiff_choice(n: usize, opts: &SolveOptions, u: &[f64]) -> Algorith
     if n >= AUTO_BDF_FROM_STATES {
         Algorithm::Bdf
     } else if opts.rtol.smallest() <= AUTO_RADAU_AT_RTOL {
-        Algorithm::Radau5
+        Algorithm::Radau9
     } else if opts.atol.smallest() < f64::EPSILON * largest {
         Algorithm::Bdf
     } else {

@@ -161,11 +161,12 @@ fn reciprocal(re: f64, im: f64) -> (f64, f64) {
 /// In-place LU with partial pivoting (on `|re| + |im|`) of the row-major complex matrix
 /// `re + i im`; the diagonal of `U` is stored as its reciprocals. False if singular.
 pub(crate) fn lu_factor_complex(re: &mut [f64], im: &mut [f64], piv: &mut [usize], n: usize) -> bool {
+    let (re, im) = (&mut re[..n * n], &mut im[..n * n]);
     for k in 0..n {
         let mut p = k;
         let mut best = re[k * n + k].abs() + im[k * n + k].abs();
-        for i in k + 1..n {
-            let v = re[i * n + k].abs() + im[i * n + k].abs();
+        for (i, (r, m)) in re.chunks_exact(n).zip(im.chunks_exact(n)).enumerate().skip(k + 1) {
+            let v = r[k].abs() + m[k].abs();
             if v > best {
                 best = v;
                 p = i;
@@ -175,25 +176,29 @@ pub(crate) fn lu_factor_complex(re: &mut [f64], im: &mut [f64], piv: &mut [usize
         if best == 0.0 || !best.is_finite() {
             return false;
         }
+        // Rows as slices (no index checks in the update, which then vectorises).
+        let (re_top, re_bottom) = re.split_at_mut((k + 1) * n);
+        let (im_top, im_bottom) = im.split_at_mut((k + 1) * n);
+        let (pivot_re, pivot_im) = (&mut re_top[k * n..], &mut im_top[k * n..]);
         if p != k {
-            for j in 0..n {
-                re.swap(k * n + j, p * n + j);
-                im.swap(k * n + j, p * n + j);
-            }
+            pivot_re.swap_with_slice(&mut re_bottom[(p - k - 1) * n..(p - k) * n]);
+            pivot_im.swap_with_slice(&mut im_bottom[(p - k - 1) * n..(p - k) * n]);
         }
-        let (ir, ii) = reciprocal(re[k * n + k], im[k * n + k]);
-        re[k * n + k] = ir;
-        im[k * n + k] = ii;
-        for i in k + 1..n {
-            let (ar, ai) = (re[i * n + k], im[i * n + k]);
+        let (ir, ii) = reciprocal(pivot_re[k], pivot_im[k]);
+        pivot_re[k] = ir;
+        pivot_im[k] = ii;
+        let (tail_re, tail_im) = (&pivot_re[k + 1..], &pivot_im[k + 1..]);
+        for (row_re, row_im) in re_bottom.chunks_exact_mut(n).zip(im_bottom.chunks_exact_mut(n)) {
+            let (ar, ai) = (row_re[k], row_im[k]);
             let (lr, li) = (ar * ir - ai * ii, ar * ii + ai * ir);
-            re[i * n + k] = lr;
-            im[i * n + k] = li;
+            row_re[k] = lr;
+            row_im[k] = li;
             if lr != 0.0 || li != 0.0 {
-                for j in k + 1..n {
-                    let (ur, ui) = (re[k * n + j], im[k * n + j]);
-                    re[i * n + j] -= lr * ur - li * ui;
-                    im[i * n + j] -= lr * ui + li * ur;
+                for (((x, y), &ur), &ui) in
+                    row_re[k + 1..].iter_mut().zip(row_im[k + 1..].iter_mut()).zip(tail_re).zip(tail_im)
+                {
+                    *x -= lr * ur - li * ui;
+                    *y -= lr * ui + li * ur;
                 }
             }
         }

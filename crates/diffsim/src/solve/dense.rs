@@ -24,6 +24,11 @@ pub(crate) enum Interpolant {
     /// `u1 + s (c_1 + (s - s_2) (c_2 + (s - s_1) c_3))`, where `s_i = c_i - 1` of the
     /// nodes `c_1 = (4 - sqrt 6) / 10`, `c_2 = (4 + sqrt 6) / 10`.
     Radau5,
+    /// A Radau IIA method's collocation polynomial of degree `s` in Newton form on the
+    /// nodes `x_0 = 0, x_1, .., x_{s-1}` (here) in `s = theta - 1`, from the step's `s`
+    /// coefficient vectors `d_1 .. d_s`:
+    /// `u1 + x (d_1 + (x - x_1) (d_2 + ... + (x - x_{s-1}) d_s))`.
+    Collocation(&'static [f64]),
 }
 
 /// `c_1 - 1` and `c_2 - 1` of Radau IIA 5's nodes `(4 -+ sqrt 6) / 10`.
@@ -42,6 +47,7 @@ impl Interpolant {
             Interpolant::Rosenbrock23 { .. } => 2,
             Interpolant::Bdf => BDF_MAX_ORDER,
             Interpolant::Radau5 => 3,
+            Interpolant::Collocation(nodes) => nodes.len(),
         }
     }
 
@@ -102,6 +108,17 @@ impl Interpolant {
                 for c in 0..n {
                     let inner = ks[n + c] + ks[2 * n + c].scale(b);
                     out[c] = u1[c] + (ks[c] + inner.scale(a)).scale(s);
+                }
+            }
+            Interpolant::Collocation(nodes) => {
+                let x = theta - 1.0;
+                let s = nodes.len();
+                for c in 0..n {
+                    let mut acc = ks[(s - 1) * n + c];
+                    for k in (1..s).rev() {
+                        acc = acc.scale(x - nodes[k]) + ks[(k - 1) * n + c];
+                    }
+                    out[c] = u1[c] + acc.scale(x);
                 }
             }
         }

@@ -12,6 +12,7 @@
 //! | `Rodas5P` | Rosenbrock | 5(4) | stiff problems at ordinary to tight tolerances |
 //! | `Bdf` | variable-order NDF/BDF, Newton | 1-5 | large stiff systems, many steps, DAEs |
 //! | `Radau5` | Radau IIA, implicit RK, Newton | 5 | stiff problems and DAEs at tight tolerances |
+//! | `Radau9` | Radau IIA, 5 stages, Newton | 9 | stiff problems and DAEs at very tight tolerances (1e-9 and below) |
 //! | `Auto` | switching | | Tsit5 until stiffness is detected, then the stiff method below (see [`Algorithm::Auto`]) |
 //!
 //! Which stiff method `Auto` continues with (and takes directly for a mass matrix):
@@ -19,7 +20,7 @@
 //! | states | rtol | method | why |
 //! |---|---|---|---|
 //! | 50 or more | any | `Bdf` | its Jacobian and LU serve many steps; a Rosenbrock step needs both afresh |
-//! | fewer | <= 1e-9 | `Radau5` | order 5 with a Newton iteration: fewer, cheaper steps at tight tolerances |
+//! | fewer | <= 1e-9 | `Radau9` | order 9 with a Newton iteration: few, long steps at tight tolerances (1.2-2x faster than Radau5 at equal rtol, and more accurate) |
 //! | fewer | > 1e-9, `atol` below `eps max|u|` | `Bdf` | a Rosenbrock step puts the Jacobian's rounding into the solution, where it can break conserved combinations of small states (E5); Newton iterates every component to its own scale |
 //! | fewer | > 1e-9 | `Rodas5P` | no Newton iteration to converge: the cheapest steps at loose to medium tolerances |
 //!
@@ -46,6 +47,7 @@ mod invariants;
 mod linalg;
 mod options;
 mod radau;
+mod radau_iia;
 pub(crate) mod rosenbrock;
 mod rosenbrock23;
 mod solution;
@@ -102,16 +104,24 @@ pub enum Algorithm {
     /// and the continuous adjoints that read them, are less accurate than the steps' ends
     /// (for gradients at tight tolerances prefer forward sensitivities or Rodas5P).
     Radau5,
+    /// Radau IIA of order 9 (five implicit stages; Hairer's RADAU at its middle order):
+    /// the same Newton iteration as `Radau5`, split into one real and two complex systems,
+    /// for stiff problems and index-1 DAEs at tight tolerances (1e-9 and below), where its
+    /// steps are several times longer than Radau5's. Its dense output is the collocation
+    /// polynomial, of order 5 between those long steps: values interpolated between steps,
+    /// and the continuous adjoints that read them, are less accurate than the steps' ends
+    /// (for gradients at tight tolerances prefer forward sensitivities or Rodas5P).
+    Radau9,
     /// Tsit5 with Hairer's stiffness test; on sustained stiffness the solve continues
     /// from where it is with the stiff method that suits the problem's size and tolerance
-    /// (Rodas5P, Radau5 or Bdf: see the table in the [module docs](self)). Problems with a
+    /// (Rodas5P, Radau9 or Bdf: see the table in the [module docs](self)). Problems with a
     /// mass matrix go to that method directly.
     Auto,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order of the CLI's list.
-    pub const ALL: [Algorithm; 10] = [
+    pub const ALL: [Algorithm; 11] = [
         Algorithm::Tsit5,
         Algorithm::Dp5,
         Algorithm::Vern7,
@@ -121,6 +131,7 @@ impl Algorithm {
         Algorithm::Rodas5P,
         Algorithm::Bdf,
         Algorithm::Radau5,
+        Algorithm::Radau9,
         Algorithm::Auto,
     ];
 
@@ -136,6 +147,7 @@ impl Algorithm {
             Algorithm::Rodas5P => "rodas5p",
             Algorithm::Bdf => "bdf",
             Algorithm::Radau5 => "radau5",
+            Algorithm::Radau9 => "radau9",
             Algorithm::Auto => "auto",
         }
     }
@@ -144,7 +156,12 @@ impl Algorithm {
     pub fn is_stiff(self) -> bool {
         matches!(
             self,
-            Algorithm::Rosenbrock23 | Algorithm::Rodas4 | Algorithm::Rodas5P | Algorithm::Bdf | Algorithm::Radau5
+            Algorithm::Rosenbrock23
+                | Algorithm::Rodas4
+                | Algorithm::Rodas5P
+                | Algorithm::Bdf
+                | Algorithm::Radau5
+                | Algorithm::Radau9
         )
     }
 }
@@ -216,6 +233,7 @@ pub(crate) fn solve_parts<M: Model>(
         | Algorithm::Rodas5P
         | Algorithm::Bdf
         | Algorithm::Radau5
+        | Algorithm::Radau9
         | Algorithm::Auto => {
             // A DAE starts from algebraic states that satisfy its constraints.
             opts.validate(tspan)?;
@@ -234,6 +252,10 @@ pub(crate) fn solve_parts<M: Model>(
                     driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
                 }
                 Algorithm::Radau5 => radau::solve_radau5(m, u0, p, tspan, alg, opts, cb),
+                Algorithm::Radau9 => {
+                    let mut s = radau9(m, opts);
+                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
+                }
                 _ => auto::solve_auto(m, u0, p, tspan, opts, cb),
             }?;
             sol.stats += init;
@@ -310,12 +332,18 @@ pub(crate) fn solve_watched<M: Model>(
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
         Algorithm::Bdf => go!(bdf::Bdf::new(m, opts.jacobian)),
         Algorithm::Radau5 => go!(radau::Radau5::new(m, opts.jacobian)),
+        Algorithm::Radau9 => go!(radau9(m, opts)),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, watch),
         _ => {
             no_mass_matrix(m, alg)?;
             Ok(explicit_sized::<f64, M, Plain, false>(m, u0, p, tspan, alg, opts, watch, Plain)?.0)
         }
     }
+}
+
+/// The order-9 Radau IIA stepper.
+fn radau9<M: Model>(m: &M, opts: &SolveOptions) -> radau_iia::RadauIIA {
+    radau_iia::RadauIIA::new(m, opts.jacobian, &tableau::radau::RADAU_IIA_5, &radau_iia::RADAU9_NODES)
 }
 
 /// The stepper size a model of type `M` with `n` states gets: its [`Model::STATES`] when it

@@ -7,7 +7,7 @@ use diffsim::models::{lookup, ZooModel};
 use diffsim::{solve, Algorithm, Problem, RetCode, Solution, SolveOptions};
 
 /// The Newton-based methods.
-const NEWTON: [Algorithm; 2] = [Algorithm::Bdf, Algorithm::Radau5];
+const NEWTON: [Algorithm; 3] = [Algorithm::Bdf, Algorithm::Radau5, Algorithm::Radau9];
 
 fn zoo_problem(name: &str, t1: Option<f64>) -> Problem<ZooModel> {
     let e = lookup(name).unwrap();
@@ -47,7 +47,11 @@ fn newton_methods_meet_their_tolerance_on_stiff_problems() {
                 let sol = solve(&prob, alg, &SolveOptions::default().rtol(rtol).atol(atol)).unwrap();
                 assert!(sol.retcode().is_success(), "{alg} {name} {rtol:e}: {:?}", sol.retcode());
                 let end = scaled_error(sol.u_final(), reference.u_final(), rtol, atol);
-                assert!(end < 30.0, "{alg} {name} {rtol:e}: end error {end:.1} tolerances");
+                // Radau9 works at a looser internal tolerance than Radau5 (RADAU's `0.1
+                // rtol^((s + 1) / 2s)`: 1.6e-6 against 4.6e-7 at 1e-8) and crosses van der
+                // Pol's approach to its fold, which amplifies every error, in five steps.
+                let bound = if alg == Algorithm::Radau9 { 60.0 } else { 30.0 };
+                assert!(end < bound, "{alg} {name} {rtol:e}: end error {end:.1} tolerances");
                 let t_end = prob.tspan().1;
                 let dense = (1..40)
                     .map(|k| {
@@ -56,10 +60,15 @@ fn newton_methods_meet_their_tolerance_on_stiff_problems() {
                         scaled_error(&a, &b, rtol, atol)
                     })
                     .fold(0.0, f64::max);
-                assert!(dense < 60.0, "{alg} {name} {rtol:e}: dense error {dense:.1} tolerances");
+                assert!(dense < 2.0 * bound, "{alg} {name} {rtol:e}: dense error {dense:.1} tolerances");
                 // BDF keeps its Jacobian until Newton fails and its LU while the step size
-                // holds; Radau keeps its Jacobian while Newton contracts fast.
+                // holds; Radau5 keeps its Jacobian while Newton contracts fast. (Radau9's
+                // few long steps here rarely contract that fast: its reuse is checked at
+                // rtol 1e-10 in its unit tests.)
                 let s = sol.stats();
+                if alg == Algorithm::Radau9 {
+                    continue;
+                }
                 let (jac_per, lu_per) = if alg == Algorithm::Bdf { (5, 2) } else { (1, 0) };
                 assert!(
                     jac_per * s.njac < s.naccept,
@@ -120,14 +129,14 @@ fn a_newton_solver_that_cannot_step_ends_quickly() {
     }
 }
 
-/// `Auto` continues a stiff solve with Rodas5P at ordinary tolerances, Radau5 at tight ones
+/// `Auto` continues a stiff solve with Rodas5P at ordinary tolerances, Radau9 at tight ones
 /// and BDF for large systems (the table in `solve`'s docs); a mass matrix goes there directly.
 #[test]
 fn auto_picks_the_stiff_method_by_size_and_tolerance() {
     let cases = [
         ("robertson", Some(1e3), 1e-6, Algorithm::Rodas5P),
-        ("robertson", Some(1e3), 1e-10, Algorithm::Radau5),
-        ("robertson-dae", Some(1e3), 1e-10, Algorithm::Radau5),
+        ("robertson", Some(1e3), 1e-10, Algorithm::Radau9),
+        ("robertson-dae", Some(1e3), 1e-10, Algorithm::Radau9),
         ("brusselator-32", Some(10.0), 1e-6, Algorithm::Bdf),
     ];
     for (name, t1, rtol, want) in cases {

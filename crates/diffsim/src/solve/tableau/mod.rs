@@ -81,6 +81,7 @@ pub struct RosenbrockTableau {
 
 pub mod bs3;
 pub mod dp5;
+pub(crate) mod radau;
 pub mod rodas4;
 pub mod rodas5p;
 pub mod tsit5;

@@ -110,6 +110,13 @@ fn stiff_radau() -> Case<ZooModel> {
     Case { name: "stiff-radau", alg: Algorithm::Radau5, bound: 1e-5, ..stiff() }
 }
 
+/// And by Radau IIA 9: its steps are longer still (its collocation polynomial, of order 5
+/// between them, is what the continuous adjoints read), so they are held to 5e-5; its
+/// forward sensitivities meet the usual bound.
+fn stiff_radau9() -> Case<ZooModel> {
+    Case { name: "stiff-radau9", alg: Algorithm::Radau9, bound: 5e-5, ..stiff() }
+}
+
 fn tstops() -> Case<ZooModel> {
     let problem = zoo("lv-piecewise", vec![1.2, 0.8], vec![1.0, 1.5, 0.5, 2.0], (0.0, 4.0));
     explicit("tstops", problem, placements(&[1.0, 2.0, 3.0], 4.0, Some(NEAR)))
@@ -212,7 +219,7 @@ fn expect<M: Model>(case: &Case<M>, sensealg: SensAlg) -> Expect {
     let forward = matches!(sensealg, SensAlg::Forward | SensAlg::ForwardAd);
     if case.alg.is_stiff() && sensealg.vjp() == Some(VjpMethod::FiniteDiff) {
         Expect::Refused("finite-difference VJPs are too inaccurate for stiff solves")
-    } else if matches!(case.alg, Algorithm::Bdf | Algorithm::Radau5)
+    } else if matches!(case.alg, Algorithm::Bdf | Algorithm::Radau5 | Algorithm::Radau9)
         && matches!(sensealg, SensAlg::Discrete(_) | SensAlg::DiscreteCheckpointing(_))
     {
         Expect::Refused("the stiff discrete adjoint goes through rodas4 or rodas5p steps")
@@ -372,6 +379,7 @@ fn full_gradient_matrix() {
     cells.extend(run(&stiff(), all));
     cells.extend(run(&stiff_bdf(), all));
     cells.extend(run(&stiff_radau(), all));
+    cells.extend(run(&stiff_radau9(), all));
     cells.extend(run(&tstops(), all));
     cells.extend(run(&undeclared(), all));
     cells.extend(run(&moving(), all));
