@@ -102,14 +102,17 @@ def fmt(x):
 
 
 def rust(s, name):
-    """The tableau as a Rust `RadauTableau` constant."""
+    """The tableau as a Rust `RadauTableau` constant (with its nodes as a named array, from
+    which the dense output's nodes are computed at compile time)."""
     t = tableau(s)
     f = lambda x: repr(float(x))
     flat = lambda m: ", ".join(f(m[i, j]) for i in range(s) for j in range(s))
     lines = [
+        f"const {name}_C: [f64; {s}] = [{', '.join(f(x) for x in t['c'])}];",
         f"pub(crate) const {name}: RadauTableau = RadauTableau {{",
         f"    stages: {s},",
-        f"    c: &[{', '.join(f(x) for x in t['c'])}],",
+        f"    c: &{name}_C,",
+        f"    nodes: &newton_nodes::<{s}>(&{name}_C),",
         f"    gamma: {f(t['gamma'])},",
         f"    alpha: &[{', '.join(f(x) for x in t['alphas'])}],",
         f"    beta: &[{', '.join(f(x) for x in t['betas'])}],",

@@ -1,6 +1,6 @@
-//! The complex iteration matrix of Radau IIA 5 ([`super::radau`]): `W = (a + i b) M - J`,
-//! its LU factorisation and solves, on the same three storages as the real `W`
-//! ([`super::linalg::WMatrix`]).
+//! The complex iteration matrices of the Radau IIA methods ([`super::radau`]):
+//! `W = (a + i b) M - J`, its LU factorisation and solves, on the same three storages as the
+//! real `W` ([`super::linalg::WMatrix`]).
 //!
 //! - **Small dense** (under [`FAER_MIN_N`] states, the common case): an inlined
 //!   partial-pivoting LU on split real and imaginary row-major buffers, the diagonal of `U`

@@ -19,21 +19,12 @@ pub(crate) enum Interpolant {
     /// from the step's backward differences `D_1 .. D_5` after the step (rows past the
     /// order zero): `u1 + sum_j D_j prod_{i<j} (theta - 1 + i) / (i + 1)`.
     Bdf,
-    /// Radau IIA 5's collocation polynomial, from the step's three coefficient vectors
-    /// `c_1, c_2, c_3` (Hairer's CONTR5 form) with `s = theta - 1`:
-    /// `u1 + s (c_1 + (s - s_2) (c_2 + (s - s_1) c_3))`, where `s_i = c_i - 1` of the
-    /// nodes `c_1 = (4 - sqrt 6) / 10`, `c_2 = (4 + sqrt 6) / 10`.
-    Radau5,
     /// A Radau IIA method's collocation polynomial of degree `s` in Newton form on the
     /// nodes `x_0 = 0, x_1, .., x_{s-1}` (here) in `s = theta - 1`, from the step's `s`
     /// coefficient vectors `d_1 .. d_s`:
     /// `u1 + x (d_1 + (x - x_1) (d_2 + ... + (x - x_{s-1}) d_s))`.
     Collocation(&'static [f64]),
 }
-
-/// `c_1 - 1` and `c_2 - 1` of Radau IIA 5's nodes `(4 -+ sqrt 6) / 10`.
-const RADAU5_S1: f64 = (4.0 - 2.449_489_742_783_178) / 10.0 - 1.0;
-const RADAU5_S2: f64 = (4.0 + 2.449_489_742_783_178) / 10.0 - 1.0;
 
 /// The largest BDF order (rows of [`Interpolant::Bdf`]'s data).
 pub(crate) const BDF_MAX_ORDER: usize = 5;
@@ -46,7 +37,6 @@ impl Interpolant {
             Interpolant::Rosenbrock { rows } => *rows,
             Interpolant::Rosenbrock23 { .. } => 2,
             Interpolant::Bdf => BDF_MAX_ORDER,
-            Interpolant::Radau5 => 3,
             Interpolant::Collocation(nodes) => nodes.len(),
         }
     }
@@ -100,14 +90,6 @@ impl Interpolant {
                     for (o, &dv) in out.iter_mut().zip(d) {
                         *o += dv.scale(w);
                     }
-                }
-            }
-            Interpolant::Radau5 => {
-                let s = theta - 1.0;
-                let (a, b) = (s - RADAU5_S2, s - RADAU5_S1);
-                for c in 0..n {
-                    let inner = ks[n + c] + ks[2 * n + c].scale(b);
-                    out[c] = u1[c] + (ks[c] + inner.scale(a)).scale(s);
                 }
             }
             Interpolant::Collocation(nodes) => {

@@ -47,7 +47,6 @@ mod invariants;
 mod linalg;
 mod options;
 mod radau;
-mod radau_iia;
 pub(crate) mod rosenbrock;
 mod rosenbrock23;
 mod solution;
@@ -251,9 +250,12 @@ pub(crate) fn solve_parts<M: Model>(
                     let mut s = bdf::Bdf::new(m, opts.jacobian);
                     driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
                 }
-                Algorithm::Radau5 => radau::solve_radau5(m, u0, p, tspan, alg, opts, cb),
+                Algorithm::Radau5 => {
+                    let mut s = radau::RadauIIA::<3>::new(m, opts.jacobian);
+                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
+                }
                 Algorithm::Radau9 => {
-                    let mut s = radau9(m, opts);
+                    let mut s = radau::RadauIIA::<5>::new(m, opts.jacobian);
                     driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
                 }
                 _ => auto::solve_auto(m, u0, p, tspan, opts, cb),
@@ -331,19 +333,14 @@ pub(crate) fn solve_watched<M: Model>(
         Algorithm::Rodas4 => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas4, 0>::new(m, opts.jacobian)),
         Algorithm::Rodas5P => go!(rosenbrock::Rosenbrock::<rosenbrock::Rodas5P, 0>::new(m, opts.jacobian)),
         Algorithm::Bdf => go!(bdf::Bdf::new(m, opts.jacobian)),
-        Algorithm::Radau5 => go!(radau::Radau5::new(m, opts.jacobian)),
-        Algorithm::Radau9 => go!(radau9(m, opts)),
+        Algorithm::Radau5 => go!(radau::RadauIIA::<3>::new(m, opts.jacobian)),
+        Algorithm::Radau9 => go!(radau::RadauIIA::<5>::new(m, opts.jacobian)),
         Algorithm::Auto => auto::solve_auto(m, u0, p, tspan, opts, watch),
         _ => {
             no_mass_matrix(m, alg)?;
             Ok(explicit_sized::<f64, M, Plain, false>(m, u0, p, tspan, alg, opts, watch, Plain)?.0)
         }
     }
-}
-
-/// The order-9 Radau IIA stepper.
-fn radau9<M: Model>(m: &M, opts: &SolveOptions) -> radau_iia::RadauIIA {
-    radau_iia::RadauIIA::new(m, opts.jacobian, &tableau::radau::RADAU_IIA_5, &radau_iia::RADAU9_NODES)
 }
 
 /// The stepper size a model of type `M` with `n` states gets: its [`Model::STATES`] when it

@@ -94,7 +94,7 @@ fn rodas5p_matches_the_published_references() {
 /// rounding.
 #[test]
 fn rober_solves_to_tight_tolerances_from_its_first_steps() {
-    for alg in [Algorithm::Rodas5P, Algorithm::Radau5, Algorithm::Bdf] {
+    for alg in [Algorithm::Rodas5P, Algorithm::Radau5, Algorithm::Radau9, Algorithm::Bdf] {
         let (u, d) = solved("rober", alg, 1e-10);
         assert!(d >= 8.0, "rober {alg}: {d:.2} correct digits at rtol 1e-10");
         assert!((u.iter().sum::<f64>() - 1.0).abs() < 1e-13, "{alg}: y1 + y2 + y3 = {}", u.iter().sum::<f64>());
@@ -169,14 +169,21 @@ fn analytic_jacobians_match_forward_ad() {
 /// printing the correct digits and wall time, "!" marking a solve that did not finish (run
 /// with `-- --ignored --nocapture`). Asserts that every finished Rodas5P solve at rtol <=
 /// 1e-6 has 4 digits or more (E5: 1, its reference's y2 and y3 being good to about 3), that
-/// every finished Rodas4 solve of E5 has 1, and that the Newton methods (BDF, Radau5) finish
+/// every finished Rodas4 solve of E5 has 1, and that the Newton methods (BDF, Radau5, Radau9) finish
 /// every solve with at least `k / 2 - 1` digits at rtol `1e-k` (E5: 1): none returns
 /// `Success` with a wrong answer.
 #[test]
 #[ignore]
 fn sweep_prints_the_digits_of_each_method() {
     for name in TEST_SET {
-        let algs = [Algorithm::Rodas5P, Algorithm::Rodas4, Algorithm::Rosenbrock23, Algorithm::Bdf, Algorithm::Radau5];
+        let algs = [
+            Algorithm::Rodas5P,
+            Algorithm::Rodas4,
+            Algorithm::Rosenbrock23,
+            Algorithm::Bdf,
+            Algorithm::Radau5,
+            Algorithm::Radau9,
+        ];
         for alg in algs {
             let mut row = Vec::new();
             for k in 4..=12 {
@@ -194,7 +201,7 @@ fn sweep_prints_the_digits_of_each_method() {
                 if ok && alg == Algorithm::Rodas4 && name == "e5" {
                     assert!(d >= 1.0, "e5 Rodas4 rtol {rtol:e}: {d:.1} digits");
                 }
-                if matches!(alg, Algorithm::Bdf | Algorithm::Radau5) {
+                if matches!(alg, Algorithm::Bdf | Algorithm::Radau5 | Algorithm::Radau9) {
                     let want = if name == "e5" { 1.0 } else { k as f64 / 2.0 - 1.0 };
                     assert!(ok && d >= want, "{name} {alg} rtol {rtol:e}: {:?}, {d:.1} digits", sol.retcode());
                 }
@@ -224,6 +231,7 @@ fn e5_newton_methods_keep_the_conservation_law_and_the_answer() {
         (Algorithm::Bdf, 1e-8),
         (Algorithm::Radau5, 1e-6),
         (Algorithm::Radau5, 1e-8),
+        (Algorithm::Radau9, 1e-8),
     ];
     let y2_end = reference_solution("e5").unwrap()[1];
     for (alg, rtol) in cases {
