@@ -222,48 +222,32 @@ pub(crate) fn solve_parts<M: Model>(
     opts: &SolveOptions,
     callback: Option<StepCallback<'_, f64>>,
 ) -> Result<Solution<f64>> {
-    match alg {
-        Algorithm::Tsit5 | Algorithm::Dp5 | Algorithm::Vern7 | Algorithm::Bs3 => {
-            no_mass_matrix(m, alg)?;
-            solve_explicit(m, u0, p, tspan, alg, opts, callback)
-        }
-        Algorithm::Rosenbrock23
-        | Algorithm::Rodas4
-        | Algorithm::Rodas5P
-        | Algorithm::Bdf
-        | Algorithm::Radau5
-        | Algorithm::Radau9
-        | Algorithm::Auto => {
-            // A DAE starts from algebraic states that satisfy its constraints.
-            opts.validate(tspan)?;
-            let (start, init) = dae_init::consistent_start(m, u0, p, tspan, opts)?;
-            let u0 = start.as_deref().unwrap_or(u0);
-            let cb = Watch::callback(callback);
-            let mut sol = match alg {
-                Algorithm::Rosenbrock23 => {
-                    let mut s = rosenbrock23::Rosenbrock23::new(m, opts.jacobian);
-                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
-                }
-                Algorithm::Rodas4 => solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, cb),
-                Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, cb),
-                Algorithm::Bdf => {
-                    let mut s = bdf::Bdf::new(m, opts.jacobian);
-                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
-                }
-                Algorithm::Radau5 => {
-                    let mut s = radau::RadauIIA::<3>::new(m, opts.jacobian);
-                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
-                }
-                Algorithm::Radau9 => {
-                    let mut s = radau::RadauIIA::<5>::new(m, opts.jacobian);
-                    driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
-                }
-                _ => auto::solve_auto(m, u0, p, tspan, opts, cb),
-            }?;
-            sol.stats += init;
-            Ok(sol)
-        }
+    if !alg.is_stiff() && alg != Algorithm::Auto {
+        no_mass_matrix(m, alg)?;
+        return solve_explicit(m, u0, p, tspan, alg, opts, callback);
     }
+    // A DAE starts from algebraic states that satisfy its constraints.
+    opts.validate(tspan)?;
+    let (start, init) = dae_init::consistent_start(m, u0, p, tspan, opts)?;
+    let u0 = start.as_deref().unwrap_or(u0);
+    let cb = Watch::callback(callback);
+    macro_rules! integrate {
+        ($stepper:expr) => {{
+            let mut s = $stepper;
+            driver::integrate(m, u0, p, tspan, opts, &mut s, alg, cb, false)
+        }};
+    }
+    let mut sol = match alg {
+        Algorithm::Rosenbrock23 => integrate!(rosenbrock23::Rosenbrock23::new(m, opts.jacobian)),
+        Algorithm::Rodas4 => solve_rosenbrock::<M, rosenbrock::Rodas4>(m, u0, p, tspan, alg, opts, cb),
+        Algorithm::Rodas5P => solve_rosenbrock::<M, rosenbrock::Rodas5P>(m, u0, p, tspan, alg, opts, cb),
+        Algorithm::Bdf => integrate!(bdf::Bdf::new(m, opts.jacobian)),
+        Algorithm::Radau5 => integrate!(radau::RadauIIA::<3>::new(m, opts.jacobian)),
+        Algorithm::Radau9 => integrate!(radau::RadauIIA::<5>::new(m, opts.jacobian)),
+        _ => auto::solve_auto(m, u0, p, tspan, opts, cb),
+    }?;
+    sol.stats += init;
+    Ok(sol)
 }
 
 /// A solve by the Rodas method `R` handing over, besides the solution, the log of its
