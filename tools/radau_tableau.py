@@ -23,7 +23,6 @@ mp.mp.dps = 60
 
 
 def tableau(s):
-    x = mp.mpf
     # d^(s-1)/dx^(s-1) of x^(s-1) (x-1)^s: expand (x-1)^s, multiply by x^(s-1), differentiate.
     poly = [mp.binomial(s, k) * (-1) ** (s - k) for k in range(s + 1)]  # coeff of x^k in (x-1)^s
     full = {k + s - 1: poly[k] for k in range(s + 1)}
@@ -57,7 +56,7 @@ def tableau(s):
     real = [k for k in range(s) if abs(mp.im(E[k])) < mp.mpf(10) ** -40]
     assert len(real) == 1
     gamma = mp.re(E[real[0]])
-    pairs = sorted([k for k in range(s) if mp.im(E[k]) > mp.mpf(10) ** -40], key=lambda k: -abs(mp.im(E[k])) * 0 + mp.re(E[k]))
+    pairs = sorted([k for k in range(s) if mp.im(E[k]) > mp.mpf(10) ** -40], key=lambda k: mp.re(E[k]))  # pairs by real part
     T = mp.matrix(s, s)
     v = V[:, real[0]]
     v = v / v[s - 1]
@@ -98,7 +97,7 @@ def tableau(s):
 
 
 def fmt(x):
-    return mp.nstr(x, 20, min_fixed=-1, max_fixed=1) if False else repr(float(x))
+    return repr(float(x))
 
 
 def rust(s, name):

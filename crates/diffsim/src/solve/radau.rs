@@ -94,7 +94,6 @@ const UROUND: f64 = 1e-16;
 /// The state of an `s`-stage Radau IIA solve (f64).
 pub(crate) struct RadauIIA<const S: usize> {
     n: usize,
-    nit: usize,
     jc: JacobianCache,
     w_real: WMatrix,
     w_cplx: Vec<ComplexW>,
@@ -137,6 +136,8 @@ pub(crate) struct RadauIIA<const S: usize> {
 impl<const S: usize> RadauIIA<S> {
     /// The coefficients, a constant of the type (so that they fold into the loops).
     const TAB: &'static RadauTableau = tableau::<S>();
+    /// Newton iterations before a step gives up (RADAU's `7 + 5 (s - 3) / 2`).
+    const NIT: usize = 7 + 5 * (S - 3) / 2;
 
     /// The stepper of `S` stages: 3 for [`Algorithm::Radau5`], 5 for [`Algorithm::Radau9`]
     /// (the stage count a constant, so that the per-component loops over stages unroll).
@@ -148,7 +149,6 @@ impl<const S: usize> RadauIIA<S> {
         let v = |k: usize| vec![0.0; k * n];
         let mut st = Self {
             n,
-            nit: 7 + 5 * (s - 3) / 2,
             jc: JacobianCache::new(model, method),
             w_real: WMatrix::new(n),
             w_cplx: (0..s / 2).map(|_| ComplexW::new(n)).collect(),
@@ -252,7 +252,7 @@ impl<const S: usize> RadauIIA<S> {
         let ratio = h / self.h_old;
         for i in 0..n {
             let mut zi = [0.0; S];
-            for (k, z) in zi.iter_mut().enumerate().take(s) {
+            for (k, z) in zi.iter_mut().enumerate() {
                 *z = self.cont_at(i, Self::TAB.c[k] * ratio);
             }
             let wi = Self::transform(Self::TAB.ti, &zi);
@@ -281,7 +281,7 @@ impl<const S: usize> RadauIIA<S> {
         let (mut dynold, mut thqold) = (0.0, 0.0);
         let mut newt = 0;
         loop {
-            if newt >= self.nit {
+            if newt >= Self::NIT {
                 return Err((0.5, false));
             }
             for k in 0..s {
@@ -337,7 +337,7 @@ impl<const S: usize> RadauIIA<S> {
             if !dyno.is_finite() {
                 return Err((0.5, false));
             }
-            if newt > 1 && newt < self.nit {
+            if newt > 1 && newt < Self::NIT {
                 let thq = dyno / dynold;
                 self.theta = if newt == 2 { thq } else { (thq * thqold).sqrt() };
                 thqold = thq;
@@ -345,7 +345,7 @@ impl<const S: usize> RadauIIA<S> {
                     return Err((0.5, false));
                 }
                 self.faccon = self.theta / (1.0 - self.theta);
-                let left = (self.nit - 1 - newt) as i32;
+                let left = (Self::NIT - 1 - newt) as i32;
                 let dyth = self.faccon * dyno * self.theta.powi(left) / self.fnewt;
                 if dyth >= 1.0 {
                     let qnewt = dyth.clamp(1e-4, 20.0);
@@ -445,7 +445,7 @@ impl<const S: usize> RadauIIA<S> {
     }
 
     fn quotient(&self, err: f64) -> f64 {
-        let fac = SAFE.min(SAFE * (1 + 2 * self.nit) as f64 / (self.newt + 2 * self.nit) as f64);
+        let fac = SAFE.min(SAFE * (1 + 2 * Self::NIT) as f64 / (self.newt + 2 * Self::NIT) as f64);
         (err.powf(1.0 / (S as f64 + 1.0)) / fac).clamp(FACR, FACL)
     }
 }
@@ -599,15 +599,14 @@ impl<M: Model, const S: usize> Stepper<f64, M> for RadauIIA<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::driver::{self, Watch};
     use super::super::linalg::{lu_factor, lu_solve};
-    use super::super::{factors_by_columns, solve, RetCode, Solution, SolveOptions};
+    use super::super::{factors_by_columns, solve, solve_unsized, RetCode, Solution, SolveOptions};
     use super::*;
     use crate::models::lookup;
     use crate::problem::Problem;
     use crate::scalar::Scalar;
 
-    /// A solve by the stepper of `alg` (Radau5 or Radau9).
+    /// A solve by the stepper of `alg` (Radau5 or Radau9), through the dispatcher.
     fn solve_with<M: Model>(
         alg: Algorithm,
         model: &M,
@@ -616,17 +615,7 @@ mod tests {
         tspan: (f64, f64),
         opts: &SolveOptions,
     ) -> Solution<f64> {
-        let watch = Watch::callback(None);
-        match alg {
-            Algorithm::Radau9 => {
-                let mut s = RadauIIA::<5>::new(model, opts.jacobian);
-                driver::integrate(model, u0, p, tspan, opts, &mut s, alg, watch, false).unwrap()
-            }
-            _ => {
-                let mut s = RadauIIA::<3>::new(model, opts.jacobian);
-                driver::integrate(model, u0, p, tspan, opts, &mut s, alg, watch, false).unwrap()
-            }
-        }
+        solve_unsized(model, u0, p, tspan, alg, opts, None).unwrap()
     }
 
     fn radau<M: Model>(model: &M, u0: &[f64], p: &[f64], tspan: (f64, f64), opts: &SolveOptions) -> Solution<f64> {
@@ -998,10 +987,10 @@ mod tests {
 
     /// Radau9 on stiff zoo models, an index-1 DAE among them and POLLU (20 states), at rtol
     /// 1e-6 and 1e-10 against Rodas5P at 1e-13: the end state within a few tolerances, and
-    /// at the tight one its Jacobian and factorisations reused across steps. (Not HIRES: there, as with
-    /// Radau5, the fast states at the end of a long step can be off by far more than the
-    /// tolerance: the filtered estimate damps their error, which the next steps relax
-    /// away; bench/peers/README.md.)
+    /// at the tight one its Jacobian and factorisations reused across steps. (Not HIRES:
+    /// there, as with Radau5, the fast states at the end of a long step can be off by far
+    /// more than the tolerance: the filtered estimate damps their error, which the next
+    /// steps relax away; bench/peers/README.md.)
     #[test]
     fn radau9_matches_rodas5p_on_stiff_models() {
         for (name, atol_factor) in [("robertson", 1e-4), ("van-der-pol", 1.0), ("robertson-dae", 1e-4), ("pollu", 1.0)]
